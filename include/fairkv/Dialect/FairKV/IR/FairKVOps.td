@@ -1,0 +1,472 @@
+//===- FairKVOps.td - FairKV op definitions ----------------*- tablegen -*-===//
+//
+// The ops of the fairkv dialect: the model ops of a decoder-only transformer
+// and the sharding ops that the placement passes insert.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FAIRKV_DIALECT_FAIRKV_IR_FAIRKVOPS_TD
+#define FAIRKV_DIALECT_FAIRKV_IR_FAIRKVOPS_TD
+
+include "fairkv/Dialect/FairKV/IR/FairKVBase.td"
+include "fairkv/Dialect/FairKV/IR/FairKVAttrs.td"
+include "mlir/IR/SymbolInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+//===----------------------------------------------------------------------===//
+// Type constraints
+//===----------------------------------------------------------------------===//
+
+// Activations: [batch, seq, features] or [batch, seq, heads, head_dim].
+def FairKV_Hidden : TensorRankOf<[AnyFloat], [3]>;
+def FairKV_Heads : TensorRankOf<[AnyFloat], [4]>;
+def FairKV_Activation : TensorRankOf<[AnyFloat], [3, 4]>;
+def FairKV_Matrix : TensorRankOf<[AnyFloat], [2]>;
+def FairKV_Vector : TensorRankOf<[AnyFloat], [1]>;
+def FairKV_TokenIds : TensorRankOf<[I64], [2]>;
+
+def FairKV_KVCacheResource
+    : Resource<"::mlir::fairkv::KVCacheResource">;
+
+//===----------------------------------------------------------------------===//
+// Model ops
+//===----------------------------------------------------------------------===//
+
+def FairKV_WeightOp : FairKV_Op<"weight", [Pure]> {
+  let summary = "A named model weight";
+  let description = [{
+    Refers to the weight tensor `name` (a Hugging Face safetensors name) of
+    the model. The runtime loads it; the sharding passes rewrite it into the
+    slice a device owns.
+
+    Example:
+
+    ```mlir
+    %wq = fairkv.weight "model.layers.0.self_attn.q_proj.weight" : tensor<64x64xf32>
+    ```
+
+    **Constraints:**
+    - `name` is not empty;
+    - the result has a static shape.
+  }];
+  let arguments = (ins StrAttr:$name);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$name attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def FairKV_EmbeddingOp : FairKV_Op<"embedding", [Pure]> {
+  let summary = "Token embedding lookup";
+  let description = [{
+    `result[b, s, :] = table[ids[b, s], :]`.
+
+    Example:
+
+    ```mlir
+    %h = fairkv.embedding %ids, %table
+        : (tensor<?x?xi64>, tensor<256x64xf32>) -> tensor<?x?x64xf32>
+    ```
+
+    **Constraints:**
+    - the table is `[vocab, hidden]` and the result `[batch, seq, hidden]`;
+    - the result's batch and seq dims match `ids`;
+    - the result element type is the table's;
+    - with a model config: `vocab` and `hidden` match it.
+  }];
+  let arguments = (ins FairKV_TokenIds:$ids, FairKV_Matrix:$table);
+  let results = (outs FairKV_Hidden:$result);
+  let assemblyFormat = "$ids `,` $table attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def FairKV_RMSNormOp : FairKV_Op<"rms_norm",
+    [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "RMS normalization over the last dimension";
+  let description = [{
+    `result = input / sqrt(mean(input^2, -1) + eps) * weight`. Serves as the
+    per-layer input and post-attention norms and as the final norm.
+
+    Example:
+
+    ```mlir
+    %n = fairkv.rms_norm %h, %g eps = 1.000000e-05
+        : tensor<?x?x64xf32>, tensor<64xf32>
+    ```
+
+    **Constraints:**
+    - `weight` has as many elements as the input's last dimension;
+    - the element types of input and weight are equal;
+    - `eps` is positive;
+    - with a model config: the last dimension is `hidden`.
+  }];
+  let arguments = (ins FairKV_Hidden:$input, FairKV_Vector:$weight, F64Attr:$eps);
+  let results = (outs FairKV_Hidden:$result);
+  let assemblyFormat =
+      "$input `,` $weight `eps` `=` $eps attr-dict `:` type($input) `,` type($weight)";
+  let hasVerifier = 1;
+}
+
+def FairKV_QKVProjOp : FairKV_Op<"qkv_proj", [Pure]> {
+  let summary = "Query, key and value projections";
+  let description = [{
+    Projects `input` ([batch, seq, hidden]) with `wq` ([heads * head_dim,
+    hidden]), `wk` and `wv` ([kv_heads * head_dim, hidden], Hugging Face
+    out x in layout) into `q` ([batch, seq, heads, head_dim]) and `k`, `v`
+    ([batch, seq, kv_heads, head_dim]). Query heads `g * heads / kv_heads` to
+    `(g + 1) * heads / kv_heads - 1` form the GQA group of KV head `g`; the
+    placement always keeps a group together.
+
+    Example:
+
+    ```mlir
+    %q, %k, %v = fairkv.qkv_proj %n, %wq, %wk, %wv
+        : (tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>,
+           tensor<32x64xf32>)
+        -> (tensor<?x?x4x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>)
+    ```
+
+    **Constraints:**
+    - query heads are divisible by KV heads;
+    - `k` and `v` have the same type; all results share `head_dim`;
+    - `wq` is `[heads * head_dim, hidden]`, `wk` and `wv` are
+      `[kv_heads * head_dim, hidden]`;
+    - batch and seq dims of the results match the input;
+    - with a model config: heads, KV heads, `head_dim` and `hidden` match it.
+  }];
+  let arguments = (ins FairKV_Hidden:$input, FairKV_Matrix:$wq,
+                       FairKV_Matrix:$wk, FairKV_Matrix:$wv);
+  let results = (outs FairKV_Heads:$q, FairKV_Heads:$k, FairKV_Heads:$v);
+  let assemblyFormat =
+      "$input `,` $wq `,` $wk `,` $wv attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def FairKV_RotaryOp : FairKV_Op<"rotary",
+    [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "Rotary position embedding";
+  let description = [{
+    Rotates each head's `(i, i + head_dim/2)` pairs by angle
+    `position * theta^(-2i/head_dim)` (the Llama "rotate half" convention).
+    Applied to queries and keys alike.
+
+    Example:
+
+    ```mlir
+    %qr = fairkv.rotary %q, %pos theta = 1.000000e+04
+        : tensor<?x?x4x16xf32>, tensor<?x?xi64>
+    ```
+
+    **Constraints:**
+    - `head_dim` (the last dimension) is even;
+    - `positions` matches the input's batch and seq dims;
+    - `theta` is positive;
+    - with a model config: `head_dim` matches it.
+  }];
+  let arguments = (ins FairKV_Heads:$input, FairKV_TokenIds:$positions,
+                       F64Attr:$theta);
+  let results = (outs FairKV_Heads:$result);
+  let assemblyFormat =
+      "$input `,` $positions `theta` `=` $theta attr-dict `:` type($input) `,` type($positions)";
+  let hasVerifier = 1;
+}
+
+def FairKV_AttentionOp : FairKV_Op<"attention", [
+    DeclareOpInterfaceMethods<SymbolUserOpInterface>,
+    MemoryEffects<[MemRead<FairKV_KVCacheResource>,
+                   MemWrite<FairKV_KVCacheResource>]>]> {
+  let summary = "Causal attention over the compressed per-KV-head cache";
+  let description = [{
+    Attention of layer `layer` over its KV cache, which the runtime keeps per
+    request and KV head. The new tokens' keys and values are appended to the
+    cache; at prefill the prompt is scored (SnapKV-style) and each KV head
+    keeps at most `budgets.tokens[h]` tokens per request; at decode the
+    queries attend over the kept tokens. The queries of a GQA group attend
+    over their KV head's cache.
+
+    `placement`, added by `fairkv-plan-placement`, says which devices hold
+    each KV head and how copies split the batch. `grid` names the
+    `shard.grid` that placement refers to.
+
+    Example:
+
+    ```mlir
+    %o = fairkv.attention %qr, %kr, %v layer 0
+        budgets <tokens = [512, 96], source = "synthetic">
+        placement <devices = 2, heads = [[<0, 1.0>], [<1, 1.0>]]> on @grid
+        : (tensor<?x?x4x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>)
+        -> tensor<?x?x4x16xf32>
+    ```
+
+    **Constraints:**
+    - `layer` is non-negative (and below the config's `layers`);
+    - `key` and `value` have the same type; the result has the query's type;
+    - query heads are divisible by KV heads, and query and KV `head_dim`,
+      batch and seq dims agree;
+    - one budget per KV head;
+    - the placement, if any, has one entry per KV head;
+    - `grid`, if given, references a `shard.grid` whose size equals the
+      placement's `devices`;
+    - with a model config: heads, KV heads and `head_dim` match it.
+  }];
+  let arguments = (ins FairKV_Heads:$query, FairKV_Heads:$key,
+                       FairKV_Heads:$value,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$layer,
+                       FairKV_KVBudgetsAttr:$budgets,
+                       OptionalAttr<FairKV_PlacementAttr>:$placement,
+                       OptionalAttr<FlatSymbolRefAttr>:$grid);
+  let results = (outs FairKV_Heads:$result);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `layer` $layer `budgets` $budgets
+    (`placement` $placement^)? (`on` $grid^)? attr-dict
+    `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def FairKV_OutProjOp : FairKV_Op<"out_proj", [Pure]> {
+  let summary = "Attention output projection";
+  let description = [{
+    `result = reshape(input, [batch, seq, heads * head_dim]) @ wo^T` with
+    `wo` of shape `[hidden, heads * head_dim]`. Under tensor parallelism this
+    is the row-parallel GEMM whose partial sums the following all_reduce adds.
+
+    Example:
+
+    ```mlir
+    %y = fairkv.out_proj %o, %wo
+        : (tensor<?x?x4x16xf32>, tensor<64x64xf32>) -> tensor<?x?x64xf32>
+    ```
+
+    **Constraints:**
+    - `wo` is `[hidden, heads * head_dim]` and the result `[batch, seq,
+      hidden]` with the input's batch and seq dims;
+    - with a model config: heads, `head_dim` and `hidden` match it.
+  }];
+  let arguments = (ins FairKV_Heads:$input, FairKV_Matrix:$wo);
+  let results = (outs FairKV_Hidden:$result);
+  let assemblyFormat = "$input `,` $wo attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def FairKV_MLPOp : FairKV_Op<"mlp", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "Gated SiLU MLP";
+  let description = [{
+    `result = (silu(x @ w_gate^T) * (x @ w_up^T)) @ w_down^T`, with `w_gate`
+    and `w_up` of shape `[ffn, hidden]` and `w_down` of shape `[hidden, ffn]`.
+
+    Example:
+
+    ```mlir
+    %m = fairkv.mlp %n, %wg, %wu, %wd
+        : (tensor<?x?x64xf32>, tensor<128x64xf32>, tensor<128x64xf32>,
+           tensor<64x128xf32>) -> tensor<?x?x64xf32>
+    ```
+
+    **Constraints:**
+    - `w_gate` and `w_up` are `[ffn, hidden]` and `w_down` is `[hidden, ffn]`
+      with the input's `hidden`;
+    - with a model config: `ffn` and `hidden` match it.
+  }];
+  let arguments = (ins FairKV_Hidden:$input, FairKV_Matrix:$w_gate,
+                       FairKV_Matrix:$w_up, FairKV_Matrix:$w_down);
+  let results = (outs FairKV_Hidden:$result);
+  let assemblyFormat =
+      "$input `,` $w_gate `,` $w_up `,` $w_down attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def FairKV_AddOp : FairKV_Op<"add", [Pure, Commutative,
+                                      SameOperandsAndResultType]> {
+  let summary = "Residual add";
+  let description = [{
+    Elementwise `lhs + rhs`: the residual connections around attention and
+    the MLP.
+
+    Example:
+
+    ```mlir
+    %r = fairkv.add %h, %y : tensor<?x?x64xf32>
+    ```
+
+    **Constraints:**
+    - operands and result have the same type.
+  }];
+  let arguments = (ins FairKV_Hidden:$lhs, FairKV_Hidden:$rhs);
+  let results = (outs FairKV_Hidden:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($result)";
+}
+
+def FairKV_LMHeadOp : FairKV_Op<"lm_head", [Pure]> {
+  let summary = "Projection onto the vocabulary";
+  let description = [{
+    `logits = input @ weight^T` with `weight` of shape `[vocab, hidden]`.
+
+    Example:
+
+    ```mlir
+    %l = fairkv.lm_head %n, %wl
+        : (tensor<?x?x64xf32>, tensor<256x64xf32>) -> tensor<?x?x256xf32>
+    ```
+
+    **Constraints:**
+    - `weight` is `[vocab, hidden]` with the input's `hidden`; the result is
+      `[batch, seq, vocab]` with the input's batch and seq dims;
+    - with a model config: `vocab` and `hidden` match it.
+  }];
+  let arguments = (ins FairKV_Hidden:$input, FairKV_Matrix:$weight);
+  let results = (outs FairKV_Hidden:$logits);
+  let assemblyFormat = "$input `,` $weight attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def FairKV_GreedySampleOp : FairKV_Op<"greedy_sample", [Pure]> {
+  let summary = "Greedy next-token choice from the last position";
+  let description = [{
+    `tokens[b] = argmax_v logits[b, seq - 1, v]`; ties go to the smallest
+    token id, so every backend picks the same token.
+
+    Example:
+
+    ```mlir
+    %t = fairkv.greedy_sample %l : tensor<?x?x256xf32> -> tensor<?xi64>
+    ```
+
+    **Constraints:**
+    - the result's batch dim matches the logits'.
+  }];
+  let arguments = (ins FairKV_Hidden:$logits);
+  let results = (outs TensorRankOf<[I64], [1]>:$tokens);
+  let assemblyFormat = "$logits attr-dict `:` type($logits) `->` type($tokens)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Sharding ops
+//===----------------------------------------------------------------------===//
+
+class FairKV_GridOp<string mnemonic, list<Trait> traits = []>
+    : FairKV_Op<mnemonic, !listconcat(traits,
+        [DeclareOpInterfaceMethods<SymbolUserOpInterface>])>;
+
+def FairKV_ReplicateOp : FairKV_GridOp<"replicate", [Pure]> {
+  let summary = "Split the batch between the copies of a KV head";
+  let description = [{
+    Marks the input of copied KV head `kv_head` as served by several replicas:
+    on each device of `replicas`, the result holds only the batch rows (whole
+    requests) of that replica's share. Non-batch dimensions are unchanged.
+
+    Example:
+
+    ```mlir
+    %local = fairkv.replicate %x head 1
+        replicas [#fairkv.replica<1, 2.500000e-01>, #fairkv.replica<2, 7.500000e-01>]
+        on @grid : tensor<?x?x64xf32> -> tensor<?x?x64xf32>
+    ```
+
+    **Constraints:**
+    - `kv_head` is non-negative;
+    - there is at least one replica, on distinct devices inside the grid;
+    - shares are in (0, 1] and sum to 1 (within 1e-6);
+    - input and result have the same rank, element type and non-batch dims;
+    - `grid` references a `shard.grid`.
+  }];
+  let arguments = (ins FairKV_Activation:$input,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$kv_head,
+                       TypedArrayAttrBase<FairKV_ReplicaAttr, "replica list">:$replicas,
+                       FlatSymbolRefAttr:$grid);
+  let results = (outs FairKV_Activation:$result);
+  let assemblyFormat = [{
+    $input `head` $kv_head `replicas` $replicas `on` $grid attr-dict
+    `:` type($input) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def FairKV_GatherOp : FairKV_GridOp<"gather", [Pure]> {
+  let summary = "Reassemble the batch rows of a copied KV head";
+  let description = [{
+    The inverse of `fairkv.replicate`: every replica contributes the rows of
+    its share and the result holds the whole batch on every device of
+    `replicas`. When the consumer is the row-parallel output projection the
+    gather folds into the all_reduce that already follows it (each replica
+    contributes its own rows, zeros elsewhere).
+
+    Example:
+
+    ```mlir
+    %full = fairkv.gather %local head 1
+        replicas [#fairkv.replica<1, 2.500000e-01>, #fairkv.replica<2, 7.500000e-01>]
+        on @grid : tensor<?x?x4x16xf32> -> tensor<?x?x4x16xf32>
+    ```
+
+    **Constraints:** the same as `fairkv.replicate`.
+  }];
+  let arguments = (ins FairKV_Activation:$input,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$kv_head,
+                       TypedArrayAttrBase<FairKV_ReplicaAttr, "replica list">:$replicas,
+                       FlatSymbolRefAttr:$grid);
+  let results = (outs FairKV_Activation:$result);
+  let assemblyFormat = [{
+    $input `head` $kv_head `replicas` $replicas `on` $grid attr-dict
+    `:` type($input) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def FairKV_AllReduceOp : FairKV_GridOp<"all_reduce",
+    [Pure, SameOperandsAndResultType]> {
+  let summary = "All-reduce over every device of a grid";
+  let description = [{
+    Every device receives the elementwise `reduction` (sum or max) of the
+    inputs of all devices of `grid`. Follows the row-parallel output
+    projection and the MLP down projection.
+
+    Example:
+
+    ```mlir
+    %s = fairkv.all_reduce %y on @grid reduction = sum : tensor<?x?x64xf32>
+    ```
+
+    **Constraints:**
+    - operand and result have the same type;
+    - `grid` references a `shard.grid`.
+  }];
+  let arguments = (ins FairKV_Activation:$input, FlatSymbolRefAttr:$grid,
+                       FairKV_ReductionKind:$reduction);
+  let results = (outs FairKV_Activation:$result);
+  let assemblyFormat =
+      "$input `on` $grid `reduction` `=` $reduction attr-dict `:` type($result)";
+}
+
+def FairKV_AllGatherOp : FairKV_GridOp<"all_gather", [Pure]> {
+  let summary = "All-gather over every device of a grid";
+  let description = [{
+    Concatenates the inputs of all devices of `grid`, in device order, along
+    dimension `axis`; every device receives the result. Used for the
+    vocab-parallel LM head.
+
+    Example:
+
+    ```mlir
+    %g = fairkv.all_gather %l on @grid axis = 2
+        : tensor<?x?x64xf32> -> tensor<?x?x256xf32>
+    ```
+
+    **Constraints:**
+    - `axis` is a dimension of the input;
+    - input and result have the same rank and element type and equal dims
+      except `axis`;
+    - when static, result dim `axis` = input dim `axis` x grid size;
+    - `grid` references a `shard.grid`.
+  }];
+  let arguments = (ins FairKV_Activation:$input, FlatSymbolRefAttr:$grid,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$axis);
+  let results = (outs FairKV_Activation:$result);
+  let assemblyFormat = [{
+    $input `on` $grid `axis` `=` $axis attr-dict `:` type($input) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+#endif // FAIRKV_DIALECT_FAIRKV_IR_FAIRKVOPS_TD

@@ -1,0 +1,36 @@
+//===- FairKVDialect.cpp - FairKV dialect ---------------------------------===//
+//
+// Registers the ops and attributes of the fairkv dialect and verifies its
+// discardable attributes.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fairkv/Dialect/FairKV/IR/FairKVDialect.h"
+#include "fairkv/Dialect/FairKV/IR/FairKVAttrs.h"
+#include "fairkv/Dialect/FairKV/IR/FairKVOps.h"
+#include "mlir/Dialect/Shard/IR/ShardDialect.h"
+
+using namespace mlir;
+using namespace mlir::fairkv;
+
+#include "fairkv/Dialect/FairKV/IR/FairKVOpsDialect.cpp.inc"
+
+void FairKVDialect::initialize() {
+  registerAttributes();
+  addOperations<
+#define GET_OP_LIST
+#include "fairkv/Dialect/FairKV/IR/FairKVOps.cpp.inc"
+      >();
+}
+
+LogicalResult FairKVDialect::verifyOperationAttribute(Operation *op,
+                                                      NamedAttribute attr) {
+  if (attr.getName() == getConfigAttrName()) {
+    if (!isa<ModelConfigAttr>(attr.getValue()))
+      return op->emitError() << "'" << getConfigAttrName()
+                             << "' must be a #fairkv.model_config";
+    return success();
+  }
+  return op->emitError() << "unknown fairkv attribute '" << attr.getName().getValue()
+                         << "'";
+}

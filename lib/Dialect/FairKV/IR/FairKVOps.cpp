@@ -1,0 +1,482 @@
+//===- FairKVOps.cpp - FairKV ops -----------------------------------------===//
+//
+// Verifiers of the fairkv ops. Each check implements one line of the
+// op's **Constraints:** list in FairKVOps.td; messages name the bad value.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fairkv/Dialect/FairKV/IR/FairKVOps.h"
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/TypeUtilities.h"
+
+using namespace mlir;
+using namespace mlir::fairkv;
+
+//===----------------------------------------------------------------------===//
+// Helpers
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// Two dims agree when equal or when either is dynamic.
+bool dimsAgree(int64_t a, int64_t b) {
+  return a == b || ShapedType::isDynamic(a) || ShapedType::isDynamic(b);
+}
+
+std::string dimStr(int64_t dim) {
+  return ShapedType::isDynamic(dim) ? std::string("?") : std::to_string(dim);
+}
+
+std::string shapeStr(ArrayRef<int64_t> shape) {
+  std::string s = "[";
+  for (auto [i, dim] : llvm::enumerate(shape)) {
+    if (i)
+      s += ", ";
+    s += dimStr(dim);
+  }
+  return s + "]";
+}
+
+/// Checks that a 2-D weight has the shape `expected` (dims may be dynamic
+/// on either side).
+LogicalResult checkMatrix(Operation *op, StringRef name, Value weight,
+                          ArrayRef<int64_t> expected, StringRef formula) {
+  ArrayRef<int64_t> shape = cast<RankedTensorType>(weight.getType()).getShape();
+  if (!dimsAgree(shape[0], expected[0]) || !dimsAgree(shape[1], expected[1]))
+    return op->emitOpError() << name << " shape " << shapeStr(shape)
+                             << " does not match " << formula << " = "
+                             << shapeStr(expected);
+  return success();
+}
+
+/// Checks that the leading [batch, seq] dims of `value` agree with `ref`.
+LogicalResult checkBatchSeq(Operation *op, StringRef name, Value value,
+                            Value ref, StringRef refName) {
+  ArrayRef<int64_t> a = cast<ShapedType>(value.getType()).getShape();
+  ArrayRef<int64_t> b = cast<ShapedType>(ref.getType()).getShape();
+  if (!dimsAgree(a[0], b[0]) || !dimsAgree(a[1], b[1]))
+    return op->emitOpError()
+           << name << " batch and seq dims [" << dimStr(a[0]) << ", "
+           << dimStr(a[1]) << "] do not match " << refName << "'s ["
+           << dimStr(b[0]) << ", " << dimStr(b[1]) << "]";
+  return success();
+}
+
+LogicalResult checkSameElementType(Operation *op, Value a, StringRef aName,
+                                   Value b, StringRef bName) {
+  if (getElementTypeOrSelf(a.getType()) != getElementTypeOrSelf(b.getType()))
+    return op->emitOpError() << aName << " and " << bName
+                             << " must have the same element type";
+  return success();
+}
+
+/// Checks one dimension against the model config, if the op has one.
+LogicalResult checkConfig(Operation *op, StringRef what, int64_t actual,
+                          int64_t expected) {
+  if (!ShapedType::isDynamic(actual) && actual != expected)
+    return op->emitOpError() << what << " (" << actual
+                             << ") does not match the model config ("
+                             << expected << ")";
+  return success();
+}
+
+int64_t dimOf(Value v, unsigned i) {
+  return cast<ShapedType>(v.getType()).getDimSize(i);
+}
+
+/// Product of two dims, dynamic if either is.
+int64_t mulDims(int64_t a, int64_t b) {
+  if (ShapedType::isDynamic(a) || ShapedType::isDynamic(b))
+    return ShapedType::kDynamic;
+  return a * b;
+}
+
+/// Checks query/key/value heads of GQA attention: kv heads divide query
+/// heads, head_dims agree.
+LogicalResult checkGroupedHeads(Operation *op, Value q, Value k) {
+  int64_t hq = dimOf(q, 2), hk = dimOf(k, 2);
+  if (!ShapedType::isDynamic(hq) && !ShapedType::isDynamic(hk) &&
+      (hk == 0 || hq % hk != 0))
+    return op->emitOpError() << "query heads (" << hq
+                             << ") must be divisible by kv heads (" << hk
+                             << ")";
+  if (!dimsAgree(dimOf(q, 3), dimOf(k, 3)))
+    return op->emitOpError() << "query and key head_dim differ ("
+                             << dimStr(dimOf(q, 3)) << " vs "
+                             << dimStr(dimOf(k, 3)) << ")";
+  return success();
+}
+
+/// Resolves `grid` to a shard.grid and returns its device count (nullopt if
+/// some grid dim is dynamic).
+FailureOr<std::optional<int64_t>>
+lookupGridSize(Operation *op, FlatSymbolRefAttr grid,
+               SymbolTableCollection &tables) {
+  auto gridOp = tables.lookupNearestSymbolFrom<shard::GridOp>(op, grid);
+  if (!gridOp)
+    return op->emitOpError() << "'" << grid
+                             << "' does not reference a shard.grid";
+  int64_t size = 1;
+  for (int64_t dim : gridOp.getShape()) {
+    if (ShapedType::isDynamic(dim))
+      return std::optional<int64_t>();
+    size *= dim;
+  }
+  return std::optional<int64_t>(size);
+}
+
+/// The shared verifier of replicate and gather.
+LogicalResult verifyReplicaSplit(Operation *op, int64_t kvHead,
+                                 ArrayAttr replicas, Value input,
+                                 Value result) {
+  std::string what = "kv head " + std::to_string(kvHead);
+  if (failed(verifyHeadReplicas([&] { return op->emitOpError(); },
+                                replicas.getValue(), /*numDevices=*/0, what)))
+    return failure();
+  auto in = cast<RankedTensorType>(input.getType());
+  auto out = cast<RankedTensorType>(result.getType());
+  if (in.getRank() != out.getRank() ||
+      in.getElementType() != out.getElementType())
+    return op->emitOpError()
+           << "input and result must have the same rank and element type";
+  for (int64_t i = 1; i < in.getRank(); ++i)
+    if (!dimsAgree(in.getDimSize(i), out.getDimSize(i)))
+      return op->emitOpError() << "result dim " << i << " ("
+                               << dimStr(out.getDimSize(i))
+                               << ") differs from the input's ("
+                               << dimStr(in.getDimSize(i))
+                               << "): only the batch dim may change";
+  return success();
+}
+
+/// The shared symbol check of replicate and gather: the grid exists and
+/// holds every replica's device.
+LogicalResult verifyReplicaGrid(Operation *op, FlatSymbolRefAttr grid,
+                                ArrayAttr replicas,
+                                SymbolTableCollection &tables) {
+  FailureOr<std::optional<int64_t>> size = lookupGridSize(op, grid, tables);
+  if (failed(size))
+    return failure();
+  if (!*size)
+    return success();
+  for (Attribute attr : replicas) {
+    int64_t device = cast<ReplicaAttr>(attr).getDevice();
+    if (device >= **size)
+      return op->emitOpError() << "replica device " << device
+                               << " is outside grid " << grid << " of "
+                               << **size << " devices";
+  }
+  return success();
+}
+
+} // namespace
+
+#define GET_OP_CLASSES
+#include "fairkv/Dialect/FairKV/IR/FairKVOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// WeightOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult WeightOp::verify() {
+  if (getName().empty())
+    return emitOpError("weight name must not be empty");
+  if (!getResult().getType().hasStaticShape())
+    return emitOpError("weight must have a static shape");
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// EmbeddingOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult EmbeddingOp::verify() {
+  int64_t vocab = dimOf(getTable(), 0), hidden = dimOf(getTable(), 1);
+  if (!dimsAgree(dimOf(getResult(), 2), hidden))
+    return emitOpError() << "result hidden size ("
+                         << dimStr(dimOf(getResult(), 2))
+                         << ") does not match the table's (" << dimStr(hidden)
+                         << ")";
+  if (failed(checkBatchSeq(*this, "result", getResult(), getIds(), "ids")) ||
+      failed(checkSameElementType(*this, getResult(), "result", getTable(),
+                                  "table")))
+    return failure();
+  if (ModelConfigAttr config = lookupModelConfig(*this))
+    return success(
+        succeeded(checkConfig(*this, "table vocab size", vocab,
+                              config.getVocab())) &&
+        succeeded(
+            checkConfig(*this, "table hidden size", hidden, config.getHidden())));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// RMSNormOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult RMSNormOp::verify() {
+  int64_t width = dimOf(getInput(), 2);
+  if (!dimsAgree(dimOf(getWeight(), 0), width))
+    return emitOpError() << "weight size (" << dimStr(dimOf(getWeight(), 0))
+                         << ") does not match the input's last dim ("
+                         << dimStr(width) << ")";
+  if (failed(checkSameElementType(*this, getInput(), "input", getWeight(),
+                                  "weight")))
+    return failure();
+  if (!(getEps().convertToDouble() > 0.0))
+    return emitOpError("eps must be positive");
+  if (ModelConfigAttr config = lookupModelConfig(*this))
+    return checkConfig(*this, "hidden size", width, config.getHidden());
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// QKVProjOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult QKVProjOp::verify() {
+  if (getK().getType() != getV().getType())
+    return emitOpError("key and value must have the same type");
+  if (failed(checkGroupedHeads(*this, getQ(), getK())))
+    return failure();
+  int64_t hidden = dimOf(getInput(), 2);
+  int64_t hq = dimOf(getQ(), 2), hk = dimOf(getK(), 2), d = dimOf(getQ(), 3);
+  if (failed(checkMatrix(*this, "wq", getWq(), {mulDims(hq, d), hidden},
+                         "[heads * head_dim, hidden]")) ||
+      failed(checkMatrix(*this, "wk", getWk(), {mulDims(hk, d), hidden},
+                         "[kv_heads * head_dim, hidden]")) ||
+      failed(checkMatrix(*this, "wv", getWv(), {mulDims(hk, d), hidden},
+                         "[kv_heads * head_dim, hidden]")))
+    return failure();
+  for (auto [value, name] : {std::pair<Value, StringRef>(getQ(), "q"),
+                             std::pair<Value, StringRef>(getK(), "k")})
+    if (failed(checkBatchSeq(*this, name, value, getInput(), "input")))
+      return failure();
+  for (Value v : {getWq(), getWk(), getWv(), getQ(), getK()})
+    if (failed(checkSameElementType(*this, getInput(), "input", v,
+                                    "every weight and result")))
+      return failure();
+  if (ModelConfigAttr config = lookupModelConfig(*this))
+    return success(
+        succeeded(checkConfig(*this, "query heads", hq, config.getHeads())) &&
+        succeeded(checkConfig(*this, "kv heads", hk, config.getKvHeads())) &&
+        succeeded(checkConfig(*this, "head_dim", d, config.getHeadDim())) &&
+        succeeded(checkConfig(*this, "hidden size", hidden,
+                              config.getHidden())));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// RotaryOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult RotaryOp::verify() {
+  int64_t d = dimOf(getInput(), 3);
+  if (!ShapedType::isDynamic(d) && d % 2 != 0)
+    return emitOpError() << "head_dim must be even, got " << d;
+  if (failed(checkBatchSeq(*this, "positions", getPositions(), getInput(),
+                           "input")))
+    return failure();
+  if (!(getTheta().convertToDouble() > 0.0))
+    return emitOpError("theta must be positive");
+  if (ModelConfigAttr config = lookupModelConfig(*this))
+    return checkConfig(*this, "head_dim", d, config.getHeadDim());
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// AttentionOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult AttentionOp::verify() {
+  if (getKey().getType() != getValue().getType())
+    return emitOpError("key and value must have the same type");
+  if (getResult().getType() != getQuery().getType())
+    return emitOpError("result must have the query's type");
+  if (failed(checkGroupedHeads(*this, getQuery(), getKey())) ||
+      failed(checkBatchSeq(*this, "key", getKey(), getQuery(), "query")))
+    return failure();
+  int64_t hk = dimOf(getKey(), 2);
+  int64_t budgets = getBudgets().getNumKVHeads();
+  if (!ShapedType::isDynamic(hk) && budgets != hk)
+    return emitOpError() << "expected one budget per kv head (" << hk
+                         << "), got " << budgets;
+  if (std::optional<PlacementAttr> placement = getPlacement()) {
+    if (placement->getNumKVHeads() != budgets)
+      return emitOpError() << "placement has " << placement->getNumKVHeads()
+                           << " kv heads, expected " << budgets;
+  }
+  if (ModelConfigAttr config = lookupModelConfig(*this)) {
+    if (static_cast<int64_t>(getLayer()) >= config.getLayers())
+      return emitOpError() << "layer " << getLayer()
+                           << " is out of range for a model of "
+                           << config.getLayers() << " layers";
+    return success(
+        succeeded(checkConfig(*this, "query heads", dimOf(getQuery(), 2),
+                              config.getHeads())) &&
+        succeeded(checkConfig(*this, "kv heads", hk, config.getKvHeads())) &&
+        succeeded(checkConfig(*this, "head_dim", dimOf(getQuery(), 3),
+                              config.getHeadDim())));
+  }
+  return success();
+}
+
+LogicalResult
+AttentionOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  FlatSymbolRefAttr grid = getGridAttr();
+  if (!grid)
+    return success();
+  FailureOr<std::optional<int64_t>> size =
+      lookupGridSize(*this, grid, symbolTable);
+  if (failed(size))
+    return failure();
+  std::optional<PlacementAttr> placement = getPlacement();
+  if (*size && placement && placement->getDevices() != **size)
+    return emitOpError() << "placement is over " << placement->getDevices()
+                         << " devices but grid " << grid << " has "
+                         << **size;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// OutProjOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult OutProjOp::verify() {
+  int64_t heads = dimOf(getInput(), 2), d = dimOf(getInput(), 3);
+  int64_t hidden = dimOf(getResult(), 2);
+  if (failed(checkMatrix(*this, "wo", getWo(), {hidden, mulDims(heads, d)},
+                         "[hidden, heads * head_dim]")) ||
+      failed(checkBatchSeq(*this, "result", getResult(), getInput(), "input")))
+    return failure();
+  if (ModelConfigAttr config = lookupModelConfig(*this))
+    return success(
+        succeeded(checkConfig(*this, "heads", heads, config.getHeads())) &&
+        succeeded(checkConfig(*this, "head_dim", d, config.getHeadDim())) &&
+        succeeded(checkConfig(*this, "hidden size", hidden,
+                              config.getHidden())));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// MLPOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult MLPOp::verify() {
+  int64_t hidden = dimOf(getInput(), 2), ffn = dimOf(getWGate(), 0);
+  if (failed(checkMatrix(*this, "w_gate", getWGate(), {ffn, hidden},
+                         "[ffn, hidden]")) ||
+      failed(checkMatrix(*this, "w_up", getWUp(), {ffn, hidden},
+                         "[ffn, hidden]")) ||
+      failed(checkMatrix(*this, "w_down", getWDown(), {hidden, ffn},
+                         "[hidden, ffn]")))
+    return failure();
+  if (ModelConfigAttr config = lookupModelConfig(*this))
+    return success(
+        succeeded(checkConfig(*this, "ffn size", ffn, config.getFfn())) &&
+        succeeded(checkConfig(*this, "hidden size", hidden,
+                              config.getHidden())));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// LMHeadOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult LMHeadOp::verify() {
+  int64_t hidden = dimOf(getInput(), 2), vocab = dimOf(getLogits(), 2);
+  if (failed(checkMatrix(*this, "weight", getWeight(), {vocab, hidden},
+                         "[vocab, hidden]")) ||
+      failed(checkBatchSeq(*this, "logits", getLogits(), getInput(), "input")))
+    return failure();
+  if (ModelConfigAttr config = lookupModelConfig(*this))
+    return success(
+        succeeded(checkConfig(*this, "vocab size", vocab, config.getVocab())) &&
+        succeeded(checkConfig(*this, "hidden size", hidden,
+                              config.getHidden())));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// GreedySampleOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult GreedySampleOp::verify() {
+  if (!dimsAgree(dimOf(getTokens(), 0), dimOf(getLogits(), 0)))
+    return emitOpError() << "result batch dim (" << dimStr(dimOf(getTokens(), 0))
+                         << ") does not match the logits' ("
+                         << dimStr(dimOf(getLogits(), 0)) << ")";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// ReplicateOp / GatherOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult ReplicateOp::verify() {
+  return verifyReplicaSplit(*this, getKvHead(), getReplicas(), getInput(),
+                            getResult());
+}
+
+LogicalResult
+ReplicateOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  return verifyReplicaGrid(*this, getGridAttr(), getReplicas(), symbolTable);
+}
+
+LogicalResult GatherOp::verify() {
+  return verifyReplicaSplit(*this, getKvHead(), getReplicas(), getInput(),
+                            getResult());
+}
+
+LogicalResult GatherOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  return verifyReplicaGrid(*this, getGridAttr(), getReplicas(), symbolTable);
+}
+
+//===----------------------------------------------------------------------===//
+// AllReduceOp / AllGatherOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult
+AllReduceOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  return success(succeeded(lookupGridSize(*this, getGridAttr(), symbolTable)));
+}
+
+LogicalResult AllGatherOp::verify() {
+  auto in = cast<RankedTensorType>(getInput().getType());
+  auto out = cast<RankedTensorType>(getResult().getType());
+  int64_t axis = getAxis();
+  if (axis >= in.getRank())
+    return emitOpError() << "axis " << axis << " is not a dimension of a rank "
+                         << in.getRank() << " input";
+  if (in.getRank() != out.getRank() ||
+      in.getElementType() != out.getElementType())
+    return emitOpError(
+        "input and result must have the same rank and element type");
+  for (int64_t i = 0; i < in.getRank(); ++i)
+    if (i != axis && !dimsAgree(in.getDimSize(i), out.getDimSize(i)))
+      return emitOpError() << "result dim " << i << " ("
+                           << dimStr(out.getDimSize(i))
+                           << ") differs from the input's ("
+                           << dimStr(in.getDimSize(i))
+                           << "): only the gathered axis may change";
+  return success();
+}
+
+LogicalResult
+AllGatherOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  FailureOr<std::optional<int64_t>> size =
+      lookupGridSize(*this, getGridAttr(), symbolTable);
+  if (failed(size))
+    return failure();
+  int64_t axis = getAxis();
+  int64_t inDim = getInput().getType().getDimSize(axis);
+  int64_t outDim = getResult().getType().getDimSize(axis);
+  if (*size && !ShapedType::isDynamic(inDim) &&
+      !ShapedType::isDynamic(outDim) && outDim != inDim * **size)
+    return emitOpError() << "result dim " << axis << " (" << outDim
+                         << ") must be the input's (" << inDim
+                         << ") times the grid size (" << **size << ")";
+  return success();
+}

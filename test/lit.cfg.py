@@ -1,0 +1,37 @@
+# -*- Python -*- lit configuration of the FairKV regression tests.
+
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+from lit.llvm.subst import ToolSubst
+
+config.name = "FAIRKV"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir"]
+config.excludes = ["Inputs", "CMakeLists.txt", "README.txt", "lit.cfg.py",
+                   "lit.site.cfg.py"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.fairkv_obj_root, "test")
+
+# Undefined FileCheck variables are errors across CHECK-LABEL blocks.
+config.environment["FILECHECK_OPTS"] = "-enable-var-scope"
+
+config.substitutions.append(("%fairkv_src_root", config.fairkv_src_root))
+config.substitutions.append(("%fairkv_libs", config.fairkv_lib_dir))
+
+# The shared per-head profiles sit beside the repository; tests that read
+# them require this feature and are reported UNSUPPORTED without it.
+shared_profiles = os.path.join(os.path.dirname(config.fairkv_src_root),
+                               "shared", "profiles")
+if os.path.isdir(shared_profiles):
+    config.available_features.add("shared-profiles")
+    config.substitutions.append(("%shared_profiles", shared_profiles))
+
+if config.fairkv_enable_cuda:
+    config.available_features.add("cuda-build")
+
+llvm_config.use_default_substitutions()
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+llvm_config.add_tool_substitutions(
+    ["fairkv-opt"], [config.fairkv_tools_dir, config.llvm_tools_dir])

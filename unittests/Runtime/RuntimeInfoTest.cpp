@@ -1,0 +1,50 @@
+//===- RuntimeInfoTest.cpp - Runtime version and backend queries ----------===//
+
+#include "fairkv/Runtime/FairKVRuntime.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+TEST(RuntimeInfo, VersionIsSemantic) {
+  const char *version = fairkv_rt_version();
+  ASSERT_NE(version, nullptr);
+  int major = -1, minor = -1, patch = -1;
+  EXPECT_EQ(std::sscanf(version, "%d.%d.%d", &major, &minor, &patch), 3)
+      << version;
+}
+
+TEST(RuntimeInfo, NullArgumentsAreRejected) {
+  EXPECT_EQ(fairkv_rt_cuda_device_count(nullptr),
+            FAIRKV_ERROR_INVALID_ARGUMENT);
+  EXPECT_STRNE(fairkv_rt_last_error(), "");
+  EXPECT_EQ(fairkv_rt_nccl_version(nullptr), FAIRKV_ERROR_INVALID_ARGUMENT);
+}
+
+// Without a GPU (or without the CUDA backend) the query must fail cleanly
+// with a reason; with one it must report at least one device.
+TEST(RuntimeInfo, CudaDeviceCountIsConsistent) {
+  int64_t count = -1;
+  fairkv_status_t status = fairkv_rt_cuda_device_count(&count);
+  if (status == FAIRKV_OK) {
+    EXPECT_EQ(fairkv_rt_cuda_built(), 1);
+    EXPECT_GT(count, 0);
+    EXPECT_STREQ(fairkv_rt_last_error(), "");
+  } else {
+    EXPECT_EQ(status, FAIRKV_ERROR_UNAVAILABLE);
+    EXPECT_EQ(count, 0);
+    EXPECT_GT(std::strlen(fairkv_rt_last_error()), 0u);
+  }
+}
+
+TEST(RuntimeInfo, NcclVersionWhenBuiltWithCuda) {
+  int64_t version = 0;
+  fairkv_status_t status = fairkv_rt_nccl_version(&version);
+  if (fairkv_rt_cuda_built()) {
+    ASSERT_EQ(status, FAIRKV_OK) << fairkv_rt_last_error();
+    // NCCL encodes 2.28.9 as 22809; anything older than 2.18 is unsupported.
+    EXPECT_GE(version, 21800);
+  } else {
+    EXPECT_EQ(status, FAIRKV_ERROR_UNAVAILABLE);
+  }
+}
