@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "fairkv/Dialect/FairKV/IR/FairKVDialect.h"
+#include "fairkv/Transforms/Passes.h"
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
 #include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
 #include "mlir/Conversion/FuncToLLVM/ConvertFuncToLLVMPass.h"
@@ -38,6 +39,7 @@ int main(int argc, char **argv) {
                   mlir::memref::MemRefDialect, mlir::scf::SCFDialect,
                   mlir::shard::ShardDialect, mlir::tensor::TensorDialect>();
 
+  mlir::fairkv::registerFairKVPasses();
   // Generic transforms: canonicalize, cse, symbol-dce, inline, ...
   mlir::registerTransformsPasses();
   // The upstream lowering to the LLVM dialect that follows

@@ -1,0 +1,77 @@
+//===- Plan.h - Head placements and their metrics ---------------*- C++ -*-===//
+//
+// A plan places every KV head of every layer: a list of replicas, each on a
+// device with a share of the batch. The metrics of DESIGN.md section 2 are
+// computed from the replicas alone, so anyone can recompute them.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FAIRKV_PLACEMENT_PLAN_H
+#define FAIRKV_PLACEMENT_PLAN_H
+
+#include "fairkv/Placement/Model.h"
+#include "fairkv/Placement/Profile.h"
+
+#include <string>
+#include <vector>
+
+namespace fairkv::placement {
+
+struct Replica {
+  int device = 0;
+  double share = 1.0;
+};
+
+/// heads[h]: the replicas of KV head h.
+using LayerPlacement = std::vector<std::vector<Replica>>;
+
+struct Plan {
+  std::string strategy;
+  int devices = 0;
+  std::vector<LayerPlacement> layers;
+};
+
+/// Checks shares in (0, 1] summing to 1 (1e-6), distinct devices per head,
+/// devices in range, and the plan's shape against the profile.
+Status validatePlan(const Plan &plan, const BudgetProfile &profile);
+
+/// load[l][g] = sum over the replicas on g of share * tokens[l][h].
+std::vector<std::vector<double>> deviceLoads(const Plan &plan,
+                                             const BudgetProfile &profile);
+/// replicas[l][g] = number of head replicas on device g in layer l.
+std::vector<std::vector<int>> replicaCounts(const Plan &plan);
+
+struct PlanMetrics {
+  double attentionImbalance = 0;
+  double memoryImbalance = 0;
+  int64_t extraReplicas = 0;
+  /// Weight bytes of all copies beyond one per head.
+  double extraWeightBytes = 0;
+  /// Weight bytes the fullest device holds beyond its share under TP.
+  double extraWeightBytesFullestDevice = 0;
+  /// extraWeightBytesFullestDevice / that device's weight bytes under TP.
+  double extraWeightFraction = 0;
+  /// Predicted decode step time at `batch`, seconds.
+  double predictedStepSeconds = 0;
+  int64_t batch = 0;
+  /// Predicted largest batch that fits in every device's HBM.
+  int64_t predictedMaxBatch = 0;
+  /// Predicted tokens/s at the max batch.
+  double predictedThroughput = 0;
+  /// KV bytes per request on each device.
+  std::vector<double> kvBytesPerRequest;
+};
+
+/// Computes every metric of a plan that does not depend on other plans.
+PlanMetrics evaluatePlan(const Plan &plan, const BudgetProfile &profile,
+                         const ModelShape &model, const Hardware &hw,
+                         int64_t batch);
+
+/// Predicted decode step time of `plan` at `batch`, seconds.
+double predictStepSeconds(const Plan &plan, const BudgetProfile &profile,
+                          const ModelShape &model, const Hardware &hw,
+                          int64_t batch);
+
+} // namespace fairkv::placement
+
+#endif // FAIRKV_PLACEMENT_PLAN_H

@@ -1,0 +1,63 @@
+//===- Strategies.h - Placement strategies ----------------------*- C++ -*-===//
+//
+// The four strategies of DESIGN.md section 2: `tp` (contiguous heads),
+// `greedy` (LPT), `fairkv` (best-effort assignment + Fair-Copying) and
+// `optimal` (exact per layer for the copy budget).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FAIRKV_PLACEMENT_STRATEGIES_H
+#define FAIRKV_PLACEMENT_STRATEGIES_H
+
+#include "fairkv/Placement/Plan.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace fairkv::placement {
+
+enum class Strategy { TP, Greedy, FairKV, Optimal };
+
+std::vector<std::string> strategyNames();
+Result<Strategy> parseStrategy(const std::string &name);
+const char *strategyName(Strategy strategy);
+
+struct PlanOptions {
+  Strategy strategy = Strategy::FairKV;
+  int devices = 8;
+  /// Extra replicas allowed per layer (none: no per-layer cap).
+  std::optional<int64_t> copyBudget;
+  /// Extra weight bytes allowed on any device (none: no byte cap).
+  std::optional<double> copyBudgetBytes;
+  /// fairkv: equal batch shares among the copies of a head (default:
+  /// water-filled uneven shares).
+  bool evenShares = false;
+  /// greedy: the same number of heads on every device.
+  bool equalHeads = false;
+  /// fairkv: a layer gets no more copies once its makespan is within
+  /// (1 + epsilon) of the ideal (optimal only stops at the ideal itself).
+  double epsilon = 0.002;
+  /// optimal: wall-clock limit of the exact solver for the whole plan.
+  double timeLimitSeconds = 20.0;
+};
+
+struct PlanResult {
+  Plan plan;
+  double solveSeconds = 0;
+  /// Lower bound on the attention imbalance of any plan with this budget.
+  double lowerBoundImbalance = 1.0;
+  /// optimal: whether every layer was solved to proven optimality.
+  bool provedOptimal = false;
+};
+
+/// Plans `profile` for `model` with `options`. Errors (one line) for bad
+/// options, e.g. tp on devices that do not divide the KV heads.
+Result<PlanResult> makePlan(const BudgetProfile &profile,
+                            const ModelShape &model,
+                            const PlanOptions &options);
+
+} // namespace fairkv::placement
+
+#endif // FAIRKV_PLACEMENT_STRATEGIES_H

@@ -1,0 +1,63 @@
+//===- LayerSolvers.h - Per-layer placement solvers -------------*- C++ -*-===//
+//
+// Internal to the placement library. Every layer is an independent
+// subproblem (each ends in an all-reduce): place H KV heads with weights w
+// on G devices, with at most `copies` extra replicas.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FAIRKV_LIB_PLACEMENT_LAYERSOLVERS_H
+#define FAIRKV_LIB_PLACEMENT_LAYERSOLVERS_H
+
+#include "fairkv/Placement/Plan.h"
+
+#include <vector>
+
+namespace fairkv::placement::detail {
+
+/// The largest device load of `layer`.
+double makespan(const LayerPlacement &layer, const std::vector<double> &w,
+                int devices);
+/// Replicas beyond one per head.
+int extraReplicas(const LayerPlacement &layer);
+
+/// Contiguous tensor parallelism: head h on device h / (H / G).
+LayerPlacement contiguousPlacement(int heads, int devices);
+/// LPT: heaviest head first onto the least-loaded device; with
+/// `equalHeads`, only onto devices holding fewer than ceil(H / G) heads.
+LayerPlacement lptPlacement(const std::vector<double> &w, int devices,
+                            bool equalHeads);
+/// McNaughton's wrap-around filling: the ideal makespan with at most G - 1
+/// extra replicas.
+LayerPlacement wrapAroundPlacement(const std::vector<double> &w, int devices);
+/// Uneven shares: the smallest makespan found (binary search over a
+/// first-fit-decreasing packing that splits a head only when it fits
+/// nowhere whole) with at most `copies` extra replicas.
+LayerPlacement splitPlacement(const std::vector<double> &w, int devices,
+                              int copies);
+/// Even shares: the reference heuristic (one more copy for the head with the
+/// largest load per copy, re-placed by LPT, kept only if it helps).
+LayerPlacement evenSharePlacement(const std::vector<double> &w, int devices,
+                                  int copies);
+/// A lower bound on the makespan of any placement with at most `copies`
+/// extra replicas.
+double layerLowerBound(const std::vector<double> &w, int devices, int copies);
+
+struct ExactLayerResult {
+  LayerPlacement placement;
+  double makespan = 0;
+  /// Lower bound proven by the solver (the optimum when `proved`).
+  double bound = 0;
+  bool proved = false;
+};
+
+/// The exact optimum (MILP, GLPK branch and bound) with at most `copies`
+/// extra replicas and uneven shares, seeded with `incumbent`, within
+/// `timeLimitSeconds`.
+ExactLayerResult exactLayer(const std::vector<double> &w, int devices,
+                            int copies, const LayerPlacement &incumbent,
+                            double timeLimitSeconds);
+
+} // namespace fairkv::placement::detail
+
+#endif // FAIRKV_LIB_PLACEMENT_LAYERSOLVERS_H

@@ -1,0 +1,234 @@
+//===- Model.cpp - Model shapes and hardware presets ----------------------===//
+
+#include "fairkv/Placement/Model.h"
+#include "fairkv/Placement/Profile.h"
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+
+using namespace fairkv::placement;
+
+double ModelShape::kvHeadWeightBytes() const {
+  // K and V: 2 * head_dim columns; Q: q_per_kv * head_dim columns; O: the
+  // same number of rows; each is `hidden` long.
+  return static_cast<double>(2 + 2 * queryGroup()) * headDim * hidden *
+         dtypeBytes();
+}
+
+double ModelShape::mlpBytesPerDevice(int devices) const {
+  return 3.0 * hidden * ffn * dtypeBytes() / devices;
+}
+
+double ModelShape::nonAttentionBytesPerDevice(int devices) const {
+  double embedAndHead = 2.0 * vocab * hidden * dtypeBytes() / devices;
+  double norms = (2.0 * layers + 1) * hidden * dtypeBytes();
+  return layers * mlpBytesPerDevice(devices) + embedAndHead + norms;
+}
+
+double ModelShape::tpWeightBytesPerDevice(int devices) const {
+  return nonAttentionBytesPerDevice(devices) +
+         static_cast<double>(layers) * kvHeads * kvHeadWeightBytes() / devices;
+}
+
+Status ModelShape::validate() const {
+  std::pair<const char *, int64_t> sizes[] = {
+      {"layers", layers}, {"hidden", hidden},     {"heads", heads},
+      {"kv_heads", kvHeads}, {"head_dim", headDim}, {"ffn", ffn},
+      {"vocab", vocab}};
+  for (auto [name, value] : sizes)
+    if (value <= 0)
+      return makeError("model '" + this->name + "': " + name +
+                       " must be positive, got " + std::to_string(value));
+  if (heads % kvHeads != 0)
+    return makeError("model '" + name + "': heads (" + std::to_string(heads) +
+                     ") must be divisible by kv_heads (" +
+                     std::to_string(kvHeads) + ")");
+  if (dtype != "f32" && dtype != "f16" && dtype != "bf16")
+    return makeError("model '" + name + "': dtype must be f32, f16 or bf16");
+  return Status::ok();
+}
+
+namespace {
+
+ModelShape shape(std::string name, int64_t layers, int64_t hidden,
+                 int64_t heads, int64_t kvHeads, int64_t headDim, int64_t ffn,
+                 int64_t vocab, double theta, double eps, std::string dtype) {
+  ModelShape m;
+  m.name = std::move(name);
+  m.layers = layers;
+  m.hidden = hidden;
+  m.heads = heads;
+  m.kvHeads = kvHeads;
+  m.headDim = headDim;
+  m.ffn = ffn;
+  m.vocab = vocab;
+  m.ropeTheta = theta;
+  m.normEps = eps;
+  m.dtype = std::move(dtype);
+  return m;
+}
+
+const std::map<std::string, ModelShape> &presets() {
+  static const std::map<std::string, ModelShape> table = {
+      // The bundled examples/tiny-2layer.mlir model.
+      {"tiny", shape("tiny", 2, 64, 4, 2, 16, 128, 256, 1e4, 1e-5, "f32")},
+      {"llama-3-8b", shape("llama-3-8b", 32, 4096, 32, 8, 128, 14336, 128256,
+                           5e5, 1e-5, "bf16")},
+      {"llama-3-70b", shape("llama-3-70b", 80, 8192, 64, 8, 128, 28672,
+                            128256, 5e5, 1e-5, "bf16")},
+      {"mistral-small-24b", shape("mistral-small-24b", 40, 5120, 32, 8, 128,
+                                  32768, 131072, 1e8, 1e-5, "bf16")},
+      {"mistral-7b", shape("mistral-7b", 32, 4096, 32, 8, 128, 14336, 32000,
+                           1e6, 1e-5, "bf16")},
+      {"llama-2-7b", shape("llama-2-7b", 32, 4096, 32, 32, 128, 11008, 32000,
+                           1e4, 1e-5, "f16")},
+  };
+  return table;
+}
+
+template <typename Map>
+std::string joinKeys(const Map &map) {
+  std::string s;
+  for (const auto &[key, value] : map)
+    s += (s.empty() ? "" : ", ") + key;
+  return s;
+}
+
+} // namespace
+
+std::vector<std::string> fairkv::placement::modelPresetNames() {
+  std::vector<std::string> names;
+  for (const auto &[name, m] : presets())
+    names.push_back(name);
+  return names;
+}
+
+Result<ModelShape> fairkv::placement::modelPreset(const std::string &name) {
+  auto it = presets().find(name);
+  if (it == presets().end())
+    return makeError("unknown model preset '" + name +
+                     "' (known: " + joinKeys(presets()) + ")");
+  return it->second;
+}
+
+Result<ModelShape> fairkv::placement::loadHFConfig(const std::string &path) {
+  Result<std::string> text = readFile(path);
+  if (!text)
+    return makeError(text.error());
+  nlohmann::json j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object())
+    return makeError(path + ": not a JSON object");
+  auto getInt = [&](const char *key, int64_t fallback,
+                    bool required) -> Result<int64_t> {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) {
+      if (required)
+        return makeError(path + ": missing '" + key + "'");
+      return fallback;
+    }
+    if (!it->is_number_integer())
+      return makeError(path + ": '" + key + "' must be an integer");
+    return it->get<int64_t>();
+  };
+  auto getFloat = [&](const char *key, double fallback) -> Result<double> {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null())
+      return fallback;
+    if (!it->is_number())
+      return makeError(path + ": '" + key + "' must be a number");
+    return it->get<double>();
+  };
+  ModelShape m;
+  m.name = path;
+  if (auto it = j.find("_name_or_path"); it != j.end() && it->is_string())
+    m.name = it->get<std::string>();
+  Result<int64_t> layers = getInt("num_hidden_layers", 0, true);
+  Result<int64_t> hidden = getInt("hidden_size", 0, true);
+  Result<int64_t> heads = getInt("num_attention_heads", 0, true);
+  Result<int64_t> ffn = getInt("intermediate_size", 0, true);
+  Result<int64_t> vocab = getInt("vocab_size", 0, true);
+  for (const Result<int64_t> *r : {&layers, &hidden, &heads, &ffn, &vocab})
+    if (!*r)
+      return makeError(r->error());
+  m.layers = *layers;
+  m.hidden = *hidden;
+  m.heads = *heads;
+  m.ffn = *ffn;
+  m.vocab = *vocab;
+  Result<int64_t> kvHeads = getInt("num_key_value_heads", m.heads, false);
+  if (!kvHeads)
+    return makeError(kvHeads.error());
+  m.kvHeads = *kvHeads;
+  Result<int64_t> headDim =
+      getInt("head_dim", m.heads > 0 ? m.hidden / m.heads : 0, false);
+  if (!headDim)
+    return makeError(headDim.error());
+  m.headDim = *headDim;
+  Result<double> theta = getFloat("rope_theta", 10000.0);
+  Result<double> eps = getFloat("rms_norm_eps", 1e-6);
+  if (!theta || !eps)
+    return makeError(!theta ? theta.error() : eps.error());
+  m.ropeTheta = *theta;
+  m.normEps = *eps;
+  m.dtype = "bf16";
+  if (auto it = j.find("torch_dtype"); it != j.end() && it->is_string()) {
+    std::string dt = it->get<std::string>();
+    if (dt == "float32")
+      m.dtype = "f32";
+    else if (dt == "float16")
+      m.dtype = "f16";
+    else if (dt == "bfloat16")
+      m.dtype = "bf16";
+    else
+      return makeError(path + ": unsupported torch_dtype '" + dt + "'");
+  }
+  if (Status s = m.validate(); !s)
+    return makeError(s.error());
+  return m;
+}
+
+Result<ModelShape> fairkv::placement::resolveModel(const std::string &spec) {
+  if (presets().count(spec))
+    return presets().at(spec);
+  if (spec.find('/') == std::string::npos &&
+      spec.find(".json") == std::string::npos)
+    return modelPreset(spec); // an unknown preset name: say which exist
+  return loadHFConfig(spec);
+}
+
+namespace {
+const std::map<std::string, Hardware> &hardwareTable() {
+  static const std::map<std::string, Hardware> table = [] {
+    std::map<std::string, Hardware> t;
+    Hardware h100;
+    h100.name = "h100-sxm";
+    h100.hbmBytes = 80e9;
+    h100.hbmBandwidth = 3.0e12; // measured copy; spec 3.35 TB/s
+    h100.linkBandwidth = 450e9; // NVLink 4, per GPU, one direction
+    t[h100.name] = h100;
+    Hardware h200 = h100;
+    h200.name = "h200-sxm";
+    h200.hbmBytes = 141e9;
+    h200.hbmBandwidth = 4.3e12; // measured copy; spec 4.8 TB/s
+    t[h200.name] = h200;
+    return t;
+  }();
+  return table;
+}
+} // namespace
+
+std::vector<std::string> fairkv::placement::hardwarePresetNames() {
+  std::vector<std::string> names;
+  for (const auto &[name, hw] : hardwareTable())
+    names.push_back(name);
+  return names;
+}
+
+Result<Hardware> fairkv::placement::hardwarePreset(const std::string &name) {
+  auto it = hardwareTable().find(name);
+  if (it == hardwareTable().end())
+    return makeError("unknown hardware preset '" + name +
+                     "' (known: " + joinKeys(hardwareTable()) + ")");
+  return it->second;
+}

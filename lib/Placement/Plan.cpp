@@ -1,0 +1,208 @@
+//===- Plan.cpp - Plan validation, loads and the cost model ---------------===//
+//
+// The cost model of DESIGN.md section 2. Decode is memory-bound, so a
+// device's time in a layer is the bytes it reads (the KV of its replicas'
+// requests and the weights of the heads it holds, plus its MLP shard) over
+// HBM bandwidth, plus a fixed cost per replica; every layer ends in two
+// all-reduces, so the layer takes as long as its slowest device.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fairkv/Placement/Plan.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+using namespace fairkv::placement;
+
+Status fairkv::placement::validatePlan(const Plan &plan,
+                                       const BudgetProfile &profile) {
+  if (plan.devices <= 0)
+    return makeError("plan has no devices");
+  if (static_cast<int64_t>(plan.layers.size()) != profile.layers())
+    return makeError("plan has " + std::to_string(plan.layers.size()) +
+                     " layers, profile has " +
+                     std::to_string(profile.layers()));
+  for (size_t l = 0; l < plan.layers.size(); ++l) {
+    const LayerPlacement &layer = plan.layers[l];
+    std::string where = "layer " + std::to_string(l);
+    if (static_cast<int64_t>(layer.size()) != profile.kvHeads())
+      return makeError(where + " places " + std::to_string(layer.size()) +
+                       " kv heads, profile has " +
+                       std::to_string(profile.kvHeads()));
+    for (size_t h = 0; h < layer.size(); ++h) {
+      std::string head = where + ", kv head " + std::to_string(h);
+      if (layer[h].empty())
+        return makeError(head + " has no replica");
+      std::set<int> devices;
+      double sum = 0;
+      for (const Replica &r : layer[h]) {
+        if (r.device < 0 || r.device >= plan.devices)
+          return makeError(head + " has a replica on device " +
+                           std::to_string(r.device) + ", outside 0.." +
+                           std::to_string(plan.devices - 1));
+        if (!devices.insert(r.device).second)
+          return makeError(head + " has two replicas on device " +
+                           std::to_string(r.device));
+        if (!(r.share > 0 && r.share <= 1))
+          return makeError(head + " has a share outside (0, 1]");
+        sum += r.share;
+      }
+      if (std::fabs(sum - 1.0) > 1e-6)
+        return makeError(head + " has shares summing to " +
+                         std::to_string(sum) + ", not 1");
+    }
+  }
+  return Status::ok();
+}
+
+std::vector<std::vector<double>>
+fairkv::placement::deviceLoads(const Plan &plan, const BudgetProfile &profile) {
+  std::vector<std::vector<double>> loads(
+      plan.layers.size(), std::vector<double>(plan.devices, 0.0));
+  for (size_t l = 0; l < plan.layers.size(); ++l)
+    for (size_t h = 0; h < plan.layers[l].size(); ++h)
+      for (const Replica &r : plan.layers[l][h])
+        loads[l][r.device] += r.share * profile.tokens[l][h];
+  return loads;
+}
+
+std::vector<std::vector<int>>
+fairkv::placement::replicaCounts(const Plan &plan) {
+  std::vector<std::vector<int>> counts(plan.layers.size(),
+                                       std::vector<int>(plan.devices, 0));
+  for (size_t l = 0; l < plan.layers.size(); ++l)
+    for (const auto &head : plan.layers[l])
+      for (const Replica &r : head)
+        ++counts[l][r.device];
+  return counts;
+}
+
+namespace {
+
+/// Ring all-reduce of `bytes` over `devices` devices.
+double allReduceSeconds(double bytes, int devices, const Hardware &hw) {
+  if (devices <= 1)
+    return 0;
+  return hw.collectiveLatency +
+         2.0 * (devices - 1) / devices * bytes / hw.linkBandwidth;
+}
+
+double stepSeconds(const std::vector<std::vector<double>> &loads,
+                   const std::vector<std::vector<int>> &counts,
+                   const ModelShape &model, const Hardware &hw, int devices,
+                   int64_t batch) {
+  const double mlp = model.mlpBytesPerDevice(devices);
+  const double headBytes = model.kvHeadWeightBytes();
+  const double activation =
+      static_cast<double>(batch) * model.hidden * model.dtypeBytes();
+  double total = 0;
+  for (size_t l = 0; l < loads.size(); ++l) {
+    double slowest = 0;
+    for (int g = 0; g < devices; ++g) {
+      double bytes = batch * loads[l][g] * model.kvBytesPerToken() +
+                     counts[l][g] * headBytes + mlp;
+      slowest = std::max(slowest, bytes / hw.hbmBandwidth +
+                                      counts[l][g] * hw.perReplicaOverhead);
+    }
+    // One all-reduce after the output projection, one after the MLP.
+    total += slowest + 2 * allReduceSeconds(activation, devices, hw);
+  }
+  // Vocab-parallel LM head and its all-gather of logits.
+  total += 2.0 * model.vocab * model.hidden * model.dtypeBytes() / devices /
+           hw.hbmBandwidth;
+  total += allReduceSeconds(static_cast<double>(batch) * model.vocab * 4,
+                            devices, hw) /
+           2;
+  return total;
+}
+
+} // namespace
+
+double fairkv::placement::predictStepSeconds(const Plan &plan,
+                                             const BudgetProfile &profile,
+                                             const ModelShape &model,
+                                             const Hardware &hw,
+                                             int64_t batch) {
+  return stepSeconds(deviceLoads(plan, profile), replicaCounts(plan), model,
+                     hw, plan.devices, batch);
+}
+
+PlanMetrics fairkv::placement::evaluatePlan(const Plan &plan,
+                                            const BudgetProfile &profile,
+                                            const ModelShape &model,
+                                            const Hardware &hw,
+                                            int64_t batch) {
+  PlanMetrics m;
+  const int G = plan.devices;
+  std::vector<std::vector<double>> loads = deviceLoads(plan, profile);
+  std::vector<std::vector<int>> counts = replicaCounts(plan);
+
+  double sumMax = 0, sumMean = 0;
+  for (const auto &layer : loads) {
+    double mx = 0, sum = 0;
+    for (double v : layer) {
+      mx = std::max(mx, v);
+      sum += v;
+    }
+    sumMax += mx;
+    sumMean += sum / G;
+  }
+  m.attentionImbalance = sumMean > 0 ? sumMax / sumMean : 1.0;
+
+  m.kvBytesPerRequest.assign(G, 0.0);
+  for (const auto &layer : loads)
+    for (int g = 0; g < G; ++g)
+      m.kvBytesPerRequest[g] += layer[g] * model.kvBytesPerToken();
+  double memMax = 0, memSum = 0;
+  for (double v : m.kvBytesPerRequest) {
+    memMax = std::max(memMax, v);
+    memSum += v;
+  }
+  m.memoryImbalance = memSum > 0 ? memMax / (memSum / G) : 1.0;
+
+  int64_t replicas = 0;
+  std::vector<int64_t> perDevice(G, 0);
+  for (const auto &layer : counts)
+    for (int g = 0; g < G; ++g) {
+      replicas += layer[g];
+      perDevice[g] += layer[g];
+    }
+  const double headBytes = model.kvHeadWeightBytes();
+  m.extraReplicas = replicas - profile.layers() * profile.kvHeads();
+  m.extraWeightBytes = m.extraReplicas * headBytes;
+  // Under TP every device holds layers * kv_heads / G heads.
+  const double tpHeads =
+      static_cast<double>(profile.layers()) * profile.kvHeads() / G;
+  int64_t fullest = *std::max_element(perDevice.begin(), perDevice.end());
+  m.extraWeightBytesFullestDevice =
+      std::max(0.0, (fullest - tpHeads) * headBytes);
+  m.extraWeightFraction =
+      m.extraWeightBytesFullestDevice / model.tpWeightBytesPerDevice(G);
+
+  m.batch = batch;
+  m.predictedStepSeconds = stepSeconds(loads, counts, model, hw, G, batch);
+
+  // The fullest device caps the batch for all of them.
+  const double usable = hw.hbmBytes * (1.0 - hw.workspaceFraction);
+  int64_t maxBatch = INT64_MAX;
+  for (int g = 0; g < G; ++g) {
+    double weights =
+        model.nonAttentionBytesPerDevice(G) + perDevice[g] * headBytes;
+    double free = usable - weights;
+    if (m.kvBytesPerRequest[g] <= 0)
+      continue;
+    maxBatch = std::min<int64_t>(
+        maxBatch, free <= 0 ? 0
+                            : static_cast<int64_t>(
+                                  std::floor(free / m.kvBytesPerRequest[g])));
+  }
+  m.predictedMaxBatch = maxBatch == INT64_MAX ? 0 : maxBatch;
+  m.predictedThroughput =
+      m.predictedMaxBatch > 0
+          ? m.predictedMaxBatch /
+                stepSeconds(loads, counts, model, hw, G, m.predictedMaxBatch)
+          : 0.0;
+  return m;
+}

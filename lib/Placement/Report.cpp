@@ -1,0 +1,322 @@
+//===- Report.cpp - Plan reports: JSON, text, SVG -------------------------===//
+
+#include "fairkv/Placement/Report.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+using namespace fairkv::placement;
+
+Result<PlanReport> fairkv::placement::planAndEvaluate(
+    const BudgetProfile &profile, const ModelShape &model, const Hardware &hw,
+    const PlanOptions &options, int64_t batch) {
+  Result<PlanResult> planned = makePlan(profile, model, options);
+  if (!planned)
+    return makeError(planned.error());
+  if (Status s = validatePlan(planned->plan, profile); !s)
+    return makeError("internal error: invalid plan: " + s.error());
+  PlanReport report;
+  report.result = std::move(*planned);
+  report.metrics = evaluatePlan(report.result.plan, profile, model, hw, batch);
+  if (profile.kvHeads() % options.devices == 0) {
+    PlanOptions tpOptions = options;
+    tpOptions.strategy = Strategy::TP;
+    Result<PlanResult> tp = makePlan(profile, model, tpOptions);
+    if (tp)
+      report.tp = evaluatePlan(tp->plan, profile, model, hw, batch);
+  }
+  return report;
+}
+
+namespace {
+
+std::string fmt(const char *format, double v) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof(buffer), format, v);
+  return buffer;
+}
+
+nlohmann::ordered_json metricsJson(const PlanReport &r) {
+  const PlanMetrics &m = r.metrics;
+  nlohmann::ordered_json j;
+  j["attention_imbalance"] = m.attentionImbalance;
+  j["memory_imbalance"] = m.memoryImbalance;
+  j["extra_replicas"] = m.extraReplicas;
+  j["extra_weight_bytes"] = m.extraWeightBytes;
+  j["extra_weight_bytes_fullest_device"] = m.extraWeightBytesFullestDevice;
+  j["extra_weight_fraction"] = m.extraWeightFraction;
+  j["lower_bound_attention_imbalance"] = r.result.lowerBoundImbalance;
+  j["batch"] = m.batch;
+  j["predicted_step_seconds"] = m.predictedStepSeconds;
+  j["predicted_max_batch"] = m.predictedMaxBatch;
+  j["predicted_throughput_tokens_per_s"] = m.predictedThroughput;
+  if (r.tp) {
+    j["predicted_step_speedup_vs_tp"] =
+        r.tp->predictedStepSeconds / m.predictedStepSeconds;
+    j["predicted_max_batch_ratio_vs_tp"] =
+        r.tp->predictedMaxBatch > 0
+            ? static_cast<double>(m.predictedMaxBatch) / r.tp->predictedMaxBatch
+            : 0.0;
+    j["predicted_throughput_speedup_vs_tp"] =
+        r.tp->predictedThroughput > 0
+            ? m.predictedThroughput / r.tp->predictedThroughput
+            : 0.0;
+  } else {
+    j["predicted_step_speedup_vs_tp"] = nullptr;
+    j["predicted_max_batch_ratio_vs_tp"] = nullptr;
+    j["predicted_throughput_speedup_vs_tp"] = nullptr;
+  }
+  j["solve_seconds"] = r.result.solveSeconds;
+  if (r.result.plan.strategy == "optimal")
+    j["proved_optimal"] = r.result.provedOptimal;
+  return j;
+}
+
+nlohmann::ordered_json planJson(const PlanReport &r, const ReportContext &ctx) {
+  nlohmann::ordered_json j;
+  j["strategy"] = r.result.plan.strategy;
+  j["devices"] = r.result.plan.devices;
+  j["model"] = ctx.model->name;
+  j["hardware"] = ctx.hw->name;
+  j["profile"] = {{"source", ctx.profile->source},
+                  {"layers", ctx.profile->layers()},
+                  {"kv_heads", ctx.profile->kvHeads()}};
+  nlohmann::ordered_json opts;
+  opts["copy_budget"] = ctx.options->copyBudget
+                            ? nlohmann::ordered_json(*ctx.options->copyBudget)
+                            : nlohmann::ordered_json(nullptr);
+  opts["copy_budget_bytes"] =
+      ctx.options->copyBudgetBytes
+          ? nlohmann::ordered_json(*ctx.options->copyBudgetBytes)
+          : nlohmann::ordered_json(nullptr);
+  opts["even_shares"] = ctx.options->evenShares;
+  opts["equal_heads"] = ctx.options->equalHeads;
+  opts["kv_head_weight_bytes"] = ctx.model->kvHeadWeightBytes();
+  opts["tp_weight_bytes_per_device"] =
+      ctx.model->tpWeightBytesPerDevice(r.result.plan.devices);
+  j["options"] = opts;
+  j["metrics"] = metricsJson(r);
+  std::vector<std::vector<double>> loads =
+      deviceLoads(r.result.plan, *ctx.profile);
+  nlohmann::ordered_json layers = nlohmann::ordered_json::array();
+  for (size_t l = 0; l < r.result.plan.layers.size(); ++l) {
+    nlohmann::ordered_json layer;
+    layer["layer"] = l;
+    nlohmann::ordered_json replicas = nlohmann::ordered_json::array();
+    for (size_t h = 0; h < r.result.plan.layers[l].size(); ++h)
+      for (const Replica &rep : r.result.plan.layers[l][h])
+        replicas.push_back(
+            {{"kv_head", h}, {"device", rep.device}, {"share", rep.share}});
+    layer["replicas"] = replicas;
+    layer["device_load"] = loads[l];
+    layers.push_back(layer);
+  }
+  j["layers"] = layers;
+  return j;
+}
+
+std::string speedup(const PlanReport &r, bool throughput) {
+  if (!r.tp)
+    return "n/a";
+  double v = throughput ? (r.tp->predictedThroughput > 0
+                               ? r.metrics.predictedThroughput /
+                                     r.tp->predictedThroughput
+                               : 0)
+                        : r.tp->predictedStepSeconds /
+                              r.metrics.predictedStepSeconds;
+  return fmt("%.3fx", v);
+}
+
+} // namespace
+
+std::string fairkv::placement::renderJson(const PlanReport &report,
+                                          const ReportContext &ctx) {
+  return planJson(report, ctx).dump(2) + "\n";
+}
+
+std::string fairkv::placement::renderCompareJson(
+    const std::vector<PlanReport> &reports, const ReportContext &ctx) {
+  nlohmann::ordered_json j;
+  j["compare"] = nlohmann::ordered_json::array();
+  for (const PlanReport &r : reports)
+    j["compare"].push_back(planJson(r, ctx));
+  return j.dump(2) + "\n";
+}
+
+std::string fairkv::placement::renderText(const PlanReport &r,
+                                          const ReportContext &ctx) {
+  std::ostringstream out;
+  const PlanMetrics &m = r.metrics;
+  out << "strategy " << r.result.plan.strategy << " on "
+      << r.result.plan.devices << " devices, model " << ctx.model->name
+      << ", hardware " << ctx.hw->name << "\n"
+      << "profile  " << ctx.profile->source << " (" << ctx.profile->layers()
+      << " layers x " << ctx.profile->kvHeads() << " kv heads)\n\n";
+  auto line = [&](const std::string &name, const std::string &value,
+                  const std::string &tp = "") {
+    char buffer[160];
+    std::snprintf(buffer, sizeof(buffer), "  %-34s %14s %14s\n", name.c_str(),
+                  value.c_str(), tp.c_str());
+    out << buffer;
+  };
+  line("metric", r.result.plan.strategy, r.tp ? "tp" : "");
+  auto tpv = [&](double PlanMetrics::*field, const char *f) {
+    return r.tp ? fmt(f, (*r.tp).*field) : std::string();
+  };
+  line("attention imbalance", fmt("%.4f", m.attentionImbalance),
+       tpv(&PlanMetrics::attentionImbalance, "%.4f"));
+  line("memory imbalance", fmt("%.4f", m.memoryImbalance),
+       tpv(&PlanMetrics::memoryImbalance, "%.4f"));
+  line("lower bound (attention)", fmt("%.4f", r.result.lowerBoundImbalance));
+  line("extra replicas", std::to_string(m.extraReplicas));
+  line("extra weight MiB (all devices)",
+       fmt("%.1f", m.extraWeightBytes / (1 << 20)));
+  line("extra weight MiB (fullest device)",
+       fmt("%.1f", m.extraWeightBytesFullestDevice / (1 << 20)));
+  line("extra weight fraction", fmt("%.4f", m.extraWeightFraction));
+  line("step ms at batch " + std::to_string(m.batch),
+       fmt("%.3f", m.predictedStepSeconds * 1e3),
+       tpv(&PlanMetrics::predictedStepSeconds, "%.6f").empty()
+           ? ""
+           : fmt("%.3f", r.tp->predictedStepSeconds * 1e3));
+  line("max batch", std::to_string(m.predictedMaxBatch),
+       r.tp ? std::to_string(r.tp->predictedMaxBatch) : "");
+  line("throughput tokens/s", fmt("%.0f", m.predictedThroughput),
+       tpv(&PlanMetrics::predictedThroughput, "%.0f"));
+  line("step speedup vs tp", speedup(r, false));
+  line("throughput speedup vs tp", speedup(r, true));
+  line("solve seconds", fmt("%.4f", r.result.solveSeconds));
+  if (r.result.plan.strategy == "optimal")
+    line("proved optimal", r.result.provedOptimal ? "yes" : "no (time limit)");
+  out << "\nper layer: kv head -> device(share), ...\n";
+  for (size_t l = 0; l < r.result.plan.layers.size(); ++l) {
+    out << "  layer " << l << ":";
+    for (size_t h = 0; h < r.result.plan.layers[l].size(); ++h) {
+      out << " " << h << "->";
+      const auto &reps = r.result.plan.layers[l][h];
+      for (size_t i = 0; i < reps.size(); ++i) {
+        out << (i ? "+" : "") << reps[i].device;
+        if (reps.size() > 1)
+          out << fmt("(%.3g)", reps[i].share);
+      }
+    }
+    out << "\n";
+  }
+  return out.str();
+}
+
+std::string fairkv::placement::renderCompareText(
+    const std::vector<PlanReport> &reports, const ReportContext &ctx) {
+  std::ostringstream out;
+  out << "model " << ctx.model->name << ", " << ctx.options->devices
+      << " devices, hardware " << ctx.hw->name << ", batch " << ctx.batch
+      << "\nprofile " << ctx.profile->source << " ("
+      << ctx.profile->layers() << " layers x " << ctx.profile->kvHeads()
+      << " kv heads)\n\n";
+  char buffer[256];
+  std::snprintf(buffer, sizeof(buffer),
+                "%-8s %9s %9s %7s %9s %9s %9s %9s %9s\n", "strategy",
+                "attn-imb", "mem-imb", "copies", "xweight", "lower-bd",
+                "step-x", "thpt-x", "solve-s");
+  out << buffer;
+  for (const PlanReport &r : reports) {
+    std::snprintf(buffer, sizeof(buffer),
+                  "%-8s %9.4f %9.4f %7lld %9.4f %9.4f %9s %9s %9.4f\n",
+                  r.result.plan.strategy.c_str(),
+                  r.metrics.attentionImbalance, r.metrics.memoryImbalance,
+                  static_cast<long long>(r.metrics.extraReplicas),
+                  r.metrics.extraWeightFraction, r.result.lowerBoundImbalance,
+                  speedup(r, false).c_str(), speedup(r, true).c_str(),
+                  r.result.solveSeconds);
+    out << buffer;
+  }
+  out << "\nattn-imb: sum of per-layer max device load / sum of mean loads "
+         "(1 = perfect)\nxweight: extra weight bytes on the fullest device / "
+         "its weight bytes under tp\nstep-x, thpt-x: predicted decode step "
+         "and max-batch throughput speedup vs tp\n";
+  return out.str();
+}
+
+std::string fairkv::placement::renderSvg(const PlanReport &report,
+                                         const ReportContext &ctx) {
+  std::vector<std::pair<std::string, std::vector<std::vector<double>>>> panels;
+  if (ctx.profile->kvHeads() % report.result.plan.devices == 0) {
+    PlanOptions tp = *ctx.options;
+    tp.strategy = Strategy::TP;
+    if (Result<PlanResult> r = makePlan(*ctx.profile, *ctx.model, tp))
+      panels.push_back({"tp", deviceLoads(r->plan, *ctx.profile)});
+  }
+  panels.push_back({report.result.plan.strategy,
+                    deviceLoads(report.result.plan, *ctx.profile)});
+  const int G = report.result.plan.devices;
+  const int L = static_cast<int>(ctx.profile->layers());
+  const int cell = std::max(6, std::min(24, 900 / std::max(1, L)));
+  const int rowH = std::max(6, std::min(24, 240 / G));
+  const int left = 70, top = 40, gap = 50;
+  const int panelH = G * rowH;
+  const int width = left + L * cell + 160;
+  const int height = top + static_cast<int>(panels.size()) * (panelH + gap) + 20;
+  std::ostringstream svg;
+  svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width
+      << "\" height=\"" << height << "\" font-family=\"sans-serif\" "
+      << "font-size=\"12\">\n"
+      << "<title>Per-layer, per-device attention load (load / layer mean)"
+      << "</title>\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+      << "<text x=\"" << left << "\" y=\"20\" font-size=\"14\">"
+      << ctx.model->name << ", " << G << " devices: KV tokens read per "
+      << "request, device / layer mean (white 1.0, red 2.0+, blue 0)</text>\n";
+  auto colour = [](double ratio) {
+    // Blue below the mean, white at the mean, red above (saturating at 2).
+    double t = std::max(0.0, std::min(2.0, ratio));
+    int r, g, b;
+    if (t < 1) {
+      r = g = static_cast<int>(255 * t);
+      b = 255;
+    } else {
+      r = 255;
+      g = b = static_cast<int>(255 * (2 - t));
+    }
+    char buf[16];
+    std::snprintf(buf, sizeof(buf), "#%02x%02x%02x", r, g, b);
+    return std::string(buf);
+  };
+  for (size_t p = 0; p < panels.size(); ++p) {
+    int y0 = top + static_cast<int>(p) * (panelH + gap) + 20;
+    const auto &loads = panels[p].second;
+    double sumMax = 0, sumMean = 0;
+    for (const auto &layer : loads) {
+      double mean = 0;
+      for (double v : layer)
+        mean += v / G;
+      sumMax += *std::max_element(layer.begin(), layer.end());
+      sumMean += mean;
+    }
+    svg << "<text x=\"" << left << "\" y=\"" << y0 - 6 << "\">"
+        << panels[p].first << ": attention imbalance "
+        << fmt("%.3f", sumMax / sumMean) << "</text>\n";
+    for (int g = 0; g < G; ++g)
+      svg << "<text x=\"" << left - 6 << "\" y=\"" << y0 + g * rowH + rowH - 2
+          << "\" text-anchor=\"end\" font-size=\"10\">dev " << g
+          << "</text>\n";
+    for (int l = 0; l < L; ++l) {
+      double mean = 0;
+      for (double v : loads[l])
+        mean += v / G;
+      for (int g = 0; g < G; ++g)
+        svg << "<rect x=\"" << left + l * cell << "\" y=\"" << y0 + g * rowH
+            << "\" width=\"" << cell << "\" height=\"" << rowH
+            << "\" fill=\"" << colour(loads[l][g] / mean)
+            << "\" stroke=\"#ddd\"><title>layer " << l << ", device " << g
+            << ": " << fmt("%.1f", loads[l][g]) << " tokens ("
+            << fmt("%.2f", loads[l][g] / mean) << "x mean)</title></rect>\n";
+    }
+    svg << "<text x=\"" << left << "\" y=\"" << y0 + panelH + 14
+        << "\" font-size=\"10\">layer 0 .. " << L - 1 << "</text>\n";
+  }
+  svg << "</svg>\n";
+  return svg.str();
+}

@@ -1,0 +1,181 @@
+//===- PlanPlacement.cpp - Attach a KV-head placement to every layer ------===//
+//
+// Implements fairkv-plan-placement: reads the per-KV-head budgets off the
+// module's attention ops, runs the placement engine (shared with
+// `fairkv plan`) and writes the placement back as #fairkv.placement.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fairkv/Transforms/Passes.h"
+
+#include "fairkv/Dialect/FairKV/IR/FairKVDialect.h"
+#include "fairkv/Dialect/FairKV/IR/FairKVOps.h"
+#include "fairkv/Placement/Report.h"
+#include "mlir/Dialect/Shard/IR/ShardDialect.h"
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+
+#include <fstream>
+
+namespace mlir::fairkv {
+#define GEN_PASS_DEF_FAIRKVPLANPLACEMENTPASS
+#include "fairkv/Transforms/Passes.h.inc"
+} // namespace mlir::fairkv
+
+using namespace mlir;
+using namespace mlir::fairkv;
+namespace fp = ::fairkv::placement;
+
+namespace {
+
+fp::ModelShape shapeOf(ModelConfigAttr config) {
+  fp::ModelShape m;
+  m.name = "module";
+  m.layers = config.getLayers();
+  m.hidden = config.getHidden();
+  m.heads = config.getHeads();
+  m.kvHeads = config.getKvHeads();
+  m.headDim = config.getHeadDim();
+  m.ffn = config.getFfn();
+  m.vocab = config.getVocab();
+  m.ropeTheta = config.getRopeThetaValue();
+  m.normEps = config.getNormEpsValue();
+  Type dtype = config.getDtype();
+  m.dtype = dtype.isF32() ? "f32" : dtype.isF16() ? "f16" : "bf16";
+  return m;
+}
+
+struct PlanPlacementPass
+    : public mlir::fairkv::impl::FairKVPlanPlacementPassBase<PlanPlacementPass> {
+  using FairKVPlanPlacementPassBase::FairKVPlanPlacementPassBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto config = module->getAttrOfType<ModelConfigAttr>(
+        FairKVDialect::getConfigAttrName());
+    if (!config) {
+      module.emitError("fairkv-plan-placement needs the model shape: the "
+                       "module has no 'fairkv.config'");
+      return signalPassFailure();
+    }
+    fp::ModelShape model = shapeOf(config);
+
+    // One attention op per layer, in layer order.
+    std::vector<AttentionOp> layers(model.layers);
+    WalkResult walk = module.walk([&](AttentionOp op) {
+      int64_t layer = op.getLayer();
+      if (layer >= model.layers) {
+        op.emitOpError() << "layer " << layer << " is out of range";
+        return WalkResult::interrupt();
+      }
+      if (layers[layer]) {
+        InFlightDiagnostic diag =
+            op.emitOpError() << "is the second attention op of layer "
+                             << layer;
+        diag.attachNote(layers[layer].getLoc()) << "the first one is here";
+        return WalkResult::interrupt();
+      }
+      layers[layer] = op;
+      return WalkResult::advance();
+    });
+    if (walk.wasInterrupted())
+      return signalPassFailure();
+
+    fp::BudgetProfile profile;
+    profile.model = model.name;
+    for (int64_t l = 0; l < model.layers; ++l) {
+      if (!layers[l]) {
+        module.emitError() << "layer " << l << " has no fairkv.attention op";
+        return signalPassFailure();
+      }
+      KVBudgetsAttr budgets = layers[l].getBudgets();
+      profile.tokens.emplace_back(budgets.getTokens().begin(),
+                                  budgets.getTokens().end());
+      if (profile.source.empty())
+        profile.source = budgets.getSource().str();
+    }
+
+    fp::Result<fp::Strategy> strategyKind = fp::parseStrategy(strategy);
+    fp::Result<fp::Hardware> hw = fp::hardwarePreset(hardware);
+    if (!strategyKind || !hw) {
+      module.emitError() << (strategyKind ? hw.error() : strategyKind.error());
+      return signalPassFailure();
+    }
+    fp::PlanOptions options;
+    options.strategy = *strategyKind;
+    options.devices = static_cast<int>(devices);
+    if (copyBudget >= 0)
+      options.copyBudget = copyBudget;
+    if (copyBudgetBytes >= 0 && copyBudgetFraction >= 0) {
+      module.emitError("give at most one of copy-budget-bytes and "
+                       "copy-budget-fraction");
+      return signalPassFailure();
+    }
+    if (copyBudgetBytes >= 0)
+      options.copyBudgetBytes = copyBudgetBytes;
+    if (copyBudgetFraction >= 0)
+      options.copyBudgetBytes =
+          copyBudgetFraction * model.tpWeightBytesPerDevice(options.devices);
+    options.evenShares = evenShares;
+    options.equalHeads = equalHeads;
+    options.epsilon = epsilon;
+    options.timeLimitSeconds = timeLimit;
+    if (devices <= 0 || batch <= 0) {
+      module.emitError("devices and batch must be positive");
+      return signalPassFailure();
+    }
+
+    fp::Result<fp::PlanReport> report =
+        fp::planAndEvaluate(profile, model, *hw, options, batch);
+    if (!report) {
+      module.emitError() << "fairkv-plan-placement: " << report.error();
+      return signalPassFailure();
+    }
+
+    // The grid the placement refers to.
+    MLIRContext *ctx = &getContext();
+    SymbolTable symbols(module);
+    if (Operation *existing = symbols.lookup(gridName)) {
+      auto grid = dyn_cast<shard::GridOp>(existing);
+      if (!grid || grid.getShape() != ArrayRef<int64_t>{devices}) {
+        existing->emitError() << "'@" << gridName
+                              << "' exists but is not a shard.grid of shape "
+                              << static_cast<int64_t>(devices);
+        return signalPassFailure();
+      }
+    } else {
+      OpBuilder b = OpBuilder::atBlockBegin(module.getBody());
+      shard::GridOp::create(b, module.getLoc(), gridName,
+                            ArrayRef<int64_t>{devices});
+    }
+
+    const fp::Plan &plan = report->result.plan;
+    for (int64_t l = 0; l < model.layers; ++l) {
+      SmallVector<SmallVector<ReplicaAttr>> heads;
+      for (const auto &head : plan.layers[l]) {
+        SmallVector<ReplicaAttr> replicas;
+        for (const fp::Replica &r : head)
+          replicas.push_back(ReplicaAttr::get(ctx, r.device, r.share));
+        heads.push_back(std::move(replicas));
+      }
+      layers[l].setPlacementAttr(PlacementAttr::get(ctx, devices, heads));
+      layers[l].setGridAttr(FlatSymbolRefAttr::get(ctx, gridName));
+    }
+    numPlacedLayers = model.layers;
+    numExtraReplicas = report->metrics.extraReplicas;
+
+    if (!this->report.empty()) {
+      fp::ReportContext rc{&profile, &model, &*hw, &options, batch};
+      std::ofstream out(this->report);
+      out << fp::renderJson(*report, rc);
+      if (!out) {
+        module.emitError() << "cannot write the report to '" << this->report
+                           << "'";
+        return signalPassFailure();
+      }
+    }
+  }
+};
+
+} // namespace

@@ -1,0 +1,281 @@
+//===- PlanCommand.cpp - `fairkv plan` ------------------------------------===//
+//
+// Plans a model's KV heads over G devices from a budget profile and reports
+// the placement and its metrics (text, JSON, SVG), or compares every
+// strategy side by side.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Commands.h"
+
+#include "fairkv/Placement/Report.h"
+
+#include <CLI/CLI.hpp>
+
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+using namespace fairkv::placement;
+
+namespace {
+
+struct PlanArgs {
+  std::string model;
+  std::string profile;
+  std::string profileFormat;
+  HeadKVOptions headkv;
+  std::string headkvGroup = "sum";
+  DuoOptions duo;
+  double duoSparsity = -1;
+  uint64_t seed = 1;
+  double skew = 1.0;
+  int devices = 8;
+  std::string strategy = "fairkv";
+  int64_t copyBudget = -1;
+  double copyBudgetBytes = -1;
+  double copyBudgetFraction = -1;
+  bool evenShares = false;
+  bool equalHeads = false;
+  double epsilon = 0.002;
+  double timeLimit = 20;
+  std::string hw = "h100-sxm";
+  int64_t batch = 32;
+  std::string format = "text";
+  bool compare = false;
+  std::string svg;
+  std::string output;
+  std::string writeProfile;
+};
+
+int fail(const std::string &message) {
+  std::cerr << "fairkv plan: error: " << message << "\n";
+  return 1;
+}
+
+bool endsWith(const std::string &s, const std::string &suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+Result<BudgetProfile> loadProfile(const PlanArgs &a, const ModelShape &model) {
+  if (a.profile == "synthetic")
+    return syntheticProfile(model.layers, model.kvHeads, a.seed, a.skew);
+  Result<std::string> text = readFile(a.profile);
+  if (!text)
+    return makeError(text.error());
+  std::string format = a.profileFormat;
+  if (format.empty()) {
+    if (endsWith(a.profile, ".tsv"))
+      format = "duo";
+    else if (text->find("fairkv-budgets/v1") != std::string::npos)
+      format = "fairkv";
+    else
+      format = "headkv";
+  }
+  Result<BudgetProfile> profile = makeError("");
+  if (format == "headkv")
+    profile = importHeadKV(*text, model, a.headkv);
+  else if (format == "duo")
+    profile = importDuo(*text, model, a.duo);
+  else
+    profile = readCanonicalProfile(*text);
+  if (!profile)
+    return makeError(a.profile + ": " + profile.error());
+  if (profile->model.empty() || profile->model == "synthetic")
+    profile->model = model.name;
+  return profile;
+}
+
+bool writeTo(const std::string &path, const std::string &text) {
+  if (path.empty() || path == "-") {
+    std::cout << text;
+    return true;
+  }
+  std::ofstream out(path);
+  out << text;
+  return static_cast<bool>(out);
+}
+
+int runPlan(PlanArgs &a) {
+  Result<ModelShape> model = resolveModel(a.model);
+  if (!model)
+    return fail(model.error());
+  Result<Hardware> hw = hardwarePreset(a.hw);
+  if (!hw)
+    return fail(hw.error());
+  if (a.headkvGroup != "sum" && a.headkvGroup != "max")
+    return fail("--headkv-group must be sum or max");
+  a.headkv.group =
+      a.headkvGroup == "sum" ? GroupReduction::Sum : GroupReduction::Max;
+  if (a.duoSparsity >= 0)
+    a.duo.sparsity = a.duoSparsity;
+  Result<BudgetProfile> profile = loadProfile(a, *model);
+  if (!profile)
+    return fail(profile.error());
+  if (Status s = profile->checkAgainst(*model); !s)
+    return fail(s.error());
+  if (!a.writeProfile.empty() &&
+      !writeTo(a.writeProfile, writeCanonicalProfile(*profile)))
+    return fail("cannot write '" + a.writeProfile + "'");
+
+  PlanOptions options;
+  Result<Strategy> strategy = parseStrategy(a.strategy);
+  if (!strategy)
+    return fail(strategy.error());
+  options.strategy = *strategy;
+  options.devices = a.devices;
+  if (a.devices <= 0)
+    return fail("--devices must be positive");
+  int budgets = (a.copyBudgetBytes >= 0) + (a.copyBudgetFraction >= 0);
+  if (budgets > 1)
+    return fail("give at most one of --copy-budget-bytes and "
+                "--copy-budget-fraction");
+  if (a.copyBudget >= 0)
+    options.copyBudget = a.copyBudget;
+  if (a.copyBudgetBytes >= 0)
+    options.copyBudgetBytes = a.copyBudgetBytes;
+  if (a.copyBudgetFraction >= 0)
+    options.copyBudgetBytes =
+        a.copyBudgetFraction * model->tpWeightBytesPerDevice(a.devices);
+  options.evenShares = a.evenShares;
+  options.equalHeads = a.equalHeads;
+  options.epsilon = a.epsilon;
+  options.timeLimitSeconds = a.timeLimit;
+  if (a.batch <= 0)
+    return fail("--batch must be positive");
+
+  ReportContext ctx{&*profile, &*model, &*hw, &options, a.batch};
+  std::vector<Strategy> strategies = {options.strategy};
+  if (a.compare)
+    strategies = {Strategy::TP, Strategy::Greedy, Strategy::FairKV,
+                  Strategy::Optimal};
+  std::vector<PlanReport> reports;
+  for (Strategy s : strategies) {
+    PlanOptions o = options;
+    o.strategy = s;
+    if (a.compare && s == Strategy::TP && profile->kvHeads() % a.devices != 0)
+      continue; // tp is undefined here; the others still compare
+    if (s == Strategy::Optimal)
+      std::cerr << "fairkv plan: solving optimal (time limit " << a.timeLimit
+                << " s)..." << std::endl;
+    Result<PlanReport> report = planAndEvaluate(*profile, *model, *hw, o,
+                                                a.batch);
+    if (!report)
+      return fail(report.error());
+    reports.push_back(std::move(*report));
+  }
+  const PlanReport *chosenPtr = &reports.front();
+  for (const PlanReport &r : reports)
+    if (r.result.plan.strategy == a.strategy)
+      chosenPtr = &r;
+  const PlanReport &chosen = *chosenPtr;
+
+  std::string text;
+  if (a.compare)
+    text = a.format == "json" ? renderCompareJson(reports, ctx)
+                              : renderCompareText(reports, ctx);
+  else
+    text = a.format == "json" ? renderJson(chosen, ctx)
+                              : renderText(chosen, ctx);
+  if (!writeTo(a.output, text))
+    return fail("cannot write '" + a.output + "'");
+  if (!a.svg.empty() && !writeTo(a.svg, renderSvg(chosen, ctx)))
+    return fail("cannot write '" + a.svg + "'");
+  return 0;
+}
+
+std::string joined(const std::vector<std::string> &names) {
+  std::string s;
+  for (const std::string &n : names)
+    s += (s.empty() ? "" : "|") + n;
+  return s;
+}
+
+} // namespace
+
+std::function<int()> fairkv::tool::addPlanCommand(CLI::App &app) {
+  auto args = std::make_shared<PlanArgs>();
+  PlanArgs &a = *args;
+  CLI::App *plan = app.add_subcommand(
+      "plan", "Place every layer's KV heads on G devices from a per-head "
+              "budget profile, and report the metrics against tp");
+  plan->add_option("--model", a.model,
+                   "model preset (" + joined(modelPresetNames()) +
+                       ") or a Hugging Face config.json")
+      ->required();
+  plan->add_option("--profile", a.profile,
+                   "budget profile file, or 'synthetic' (seeded, skewed)")
+      ->required();
+  plan->add_option("--profile-format", a.profileFormat,
+                   "headkv|duo|fairkv (default: from the file)")
+      ->check(CLI::IsMember({"headkv", "duo", "fairkv"}));
+  plan->add_option("--headkv-base", a.headkv.base, "HeadKV base capacity")
+      ->capture_default_str();
+  plan->add_option("--headkv-beta", a.headkv.beta, "HeadKV pool factor (> 1)")
+      ->capture_default_str();
+  plan->add_option("--headkv-temp", a.headkv.temp, "HeadKV temperature")
+      ->capture_default_str();
+  plan->add_option("--headkv-window", a.headkv.window,
+                   "HeadKV recent window")
+      ->capture_default_str();
+  plan->add_option("--headkv-group", a.headkvGroup,
+                   "GQA reduction of query-head budgets: sum|max")
+      ->capture_default_str();
+  plan->add_option("--duo-threshold", a.duo.threshold,
+                   "DuoAttention retrieval-head gate threshold")
+      ->capture_default_str();
+  plan->add_option("--duo-sparsity", a.duoSparsity,
+                   "DuoAttention target sparsity (overrides the threshold)");
+  plan->add_option("--duo-sink", a.duo.sink, "streaming-head sink tokens")
+      ->capture_default_str();
+  plan->add_option("--duo-recent", a.duo.recent,
+                   "streaming-head recent tokens")
+      ->capture_default_str();
+  plan->add_option("--duo-context", a.duo.context,
+                   "context length kept by retrieval heads")
+      ->capture_default_str();
+  plan->add_option("--seed", a.seed, "seed of the synthetic profile")
+      ->capture_default_str();
+  plan->add_option("--skew", a.skew, "skew (log-normal sigma) of the "
+                                     "synthetic profile")
+      ->capture_default_str();
+  plan->add_option("--devices,-g", a.devices, "number of devices G")
+      ->capture_default_str();
+  plan->add_option("--strategy", a.strategy, joined(strategyNames()))
+      ->capture_default_str();
+  plan->add_option("--copy-budget", a.copyBudget,
+                   "extra replicas allowed per layer");
+  plan->add_option("--copy-budget-bytes", a.copyBudgetBytes,
+                   "extra weight bytes allowed on any device");
+  plan->add_option("--copy-budget-fraction", a.copyBudgetFraction,
+                   "extra weight bytes per device, as a fraction of the "
+                   "device's tp weight bytes (0.1 = 10%)");
+  plan->add_flag("--even-shares", a.evenShares,
+                 "fairkv: equal batch shares among copies (default: "
+                 "water-filled uneven shares)");
+  plan->add_flag("--equal-heads", a.equalHeads,
+                 "greedy: the same number of heads on every device");
+  plan->add_option("--epsilon", a.epsilon,
+                   "stop copying a layer within this of its ideal")
+      ->capture_default_str();
+  plan->add_option("--time-limit", a.timeLimit,
+                   "optimal: seconds for the exact solver")
+      ->capture_default_str();
+  plan->add_option("--hw", a.hw, joined(hardwarePresetNames()))
+      ->capture_default_str();
+  plan->add_option("--batch", a.batch, "batch of the predicted step time")
+      ->capture_default_str();
+  plan->add_option("--format", a.format, "text|json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  plan->add_flag("--compare", a.compare,
+                 "plan with every strategy and show them side by side");
+  plan->add_option("--svg", a.svg,
+                   "write per-layer per-device load (tp vs the strategy)");
+  plan->add_option("--output,-o", a.output, "write the report here "
+                                            "(default: stdout)");
+  plan->add_option("--write-profile", a.writeProfile,
+                   "also write the budgets as fairkv-budgets/v1 JSON");
+  return [args] { return runPlan(*args); };
+}

@@ -1,0 +1,27 @@
+//===- fairkv.cpp - The fairkv command ------------------------------------===//
+//
+// `fairkv <command> ...`: the user's entry point. Every command has --help,
+// reports bad input as one line on stderr with a non-zero exit code.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Commands.h"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+int main(int argc, char **argv) {
+  CLI::App app{"FairKV: head placement for per-head compressed KV caches "
+               "under tensor parallelism"};
+  app.require_subcommand(1);
+  std::function<int()> plan = fairkv::tool::addPlanCommand(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError &e) {
+    return app.exit(e);
+  }
+  if (app.got_subcommand("plan"))
+    return plan();
+  return 1;
+}

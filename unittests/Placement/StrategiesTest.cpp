@@ -1,0 +1,246 @@
+//===- StrategiesTest.cpp - Placement strategies and metrics --------------===//
+
+#include "fairkv/Placement/Report.h"
+
+#include <nlohmann/json.hpp>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+using namespace fairkv::placement;
+
+namespace {
+
+/// A model shape matching a profile of `layers` x `kvHeads`.
+ModelShape shapeFor(int64_t layers, int64_t kvHeads) {
+  ModelShape m = *modelPreset("llama-3-8b");
+  m.name = "test";
+  m.layers = layers;
+  m.kvHeads = kvHeads;
+  m.heads = 4 * kvHeads;
+  return m;
+}
+
+PlanResult plan(const BudgetProfile &p, const ModelShape &m, Strategy s,
+                int devices, std::optional<int64_t> copies = std::nullopt,
+                std::optional<double> bytes = std::nullopt) {
+  PlanOptions o;
+  o.strategy = s;
+  o.devices = devices;
+  o.copyBudget = copies;
+  o.copyBudgetBytes = bytes;
+  o.timeLimitSeconds = 0.5;
+  Result<PlanResult> r = makePlan(p, m, o);
+  EXPECT_TRUE(r) << r.error();
+  return r ? *r : PlanResult{};
+}
+
+double imbalance(const PlanResult &r, const BudgetProfile &p,
+                 const ModelShape &m) {
+  return evaluatePlan(r.plan, p, m, *hardwarePreset("h100-sxm"), 32)
+      .attentionImbalance;
+}
+
+struct Instance {
+  int64_t layers, heads;
+  int devices;
+  uint64_t seed;
+  double skew;
+};
+
+const Instance kInstances[] = {{3, 8, 2, 1, 1.0}, {3, 8, 4, 2, 1.5},
+                               {3, 8, 8, 3, 1.0}, {2, 16, 4, 4, 2.0},
+                               {2, 6, 4, 5, 1.0}, {2, 4, 8, 6, 1.2}};
+
+TEST(Strategies, EveryPlanIsValid) {
+  for (const Instance &in : kInstances) {
+    BudgetProfile p = syntheticProfile(in.layers, in.heads, in.seed, in.skew);
+    ModelShape m = shapeFor(in.layers, in.heads);
+    for (Strategy s : {Strategy::TP, Strategy::Greedy, Strategy::FairKV,
+                       Strategy::Optimal}) {
+      if (s == Strategy::TP && in.heads % in.devices != 0)
+        continue;
+      for (std::optional<int64_t> copies :
+           {std::optional<int64_t>(), std::optional<int64_t>(0),
+            std::optional<int64_t>(1), std::optional<int64_t>(3)}) {
+        PlanResult r = plan(p, m, s, in.devices, copies);
+        Status valid = validatePlan(r.plan, p);
+        EXPECT_TRUE(valid) << strategyName(s) << ": " << valid.error();
+        if (copies)
+          for (const LayerPlacement &layer : r.plan.layers) {
+            int64_t extra = 0;
+            for (const auto &head : layer)
+              extra += static_cast<int64_t>(head.size()) - 1;
+            EXPECT_LE(extra, *copies) << strategyName(s);
+          }
+        // The lower bound is a bound on every plan with this budget.
+        EXPECT_LE(r.lowerBoundImbalance, imbalance(r, p, m) + 1e-9)
+            << strategyName(s);
+      }
+    }
+  }
+}
+
+TEST(Strategies, OptimalIsNeverWorseThanAnyOther) {
+  for (const Instance &in : kInstances) {
+    BudgetProfile p = syntheticProfile(in.layers, in.heads, in.seed, in.skew);
+    ModelShape m = shapeFor(in.layers, in.heads);
+    for (std::optional<int64_t> copies :
+         {std::optional<int64_t>(0), std::optional<int64_t>(1),
+          std::optional<int64_t>(2), std::optional<int64_t>()}) {
+      double best = imbalance(plan(p, m, Strategy::Optimal, in.devices, copies),
+                              p, m);
+      for (Strategy s : {Strategy::TP, Strategy::Greedy, Strategy::FairKV}) {
+        if (s == Strategy::TP && in.heads % in.devices != 0)
+          continue;
+        // tp and greedy use no copies, so they compete at every budget.
+        double other = imbalance(plan(p, m, s, in.devices, copies), p, m);
+        EXPECT_LE(best, other + 1e-9)
+            << strategyName(s) << " beats optimal, G=" << in.devices
+            << " copies=" << (copies ? *copies : -1);
+      }
+    }
+  }
+}
+
+TEST(Strategies, FairKVWithoutCopiesIsNeverWorseThanTP) {
+  for (const Instance &in : kInstances) {
+    if (in.heads % in.devices != 0)
+      continue;
+    BudgetProfile p = syntheticProfile(in.layers, in.heads, in.seed, in.skew);
+    ModelShape m = shapeFor(in.layers, in.heads);
+    PlanResult fair = plan(p, m, Strategy::FairKV, in.devices, 0);
+    PlanResult tp = plan(p, m, Strategy::TP, in.devices);
+    EXPECT_LE(imbalance(fair, p, m), imbalance(tp, p, m) + 1e-12);
+    EXPECT_EQ(evaluatePlan(fair.plan, p, m, *hardwarePreset("h100-sxm"), 1)
+                  .extraReplicas,
+              0);
+  }
+}
+
+TEST(Strategies, WrapAroundReachesTheIdealWithGMinusOneCopies) {
+  BudgetProfile p = syntheticProfile(4, 8, 11, 2.0);
+  ModelShape m = shapeFor(4, 8);
+  PlanOptions o;
+  o.devices = 8;
+  o.copyBudget = 7;
+  o.epsilon = 0;
+  Result<PlanResult> r = makePlan(p, m, o);
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_NEAR(imbalance(*r, p, m), 1.0, 1e-9);
+}
+
+TEST(Strategies, ByteBudgetHoldsOnEveryDevice) {
+  BudgetProfile p = syntheticProfile(6, 8, 12, 1.5);
+  ModelShape m = shapeFor(6, 8);
+  for (double copies : {0.0, 1.0, 2.5, 5.0}) {
+    double bytes = copies * m.kvHeadWeightBytes();
+    PlanResult r = plan(p, m, Strategy::FairKV, 4, std::nullopt, bytes);
+    PlanMetrics metrics =
+        evaluatePlan(r.plan, p, m, *hardwarePreset("h100-sxm"), 32);
+    EXPECT_LE(metrics.extraWeightBytesFullestDevice, bytes + 1e-6);
+  }
+}
+
+TEST(Strategies, EvenSharesAreEqualAndUnevenDoNoWorse) {
+  BudgetProfile p = syntheticProfile(4, 8, 21, 1.5);
+  ModelShape m = shapeFor(4, 8);
+  PlanOptions o;
+  o.devices = 8;
+  o.copyBudget = 3;
+  o.evenShares = true;
+  Result<PlanResult> even = makePlan(p, m, o);
+  ASSERT_TRUE(even) << even.error();
+  for (const LayerPlacement &layer : even->plan.layers)
+    for (const auto &head : layer)
+      for (const Replica &r : head)
+        EXPECT_NEAR(r.share, 1.0 / head.size(), 1e-12);
+  o.evenShares = false;
+  Result<PlanResult> uneven = makePlan(p, m, o);
+  ASSERT_TRUE(uneven) << uneven.error();
+  EXPECT_LE(imbalance(*uneven, p, m), imbalance(*even, p, m) + 1e-9);
+}
+
+TEST(Strategies, BadOptionsAreOneLineErrors) {
+  BudgetProfile p = syntheticProfile(2, 6, 1);
+  ModelShape m = shapeFor(2, 6);
+  PlanOptions o;
+  o.strategy = Strategy::TP;
+  o.devices = 4;
+  Result<PlanResult> r = makePlan(p, m, o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(),
+            "tp needs the kv heads (6) to be divisible by the devices (4)");
+  o.strategy = Strategy::FairKV;
+  o.devices = 0;
+  r = makePlan(p, m, o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), "devices must be positive, got 0");
+  EXPECT_FALSE(parseStrategy("random"));
+}
+
+// Every metric can be recomputed from the JSON replicas alone.
+TEST(Report, MetricsRecomputeFromJson) {
+  BudgetProfile p = syntheticProfile(5, 8, 9, 1.5);
+  ModelShape m = shapeFor(5, 8);
+  Hardware hw = *hardwarePreset("h100-sxm");
+  PlanOptions o;
+  o.devices = 4;
+  o.copyBudgetBytes = 0.1 * m.tpWeightBytesPerDevice(4);
+  Result<PlanReport> report = planAndEvaluate(p, m, hw, o, 16);
+  ASSERT_TRUE(report) << report.error();
+  ReportContext ctx{&p, &m, &hw, &o, 16};
+  nlohmann::json j = nlohmann::json::parse(renderJson(*report, ctx));
+
+  const int G = j["devices"];
+  std::vector<std::vector<double>> load(p.layers(), std::vector<double>(G));
+  std::vector<int64_t> heads(G, 0);
+  int64_t replicas = 0;
+  for (const auto &layer : j["layers"]) {
+    int l = layer["layer"];
+    for (const auto &r : layer["replicas"]) {
+      load[l][r["device"].get<int>()] +=
+          r["share"].get<double>() * p.tokens[l][r["kv_head"].get<int>()];
+      ++heads[r["device"].get<int>()];
+      ++replicas;
+    }
+    for (int g = 0; g < G; ++g)
+      EXPECT_NEAR(layer["device_load"][g].get<double>(), load[l][g], 1e-9);
+  }
+  double sumMax = 0, sumMean = 0;
+  std::vector<double> kv(G, 0);
+  for (const auto &layer : load) {
+    sumMax += *std::max_element(layer.begin(), layer.end());
+    for (int g = 0; g < G; ++g) {
+      sumMean += layer[g] / G;
+      kv[g] += layer[g];
+    }
+  }
+  const auto &metrics = j["metrics"];
+  EXPECT_NEAR(metrics["attention_imbalance"].get<double>(), sumMax / sumMean,
+              1e-12);
+  double kvMean = 0;
+  for (double v : kv)
+    kvMean += v / G;
+  EXPECT_NEAR(metrics["memory_imbalance"].get<double>(),
+              *std::max_element(kv.begin(), kv.end()) / kvMean, 1e-12);
+  int64_t extra = replicas - p.layers() * p.kvHeads();
+  EXPECT_EQ(metrics["extra_replicas"].get<int64_t>(), extra);
+  double headBytes = j["options"]["kv_head_weight_bytes"];
+  EXPECT_NEAR(metrics["extra_weight_bytes"].get<double>(), extra * headBytes,
+              1e-3);
+  double fullest = (*std::max_element(heads.begin(), heads.end()) -
+                    static_cast<double>(p.layers()) * p.kvHeads() / G) *
+                   headBytes;
+  EXPECT_NEAR(metrics["extra_weight_bytes_fullest_device"].get<double>(),
+              fullest, 1e-3);
+  EXPECT_NEAR(metrics["extra_weight_fraction"].get<double>(),
+              fullest / j["options"]["tp_weight_bytes_per_device"].get<double>(),
+              1e-12);
+  EXPECT_LE(metrics["extra_weight_fraction"].get<double>(), 0.1 + 1e-12);
+  EXPECT_TRUE(metrics["predicted_step_speedup_vs_tp"].is_number());
+}
+
+} // namespace
