@@ -8,7 +8,7 @@ from lit.llvm.subst import ToolSubst
 
 config.name = "FAIRKV"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
-config.suffixes = [".mlir"]
+config.suffixes = [".mlir", ".test"]
 config.excludes = ["Inputs", "CMakeLists.txt", "README.txt", "lit.cfg.py",
                    "lit.site.cfg.py"]
 config.test_source_root = os.path.dirname(__file__)
@@ -34,4 +34,4 @@ if config.fairkv_enable_cuda:
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.add_tool_substitutions(
-    ["fairkv-opt"], [config.fairkv_tools_dir, config.llvm_tools_dir])
+    ["fairkv-opt", "fairkv"], [config.fairkv_tools_dir, config.llvm_tools_dir])

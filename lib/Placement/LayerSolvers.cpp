@@ -220,11 +220,26 @@ LayerPlacement detail::splitPlacement(const std::vector<double> &w,
   return best;
 }
 
+/// Sum of squared device loads: breaks ties between equal makespans, so a
+/// copy of one of several equally heavy heads still counts as progress.
+static double spread(const LayerPlacement &layer, const std::vector<double> &w,
+                     int devices) {
+  std::vector<double> load(devices, 0.0);
+  for (size_t h = 0; h < layer.size(); ++h)
+    for (const Replica &r : layer[h])
+      load[r.device] += r.share * w[h];
+  double sum = 0;
+  for (double v : load)
+    sum += v * v;
+  return sum;
+}
+
 LayerPlacement detail::evenSharePlacement(const std::vector<double> &w,
                                           int devices, int copies) {
   std::vector<int> count(w.size(), 1);
   LayerPlacement best = placeEvenPieces(w, count, devices);
   double bestSpan = makespan(best, w, devices);
+  double bestSpread = spread(best, w, devices);
   for (int step = 0; step < copies; ++step) {
     std::vector<int> candidates;
     for (size_t h = 0; h < w.size(); ++h)
@@ -241,10 +256,13 @@ LayerPlacement detail::evenSharePlacement(const std::vector<double> &w,
       ++next[candidates[i]];
       LayerPlacement layer = placeEvenPieces(w, next, devices);
       double span = makespan(layer, w, devices);
-      if (span < bestSpan * (1 - 1e-12)) {
+      double sq = spread(layer, w, devices);
+      if (span < bestSpan * (1 - 1e-12) ||
+          (span <= bestSpan * (1 + 1e-12) && sq < bestSpread * (1 - 1e-12))) {
         count = std::move(next);
         best = std::move(layer);
         bestSpan = span;
+        bestSpread = sq;
         improved = true;
       }
     }

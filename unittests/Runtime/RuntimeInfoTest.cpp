@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 TEST(RuntimeInfo, VersionIsSemantic) {
   const char *version = fairkv_rt_version();
@@ -23,9 +26,16 @@ TEST(RuntimeInfo, NullArgumentsAreRejected) {
 
 // Without a GPU (or without the CUDA backend) the query must fail cleanly
 // with a reason; with one it must report at least one device.
+// FAIRKV_EXPECT_GPU=1 (scripts/gpu-check.sh) makes a missing GPU a failure.
 TEST(RuntimeInfo, CudaDeviceCountIsConsistent) {
   int64_t count = -1;
   fairkv_status_t status = fairkv_rt_cuda_device_count(&count);
+  if (const char *expect = std::getenv("FAIRKV_EXPECT_GPU");
+      expect && std::string(expect) == "1") {
+    ASSERT_EQ(status, FAIRKV_OK) << fairkv_rt_last_error();
+    ASSERT_EQ(fairkv_rt_cuda_built(), 1);
+    std::printf("CUDA devices visible: %lld\n", static_cast<long long>(count));
+  }
   if (status == FAIRKV_OK) {
     EXPECT_EQ(fairkv_rt_cuda_built(), 1);
     EXPECT_GT(count, 0);
