@@ -19,6 +19,10 @@ config.environment["FILECHECK_OPTS"] = "-enable-var-scope"
 
 config.substitutions.append(("%fairkv_src_root", config.fairkv_src_root))
 config.substitutions.append(("%fairkv_libs", config.fairkv_lib_dir))
+# The `fairkv` command, by explicit substitution: a plain "fairkv" tool
+# substitution would also rewrite words like strategy=fairkv.
+config.substitutions.append(
+    ("%fairkv_cli", os.path.join(config.fairkv_tools_dir, "fairkv")))
 
 # The shared per-head profiles sit beside the repository; tests that read
 # them require this feature and are reported UNSUPPORTED without it.
@@ -34,4 +38,4 @@ if config.fairkv_enable_cuda:
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.add_tool_substitutions(
-    ["fairkv-opt", "fairkv"], [config.fairkv_tools_dir, config.llvm_tools_dir])
+    ["fairkv-opt"], [config.fairkv_tools_dir, config.llvm_tools_dir])
