@@ -34,6 +34,9 @@ const Case kCases[] = {
     {"duo-mistral", "duo-Mistral-7B-Instruct-v0.2.tsv", 0, 0, -1},
 };
 
+// Names the case in test listings instead of dumping its bytes.
+void PrintTo(const Case &c, std::ostream *os) { *os << c.name; }
+
 class SharedProfiles : public ::testing::TestWithParam<Case> {
 protected:
   void SetUp() override {
