@@ -12,17 +12,13 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ResultsFile.h"
 #include "fairkv/Placement/Report.h"
 
-#include <chrono>
 #include <cstdio>
-#include <cstring>
-#include <ctime>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <sstream>
-#include <thread>
 
 using namespace fairkv::placement;
 
@@ -40,50 +36,10 @@ struct Variant {
   bool even = false;
 };
 
-std::string machine() {
-  std::ifstream cpu("/proc/cpuinfo");
-  std::string line, model = "unknown CPU";
-  while (std::getline(cpu, line))
-    if (line.rfind("model name", 0) == 0) {
-      model = line.substr(line.find(':') + 2);
-      break;
-    }
-  std::ostringstream s;
-  s << model << ", " << std::thread::hardware_concurrency()
-    << " hardware threads";
-  return s.str();
-}
-
-std::string today() {
-  std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M UTC", std::gmtime(&t));
-  return buf;
-}
-
 std::string f(const char *format, double v) {
   char buf[64];
   std::snprintf(buf, sizeof(buf), format, v);
   return buf;
-}
-
-/// Replaces the text between the section markers (or appends the section).
-void writeSection(const std::string &path, const std::string &section) {
-  const std::string begin = "<!-- placement:begin -->",
-                    end = "<!-- placement:end -->";
-  std::string old;
-  if (Result<std::string> text = readFile(path))
-    old = *text;
-  else
-    old = "# Benchmark results\n\nEach section is written by its benchmark "
-          "under bench/; numbers are from the machine named in it.\n\n";
-  size_t b = old.find(begin), e = old.find(end);
-  std::string body = begin + "\n" + section + end;
-  if (b != std::string::npos && e != std::string::npos)
-    old.replace(b, e + end.size() - b, body);
-  else
-    old += body + "\n";
-  std::ofstream(path) << old;
 }
 
 } // namespace
@@ -159,7 +115,8 @@ int main(int argc, char **argv) {
                               {"optimal", Strategy::Optimal}};
   std::ostringstream md;
   md << "## Placement (`bench/placement`)\n\n"
-     << "Machine: " << machine() << ". Run: " << today() << ".\n"
+     << "Machine: " << fairkv::bench::machineDescription()
+     << ". Run: " << fairkv::bench::utcNow() << ".\n"
      << "Model shape llama-3-8b (32 layers x 8 KV heads), hardware preset "
         "h100-sxm, batch "
      << batch << ". optimal: GLPK, " << optimalSeconds
@@ -283,7 +240,11 @@ int main(int argc, char **argv) {
     }
   }
   md << "\n";
-  writeSection(results, md.str());
+  if (!fairkv::bench::writeSection(results, "placement", md.str())) {
+    std::cerr << "fairkv-bench-placement: error: cannot write " << results
+              << "\n";
+    return 1;
+  }
   std::cout << "fairkv-bench-placement: " << runs << " plans; wrote "
             << results << "\n";
   return 0;

@@ -8,6 +8,7 @@
 
 #include "fairkv/Dialect/FairKV/IR/FairKVDialect.h"
 #include "fairkv/Transforms/Passes.h"
+#include "fairkv/Transforms/Pipelines.h"
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
 #include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
 #include "mlir/Conversion/FuncToLLVM/ConvertFuncToLLVMPass.h"
@@ -40,6 +41,7 @@ int main(int argc, char **argv) {
                   mlir::shard::ShardDialect, mlir::tensor::TensorDialect>();
 
   mlir::fairkv::registerFairKVPasses();
+  mlir::fairkv::registerFairKVPipelines();
   // Generic transforms: canonicalize, cse, symbol-dce, inline, ...
   mlir::registerTransformsPasses();
   // The upstream lowering to the LLVM dialect that follows

@@ -14,6 +14,8 @@ namespace fairkv::tool {
 /// Adds `plan` to `app`; the returned function runs it once parsed and
 /// returns the process exit code.
 std::function<int()> addPlanCommand(CLI::App &app);
+/// Adds `import`.
+std::function<int()> addImportCommand(CLI::App &app);
 
 } // namespace fairkv::tool
 

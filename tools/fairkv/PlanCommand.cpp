@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "Commands.h"
+#include "ProfileArgs.h"
 
 #include "fairkv/Placement/Report.h"
 
@@ -17,19 +18,11 @@
 #include <memory>
 
 using namespace fairkv::placement;
+using namespace fairkv::tool;
 
 namespace {
 
-struct PlanArgs {
-  std::string model;
-  std::string profile;
-  std::string profileFormat;
-  HeadKVOptions headkv;
-  std::string headkvGroup = "sum";
-  DuoOptions duo;
-  double duoSparsity = -1;
-  uint64_t seed = 1;
-  double skew = 1.0;
+struct PlanArgs : ProfileArgs {
   int devices = 8;
   std::string strategy = "fairkv";
   int64_t copyBudget = -1;
@@ -53,68 +46,16 @@ int fail(const std::string &message) {
   return 1;
 }
 
-bool endsWith(const std::string &s, const std::string &suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-Result<BudgetProfile> loadProfile(const PlanArgs &a, const ModelShape &model) {
-  if (a.profile == "synthetic")
-    return syntheticProfile(model.layers, model.kvHeads, a.seed, a.skew);
-  Result<std::string> text = readFile(a.profile);
-  if (!text)
-    return makeError(text.error());
-  std::string format = a.profileFormat;
-  if (format.empty()) {
-    if (endsWith(a.profile, ".tsv"))
-      format = "duo";
-    else if (text->find("fairkv-budgets/v1") != std::string::npos)
-      format = "fairkv";
-    else
-      format = "headkv";
-  }
-  Result<BudgetProfile> profile = makeError("");
-  if (format == "headkv")
-    profile = importHeadKV(*text, model, a.headkv);
-  else if (format == "duo")
-    profile = importDuo(*text, model, a.duo);
-  else
-    profile = readCanonicalProfile(*text);
-  if (!profile)
-    return makeError(a.profile + ": " + profile.error());
-  if (profile->model.empty() || profile->model == "synthetic")
-    profile->model = model.name;
-  return profile;
-}
-
-bool writeTo(const std::string &path, const std::string &text) {
-  if (path.empty() || path == "-") {
-    std::cout << text;
-    return true;
-  }
-  std::ofstream out(path);
-  out << text;
-  return static_cast<bool>(out);
-}
-
 int runPlan(PlanArgs &a) {
-  Result<ModelShape> model = resolveModel(a.model);
+  Result<ModelShape> model = loadModel(a);
   if (!model)
     return fail(model.error());
   Result<Hardware> hw = hardwarePreset(a.hw);
   if (!hw)
     return fail(hw.error());
-  if (a.headkvGroup != "sum" && a.headkvGroup != "max")
-    return fail("--headkv-group must be sum or max");
-  a.headkv.group =
-      a.headkvGroup == "sum" ? GroupReduction::Sum : GroupReduction::Max;
-  if (a.duoSparsity >= 0)
-    a.duo.sparsity = a.duoSparsity;
   Result<BudgetProfile> profile = loadProfile(a, *model);
   if (!profile)
     return fail(profile.error());
-  if (Status s = profile->checkAgainst(*model); !s)
-    return fail(s.error());
   if (!a.writeProfile.empty() &&
       !writeTo(a.writeProfile, writeCanonicalProfile(*profile)))
     return fail("cannot write '" + a.writeProfile + "'");
@@ -185,13 +126,6 @@ int runPlan(PlanArgs &a) {
   return 0;
 }
 
-std::string joined(const std::vector<std::string> &names) {
-  std::string s;
-  for (const std::string &n : names)
-    s += (s.empty() ? "" : "|") + n;
-  return s;
-}
-
 } // namespace
 
 std::function<int()> fairkv::tool::addPlanCommand(CLI::App &app) {
@@ -200,46 +134,7 @@ std::function<int()> fairkv::tool::addPlanCommand(CLI::App &app) {
   CLI::App *plan = app.add_subcommand(
       "plan", "Place every layer's KV heads on G devices from a per-head "
               "budget profile, and report the metrics against tp");
-  plan->add_option("--model", a.model,
-                   "model preset (" + joined(modelPresetNames()) +
-                       ") or a Hugging Face config.json")
-      ->required();
-  plan->add_option("--profile", a.profile,
-                   "budget profile file, or 'synthetic' (seeded, skewed)")
-      ->required();
-  plan->add_option("--profile-format", a.profileFormat,
-                   "headkv|duo|fairkv (default: from the file)")
-      ->check(CLI::IsMember({"headkv", "duo", "fairkv"}));
-  plan->add_option("--headkv-base", a.headkv.base, "HeadKV base capacity")
-      ->capture_default_str();
-  plan->add_option("--headkv-beta", a.headkv.beta, "HeadKV pool factor (> 1)")
-      ->capture_default_str();
-  plan->add_option("--headkv-temp", a.headkv.temp, "HeadKV temperature")
-      ->capture_default_str();
-  plan->add_option("--headkv-window", a.headkv.window,
-                   "HeadKV recent window")
-      ->capture_default_str();
-  plan->add_option("--headkv-group", a.headkvGroup,
-                   "GQA reduction of query-head budgets: sum|max")
-      ->capture_default_str();
-  plan->add_option("--duo-threshold", a.duo.threshold,
-                   "DuoAttention retrieval-head gate threshold")
-      ->capture_default_str();
-  plan->add_option("--duo-sparsity", a.duoSparsity,
-                   "DuoAttention target sparsity (overrides the threshold)");
-  plan->add_option("--duo-sink", a.duo.sink, "streaming-head sink tokens")
-      ->capture_default_str();
-  plan->add_option("--duo-recent", a.duo.recent,
-                   "streaming-head recent tokens")
-      ->capture_default_str();
-  plan->add_option("--duo-context", a.duo.context,
-                   "context length kept by retrieval heads")
-      ->capture_default_str();
-  plan->add_option("--seed", a.seed, "seed of the synthetic profile")
-      ->capture_default_str();
-  plan->add_option("--skew", a.skew, "skew (log-normal sigma) of the "
-                                     "synthetic profile")
-      ->capture_default_str();
+  addProfileOptions(*plan, a);
   plan->add_option("--devices,-g", a.devices, "number of devices G")
       ->capture_default_str();
   plan->add_option("--strategy", a.strategy, joined(strategyNames()))

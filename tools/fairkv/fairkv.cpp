@@ -16,6 +16,7 @@ int main(int argc, char **argv) {
                "under tensor parallelism"};
   app.require_subcommand(1);
   std::function<int()> plan = fairkv::tool::addPlanCommand(app);
+  std::function<int()> import = fairkv::tool::addImportCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {
@@ -23,5 +24,7 @@ int main(int argc, char **argv) {
   }
   if (app.got_subcommand("plan"))
     return plan();
+  if (app.got_subcommand("import"))
+    return import();
   return 1;
 }

@@ -87,7 +87,8 @@ TEST_F(FairKVDialectTest, BuildsAndQueriesOneLayer) {
        SmallVector<ReplicaAttr>{ReplicaAttr::get(&context, 1, 1.0)}});
   auto attn = AttentionOp::create(b, loc, qTy, q, k, qkv.getV(),
                                   b.getI64IntegerAttr(0), budgets, placement,
-                                  FlatSymbolRefAttr::get(&context, "grid"));
+                                  FlatSymbolRefAttr::get(&context, "grid"),
+                                  /*kv_heads=*/nullptr, /*batch_share=*/nullptr);
   Value y = OutProjOp::create(b, loc, hiddenTy, attn.getResult(), wo);
   Value r = AddOp::create(b, loc, x, y);
   func::ReturnOp::create(b, loc, r);

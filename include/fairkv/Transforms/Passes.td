@@ -82,4 +82,104 @@ def FairKVPlanPlacementPass
   ];
 }
 
+def FairKVShardHeadsPass : Pass<"fairkv-shard-heads", "::mlir::ModuleOp"> {
+  let summary = "Turn a placed model into one program per device";
+  let description = [{
+    Rewrites every function holding placed `fairkv.attention` ops into one
+    function per device of the grid, `@<name>_dev<g>` marked
+    `fairkv.device = g`, and erases the original.
+
+    **Why one function per device rather than SPMD.** FairKV's placement is
+    per layer and uneven: a device holds a different set of KV heads in every
+    layer, and a copied head serves a different batch share on each of its
+    devices. In per-device functions every head list, share and weight slice
+    is a literal in the IR, so it can be read, FileChecked and verified
+    without evaluating per-device tables, and the runtime simply runs
+    function `g` on rank `g`. The price is G copies of the program text,
+    which is small next to the weights (G <= 64).
+
+    Per layer, device `g` computes:
+    - for the KV heads it holds whole: one `qkv_proj` on the rows of
+      `q_proj`/`k_proj`/`v_proj` of those heads (with their GQA query groups),
+      `rotary`, one `attention` with `kv_heads` listing them, and the
+      `out_proj` on the matching columns of `o_proj` (row-parallel: a partial
+      sum);
+    - for each copied head with a replica on `g`: `replicate` (this
+      replica's batch rows of the normed input and of the positions), the
+      head's `qkv_proj`, `rotary`, `attention` (`share` = the replica),
+      `gather` of the whole batch, `out_proj`, `replicate` back to this
+      replica's rows and `add_rows` into the partial sum (the explicit form;
+      canonicalization folds the gather away);
+    - one `all_reduce` of the partial sum (a device holding no head adds
+      `zeros_like`);
+    - the MLP tensor-parallel: `gate_proj`/`up_proj` rows and `down_proj`
+      columns of block `g` (`ffn / G` each), then one `all_reduce`;
+    - the LM head vocab-parallel: `lm_head` rows of block `g`, then
+      `all_gather` of the logits; embeddings and norms are replicated.
+
+    Every weight is a `fairkv.weight ... slice` naming exactly what the
+    device loads.
+
+    Before (one layer, 2 devices, head 0 copied 0.59 / 0.41):
+
+    ```mlir
+    %q, %k, %v = fairkv.qkv_proj %n, %wq, %wk, %wv : ...
+    %qr = fairkv.rotary %q, %pos theta = 1.0e4 : ...
+    %kr = fairkv.rotary %k, %pos theta = 1.0e4 : ...
+    %a = fairkv.attention %qr, %kr, %v layer 0 budgets <tokens = [512, 96], ...>
+        placement <devices = 2, heads = [[<1, 0.59375>, <0, 0.40625>],
+                                         [<0, 1.0>]]> on @grid : ...
+    %o = fairkv.out_proj %a, %wo : ...
+    ```
+
+    After, device 1 (which holds only its share of head 0):
+
+    ```mlir
+    %nl = fairkv.replicate %n head 0 replicas [...] on @grid : ...
+    %pl = fairkv.replicate %pos head 0 replicas [...] on @grid : ...
+    %wq = fairkv.weight "model.layers.0.self_attn.q_proj.weight" slice 0 [0, 32] of [64, 64] : tensor<32x64xf32>
+    ...
+    %a = fairkv.attention ... layer 0 budgets <tokens = [512], ...> placement <...>
+        on @grid kv_heads [0] share <1, 5.937500e-01> : ...
+    %g = fairkv.gather %a head 0 replicas [...] on @grid : ...
+    %o = fairkv.out_proj %g, %wo : ...
+    %r = fairkv.replicate %o head 0 replicas [...] on @grid : ...
+    %z = fairkv.zeros_like %n : tensor<?x?x64xf32>
+    %s = fairkv.add_rows %z, %r head 0 replicas [...] on @grid : ...
+    %y = fairkv.all_reduce %s on @grid reduction = sum : tensor<?x?x64xf32>
+    ```
+
+    Input: `fairkv.config` on the module; every attention op placed (on one
+    grid) and fed by `qkv_proj -> rotary -> attention -> out_proj` with
+    weights from `fairkv.weight`; `ffn` and `vocab` divisible by the devices.
+    Anything else is an error naming the layer.
+  }];
+  let dependentDialects = ["::mlir::shard::ShardDialect"];
+  let statistics = [
+    Statistic<"numDevicePrograms", "device-programs",
+              "Per-device functions created">,
+    Statistic<"numSplitHeads", "split-heads",
+              "Copied-head computations (per device)">
+  ];
+}
+
+def FairKVVerifyShardingPass
+    : Pass<"fairkv-verify-sharding", "::mlir::ModuleOp"> {
+  let summary = "Check that a sharded module computes the model exactly once";
+  let description = [{
+    The last stage of `fairkv-shard-pipeline`. Fails, naming the layer and
+    KV head, when:
+    - some (layer, KV head, request share) is computed by no device, or by
+      more than one (the batch shares of a head's attention ops across the
+      devices must sum to 1, with at most one op per device);
+    - a device computes a head, or serves a replica, the placement does not
+      give it;
+    - a device references a weight slice it does not own (rows of heads it
+      does not hold, or another device's MLP or vocabulary block);
+    - an unsharded op is left over: a fairkv op outside any device program,
+      an attention op without `kv_heads`, or a projection, MLP or LM head
+      whose weights are not slices.
+  }];
+}
+
 #endif // FAIRKV_TRANSFORMS_PASSES_TD

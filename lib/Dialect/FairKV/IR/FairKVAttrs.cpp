@@ -159,10 +159,14 @@ mlir::fairkv::verifyHeadReplicas(function_ref<InFlightDiagnostic()> emitError,
 }
 
 ModelConfigAttr mlir::fairkv::lookupModelConfig(Operation *op) {
-  for (Operation *cur = op; cur; cur = cur->getParentOp())
+  for (Operation *cur = op; cur; cur = cur->getParentOp()) {
+    // A device's program holds slices: the config does not describe it.
+    if (cur->hasAttr(FairKVDialect::getDeviceAttrName()))
+      return {};
     if (auto config = cur->getAttrOfType<ModelConfigAttr>(
             FairKVDialect::getConfigAttrName()))
       return config;
+  }
   return {};
 }
 

@@ -31,6 +31,13 @@ LogicalResult FairKVDialect::verifyOperationAttribute(Operation *op,
                              << "' must be a #fairkv.model_config";
     return success();
   }
+  if (attr.getName() == getDeviceAttrName()) {
+    auto device = dyn_cast<IntegerAttr>(attr.getValue());
+    if (!device || device.getInt() < 0)
+      return op->emitError() << "'" << getDeviceAttrName()
+                             << "' must be a non-negative integer";
+    return success();
+  }
   return op->emitError() << "unknown fairkv attribute '" << attr.getName().getValue()
                          << "'";
 }

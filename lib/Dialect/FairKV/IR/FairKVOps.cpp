@@ -9,7 +9,11 @@
 #include "mlir/Dialect/Shard/IR/ShardOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/TypeUtilities.h"
+#include "llvm/ADT/DenseSet.h"
+
+#include <cmath>
 
 using namespace mlir;
 using namespace mlir::fairkv;
@@ -185,6 +189,42 @@ LogicalResult WeightOp::verify() {
     return emitOpError("weight name must not be empty");
   if (!getResult().getType().hasStaticShape())
     return emitOpError("weight must have a static shape");
+  bool any = getSliceDim() || getRanges() || getFullShape();
+  if (!any)
+    return success();
+  if (!getSliceDim() || !getRanges() || !getFullShape())
+    return emitOpError("a slice needs slice_dim, ranges and full_shape");
+  ArrayRef<int64_t> full = *getFullShape();
+  int64_t dim = *getSliceDim();
+  if (dim < 0 || dim >= static_cast<int64_t>(full.size()))
+    return emitOpError() << "slice_dim " << dim
+                         << " is not a dimension of full_shape "
+                         << shapeStr(full);
+  ArrayRef<int64_t> ranges = *getRanges();
+  if (ranges.empty() || ranges.size() % 2 != 0)
+    return emitOpError("ranges must be a non-empty list of [start, end) pairs");
+  int64_t previous = 0, total = 0;
+  for (size_t i = 0; i < ranges.size(); i += 2) {
+    int64_t start = ranges[i], end = ranges[i + 1];
+    if (start >= end)
+      return emitOpError() << "range [" << start << ", " << end
+                           << ") is empty";
+    if (start < previous)
+      return emitOpError("ranges must be ascending and disjoint");
+    if (end > full[dim])
+      return emitOpError() << "range [" << start << ", " << end
+                           << ") exceeds dimension " << dim << " of size "
+                           << full[dim];
+    total += end - start;
+    previous = end;
+  }
+  SmallVector<int64_t> expected(full);
+  expected[dim] = total;
+  if (getResult().getType().getShape() != ArrayRef<int64_t>(expected))
+    return emitOpError() << "result shape "
+                         << shapeStr(getResult().getType().getShape())
+                         << " does not match the slice "
+                         << shapeStr(expected);
   return success();
 }
 
@@ -303,10 +343,41 @@ LogicalResult AttentionOp::verify() {
   if (!ShapedType::isDynamic(hk) && budgets != hk)
     return emitOpError() << "expected one budget per kv head (" << hk
                          << "), got " << budgets;
-  if (std::optional<PlacementAttr> placement = getPlacement()) {
-    if (placement->getNumKVHeads() != budgets)
-      return emitOpError() << "placement has " << placement->getNumKVHeads()
-                           << " kv heads, expected " << budgets;
+  std::optional<PlacementAttr> placement = getPlacement();
+  if (std::optional<ArrayRef<int64_t>> heads = getKvHeads()) {
+    if (static_cast<int64_t>(heads->size()) != budgets)
+      return emitOpError() << "kv_heads has " << heads->size()
+                           << " entries, expected one per kv head ("
+                           << budgets << ")";
+    llvm::SmallDenseSet<int64_t> seen;
+    for (int64_t h : *heads) {
+      if (h < 0 || !seen.insert(h).second)
+        return emitOpError("kv_heads entries must be distinct and "
+                           "non-negative");
+      if (placement && h >= placement->getNumKVHeads())
+        return emitOpError() << "kv head " << h << " is outside the "
+                             << placement->getNumKVHeads()
+                             << " heads of the placement";
+    }
+  } else if (placement && placement->getNumKVHeads() != budgets) {
+    return emitOpError() << "placement has " << placement->getNumKVHeads()
+                         << " kv heads, expected " << budgets;
+  }
+  if (std::optional<ReplicaAttr> share = getBatchShare()) {
+    std::optional<ArrayRef<int64_t>> heads = getKvHeads();
+    if (!heads || heads->size() != 1)
+      return emitOpError("batch_share needs exactly one entry in kv_heads");
+    if (placement) {
+      bool found = false;
+      for (ReplicaAttr r : placement->getReplicas((*heads)[0]))
+        found |= r.getDevice() == share->getDevice() &&
+                 std::fabs(r.getShareValue() - share->getShareValue()) <=
+                     kShareSumTolerance;
+      if (!found)
+        return emitOpError() << "batch_share " << *share
+                             << " is not a replica of kv head " << (*heads)[0]
+                             << " in the placement";
+    }
   }
   if (ModelConfigAttr config = lookupModelConfig(*this)) {
     if (static_cast<int64_t>(getLayer()) >= config.getLayers())
@@ -422,6 +493,76 @@ LogicalResult ReplicateOp::verify() {
 
 LogicalResult
 ReplicateOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  return verifyReplicaGrid(*this, getGridAttr(), getReplicas(), symbolTable);
+}
+
+namespace {
+
+/// Whether `a` and `b` split the same head the same way on the same grid.
+template <typename OpA, typename OpB>
+bool sameSplit(OpA a, OpB b) {
+  return a.getKvHead() == b.getKvHead() && a.getReplicas() == b.getReplicas() &&
+         a.getGrid() == b.getGrid();
+}
+
+/// replicate(gather(x)) -> x: a replica's rows of the gathered batch are the
+/// rows it contributed.
+struct ReplicateOfGather : public OpRewritePattern<ReplicateOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ReplicateOp op,
+                                PatternRewriter &rewriter) const override {
+    auto gather = op.getInput().getDefiningOp<GatherOp>();
+    if (!gather || !sameSplit(op, gather) ||
+        gather.getInput().getType() != op.getType())
+      return failure();
+    rewriter.replaceOp(op, gather.getInput());
+    if (gather->use_empty())
+      rewriter.eraseOp(gather);
+    return success();
+  }
+};
+
+/// replicate(out_proj(gather(x), w)) -> out_proj(x, w): the output
+/// projection works row by row, so a copy can project its own requests and
+/// contribute them to the all_reduce that follows; the gather disappears.
+struct FoldGatherIntoAllReduce : public OpRewritePattern<ReplicateOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(ReplicateOp op,
+                                PatternRewriter &rewriter) const override {
+    auto proj = op.getInput().getDefiningOp<OutProjOp>();
+    if (!proj)
+      return failure();
+    auto gather = proj.getInput().getDefiningOp<GatherOp>();
+    if (!gather || !sameSplit(op, gather))
+      return failure();
+    auto local = OutProjOp::create(rewriter, op.getLoc(), op.getType(),
+                                   gather.getInput(), proj.getWo());
+    rewriter.replaceOp(op, local.getResult());
+    if (proj->use_empty())
+      rewriter.eraseOp(proj);
+    if (gather->use_empty())
+      rewriter.eraseOp(gather);
+    return success();
+  }
+};
+
+} // namespace
+
+void ReplicateOp::getCanonicalizationPatterns(RewritePatternSet &results,
+                                              MLIRContext *context) {
+  results.add<ReplicateOfGather, FoldGatherIntoAllReduce>(context);
+}
+
+//===----------------------------------------------------------------------===//
+// AddRowsOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult AddRowsOp::verify() {
+  return verifyReplicaSplit(*this, getKvHead(), getReplicas(), getAcc(),
+                            getRows());
+}
+
+LogicalResult AddRowsOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
   return verifyReplicaGrid(*this, getGridAttr(), getReplicas(), symbolTable);
 }
 

@@ -32,7 +32,8 @@ LogicalResult verifyHeadReplicas(function_ref<InFlightDiagnostic()> emitError,
                                  int64_t numDevices, StringRef what);
 
 /// The model configuration attached (as `fairkv.config`) to the closest
-/// ancestor of `op` that has one, or null.
+/// ancestor of `op` that has one, or null; also null inside a device's
+/// program (a function marked `fairkv.device`), whose ops hold slices.
 ModelConfigAttr lookupModelConfig(Operation *op);
 
 } // namespace mlir::fairkv

@@ -42,7 +42,10 @@ def FairKV_Dialect : Dialect {
 
     The model configuration lives in the discardable attribute
     `fairkv.config = #fairkv.model_config<...>` on an enclosing op (normally
-    the module). When it is present, every op checks its shapes against it.
+    the module). When it is present, every op of an unsharded program checks
+    its shapes against it. A sharded program is one function per device,
+    marked `fairkv.device = <index>`; its ops hold per-device slices, so they
+    are checked by `fairkv-verify-sharding` instead.
     Weights are named parameters (`fairkv.weight`), so the runtime can load
     (and later slice per device) exactly the tensors an op uses. Attention
     reads and appends to the KV cache, a runtime-owned state modelled as the
@@ -76,6 +79,11 @@ def FairKV_Dialect : Dialect {
     /// Name of the discardable attribute holding the model configuration.
     static constexpr ::llvm::StringLiteral getConfigAttrName() {
       return ::llvm::StringLiteral("fairkv.config");
+    }
+    /// Name of the discardable attribute that marks a function as the
+    /// program of one device (its index in the grid).
+    static constexpr ::llvm::StringLiteral getDeviceAttrName() {
+      return ::llvm::StringLiteral("fairkv.device");
     }
   }];
 }

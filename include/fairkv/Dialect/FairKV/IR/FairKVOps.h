@@ -24,6 +24,11 @@ struct KVCacheResource : public SideEffects::Resource::Base<KVCacheResource> {
   StringRef getName() final { return "fairkv::KVCache"; }
 };
 
+/// Communication between devices, touched by every collective.
+struct CommResource : public SideEffects::Resource::Base<CommResource> {
+  StringRef getName() final { return "fairkv::Comm"; }
+};
+
 } // namespace mlir::fairkv
 
 #define GET_OP_CLASSES

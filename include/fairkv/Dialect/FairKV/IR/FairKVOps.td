@@ -29,31 +29,61 @@ def FairKV_TokenIds : TensorRankOf<[I64], [2]>;
 def FairKV_KVCacheResource
     : Resource<"::mlir::fairkv::KVCacheResource">;
 
+// Communication between devices: collectives are never erased or reordered
+// against each other, since every participating device must issue them.
+def FairKV_CommResource : Resource<"::mlir::fairkv::CommResource">;
+def FairKV_Collective : MemoryEffects<[MemRead<FairKV_CommResource>,
+                                       MemWrite<FairKV_CommResource>]>;
+
 //===----------------------------------------------------------------------===//
 // Model ops
 //===----------------------------------------------------------------------===//
 
 def FairKV_WeightOp : FairKV_Op<"weight", [Pure]> {
-  let summary = "A named model weight";
+  let summary = "A named model weight, or the slice of it a device owns";
   let description = [{
     Refers to the weight tensor `name` (a Hugging Face safetensors name) of
-    the model. The runtime loads it; the sharding passes rewrite it into the
-    slice a device owns.
+    the model. The runtime loads it. In a sharded program the op names the
+    slice a device loads: the half-open `[start, end)` ranges (given as a flat
+    list of pairs) along dimension `slice_dim` of the full tensor of shape
+    `full_shape`, concatenated in order.
 
     Example:
 
     ```mlir
     %wq = fairkv.weight "model.layers.0.self_attn.q_proj.weight" : tensor<64x64xf32>
+    // Rows 0..15 and 48..63 (kv heads 0 and 3 of a 4-head model):
+    %wq0 = fairkv.weight "model.layers.0.self_attn.q_proj.weight"
+        slice 0 [0, 16, 48, 64] of [64, 64] : tensor<32x64xf32>
     ```
 
     **Constraints:**
     - `name` is not empty;
-    - the result has a static shape.
+    - the result has a static shape;
+    - a slice has `slice_dim` inside `full_shape`, at least one range, ranges
+      that are non-empty, ascending, disjoint and inside the dimension, and a
+      result whose shape is `full_shape` with dimension `slice_dim` replaced
+      by the total length of the ranges.
   }];
-  let arguments = (ins StrAttr:$name);
+  let arguments = (ins StrAttr:$name,
+                       OptionalAttr<I64Attr>:$slice_dim,
+                       OptionalAttr<DenseI64ArrayAttr>:$ranges,
+                       OptionalAttr<DenseI64ArrayAttr>:$full_shape);
   let results = (outs AnyRankedTensor:$result);
-  let assemblyFormat = "$name attr-dict `:` type($result)";
+  let assemblyFormat = [{
+    $name (`slice` $slice_dim^ $ranges `of` $full_shape)? attr-dict
+    `:` type($result)
+  }];
   let hasVerifier = 1;
+  let builders = [
+    OpBuilder<(ins "::mlir::Type":$type, "::llvm::StringRef":$name), [{
+      build($_builder, $_state, type, $_builder.getStringAttr(name),
+            /*slice_dim=*/nullptr, /*ranges=*/nullptr, /*full_shape=*/nullptr);
+    }]>
+  ];
+  let extraClassDeclaration = [{
+    bool isSlice() { return getSliceDim().has_value(); }
+  }];
 }
 
 def FairKV_EmbeddingOp : FairKV_Op<"embedding", [Pure]> {
@@ -188,6 +218,11 @@ def FairKV_AttentionOp : FairKV_Op<"attention", [
     each KV head and how copies split the batch. `grid` names the
     `shard.grid` that placement refers to.
 
+    In a sharded program (`fairkv-shard-heads`) an attention op computes only
+    some of the layer's KV heads: `kv_heads` lists their indices in the layer
+    (the operands and `budgets` hold just those heads, in that order), and for
+    a copied head `batch_share` names the replica whose requests it serves.
+
     Example:
 
     ```mlir
@@ -207,18 +242,26 @@ def FairKV_AttentionOp : FairKV_Op<"attention", [
     - the placement, if any, has one entry per KV head;
     - `grid`, if given, references a `shard.grid` whose size equals the
       placement's `devices`;
-    - with a model config: heads, KV heads and `head_dim` match it.
+    - `kv_heads`, if given, has one distinct, non-negative entry per KV head
+      of the operands, each below the placement's head count;
+    - `batch_share` is given only with exactly one entry in `kv_heads`, and
+      then matches one of that head's replicas in the placement;
+    - with a model config (unsharded programs only): heads, KV heads and
+      `head_dim` match it.
   }];
   let arguments = (ins FairKV_Heads:$query, FairKV_Heads:$key,
                        FairKV_Heads:$value,
                        ConfinedAttr<I64Attr, [IntNonNegative]>:$layer,
                        FairKV_KVBudgetsAttr:$budgets,
                        OptionalAttr<FairKV_PlacementAttr>:$placement,
-                       OptionalAttr<FlatSymbolRefAttr>:$grid);
+                       OptionalAttr<FlatSymbolRefAttr>:$grid,
+                       OptionalAttr<DenseI64ArrayAttr>:$kv_heads,
+                       OptionalAttr<FairKV_ReplicaAttr>:$batch_share);
   let results = (outs FairKV_Heads:$result);
   let assemblyFormat = [{
     $query `,` $key `,` $value `layer` $layer `budgets` $budgets
-    (`placement` $placement^)? (`on` $grid^)? attr-dict
+    (`placement` $placement^)? (`on` $grid^)? (`kv_heads` $kv_heads^)?
+    (`share` $batch_share^)? attr-dict
     `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
@@ -355,6 +398,14 @@ def FairKV_ReplicateOp : FairKV_GridOp<"replicate", [Pure]> {
     Marks the input of copied KV head `kv_head` as served by several replicas:
     on each device of `replicas`, the result holds only the batch rows (whole
     requests) of that replica's share. Non-batch dimensions are unchanged.
+    It moves no data between devices: every device already holds the whole
+    batch of its input.
+
+    Canonicalization folds a copied head's gather into the all_reduce that
+    follows the row-parallel output projection:
+    `replicate(out_proj(gather(x), w))` becomes `out_proj(x, w)` (the output
+    projection works row by row), so each replica contributes only its own
+    rows through `fairkv.add_rows` and no extra collective remains.
 
     Example:
 
@@ -371,26 +422,28 @@ def FairKV_ReplicateOp : FairKV_GridOp<"replicate", [Pure]> {
     - input and result have the same rank, element type and non-batch dims;
     - `grid` references a `shard.grid`.
   }];
-  let arguments = (ins FairKV_Activation:$input,
+  let arguments = (ins AnyRankedTensor:$input,
                        ConfinedAttr<I64Attr, [IntNonNegative]>:$kv_head,
                        TypedArrayAttrBase<FairKV_ReplicaAttr, "replica list">:$replicas,
                        FlatSymbolRefAttr:$grid);
-  let results = (outs FairKV_Activation:$result);
+  let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = [{
     $input `head` $kv_head `replicas` $replicas `on` $grid attr-dict
     `:` type($input) `->` type($result)
   }];
   let hasVerifier = 1;
+  let hasCanonicalizer = 1;
 }
 
-def FairKV_GatherOp : FairKV_GridOp<"gather", [Pure]> {
+def FairKV_GatherOp : FairKV_GridOp<"gather", [FairKV_Collective]> {
   let summary = "Reassemble the batch rows of a copied KV head";
   let description = [{
     The inverse of `fairkv.replicate`: every replica contributes the rows of
     its share and the result holds the whole batch on every device of
-    `replicas`. When the consumer is the row-parallel output projection the
-    gather folds into the all_reduce that already follows it (each replica
-    contributes its own rows, zeros elsewhere).
+    `replicas` (a collective among them). When the consumer is the
+    row-parallel output projection the gather folds into the all_reduce that
+    already follows it (each replica contributes its own rows, zeros
+    elsewhere); see `fairkv.replicate`.
 
     Example:
 
@@ -414,8 +467,64 @@ def FairKV_GatherOp : FairKV_GridOp<"gather", [Pure]> {
   let hasVerifier = 1;
 }
 
+def FairKV_AddRowsOp : FairKV_GridOp<"add_rows", [Pure,
+    AllTypesMatch<["acc", "result"]>]> {
+  let summary = "Add a replica's batch rows into a whole-batch tensor";
+  let description = [{
+    `result = acc`, plus `rows` added at the batch rows of this device's
+    replica of copied KV head `kv_head` (the rows `fairkv.replicate` gave it).
+    No data moves between devices: it is how a copy contributes its requests'
+    part of the output projection to the partial sum that the following
+    all_reduce adds up.
+
+    Example:
+
+    ```mlir
+    %acc2 = fairkv.add_rows %acc, %rows head 1
+        replicas [#fairkv.replica<1, 2.500000e-01>, #fairkv.replica<2, 7.500000e-01>]
+        on @grid : tensor<?x?x64xf32>, tensor<?x?x64xf32>
+    ```
+
+    **Constraints:**
+    - the constraints of `fairkv.replicate` on `kv_head`, `replicas` and
+      `grid`;
+    - `rows` has the rank, element type and non-batch dims of `acc`.
+  }];
+  let arguments = (ins FairKV_Activation:$acc, FairKV_Activation:$rows,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$kv_head,
+                       TypedArrayAttrBase<FairKV_ReplicaAttr, "replica list">:$replicas,
+                       FlatSymbolRefAttr:$grid);
+  let results = (outs FairKV_Activation:$result);
+  let assemblyFormat = [{
+    $acc `,` $rows `head` $kv_head `replicas` $replicas `on` $grid attr-dict
+    `:` type($acc) `,` type($rows)
+  }];
+  let hasVerifier = 1;
+}
+
+def FairKV_ZerosLikeOp : FairKV_Op<"zeros_like",
+    [Pure, AllTypesMatch<["like", "result"]>]> {
+  let summary = "A zero tensor of another tensor's shape";
+  let description = [{
+    The partial sum of a device that holds no KV head of a layer: it still
+    takes part in the layer's all_reduce.
+
+    Example:
+
+    ```mlir
+    %z = fairkv.zeros_like %h : tensor<?x?x64xf32>
+    ```
+
+    **Constraints:**
+    - the result has the type of `like`.
+  }];
+  let arguments = (ins FairKV_Activation:$like);
+  let results = (outs FairKV_Activation:$result);
+  let assemblyFormat = "$like attr-dict `:` type($like)";
+}
+
 def FairKV_AllReduceOp : FairKV_GridOp<"all_reduce",
-    [Pure, SameOperandsAndResultType]> {
+    [FairKV_Collective, SameOperandsAndResultType]> {
   let summary = "All-reduce over every device of a grid";
   let description = [{
     Every device receives the elementwise `reduction` (sum or max) of the
@@ -439,7 +548,7 @@ def FairKV_AllReduceOp : FairKV_GridOp<"all_reduce",
       "$input `on` $grid `reduction` `=` $reduction attr-dict `:` type($result)";
 }
 
-def FairKV_AllGatherOp : FairKV_GridOp<"all_gather", [Pure]> {
+def FairKV_AllGatherOp : FairKV_GridOp<"all_gather", [FairKV_Collective]> {
   let summary = "All-gather over every device of a grid";
   let description = [{
     Concatenates the inputs of all devices of `grid`, in device order, along

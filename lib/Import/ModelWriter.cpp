@@ -1,0 +1,117 @@
+//===- ModelWriter.cpp - Write a model as an unsharded fairkv module ------===//
+
+#include "fairkv/Import/ModelWriter.h"
+
+#include <cstdio>
+#include <sstream>
+
+using namespace fairkv::placement;
+
+namespace {
+
+std::string floatText(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.6e", v);
+  return buf;
+}
+
+std::string quoted(const std::string &s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\')
+      out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+} // namespace
+
+std::string fairkv::import::writeModelModule(const ModelShape &m,
+                                             const BudgetProfile &profile,
+                                             const std::string &functionName) {
+  const int64_t H = m.hidden, Q = m.heads, K = m.kvHeads, D = m.headDim;
+  const std::string hid = "tensor<?x?x" + std::to_string(H) + "xf32>";
+  const std::string ids = "tensor<?x?xi64>";
+  auto mat = [](int64_t r, int64_t c) {
+    return "tensor<" + std::to_string(r) + "x" + std::to_string(c) + "xf32>";
+  };
+  auto vec = [](int64_t n) { return "tensor<" + std::to_string(n) + "xf32>"; };
+  auto heads = [&](int64_t n) {
+    return "tensor<?x?x" + std::to_string(n) + "x" + std::to_string(D) +
+           "xf32>";
+  };
+  const std::string theta = floatText(m.ropeTheta), eps = floatText(m.normEps);
+
+  std::ostringstream o;
+  o << "module attributes {fairkv.config = #fairkv.model_config<layers = "
+    << m.layers << ", hidden = " << H << ", heads = " << Q
+    << ", kv_heads = " << K << ", head_dim = " << D << ", ffn = " << m.ffn
+    << ", vocab = " << m.vocab << ", rope_theta = " << theta
+    << ", norm_eps = " << eps << ", dtype = " << m.dtype << ">} {\n";
+  o << "  func.func @" << functionName << "(%ids: " << ids << ", %pos: " << ids
+    << ") -> tensor<?xi64> {\n";
+  o << "    %embed = fairkv.weight \"model.embed_tokens.weight\" : "
+    << mat(m.vocab, H) << "\n";
+  o << "    %h0 = fairkv.embedding %ids, %embed : (" << ids << ", "
+    << mat(m.vocab, H) << ") -> " << hid << "\n";
+  for (int64_t l = 0; l < m.layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l);
+    const std::string s = std::to_string(l), h = "%h" + s;
+    auto weight = [&](const std::string &var, const std::string &name,
+                      const std::string &type) {
+      o << "    %" << var << s << " = fairkv.weight \"" << p << "." << name
+        << "\" : " << type << "\n";
+    };
+    o << "    // Layer " << l << ".\n";
+    weight("ln", "input_layernorm.weight", vec(H));
+    weight("wq", "self_attn.q_proj.weight", mat(Q * D, H));
+    weight("wk", "self_attn.k_proj.weight", mat(K * D, H));
+    weight("wv", "self_attn.v_proj.weight", mat(K * D, H));
+    weight("wo", "self_attn.o_proj.weight", mat(H, Q * D));
+    weight("pln", "post_attention_layernorm.weight", vec(H));
+    weight("wg", "mlp.gate_proj.weight", mat(m.ffn, H));
+    weight("wu", "mlp.up_proj.weight", mat(m.ffn, H));
+    weight("wd", "mlp.down_proj.weight", mat(H, m.ffn));
+    o << "    %n" << s << " = fairkv.rms_norm " << h << ", %ln" << s
+      << " eps = " << eps << " : " << hid << ", " << vec(H) << "\n";
+    o << "    %q" << s << ", %k" << s << ", %v" << s
+      << " = fairkv.qkv_proj %n" << s << ", %wq" << s << ", %wk" << s
+      << ", %wv" << s << " : (" << hid << ", " << mat(Q * D, H) << ", "
+      << mat(K * D, H) << ", " << mat(K * D, H) << ") -> (" << heads(Q)
+      << ", " << heads(K) << ", " << heads(K) << ")\n";
+    o << "    %qr" << s << " = fairkv.rotary %q" << s << ", %pos theta = "
+      << theta << " : " << heads(Q) << ", " << ids << "\n";
+    o << "    %kr" << s << " = fairkv.rotary %k" << s << ", %pos theta = "
+      << theta << " : " << heads(K) << ", " << ids << "\n";
+    o << "    %att" << s << " = fairkv.attention %qr" << s << ", %kr" << s
+      << ", %v" << s << " layer " << l << " budgets <tokens = [";
+    for (int64_t k = 0; k < K; ++k)
+      o << (k ? ", " : "") << profile.tokens[l][k];
+    o << "], source = " << quoted(profile.source) << "> : (" << heads(Q)
+      << ", " << heads(K) << ", " << heads(K) << ") -> " << heads(Q) << "\n";
+    o << "    %o" << s << " = fairkv.out_proj %att" << s << ", %wo" << s
+      << " : (" << heads(Q) << ", " << mat(H, Q * D) << ") -> " << hid
+      << "\n";
+    o << "    %r" << s << " = fairkv.add " << h << ", %o" << s << " : " << hid
+      << "\n";
+    o << "    %m" << s << "n = fairkv.rms_norm %r" << s << ", %pln" << s
+      << " eps = " << eps << " : " << hid << ", " << vec(H) << "\n";
+    o << "    %m" << s << " = fairkv.mlp %m" << s << "n, %wg" << s << ", %wu"
+      << s << ", %wd" << s << " : (" << hid << ", " << mat(m.ffn, H) << ", "
+      << mat(m.ffn, H) << ", " << mat(H, m.ffn) << ") -> " << hid << "\n";
+    o << "    %h" << l + 1 << " = fairkv.add %r" << s << ", %m" << s << " : "
+      << hid << "\n";
+  }
+  o << "    %fn = fairkv.weight \"model.norm.weight\" : " << vec(H) << "\n";
+  o << "    %lm = fairkv.weight \"lm_head.weight\" : " << mat(m.vocab, H)
+    << "\n";
+  o << "    %hf = fairkv.rms_norm %h" << m.layers << ", %fn eps = " << eps
+    << " : " << hid << ", " << vec(H) << "\n";
+  o << "    %logits = fairkv.lm_head %hf, %lm : (" << hid << ", "
+    << mat(m.vocab, H) << ") -> tensor<?x?x" << m.vocab << "xf32>\n";
+  o << "    %next = fairkv.greedy_sample %logits : tensor<?x?x" << m.vocab
+    << "xf32> -> tensor<?xi64>\n";
+  o << "    return %next : tensor<?xi64>\n  }\n}\n";
+  return o.str();
+}

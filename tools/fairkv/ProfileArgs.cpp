@@ -1,0 +1,121 @@
+//===- ProfileArgs.cpp - Model and profile options shared by commands -----===//
+
+#include "ProfileArgs.h"
+
+#include <CLI/CLI.hpp>
+
+#include <fstream>
+#include <iostream>
+
+using namespace fairkv::placement;
+using namespace fairkv::tool;
+
+namespace {
+
+bool endsWith(const std::string &s, const std::string &suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+} // namespace
+
+std::string fairkv::tool::joined(const std::vector<std::string> &names) {
+  std::string s;
+  for (const std::string &n : names)
+    s += (s.empty() ? "" : "|") + n;
+  return s;
+}
+
+void fairkv::tool::addProfileOptions(CLI::App &c, ProfileArgs &a) {
+  c.add_option("--model", a.model,
+               "model preset (" + joined(modelPresetNames()) +
+                   ") or a Hugging Face config.json")
+      ->required();
+  c.add_option("--profile", a.profile,
+               "budget profile file, or 'synthetic' (seeded, skewed)")
+      ->required();
+  c.add_option("--profile-format", a.profileFormat,
+               "headkv|duo|fairkv (default: from the file)")
+      ->check(CLI::IsMember({"headkv", "duo", "fairkv"}));
+  c.add_option("--headkv-base", a.headkv.base, "HeadKV base capacity")
+      ->capture_default_str();
+  c.add_option("--headkv-beta", a.headkv.beta, "HeadKV pool factor (> 1)")
+      ->capture_default_str();
+  c.add_option("--headkv-temp", a.headkv.temp, "HeadKV temperature")
+      ->capture_default_str();
+  c.add_option("--headkv-window", a.headkv.window, "HeadKV recent window")
+      ->capture_default_str();
+  c.add_option("--headkv-group", a.headkvGroup,
+               "GQA reduction of query-head budgets: sum|max")
+      ->check(CLI::IsMember({"sum", "max"}))
+      ->capture_default_str();
+  c.add_option("--duo-threshold", a.duo.threshold,
+               "DuoAttention retrieval-head gate threshold")
+      ->capture_default_str();
+  c.add_option("--duo-sparsity", a.duoSparsity,
+               "DuoAttention target sparsity (overrides the threshold)");
+  c.add_option("--duo-sink", a.duo.sink, "streaming-head sink tokens")
+      ->capture_default_str();
+  c.add_option("--duo-recent", a.duo.recent, "streaming-head recent tokens")
+      ->capture_default_str();
+  c.add_option("--duo-context", a.duo.context,
+               "context length kept by retrieval heads")
+      ->capture_default_str();
+  c.add_option("--seed", a.seed, "seed of the synthetic profile")
+      ->capture_default_str();
+  c.add_option("--skew", a.skew,
+               "skew (log-normal sigma) of the synthetic profile")
+      ->capture_default_str();
+}
+
+Result<ModelShape> fairkv::tool::loadModel(const ProfileArgs &a) {
+  return resolveModel(a.model);
+}
+
+Result<BudgetProfile> fairkv::tool::loadProfile(ProfileArgs &a,
+                                                const ModelShape &model) {
+  a.headkv.group =
+      a.headkvGroup == "max" ? GroupReduction::Max : GroupReduction::Sum;
+  if (a.duoSparsity >= 0)
+    a.duo.sparsity = a.duoSparsity;
+  Result<BudgetProfile> profile = makeError("");
+  if (a.profile == "synthetic") {
+    profile = syntheticProfile(model.layers, model.kvHeads, a.seed, a.skew);
+  } else {
+    Result<std::string> text = readFile(a.profile);
+    if (!text)
+      return makeError(text.error());
+    std::string format = a.profileFormat;
+    if (format.empty()) {
+      if (endsWith(a.profile, ".tsv"))
+        format = "duo";
+      else if (text->find("fairkv-budgets/v1") != std::string::npos)
+        format = "fairkv";
+      else
+        format = "headkv";
+    }
+    if (format == "headkv")
+      profile = importHeadKV(*text, model, a.headkv);
+    else if (format == "duo")
+      profile = importDuo(*text, model, a.duo);
+    else
+      profile = readCanonicalProfile(*text);
+    if (!profile)
+      return makeError(a.profile + ": " + profile.error());
+  }
+  if (profile->model.empty() || profile->model == "synthetic")
+    profile->model = model.name;
+  if (Status s = profile->checkAgainst(model); !s)
+    return makeError(s.error());
+  return profile;
+}
+
+bool fairkv::tool::writeTo(const std::string &path, const std::string &text) {
+  if (path.empty() || path == "-") {
+    std::cout << text;
+    return static_cast<bool>(std::cout);
+  }
+  std::ofstream out(path);
+  out << text;
+  return static_cast<bool>(out);
+}
