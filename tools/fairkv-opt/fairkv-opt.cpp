@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "fairkv/Conversion/Passes.h"
 #include "fairkv/Dialect/FairKV/IR/FairKVDialect.h"
 #include "fairkv/Transforms/Passes.h"
 #include "fairkv/Transforms/Pipelines.h"
@@ -42,6 +43,7 @@ int main(int argc, char **argv) {
 
   mlir::fairkv::registerFairKVPasses();
   mlir::fairkv::registerFairKVPipelines();
+  mlir::fairkv::registerFairKVConversionPasses();
   // Generic transforms: canonicalize, cse, symbol-dce, inline, ...
   mlir::registerTransformsPasses();
   // The upstream lowering to the LLVM dialect that follows

@@ -42,6 +42,95 @@ fairkv_status_t fairkv_rt_cuda_device_count(int64_t *count);
 /// FAIRKV_ERROR_UNAVAILABLE when the CUDA backend is not built.
 fairkv_status_t fairkv_rt_nccl_version(int64_t *version);
 
+/*===----------------------------------------------------------------------===
+ * Sessions: G devices (threads of one process on the CPU backend) sharing
+ * one weight file and one communicator.
+ *===----------------------------------------------------------------------===*/
+
+typedef struct fairkv_rt_session fairkv_rt_session;
+typedef struct fairkv_rt_ctx fairkv_rt_ctx;
+typedef struct fairkv_rt_tensor fairkv_rt_tensor;
+
+typedef struct fairkv_rt_options {
+  /// Devices (ranks) of the session.
+  int64_t devices;
+  /// Decode steps after the prompt: KV pages kept free per request.
+  int64_t max_new_tokens;
+  /// SnapKV: how many of the prompt's last queries score its tokens.
+  int64_t snapkv_window;
+  /// Tokens per KV page.
+  int64_t page_tokens;
+} fairkv_rt_options;
+
+/// devices 1, max_new_tokens 16, snapkv_window 8, page_tokens 16.
+void fairkv_rt_default_options(fairkv_rt_options *options);
+
+/// Opens `weights_path` (safetensors, memory-mapped) for `options->devices`
+/// devices. On failure returns a status and sets fairkv_rt_last_error().
+fairkv_status_t fairkv_rt_session_create(const char *weights_path,
+                                         const fairkv_rt_options *options,
+                                         fairkv_rt_session **session);
+void fairkv_rt_session_destroy(fairkv_rt_session *session);
+/// The context of device `device`; owned by the session. Each device's
+/// context must be used by one thread at a time.
+fairkv_rt_ctx *fairkv_rt_session_device(fairkv_rt_session *session,
+                                        int64_t device);
+
+/// Starts a step over `batch` requests with `seq` new tokens each (seq > 1:
+/// prefill of the prompts, seq = 1: one decode step); frees the previous
+/// step's tensors.
+void fairkv_rt_step_begin(fairkv_rt_ctx *ctx, int64_t batch, int64_t seq);
+/// A [rows, cols] int64 tensor (token ids, positions) for this step.
+fairkv_rt_tensor *fairkv_rt_tensor_from_i64(fairkv_rt_ctx *ctx,
+                                            const int64_t *data, int64_t rows,
+                                            int64_t cols);
+int64_t fairkv_rt_tensor_numel(const fairkv_rt_tensor *tensor);
+/// The data of an int64 tensor (null for a float tensor).
+const int64_t *fairkv_rt_tensor_i64_data(const fairkv_rt_tensor *tensor);
+
+/// Rows of the weights' `lm_head.weight` (the vocabulary), or -1.
+int64_t fairkv_rt_session_vocab(const fairkv_rt_session *session);
+/// The last-position logits greedy_sample saw in the last step on this
+/// device (batch x vocab floats); `*count` receives their number.
+const float *fairkv_rt_ctx_last_logits(const fairkv_rt_ctx *ctx,
+                                       int64_t *count);
+/// Work done on this device so far: seconds in attention, KV tokens held,
+/// bytes of KV page pools.
+void fairkv_rt_ctx_stats(const fairkv_rt_ctx *ctx, double *attention_seconds,
+                         int64_t *kv_tokens, int64_t *kv_pool_bytes);
+/// Writes a seeded random-weight model of this shape to `path` as
+/// safetensors with Hugging Face tensor names; `dtype` is "f32", "f16" or
+/// "bf16" (storage; the CPU backend computes in fp32).
+fairkv_status_t fairkv_rt_write_random_weights(
+    const char *path, int64_t layers, int64_t hidden, int64_t heads,
+    int64_t kv_heads, int64_t head_dim, int64_t ffn, int64_t vocab,
+    uint64_t seed, const char *dtype);
+
+/// Prints "fairkv runtime: error: <message>" and exits the process.
+void fairkv_rt_fatal(const char *message);
+
+/*===----------------------------------------------------------------------===
+ * The entry points compiled programs call, from RuntimeAPI.def.
+ *===----------------------------------------------------------------------===*/
+
+#define RT_CTX fairkv_rt_ctx *
+#define RT_T fairkv_rt_tensor *
+#define RT_I64 int64_t
+#define RT_F64 double
+#define RT_STR const char *
+#define RT_IARR const int64_t *
+#define RT_FARR const double *
+#define FAIRKV_RT_FN(name, result, args) result fairkv_rt_##name args;
+#include "fairkv/Runtime/RuntimeAPI.def"
+#undef FAIRKV_RT_FN
+#undef RT_CTX
+#undef RT_T
+#undef RT_I64
+#undef RT_F64
+#undef RT_STR
+#undef RT_IARR
+#undef RT_FARR
+
 #ifdef __cplusplus
 }
 #endif

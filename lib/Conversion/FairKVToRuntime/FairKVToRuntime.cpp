@@ -1,0 +1,499 @@
+//===- FairKVToRuntime.cpp - Lower device programs to runtime calls -------===//
+//
+// Implements convert-fairkv-to-runtime; see its description in
+// include/fairkv/Conversion/Passes.td.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fairkv/Conversion/Passes.h"
+
+#include "fairkv/Dialect/FairKV/IR/FairKVDialect.h"
+#include "fairkv/Dialect/FairKV/IR/FairKVOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <map>
+
+namespace mlir::fairkv {
+#define GEN_PASS_DEF_CONVERTFAIRKVTORUNTIMEPASS
+#include "fairkv/Conversion/Passes.h.inc"
+} // namespace mlir::fairkv
+
+using namespace mlir;
+using namespace mlir::fairkv;
+
+//===----------------------------------------------------------------------===//
+// The runtime ABI, from RuntimeAPI.def
+//===----------------------------------------------------------------------===//
+
+const std::vector<RuntimeFunctionInfo> &mlir::fairkv::getRuntimeFunctions() {
+#define FAIRKV_RT_UNPAREN(...) __VA_ARGS__
+#define RT_CTX "ctx"
+#define RT_T "tensor"
+#define RT_I64 "i64"
+#define RT_F64 "f64"
+#define RT_STR "str"
+#define RT_IARR "iarr"
+#define RT_FARR "farr"
+#define FAIRKV_RT_FN(name, result, args)                                       \
+  {"fairkv_rt_" #name, result, {FAIRKV_RT_UNPAREN args}},
+  static const std::vector<RuntimeFunctionInfo> functions = {
+#include "fairkv/Runtime/RuntimeAPI.def"
+  };
+#undef FAIRKV_RT_FN
+#undef RT_CTX
+#undef RT_T
+#undef RT_I64
+#undef RT_F64
+#undef RT_STR
+#undef RT_IARR
+#undef RT_FARR
+#undef FAIRKV_RT_UNPAREN
+  return functions;
+}
+
+namespace {
+
+/// A copied head's split: which head, and its replicas' devices and shares.
+struct SplitOperands {
+  int64_t head = -1;
+  SmallVector<int64_t> devices;
+  SmallVector<double> shares;
+};
+
+SplitOperands splitOf(int64_t head, ArrayAttr replicas) {
+  SplitOperands s;
+  s.head = head;
+  for (Attribute a : replicas) {
+    auto r = cast<ReplicaAttr>(a);
+    s.devices.push_back(r.getDevice());
+    s.shares.push_back(r.getShareValue());
+  }
+  return s;
+}
+
+class Lowering {
+public:
+  explicit Lowering(ModuleOp module)
+      : module(module), b(module.getContext()),
+        ptr(LLVM::LLVMPointerType::get(module.getContext())),
+        i64(b.getI64Type()), f64(b.getF64Type()) {}
+
+  LogicalResult run();
+
+private:
+  Type typeOf(StringRef kind) {
+    if (kind == "i64")
+      return i64;
+    if (kind == "f64")
+      return f64;
+    return ptr;
+  }
+
+  func::FuncOp declare(StringRef symbol) {
+    if (auto f = module.lookupSymbol<func::FuncOp>(symbol))
+      return f;
+    for (const RuntimeFunctionInfo &fn : getRuntimeFunctions())
+      if (fn.symbol == symbol) {
+        SmallVector<Type> args;
+        for (const std::string &k : fn.arguments)
+          args.push_back(typeOf(k));
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToEnd(module.getBody());
+        auto f = func::FuncOp::create(
+            b, module.getLoc(), symbol,
+            b.getFunctionType(args, {typeOf(fn.result)}));
+        f.setPrivate();
+        return f;
+      }
+    llvm_unreachable("runtime function missing from RuntimeAPI.def");
+  }
+
+  Value call(Location loc, StringRef op, ValueRange args) {
+    func::FuncOp f = declare(("fairkv_rt_" + op).str());
+    return func::CallOp::create(b, loc, f, args).getResult(0);
+  }
+
+  Value constI64(Location loc, int64_t v) {
+    return arith::ConstantIntOp::create(b, loc, v, 64);
+  }
+  Value constF64(Location loc, double v) {
+    return arith::ConstantOp::create(b, loc, b.getF64FloatAttr(v));
+  }
+  Value null(Location loc) { return LLVM::ZeroOp::create(b, loc, ptr); }
+
+  /// The address of a private constant global holding `value`, shared by
+  /// every use of the same payload.
+  Value global(Location loc, const std::string &key, Type type,
+               Attribute value) {
+    auto it = globals.find(key);
+    if (it == globals.end()) {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(module.getBody());
+      std::string name = "__fairkv_const_" + std::to_string(globals.size());
+      auto g = LLVM::GlobalOp::create(b, loc, type, /*isConstant=*/true,
+                                      LLVM::Linkage::Private, name, value);
+      it = globals.emplace(key, g).first;
+    }
+    return LLVM::AddressOfOp::create(b, loc, it->second);
+  }
+
+  Value str(Location loc, StringRef s) {
+    std::string text = s.str();
+    text.push_back('\0');
+    auto type = LLVM::LLVMArrayType::get(b.getI8Type(), text.size());
+    return global(loc, "s:" + text, type, b.getStringAttr(text));
+  }
+
+  Value iarr(Location loc, ArrayRef<int64_t> values) {
+    if (values.empty())
+      return null(loc);
+    std::string key = "i:";
+    for (int64_t v : values)
+      key += std::to_string(v) + ",";
+    auto type = LLVM::LLVMArrayType::get(i64, values.size());
+    auto data = DenseElementsAttr::get(
+        RankedTensorType::get({static_cast<int64_t>(values.size())}, i64),
+        values);
+    return global(loc, key, type, data);
+  }
+
+  Value farr(Location loc, ArrayRef<double> values) {
+    if (values.empty())
+      return null(loc);
+    std::string key = "f:";
+    for (double v : values) {
+      char buf[40];
+      std::snprintf(buf, sizeof(buf), "%.17g,", v);
+      key += buf;
+    }
+    auto type = LLVM::LLVMArrayType::get(f64, values.size());
+    auto data = DenseElementsAttr::get(
+        RankedTensorType::get({static_cast<int64_t>(values.size())}, f64),
+        values);
+    return global(loc, key, type, data);
+  }
+
+  /// head, n, devices, shares: n = 0 for the whole batch.
+  SmallVector<Value> splitArgs(Location loc, const SplitOperands &s) {
+    return {constI64(loc, s.head),
+            constI64(loc, static_cast<int64_t>(s.devices.size())),
+            iarr(loc, s.devices), farr(loc, s.shares)};
+  }
+
+  LogicalResult lowerOp(Operation *op, Value ctx);
+  LogicalResult lowerFunction(func::FuncOp f);
+  void emitEntryPoints(ArrayRef<func::FuncOp> programs);
+
+  ModuleOp module;
+  OpBuilder b;
+  Type ptr, i64, f64;
+  std::map<std::string, LLVM::GlobalOp> globals;
+};
+
+/// A dimension of an op's own (not yet lowered) result.
+int64_t dimOf(Value v, unsigned i) {
+  return cast<RankedTensorType>(v.getType()).getDimSize(i);
+}
+
+LogicalResult Lowering::lowerOp(Operation *op, Value ctx) {
+  Location loc = op->getLoc();
+  b.setInsertionPoint(op);
+  SmallVector<Value> results;
+  auto operands = [&](std::initializer_list<Value> rest) {
+    SmallVector<Value> args{ctx};
+    args.append(rest.begin(), rest.end());
+    return args;
+  };
+  LogicalResult lowered =
+      llvm::TypeSwitch<Operation *, LogicalResult>(op)
+          .Case([&](WeightOp w) {
+            auto type = cast<RankedTensorType>(w.getType());
+            SmallVector<int64_t> ranges;
+            if (w.getRanges())
+              ranges.assign(w.getRanges()->begin(), w.getRanges()->end());
+            results.push_back(call(
+                loc, "weight",
+                {ctx, str(loc, w.getName()),
+                 constI64(loc, w.getSliceDim() ? *w.getSliceDim() : -1),
+                 iarr(loc, ranges),
+                 constI64(loc, static_cast<int64_t>(ranges.size())),
+                 iarr(loc, type.getShape()),
+                 constI64(loc, type.getRank())}));
+            return success();
+          })
+          .Case([&](EmbeddingOp e) {
+            results.push_back(call(loc, "embedding",
+                                   operands({e.getIds(), e.getTable()})));
+            return success();
+          })
+          .Case([&](RMSNormOp n) {
+            results.push_back(call(
+                loc, "rms_norm",
+                operands({n.getInput(), n.getWeight(),
+                          constF64(loc, n.getEps().convertToDouble())})));
+            return success();
+          })
+          .Case([&](QKVProjOp p) {
+            int64_t d = dimOf(p.getQ(), 3);
+            for (auto [w, result] : {std::pair(p.getWq(), p.getQ()),
+                                     std::pair(p.getWk(), p.getK()),
+                                     std::pair(p.getWv(), p.getV())})
+              results.push_back(call(
+                  loc, "project_heads",
+                  operands({p.getInput(), w, constI64(loc, dimOf(result, 2)),
+                            constI64(loc, d)})));
+            return success();
+          })
+          .Case([&](RotaryOp r) {
+            results.push_back(call(
+                loc, "rotary",
+                operands({r.getInput(), r.getPositions(),
+                          constF64(loc, r.getTheta().convertToDouble())})));
+            return success();
+          })
+          .Case([&](AttentionOp a) -> LogicalResult {
+            // Operands are already runtime handles: take the head count from
+            // the budgets (one per KV head, checked by the verifier).
+            int64_t nk = a.getBudgets().getNumKVHeads();
+            SmallVector<int64_t> heads;
+            if (a.getKvHeads())
+              heads.assign(a.getKvHeads()->begin(), a.getKvHeads()->end());
+            else
+              for (int64_t h = 0; h < nk; ++h)
+                heads.push_back(h);
+            SplitOperands s;
+            if (std::optional<ReplicaAttr> share = a.getBatchShare()) {
+              if (!a.getPlacement())
+                return a.emitOpError("a batch share needs the placement");
+              SmallVector<Attribute> reps(
+                  a.getPlacement()->getHeads()[heads[0]].getValue());
+              s = splitOf(heads[0], ArrayAttr::get(a.getContext(), reps));
+            }
+            SmallVector<Value> args =
+                operands({a.getQuery(), a.getKey(), a.getValue(),
+                          constI64(loc, a.getLayer()), constI64(loc, nk),
+                          iarr(loc, heads), iarr(loc, a.getBudgets().getTokens())});
+            args.append(splitArgs(loc, s));
+            results.push_back(call(loc, "attention", args));
+            return success();
+          })
+          .Case([&](OutProjOp o) {
+            results.push_back(
+                call(loc, "out_proj", operands({o.getInput(), o.getWo()})));
+            return success();
+          })
+          .Case([&](MLPOp m) {
+            results.push_back(call(loc, "mlp",
+                                   operands({m.getInput(), m.getWGate(),
+                                             m.getWUp(), m.getWDown()})));
+            return success();
+          })
+          .Case([&](AddOp a) {
+            results.push_back(
+                call(loc, "add", operands({a.getLhs(), a.getRhs()})));
+            return success();
+          })
+          .Case([&](LMHeadOp l) {
+            results.push_back(
+                call(loc, "lm_head", operands({l.getInput(), l.getWeight()})));
+            return success();
+          })
+          .Case([&](GreedySampleOp g) {
+            results.push_back(
+                call(loc, "greedy_sample", operands({g.getLogits()})));
+            return success();
+          })
+          .Case([&](ReplicateOp r) {
+            SmallVector<Value> args = operands({r.getInput()});
+            args.append(splitArgs(loc, splitOf(r.getKvHead(), r.getReplicas())));
+            results.push_back(call(loc, "take_rows", args));
+            return success();
+          })
+          .Case([&](GatherOp g) {
+            SmallVector<Value> args = operands({g.getInput()});
+            args.append(splitArgs(loc, splitOf(g.getKvHead(), g.getReplicas())));
+            results.push_back(call(loc, "gather_rows", args));
+            return success();
+          })
+          .Case([&](AddRowsOp a) {
+            SmallVector<Value> args = operands({a.getAcc(), a.getRows()});
+            args.append(splitArgs(loc, splitOf(a.getKvHead(), a.getReplicas())));
+            results.push_back(call(loc, "add_rows", args));
+            return success();
+          })
+          .Case([&](ZerosLikeOp z) {
+            results.push_back(call(loc, "zeros_like", operands({z.getLike()})));
+            return success();
+          })
+          .Case([&](AllReduceOp r) {
+            int64_t kind = r.getReduction() == ReductionKind::Sum ? 0 : 1;
+            results.push_back(call(
+                loc, "all_reduce", operands({r.getInput(), constI64(loc, kind)})));
+            return success();
+          })
+          .Case([&](AllGatherOp g) {
+            results.push_back(call(
+                loc, "all_gather",
+                operands({g.getInput(), constI64(loc, g.getAxis())})));
+            return success();
+          })
+          .Default([&](Operation *other) {
+            return other->emitOpError(
+                "cannot be lowered to the FairKV runtime");
+          });
+  if (failed(lowered))
+    return failure();
+  op->replaceAllUsesWith(results);
+  op->erase();
+  return success();
+}
+
+LogicalResult Lowering::lowerFunction(func::FuncOp f) {
+  if (!f.getBody().hasOneBlock())
+    return f.emitOpError("a device program must have a single block");
+  SmallVector<Type> types(f.getArgumentTypes());
+  llvm::append_range(types, f.getResultTypes());
+  for (Type t : types)
+    if (!isa<RankedTensorType>(t))
+      return f.emitOpError("device program arguments and results must be "
+                           "tensors");
+  Block &entry = f.front();
+  Value ctx = entry.insertArgument(0u, ptr, f.getLoc());
+  for (BlockArgument arg : entry.getArguments().drop_front())
+    arg.setType(ptr);
+  SmallVector<Operation *> ops;
+  for (Operation &op : entry.without_terminator())
+    ops.push_back(&op);
+  for (Operation *op : ops)
+    if (failed(lowerOp(op, ctx)))
+      return failure();
+  SmallVector<Type> inputs(entry.getNumArguments(), ptr);
+  SmallVector<Type> outputs(f.getNumResults(), ptr);
+  f.setType(FunctionType::get(f.getContext(), inputs, outputs));
+  return success();
+}
+
+void Lowering::emitEntryPoints(ArrayRef<func::FuncOp> programs) {
+  Location loc = module.getLoc();
+  b.setInsertionPointToEnd(module.getBody());
+  const int64_t devices = static_cast<int64_t>(programs.size());
+  LLVM::GlobalOp::create(b, loc, i64, /*isConstant=*/true,
+                         LLVM::Linkage::External, "fairkv_program_num_devices",
+                         b.getI64IntegerAttr(devices));
+  auto step = func::FuncOp::create(
+      b, loc, "fairkv_program_step",
+      b.getFunctionType({ptr, i64, ptr, ptr}, {ptr}));
+  Block *entry = step.addEntryBlock();
+  Value ctx = entry->getArgument(0), device = entry->getArgument(1);
+  SmallVector<Block *> cases;
+  for (func::FuncOp program : programs) {
+    Block *block = b.createBlock(&step.getBody());
+    auto result = func::CallOp::create(
+        b, loc, program,
+        ValueRange{ctx, entry->getArgument(2), entry->getArgument(3)});
+    func::ReturnOp::create(b, loc, result.getResults());
+    cases.push_back(block);
+  }
+  Block *bad = b.createBlock(&step.getBody());
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToEnd(module.getBody());
+    auto fatal = func::FuncOp::create(b, loc, "fairkv_rt_fatal",
+                                      b.getFunctionType({ptr}, {}));
+    fatal.setPrivate();
+    b.setInsertionPointToEnd(bad);
+    func::CallOp::create(b, loc, fatal,
+                         ValueRange{str(loc, "no program for this device")});
+    func::ReturnOp::create(b, loc, ValueRange{null(loc)});
+  }
+  b.setInsertionPointToEnd(entry);
+  SmallVector<APInt> values;
+  SmallVector<ValueRange> operands;
+  for (int64_t g = 0; g < devices; ++g) {
+    values.push_back(APInt(64, g));
+    operands.push_back({});
+  }
+  cf::SwitchOp::create(b, loc, device, bad, ValueRange{},
+                       ArrayRef<APInt>(values), cases, operands);
+}
+
+LogicalResult Lowering::run() {
+  std::map<int64_t, func::FuncOp> byDevice;
+  std::string base;
+  for (func::FuncOp f : module.getOps<func::FuncOp>()) {
+    auto device =
+        f->getAttrOfType<IntegerAttr>(FairKVDialect::getDeviceAttrName());
+    if (!device)
+      continue;
+    std::string name = f.getName().str();
+    std::string suffix = "_dev" + std::to_string(device.getInt());
+    std::string stem = name.size() > suffix.size() &&
+                               name.compare(name.size() - suffix.size(),
+                                            suffix.size(), suffix) == 0
+                           ? name.substr(0, name.size() - suffix.size())
+                           : name;
+    if (!base.empty() && stem != base)
+      return f.emitOpError() << "convert-fairkv-to-runtime lowers the device "
+                                "programs of one function, found '"
+                             << base << "' and '" << stem << "'";
+    base = stem;
+    if (!byDevice.emplace(device.getInt(), f).second)
+      return f.emitOpError() << "a second program for device "
+                             << device.getInt();
+  }
+  if (byDevice.empty())
+    return module.emitError("convert-fairkv-to-runtime needs a sharded module "
+                            "(functions marked fairkv.device): run "
+                            "fairkv-shard-pipeline first");
+  SmallVector<func::FuncOp> programs;
+  for (auto [g, f] : byDevice) {
+    if (g != static_cast<int64_t>(programs.size()))
+      return f.emitOpError() << "device programs must be numbered 0.."
+                             << byDevice.size() - 1;
+    if (f.getNumArguments() != 2 || f.getNumResults() != 1)
+      return f.emitOpError("a device program must take (token ids, "
+                           "positions) and return the next tokens");
+    programs.push_back(f);
+  }
+  // Nothing of the dialect may live outside the programs.
+  WalkResult stray = module.walk([&](Operation *op) {
+    if (isa<FairKVDialect>(op->getDialect()) &&
+        !op->getParentOfType<func::FuncOp>()->hasAttr(
+            FairKVDialect::getDeviceAttrName())) {
+      op->emitOpError("is outside any device program: run "
+                      "fairkv-shard-pipeline first");
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  if (stray.wasInterrupted())
+    return failure();
+  for (func::FuncOp f : programs)
+    if (failed(lowerFunction(f)))
+      return failure();
+  for (func::FuncOp f : programs)
+    f->removeAttr(FairKVDialect::getDeviceAttrName());
+  for (auto grid : llvm::make_early_inc_range(module.getOps<shard::GridOp>()))
+    grid->erase();
+  module->removeAttr(FairKVDialect::getConfigAttrName());
+  emitEntryPoints(programs);
+  return success();
+}
+
+struct ConvertFairKVToRuntimePass
+    : public mlir::fairkv::impl::ConvertFairKVToRuntimePassBase<
+          ConvertFairKVToRuntimePass> {
+  void runOnOperation() override {
+    if (failed(Lowering(getOperation()).run()))
+      signalPassFailure();
+  }
+};
+
+} // namespace

@@ -1,0 +1,92 @@
+//===- Cache.cpp - Paged per-(layer, KV head) cache and the rendezvous ----===//
+
+#include "Runtime.h"
+
+using namespace fairkv::rt;
+
+void HeadCache::reserve(int64_t pages, int64_t tokensPerPage, int64_t dim) {
+  pageTokens = tokensPerPage;
+  headDim = dim;
+  totalPages = pages;
+  pool.assign(static_cast<size_t>(pages * pageTokens * 2 * headDim), 0.0f);
+  freePages.clear();
+  for (int64_t p = pages; p-- > 0;)
+    freePages.push_back(p);
+}
+
+float *HeadCache::slot(int64_t page, int64_t offset) {
+  return pool.data() + (page * pageTokens + offset) * 2 * headDim;
+}
+
+const float *HeadCache::slot(int64_t page, int64_t offset) const {
+  return pool.data() + (page * pageTokens + offset) * 2 * headDim;
+}
+
+void HeadCache::append(int64_t request, const float *k, const float *v) {
+  Segment &s = segments[request];
+  if (s.length == static_cast<int64_t>(s.pages.size()) * pageTokens) {
+    if (freePages.empty())
+      fatal("KV page pool exhausted (" + std::to_string(totalPages) +
+            " pages of " + std::to_string(pageTokens) +
+            " tokens): more tokens than the plan sized it for");
+    s.pages.push_back(freePages.back());
+    freePages.pop_back();
+  }
+  float *dst = slot(s.pages[s.length / pageTokens], s.length % pageTokens);
+  std::copy(k, k + headDim, dst);
+  std::copy(v, v + headDim, dst + headDim);
+  ++s.length;
+}
+
+int64_t HeadCache::length(int64_t request) const {
+  auto it = segments.find(request);
+  return it == segments.end() ? 0 : it->second.length;
+}
+
+const float *HeadCache::key(int64_t request, int64_t token) const {
+  const Segment &s = segments.at(request);
+  return slot(s.pages[token / pageTokens], token % pageTokens);
+}
+
+const float *HeadCache::value(int64_t request, int64_t token) const {
+  return key(request, token) + headDim;
+}
+
+int64_t HeadCache::bytes() const {
+  return static_cast<int64_t>(pool.size() * sizeof(float));
+}
+
+int64_t HeadCache::usedTokens() const {
+  int64_t n = 0;
+  for (const auto &[request, s] : segments)
+    n += s.length;
+  return n;
+}
+
+std::vector<const Tensor *> Rendezvous::exchange(const std::string &key,
+                                                 int64_t participants,
+                                                 int64_t index,
+                                                 const Tensor *input) {
+  std::unique_lock<std::mutex> lock(mutex);
+  Entry &e = entries[key];
+  if (e.inputs.empty()) {
+    e.inputs.assign(participants, nullptr);
+    e.participants = participants;
+  }
+  e.inputs[index] = input;
+  ++e.deposited;
+  changed.notify_all();
+  changed.wait(lock, [&] { return e.deposited == e.participants; });
+  return e.inputs;
+}
+
+void Rendezvous::leave(const std::string &key) {
+  std::unique_lock<std::mutex> lock(mutex);
+  Entry &e = entries[key];
+  ++e.left;
+  changed.notify_all();
+  changed.wait(lock, [&] { return e.left >= e.participants; });
+  // The last one out removes the entry; the others only wait for it.
+  if (++e.left == 2 * e.participants)
+    entries.erase(key);
+}

@@ -1,0 +1,567 @@
+//===- Ops.cpp - The CPU reference implementation of the runtime ABI ------===//
+//
+// fp32 everywhere, GEMMs through BLAS. Slow is fine, wrong is not: this is
+// the oracle every other backend is checked against.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Runtime.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+#define FAIRKV_RT_EXPORT extern "C" __attribute__((visibility("default")))
+
+using namespace fairkv::rt;
+
+namespace {
+
+void require(bool condition, const std::string &op, const std::string &what) {
+  if (!condition)
+    fatal(op + ": " + what);
+}
+
+/// y[M, N] = x[M, K] * W[N, K]^T.
+void linear(const float *x, int64_t m, int64_t k, const float *w, int64_t n,
+            float *y) {
+  if (m == 0 || n == 0)
+    return;
+  if (k == 0) {
+    std::fill(y, y + m * n, 0.0f);
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, x, k, w,
+              k, 0.0f, y, n);
+}
+
+float halfToFloat(uint16_t h) {
+  uint32_t sign = (h & 0x8000u) << 16;
+  uint32_t exponent = (h >> 10) & 0x1f;
+  uint32_t mantissa = h & 0x3ff;
+  uint32_t bits;
+  if (exponent == 0) {
+    if (mantissa == 0) {
+      bits = sign;
+    } else { // subnormal
+      exponent = 127 - 15 + 1;
+      while (!(mantissa & 0x400)) {
+        mantissa <<= 1;
+        --exponent;
+      }
+      bits = sign | (exponent << 23) | ((mantissa & 0x3ff) << 13);
+    }
+  } else if (exponent == 31) {
+    bits = sign | 0x7f800000u | (mantissa << 13);
+  } else {
+    bits = sign | ((exponent - 15 + 127) << 23) | (mantissa << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+float bf16ToFloat(uint16_t h) {
+  uint32_t bits = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+float element(const WeightFile::Info &info, int64_t index) {
+  if (info.dtype == "F32") {
+    float f;
+    std::memcpy(&f, info.data + 4 * index, 4);
+    return f;
+  }
+  uint16_t h;
+  std::memcpy(&h, info.data + 2 * index, 2);
+  return info.dtype == "F16" ? halfToFloat(h) : bf16ToFloat(h);
+}
+
+Split split(int64_t head, int64_t n, const int64_t *devices,
+            const double *shares) {
+  Split s;
+  s.head = head;
+  s.devices.assign(devices, devices + n);
+  s.shares.assign(shares, shares + n);
+  return s;
+}
+
+/// This device's index among a split's replicas.
+int64_t replicaIndex(const fairkv_rt_ctx *ctx, const Split &s,
+                     const std::string &op) {
+  for (size_t r = 0; r < s.devices.size(); ++r)
+    if (s.devices[r] == ctx->device)
+      return static_cast<int64_t>(r);
+  fatal(op + ": device " + std::to_string(ctx->device) +
+        " holds no replica of kv head " + std::to_string(s.head));
+}
+
+std::pair<int64_t, int64_t> myRows(const fairkv_rt_ctx *ctx, const Split &s,
+                                   int64_t batch, const std::string &op) {
+  if (s.whole())
+    return {0, batch};
+  return replicaRows(batch, s.shares, replicaIndex(ctx, s, op));
+}
+
+/// SnapKV-style selection of the prompt tokens one KV head keeps: the last
+/// `window` queries always stay; the rest are ranked by the largest
+/// attention any of the group's last `window` queries pays them, max-pooled
+/// over neighbouring tokens, and the top ones up to the budget stay.
+std::vector<int64_t> selectTokens(const std::vector<std::vector<float>> &probs,
+                                  int64_t seq, int64_t budget,
+                                  int64_t window) {
+  std::vector<int64_t> keep;
+  if (seq <= budget) {
+    keep.resize(seq);
+    std::iota(keep.begin(), keep.end(), 0);
+    return keep;
+  }
+  int64_t w = std::min(window, seq);
+  if (budget <= w) {
+    for (int64_t t = seq - budget; t < seq; ++t)
+      keep.push_back(t);
+    return keep;
+  }
+  int64_t candidates = seq - w;
+  std::vector<float> score(candidates, 0.0f), pooled(candidates, 0.0f);
+  for (const auto &row : probs)
+    for (int64_t t = 0; t < candidates; ++t)
+      score[t] = std::max(score[t], row[t]);
+  const int64_t radius = 3; // a 7-token max-pool, as SnapKV's kernel
+  for (int64_t t = 0; t < candidates; ++t)
+    for (int64_t u = std::max<int64_t>(0, t - radius);
+         u <= std::min(candidates - 1, t + radius); ++u)
+      pooled[t] = std::max(pooled[t], score[u]);
+  std::vector<int64_t> order(candidates);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return pooled[a] > pooled[b]; });
+  order.resize(budget - w);
+  std::sort(order.begin(), order.end());
+  keep = order;
+  for (int64_t t = candidates; t < seq; ++t)
+    keep.push_back(t);
+  return keep;
+}
+
+/// Softmax attention of one query over `count` keys given by `keyAt`.
+template <typename KeyFn, typename ValueFn>
+void attendOne(const float *q, int64_t d, int64_t count, KeyFn keyAt,
+               ValueFn valueAt, float *out, std::vector<float> *probs) {
+  std::vector<float> scores(count);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  float mx = -INFINITY;
+  for (int64_t t = 0; t < count; ++t) {
+    const float *k = keyAt(t);
+    float s = 0;
+    for (int64_t e = 0; e < d; ++e)
+      s += q[e] * k[e];
+    scores[t] = s * scale;
+    mx = std::max(mx, scores[t]);
+  }
+  double sum = 0;
+  for (float &s : scores) {
+    s = std::exp(s - mx);
+    sum += s;
+  }
+  std::fill(out, out + d, 0.0f);
+  for (int64_t t = 0; t < count; ++t) {
+    float p = static_cast<float>(scores[t] / sum);
+    scores[t] = p;
+    const float *v = valueAt(t);
+    for (int64_t e = 0; e < d; ++e)
+      out[e] += p * v[e];
+  }
+  if (probs)
+    *probs = std::move(scores);
+}
+
+} // namespace
+
+FAIRKV_RT_EXPORT fairkv_rt_tensor *
+fairkv_rt_weight(fairkv_rt_ctx *ctx, const char *name, int64_t sliceDim,
+                 const int64_t *ranges, int64_t numRanges,
+                 const int64_t *shape, int64_t rank) {
+  std::string key = std::string(name) + "|" + std::to_string(sliceDim);
+  for (int64_t i = 0; i < numRanges; ++i)
+    key += "," + std::to_string(ranges[i]);
+  auto cached = ctx->weights.find(key);
+  if (cached != ctx->weights.end())
+    return cached->second.get();
+  const WeightFile::Info *info = ctx->session->weights.find(name);
+  require(info, "weight", std::string("the weights have no tensor '") + name +
+                              "'");
+  std::vector<int64_t> expected(shape, shape + rank);
+  auto t = std::make_unique<Tensor>();
+  t->shape = expected;
+  t->f.assign(t->numel(), 0.0f);
+  std::vector<int64_t> full = info->shape;
+  auto shapeText = [](const std::vector<int64_t> &s) {
+    std::string text = "[";
+    for (size_t i = 0; i < s.size(); ++i)
+      text += (i ? ", " : "") + std::to_string(s[i]);
+    return text + "]";
+  };
+  if (sliceDim < 0) {
+    require(full == expected, "weight",
+            std::string("'") + name + "' has shape " + shapeText(full) +
+                ", the program expects " + shapeText(expected));
+    for (int64_t i = 0; i < t->numel(); ++i)
+      t->f[i] = element(*info, i);
+  } else {
+    require(full.size() == 2 && rank == 2 && sliceDim < 2, "weight",
+            std::string("'") + name + "' can only be sliced as a matrix");
+    int64_t rows = full[0], cols = full[1], out = 0;
+    std::vector<int64_t> kept;
+    for (int64_t i = 0; i < numRanges; i += 2)
+      for (int64_t u = ranges[i]; u < ranges[i + 1]; ++u)
+        kept.push_back(u);
+    int64_t limit = sliceDim == 0 ? rows : cols;
+    for (int64_t u : kept)
+      require(u < limit, "weight",
+              std::string("slice of '") + name + "' exceeds its shape " +
+                  shapeText(full));
+    std::vector<int64_t> got = sliceDim == 0
+                                   ? std::vector<int64_t>{(int64_t)kept.size(), cols}
+                                   : std::vector<int64_t>{rows, (int64_t)kept.size()};
+    require(got == expected, "weight",
+            std::string("slice of '") + name + "' has shape " + shapeText(got) +
+                ", the program expects " + shapeText(expected));
+    if (sliceDim == 0) {
+      for (int64_t u : kept)
+        for (int64_t c = 0; c < cols; ++c)
+          t->f[out++] = element(*info, u * cols + c);
+    } else {
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t u : kept)
+          t->f[out++] = element(*info, r * cols + u);
+    }
+  }
+  Tensor *raw = t.get();
+  ctx->weights[key] = std::move(t);
+  return raw;
+}
+
+FAIRKV_RT_EXPORT fairkv_rt_tensor *
+fairkv_rt_embedding(fairkv_rt_ctx *ctx, fairkv_rt_tensor *ids,
+                    fairkv_rt_tensor *table) {
+  require(ids->isInt && ids->shape.size() == 2, "embedding", "ids must be [B, S] int64");
+  int64_t vocab = table->dim(0), hidden = table->dim(1);
+  Tensor *out = ctx->make({ids->dim(0), ids->dim(1), hidden});
+  for (int64_t i = 0; i < ids->numel(); ++i) {
+    int64_t id = ids->i[i];
+    require(id >= 0 && id < vocab, "embedding",
+            "token id " + std::to_string(id) + " is outside the vocabulary of " +
+                std::to_string(vocab));
+    std::copy(&table->f[id * hidden], &table->f[(id + 1) * hidden],
+              &out->f[i * hidden]);
+  }
+  return out;
+}
+
+FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_rms_norm(fairkv_rt_ctx *ctx,
+                                                      fairkv_rt_tensor *x,
+                                                      fairkv_rt_tensor *w,
+                                                      double eps) {
+  int64_t width = x->shape.back();
+  require(w->numel() == width, "rms_norm", "weight does not match the input");
+  Tensor *out = ctx->make(x->shape);
+  for (int64_t r = 0; r < x->numel() / width; ++r) {
+    const float *in = &x->f[r * width];
+    double sq = 0;
+    for (int64_t e = 0; e < width; ++e)
+      sq += static_cast<double>(in[e]) * in[e];
+    float inv = static_cast<float>(1.0 / std::sqrt(sq / width + eps));
+    for (int64_t e = 0; e < width; ++e)
+      out->f[r * width + e] = in[e] * inv * w->f[e];
+  }
+  return out;
+}
+
+FAIRKV_RT_EXPORT fairkv_rt_tensor *
+fairkv_rt_project_heads(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x,
+                        fairkv_rt_tensor *w, int64_t heads, int64_t headDim) {
+  int64_t hidden = x->shape.back(), rows = x->numel() / std::max<int64_t>(1, hidden);
+  require(w->dim(0) == heads * headDim && w->dim(1) == hidden, "project_heads",
+          "weight " + w->shapeString() + " does not match " +
+              std::to_string(heads) + " heads of " + std::to_string(headDim));
+  Tensor *out = ctx->make({x->dim(0), x->dim(1), heads, headDim});
+  linear(x->f.data(), rows, hidden, w->f.data(), heads * headDim,
+         out->f.data());
+  return out;
+}
+
+FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_rotary(fairkv_rt_ctx *ctx,
+                                                    fairkv_rt_tensor *x,
+                                                    fairkv_rt_tensor *pos,
+                                                    double theta) {
+  int64_t b = x->dim(0), s = x->dim(1), n = x->dim(2), d = x->dim(3);
+  require(pos->isInt && pos->dim(0) == b && pos->dim(1) == s, "rotary",
+          "positions " + pos->shapeString() + " do not match " +
+              x->shapeString());
+  Tensor *out = ctx->make(x->shape);
+  const int64_t half = d / 2;
+  for (int64_t r = 0; r < b * s; ++r) {
+    double p = static_cast<double>(pos->i[r]);
+    for (int64_t i = 0; i < half; ++i) {
+      double angle = p * std::pow(theta, -2.0 * i / d);
+      float c = static_cast<float>(std::cos(angle)),
+            sn = static_cast<float>(std::sin(angle));
+      for (int64_t h = 0; h < n; ++h) {
+        const float *in = &x->f[(r * n + h) * d];
+        float *o = &out->f[(r * n + h) * d];
+        o[i] = in[i] * c - in[i + half] * sn;
+        o[i + half] = in[i + half] * c + in[i] * sn;
+      }
+    }
+  }
+  return out;
+}
+
+FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_attention(
+    fairkv_rt_ctx *ctx, fairkv_rt_tensor *q, fairkv_rt_tensor *k,
+    fairkv_rt_tensor *v, int64_t layer, int64_t numHeads,
+    const int64_t *kvHeads, const int64_t *budgets, int64_t head, int64_t n,
+    const int64_t *devices, const double *shares) {
+  auto start = std::chrono::steady_clock::now();
+  Split sp = split(head, n, devices, shares);
+  auto [begin, end] = myRows(ctx, sp, ctx->batch, "attention");
+  const int64_t b = q->dim(0), s = q->dim(1), nq = q->dim(2), d = q->dim(3);
+  const int64_t nk = k->dim(2);
+  require(b == end - begin, "attention",
+          "query has " + std::to_string(b) + " rows, the replica owns " +
+              std::to_string(end - begin));
+  require(nk == numHeads && nq % nk == 0, "attention",
+          "head counts do not match the kv head list");
+  const int64_t group = nq / nk;
+  const fairkv_rt_options &opt = ctx->session->options;
+  Tensor *out = ctx->make(q->shape);
+  for (int64_t j = 0; j < nk; ++j) {
+    HeadCache &cache = ctx->cache[{layer, kvHeads[j]}];
+    if (s > 1 && !cache.reserved()) {
+      // Size the page pool from the plan: this device's requests of this
+      // head, each at most its budget plus the tokens still to decode.
+      int64_t perRequest = std::min(s, budgets[j]) + opt.max_new_tokens;
+      int64_t pages = (perRequest + opt.page_tokens - 1) / opt.page_tokens;
+      cache.reserve(std::max<int64_t>(1, b * pages), opt.page_tokens, d);
+    }
+    for (int64_t i = 0; i < b; ++i) {
+      const int64_t request = begin + i;
+      auto qAt = [&](int64_t t, int64_t g) {
+        return &q->f[((i * s + t) * nq + j * group + g) * d];
+      };
+      auto kAt = [&](int64_t t) { return &k->f[((i * s + t) * nk + j) * d]; };
+      auto vAt = [&](int64_t t) { return &v->f[((i * s + t) * nk + j) * d]; };
+      if (s > 1) {
+        require(!cache.has(request), "attention",
+                "prefill of a request that already has KV (layer " +
+                    std::to_string(layer) + ")");
+        const int64_t w = std::min(opt.snapkv_window, s);
+        std::vector<std::vector<float>> probs;
+        for (int64_t t = 0; t < s; ++t)
+          for (int64_t g = 0; g < group; ++g) {
+            std::vector<float> p;
+            float *o = &out->f[((i * s + t) * nq + j * group + g) * d];
+            attendOne(qAt(t, g), d, t + 1, kAt, vAt, o,
+                      t >= s - w ? &p : nullptr);
+            if (t >= s - w)
+              probs.push_back(std::move(p));
+          }
+        for (int64_t t : selectTokens(probs, s, budgets[j], opt.snapkv_window))
+          cache.append(request, kAt(t), vAt(t));
+      } else {
+        require(cache.has(request), "attention",
+                "decode of request " + std::to_string(request) +
+                    " without a prefill (layer " + std::to_string(layer) + ")");
+        cache.append(request, kAt(0), vAt(0));
+        int64_t len = cache.length(request);
+        for (int64_t g = 0; g < group; ++g)
+          attendOne(
+              qAt(0, g), d, len,
+              [&](int64_t t) { return cache.key(request, t); },
+              [&](int64_t t) { return cache.value(request, t); },
+              &out->f[(i * nq + j * group + g) * d], nullptr);
+      }
+    }
+  }
+  ctx->attentionSeconds += std::chrono::duration<double>(
+                               std::chrono::steady_clock::now() - start)
+                               .count();
+  return out;
+}
+
+FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_out_proj(fairkv_rt_ctx *ctx,
+                                                      fairkv_rt_tensor *x,
+                                                      fairkv_rt_tensor *wo) {
+  int64_t inner = x->dim(2) * x->dim(3), rows = x->dim(0) * x->dim(1);
+  require(wo->dim(1) == inner, "out_proj", "weight " + wo->shapeString() +
+                                               " does not match " +
+                                               x->shapeString());
+  Tensor *out = ctx->make({x->dim(0), x->dim(1), wo->dim(0)});
+  linear(x->f.data(), rows, inner, wo->f.data(), wo->dim(0), out->f.data());
+  return out;
+}
+
+FAIRKV_RT_EXPORT fairkv_rt_tensor *
+fairkv_rt_mlp(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, fairkv_rt_tensor *wg,
+              fairkv_rt_tensor *wu, fairkv_rt_tensor *wd) {
+  int64_t hidden = x->shape.back(), rows = x->numel() / hidden,
+          ffn = wg->dim(0);
+  std::vector<float> gate(rows * ffn), up(rows * ffn);
+  linear(x->f.data(), rows, hidden, wg->f.data(), ffn, gate.data());
+  linear(x->f.data(), rows, hidden, wu->f.data(), ffn, up.data());
+  for (int64_t e = 0; e < rows * ffn; ++e)
+    gate[e] = gate[e] / (1.0f + std::exp(-gate[e])) * up[e];
+  Tensor *out = ctx->make(x->shape);
+  linear(gate.data(), rows, ffn, wd->f.data(), hidden, out->f.data());
+  return out;
+}
+
+FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_add(fairkv_rt_ctx *ctx,
+                                                 fairkv_rt_tensor *a,
+                                                 fairkv_rt_tensor *b) {
+  require(a->shape == b->shape, "add", "shapes differ");
+  Tensor *out = ctx->make(a->shape);
+  for (int64_t e = 0; e < a->numel(); ++e)
+    out->f[e] = a->f[e] + b->f[e];
+  return out;
+}
+
+FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_lm_head(fairkv_rt_ctx *ctx,
+                                                     fairkv_rt_tensor *x,
+                                                     fairkv_rt_tensor *w) {
+  int64_t hidden = x->shape.back(), rows = x->numel() / hidden;
+  Tensor *out = ctx->make({x->dim(0), x->dim(1), w->dim(0)});
+  linear(x->f.data(), rows, hidden, w->f.data(), w->dim(0), out->f.data());
+  return out;
+}
+
+FAIRKV_RT_EXPORT fairkv_rt_tensor *
+fairkv_rt_greedy_sample(fairkv_rt_ctx *ctx, fairkv_rt_tensor *logits) {
+  int64_t b = logits->dim(0), s = logits->dim(1), vocab = logits->dim(2);
+  Tensor *out = ctx->make({b}, /*isInt=*/true);
+  ctx->lastLogits.assign(b * vocab, 0.0f);
+  for (int64_t i = 0; i < b; ++i) {
+    const float *row = &logits->f[((i * s) + s - 1) * vocab];
+    std::copy(row, row + vocab, &ctx->lastLogits[i * vocab]);
+    // Ties go to the smallest id, so every backend agrees.
+    out->i[i] = std::max_element(row, row + vocab) - row;
+  }
+  return out;
+}
+
+FAIRKV_RT_EXPORT fairkv_rt_tensor *
+fairkv_rt_take_rows(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t head,
+                    int64_t n, const int64_t *devices, const double *shares) {
+  Split sp = split(head, n, devices, shares);
+  auto [begin, end] = myRows(ctx, sp, x->dim(0), "take_rows");
+  std::vector<int64_t> shape = x->shape;
+  shape[0] = end - begin;
+  Tensor *out = ctx->make(shape, x->isInt);
+  int64_t row = x->rowSize();
+  if (x->isInt)
+    std::copy(x->i.begin() + begin * row, x->i.begin() + end * row,
+              out->i.begin());
+  else
+    std::copy(x->f.begin() + begin * row, x->f.begin() + end * row,
+              out->f.begin());
+  return out;
+}
+
+FAIRKV_RT_EXPORT fairkv_rt_tensor *
+fairkv_rt_gather_rows(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t head,
+                      int64_t n, const int64_t *devices, const double *shares) {
+  Split sp = split(head, n, devices, shares);
+  int64_t index = replicaIndex(ctx, sp, "gather_rows");
+  std::string key = ctx->collectiveKey("gather", sp.devices);
+  std::vector<const Tensor *> parts =
+      ctx->session->comm.exchange(key, n, index, x);
+  std::vector<int64_t> shape = x->shape;
+  shape[0] = ctx->batch;
+  Tensor *out = ctx->make(shape);
+  int64_t row = x->rowSize();
+  for (int64_t r = 0; r < n; ++r) {
+    auto [begin, end] = replicaRows(ctx->batch, sp.shares, r);
+    require(parts[r]->dim(0) == end - begin, "gather_rows",
+            "replica rows do not match the shares");
+    std::copy(parts[r]->f.begin(), parts[r]->f.end(),
+              out->f.begin() + begin * row);
+  }
+  ctx->session->comm.leave(key);
+  return out;
+}
+
+FAIRKV_RT_EXPORT fairkv_rt_tensor *
+fairkv_rt_add_rows(fairkv_rt_ctx *ctx, fairkv_rt_tensor *acc,
+                   fairkv_rt_tensor *rows, int64_t head, int64_t n,
+                   const int64_t *devices, const double *shares) {
+  Split sp = split(head, n, devices, shares);
+  auto [begin, end] = myRows(ctx, sp, acc->dim(0), "add_rows");
+  require(rows->dim(0) == end - begin && rows->rowSize() == acc->rowSize(),
+          "add_rows", "rows " + rows->shapeString() + " do not fit " +
+                          acc->shapeString());
+  Tensor *out = ctx->make(acc->shape);
+  out->f = acc->f;
+  int64_t row = acc->rowSize();
+  for (int64_t e = 0; e < rows->numel(); ++e)
+    out->f[begin * row + e] += rows->f[e];
+  return out;
+}
+
+FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_zeros_like(fairkv_rt_ctx *ctx,
+                                                        fairkv_rt_tensor *x) {
+  return ctx->make(x->shape);
+}
+
+FAIRKV_RT_EXPORT fairkv_rt_tensor *
+fairkv_rt_all_reduce(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t kind) {
+  const int64_t G = static_cast<int64_t>(ctx->session->devices.size());
+  std::vector<int64_t> all(G);
+  std::iota(all.begin(), all.end(), 0);
+  std::string key = ctx->collectiveKey("all_reduce", all);
+  std::vector<const Tensor *> parts =
+      ctx->session->comm.exchange(key, G, ctx->device, x);
+  Tensor *out = ctx->make(x->shape);
+  // Every device adds in device order: identical results everywhere.
+  for (int64_t g = 0; g < G; ++g) {
+    require(parts[g]->shape == x->shape, "all_reduce",
+            "devices contribute different shapes");
+    for (int64_t e = 0; e < x->numel(); ++e)
+      out->f[e] = g == 0       ? parts[g]->f[e]
+                  : kind == 0  ? out->f[e] + parts[g]->f[e]
+                               : std::max(out->f[e], parts[g]->f[e]);
+  }
+  ctx->session->comm.leave(key);
+  return out;
+}
+
+FAIRKV_RT_EXPORT fairkv_rt_tensor *
+fairkv_rt_all_gather(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t axis) {
+  const int64_t G = static_cast<int64_t>(ctx->session->devices.size());
+  std::vector<int64_t> all(G);
+  std::iota(all.begin(), all.end(), 0);
+  std::string key = ctx->collectiveKey("all_gather", all);
+  std::vector<const Tensor *> parts =
+      ctx->session->comm.exchange(key, G, ctx->device, x);
+  std::vector<int64_t> shape = x->shape;
+  shape[axis] *= G;
+  Tensor *out = ctx->make(shape);
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < axis; ++d)
+    outer *= x->shape[d];
+  for (size_t d = axis; d < x->shape.size(); ++d)
+    inner *= x->shape[d];
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t g = 0; g < G; ++g)
+      std::copy(parts[g]->f.begin() + o * inner,
+                parts[g]->f.begin() + (o + 1) * inner,
+                out->f.begin() + (o * G + g) * inner);
+  ctx->session->comm.leave(key);
+  return out;
+}

@@ -1,0 +1,211 @@
+//===- ProgramMain.cpp - main() of a compiled FairKV program --------------===//
+//
+// `fairkv compile` links a program's object file with this driver: it opens
+// the weights, runs one thread per device of the plan, prefills the prompts
+// and decodes greedily, calling the compiled per-device step function.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fairkv/Runtime/FairKVRuntime.h"
+
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+/// Emitted by convert-fairkv-to-runtime: the plan's device count and the
+/// dispatcher to the per-device programs.
+extern "C" const int64_t fairkv_program_num_devices;
+extern "C" fairkv_rt_tensor *fairkv_program_step(fairkv_rt_ctx *ctx,
+                                                 int64_t device,
+                                                 fairkv_rt_tensor *ids,
+                                                 fairkv_rt_tensor *positions);
+
+namespace {
+
+int fail(const std::string &message) {
+  std::cerr << "error: " << message << "\n";
+  return 1;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  CLI::App app{"A FairKV program compiled for " +
+               std::to_string(fairkv_program_num_devices) +
+               " devices: prefills the prompts, then decodes greedily"};
+  std::string weights, promptsFile, dumpLogits;
+  int64_t randomPrompts = 0, promptLen = 16, maxNew = 8, window = 8;
+  uint64_t seed = 1;
+  bool quiet = false;
+  app.add_option("--weights", weights, "model weights (safetensors)")
+      ->required();
+  app.add_option("--prompts", promptsFile,
+                 "prompts: one per line, token ids separated by spaces, all "
+                 "of one length");
+  app.add_option("--random-prompts", randomPrompts,
+                 "instead, this many seeded random prompts");
+  app.add_option("--prompt-len", promptLen, "length of the random prompts")
+      ->capture_default_str();
+  app.add_option("--max-new-tokens", maxNew, "tokens to generate")
+      ->capture_default_str();
+  app.add_option("--seed", seed, "seed of the random prompts")
+      ->capture_default_str();
+  app.add_option("--snapkv-window", window,
+                 "prompt queries that score the tokens kept at prefill")
+      ->capture_default_str();
+  app.add_option("--dump-logits", dumpLogits,
+                 "write each step's last-position logits to this file");
+  app.add_flag("--quiet", quiet, "print only the generated tokens");
+  CLI11_PARSE(app, argc, argv);
+
+  if (maxNew <= 0 || promptLen <= 0 || window <= 0)
+    return fail("--max-new-tokens, --prompt-len and --snapkv-window must be "
+                "positive");
+  fairkv_rt_options options;
+  fairkv_rt_default_options(&options);
+  options.devices = fairkv_program_num_devices;
+  options.max_new_tokens = maxNew;
+  options.snapkv_window = window;
+  fairkv_rt_session *session = nullptr;
+  if (fairkv_rt_session_create(weights.c_str(), &options, &session) !=
+      FAIRKV_OK)
+    return fail(fairkv_rt_last_error());
+  std::unique_ptr<fairkv_rt_session, void (*)(fairkv_rt_session *)> owner(
+      session, fairkv_rt_session_destroy);
+
+  const int64_t vocab = fairkv_rt_session_vocab(session);
+  if (vocab <= 0)
+    return fail("the weights have no 2-D 'lm_head.weight'");
+
+  std::vector<std::vector<int64_t>> prompts;
+  if (!promptsFile.empty() == (randomPrompts > 0))
+    return fail("give exactly one of --prompts and --random-prompts");
+  if (!promptsFile.empty()) {
+    std::ifstream in(promptsFile);
+    if (!in)
+      return fail("cannot open prompts '" + promptsFile + "'");
+    std::string line;
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::vector<int64_t> prompt;
+      int64_t id;
+      while (fields >> id) {
+        if (id < 0 || id >= vocab)
+          return fail("prompt token " + std::to_string(id) +
+                      " is outside the vocabulary of " +
+                      std::to_string(vocab));
+        prompt.push_back(id);
+      }
+      if (!fields.eof())
+        return fail("prompts must be token ids separated by spaces");
+      if (!prompt.empty())
+        prompts.push_back(std::move(prompt));
+    }
+    if (prompts.empty())
+      return fail("'" + promptsFile + "' holds no prompt");
+    for (const auto &p : prompts)
+      if (p.size() != prompts.front().size())
+        return fail("all prompts of a batch must have the same length");
+  } else {
+    std::mt19937_64 rng(seed);
+    std::uniform_int_distribution<int64_t> token(0, vocab - 1);
+    prompts.assign(randomPrompts, std::vector<int64_t>(promptLen));
+    for (auto &p : prompts)
+      for (int64_t &t : p)
+        t = token(rng);
+  }
+  const int64_t batch = static_cast<int64_t>(prompts.size());
+  const int64_t length = static_cast<int64_t>(prompts.front().size());
+  const int64_t G = fairkv_program_num_devices;
+
+  std::ofstream logits;
+  if (!dumpLogits.empty()) {
+    logits.open(dumpLogits);
+    if (!logits)
+      return fail("cannot write '" + dumpLogits + "'");
+  }
+  std::vector<std::vector<int64_t>> generated(batch);
+  std::vector<int64_t> ids, positions;
+  for (const auto &p : prompts)
+    ids.insert(ids.end(), p.begin(), p.end());
+  for (int64_t i = 0; i < batch; ++i)
+    for (int64_t t = 0; t < length; ++t)
+      positions.push_back(t);
+  auto start = std::chrono::steady_clock::now();
+  for (int64_t step = 0; step < maxNew; ++step) {
+    const int64_t seq = step == 0 ? length : 1;
+    std::vector<std::vector<int64_t>> results(G);
+    std::vector<std::thread> threads;
+    for (int64_t g = 0; g < G; ++g)
+      threads.emplace_back([&, g] {
+        fairkv_rt_ctx *ctx = fairkv_rt_session_device(session, g);
+        fairkv_rt_step_begin(ctx, batch, seq);
+        fairkv_rt_tensor *idsT =
+            fairkv_rt_tensor_from_i64(ctx, ids.data(), batch, seq);
+        fairkv_rt_tensor *posT =
+            fairkv_rt_tensor_from_i64(ctx, positions.data(), batch, seq);
+        fairkv_rt_tensor *out = fairkv_program_step(ctx, g, idsT, posT);
+        const int64_t *data = fairkv_rt_tensor_i64_data(out);
+        if (!data || fairkv_rt_tensor_numel(out) != batch)
+          fairkv_rt_fatal("the program returned no tokens");
+        results[g].assign(data, data + batch);
+      });
+    for (std::thread &t : threads)
+      t.join();
+    for (int64_t g = 1; g < G; ++g)
+      if (results[g] != results[0])
+        return fail("devices disagree on the tokens of step " +
+                    std::to_string(step));
+    if (logits) {
+      int64_t count = 0;
+      const float *l = fairkv_rt_ctx_last_logits(
+          fairkv_rt_session_device(session, 0), &count);
+      for (int64_t i = 0; i < batch; ++i) {
+        logits << "step " << step << " request " << i << ":";
+        char buf[32];
+        for (int64_t v = 0; v < vocab; ++v) {
+          std::snprintf(buf, sizeof(buf), " %.9g", l[i * vocab + v]);
+          logits << buf;
+        }
+        logits << "\n";
+      }
+    }
+    ids.clear();
+    positions.clear();
+    for (int64_t i = 0; i < batch; ++i) {
+      generated[i].push_back(results[0][i]);
+      ids.push_back(results[0][i]);
+      positions.push_back(length + step);
+    }
+  }
+  double seconds = std::chrono::duration<double>(
+                       std::chrono::steady_clock::now() - start)
+                       .count();
+  for (int64_t i = 0; i < batch; ++i) {
+    if (!quiet)
+      std::cout << "request " << i << ":";
+    for (int64_t t : generated[i])
+      std::cout << " " << t;
+    std::cout << "\n";
+  }
+  if (!quiet) {
+    std::cout << "decoded " << batch << " x " << maxNew << " tokens on " << G
+              << " devices in " << seconds << " s ("
+              << batch * maxNew / seconds << " tokens/s)\n";
+    for (int64_t g = 0; g < G; ++g) {
+      double attention = 0;
+      int64_t tokens = 0, bytes = 0;
+      fairkv_rt_ctx_stats(fairkv_rt_session_device(session, g), &attention,
+                          &tokens, &bytes);
+      std::cout << "device " << g << ": attention " << attention
+                << " s, KV tokens held " << tokens << ", KV pool bytes "
+                << bytes << "\n";
+    }
+  }
+  return 0;
+}

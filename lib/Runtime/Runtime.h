@@ -1,0 +1,165 @@
+//===- Runtime.h - FairKV runtime internals ---------------------*- C++ -*-===//
+//
+// The CPU reference backend behind the fairkv_rt_* ABI: fp32 tensors,
+// devices as threads of one process sharing an in-process communicator, a
+// paged per-(layer, KV head) cache per device, and safetensors weights.
+// Shared by the ABI entry points, the program driver and the unit tests.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FAIRKV_RUNTIME_RUNTIME_H
+#define FAIRKV_RUNTIME_RUNTIME_H
+
+#include "fairkv/Runtime/FairKVRuntime.h"
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+/// Row-major tensor: fp32 data, or int64 data for token ids and positions.
+struct fairkv_rt_tensor {
+  std::vector<int64_t> shape;
+  std::vector<float> f;
+  std::vector<int64_t> i;
+  bool isInt = false;
+
+  int64_t numel() const;
+  int64_t dim(size_t d) const { return shape.at(d); }
+  /// Elements per batch row (product of all dims but the first).
+  int64_t rowSize() const;
+  std::string shapeString() const;
+};
+
+namespace fairkv::rt {
+
+using Tensor = fairkv_rt_tensor;
+
+/// Prints "fairkv runtime: error: <message>" and exits: a compiled program
+/// cannot recover in the middle of a decode step.
+[[noreturn]] void fatal(const std::string &message);
+
+/// [begin, end) batch rows of replica `index` of a head copied with `shares`.
+std::pair<int64_t, int64_t> replicaRows(int64_t batch,
+                                        const std::vector<double> &shares,
+                                        int64_t index);
+
+/// A split of a copied head over replicas (n = 0: the whole batch).
+struct Split {
+  int64_t head = -1;
+  std::vector<int64_t> devices;
+  std::vector<double> shares;
+  bool whole() const { return devices.empty(); }
+};
+
+/// One KV head's cache on one device: a pool of fixed-size pages, each
+/// request owning a list of pages (so variable budgets never fragment).
+class HeadCache {
+public:
+  void reserve(int64_t pages, int64_t pageTokens, int64_t headDim);
+  bool reserved() const { return !pool.empty(); }
+  bool has(int64_t request) const { return segments.count(request); }
+  void append(int64_t request, const float *k, const float *v);
+  int64_t length(int64_t request) const;
+  const float *key(int64_t request, int64_t token) const;
+  const float *value(int64_t request, int64_t token) const;
+  int64_t bytes() const;
+  int64_t usedTokens() const;
+
+private:
+  struct Segment {
+    std::vector<int64_t> pages;
+    int64_t length = 0;
+  };
+  float *slot(int64_t page, int64_t offset);
+  const float *slot(int64_t page, int64_t offset) const;
+  std::vector<float> pool;
+  std::vector<int64_t> freePages;
+  std::map<int64_t, Segment> segments;
+  int64_t pageTokens = 0, headDim = 0, totalPages = 0;
+};
+
+/// Meeting point of the devices (threads) for collectives: every
+/// participant deposits its input under a key, waits for the others, reads,
+/// and leaves; the entry disappears when the last one has left.
+class Rendezvous {
+public:
+  /// Returns every participant's input, indexed by participant.
+  std::vector<const Tensor *> exchange(const std::string &key,
+                                       int64_t participants, int64_t index,
+                                       const Tensor *input);
+  /// Signals this participant is done reading; waits for the others so
+  /// inputs stay alive until nobody reads them.
+  void leave(const std::string &key);
+
+private:
+  struct Entry {
+    std::vector<const Tensor *> inputs;
+    int64_t deposited = 0, left = 0, participants = 0;
+  };
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::map<std::string, Entry> entries;
+};
+
+/// A safetensors file, memory-mapped.
+class WeightFile {
+public:
+  ~WeightFile();
+  /// Opens and indexes `path`; errors are one line.
+  bool open(const std::string &path, std::string &error);
+  struct Info {
+    std::string dtype;
+    std::vector<int64_t> shape;
+    const uint8_t *data = nullptr;
+  };
+  const Info *find(const std::string &name) const;
+
+private:
+  std::map<std::string, Info> tensors;
+  void *mapping = nullptr;
+  size_t mappedBytes = 0;
+};
+
+/// Writes a seeded random-weight model of the given shape with Hugging Face
+/// tensor names ("f32", "f16" or "bf16" storage).
+bool writeRandomWeights(const std::string &path, int64_t layers,
+                        int64_t hidden, int64_t heads, int64_t kvHeads,
+                        int64_t headDim, int64_t ffn, int64_t vocab,
+                        uint64_t seed, const std::string &dtype,
+                        std::string &error);
+
+} // namespace fairkv::rt
+
+
+/// One device's state: its weights, KV cache and the tensors of the step.
+struct fairkv_rt_ctx {
+  fairkv_rt_session *session = nullptr;
+  int64_t device = 0;
+  int64_t batch = 0, seq = 0;
+  std::vector<std::unique_ptr<fairkv::rt::Tensor>> arena;
+  std::map<std::string, std::unique_ptr<fairkv::rt::Tensor>> weights;
+  std::map<std::pair<int64_t, int64_t>, fairkv::rt::HeadCache> cache;
+  std::map<std::string, int64_t> collectiveCounts;
+  /// The logits greedy_sample saw in the last step (whole vocabulary).
+  std::vector<float> lastLogits;
+  /// Seconds spent in attention, summed over steps.
+  double attentionSeconds = 0;
+
+  fairkv::rt::Tensor *make(std::vector<int64_t> shape, bool isInt = false);
+  /// The next key for a collective among `participants`.
+  std::string collectiveKey(const std::string &kind,
+                            const std::vector<int64_t> &participants);
+};
+
+struct fairkv_rt_session {
+  fairkv_rt_options options;
+  fairkv::rt::WeightFile weights;
+  fairkv::rt::Rendezvous comm;
+  std::vector<std::unique_ptr<fairkv_rt_ctx>> devices;
+};
+
+#endif // FAIRKV_RUNTIME_RUNTIME_H

@@ -1,0 +1,191 @@
+//===- Session.cpp - Sessions, device contexts, tensors -------------------===//
+
+#include "Runtime.h"
+#include "Status.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+#define FAIRKV_RT_EXPORT extern "C" __attribute__((visibility("default")))
+
+using namespace fairkv::rt;
+using fairkv::rt::fail;
+using fairkv::rt::ok;
+
+void fairkv::rt::fatal(const std::string &message) {
+  std::fprintf(stderr, "fairkv runtime: error: %s\n", message.c_str());
+  std::fflush(stderr);
+  std::_Exit(1);
+}
+
+int64_t fairkv_rt_tensor::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+int64_t fairkv_rt_tensor::rowSize() const {
+  int64_t n = 1;
+  for (size_t d = 1; d < shape.size(); ++d)
+    n *= shape[d];
+  return n;
+}
+
+std::string fairkv_rt_tensor::shapeString() const {
+  std::string s = "[";
+  for (size_t d = 0; d < shape.size(); ++d)
+    s += (d ? ", " : "") + std::to_string(shape[d]);
+  return s + "]";
+}
+
+std::pair<int64_t, int64_t>
+fairkv::rt::replicaRows(int64_t batch, const std::vector<double> &shares,
+                        int64_t index) {
+  double before = 0;
+  for (int64_t r = 0; r < index; ++r)
+    before += shares[r];
+  int64_t begin = std::llround(batch * before);
+  int64_t end = index + 1 == static_cast<int64_t>(shares.size())
+                    ? batch
+                    : std::llround(batch * (before + shares[index]));
+  return {std::min(begin, batch), std::min(std::max(begin, end), batch)};
+}
+
+Tensor *fairkv_rt_ctx::make(std::vector<int64_t> shape, bool isInt) {
+  auto t = std::make_unique<Tensor>();
+  t->shape = std::move(shape);
+  t->isInt = isInt;
+  if (isInt)
+    t->i.assign(t->numel(), 0);
+  else
+    t->f.assign(t->numel(), 0.0f);
+  arena.push_back(std::move(t));
+  return arena.back().get();
+}
+
+std::string
+fairkv_rt_ctx::collectiveKey(const std::string &kind,
+                             const std::vector<int64_t> &participants) {
+  std::string group = kind + ":";
+  for (int64_t p : participants)
+    group += std::to_string(p) + ",";
+  // Every participant issues the collectives of a group in the same order,
+  // so a per-group count names the same collective on every device.
+  return group + "#" + std::to_string(collectiveCounts[group]++);
+}
+
+FAIRKV_RT_EXPORT void fairkv_rt_default_options(fairkv_rt_options *options) {
+  options->devices = 1;
+  options->max_new_tokens = 16;
+  options->snapkv_window = 8;
+  options->page_tokens = 16;
+}
+
+FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_create(
+    const char *weightsPath, const fairkv_rt_options *options,
+    fairkv_rt_session **session) {
+  if (!weightsPath || !options || !session)
+    return fail(FAIRKV_ERROR_INVALID_ARGUMENT, "null argument");
+  if (options->devices <= 0 || options->max_new_tokens < 0 ||
+      options->snapkv_window <= 0 || options->page_tokens <= 0)
+    return fail(FAIRKV_ERROR_INVALID_ARGUMENT,
+                "devices, snapkv_window and page_tokens must be positive and "
+                "max_new_tokens non-negative");
+  auto s = std::make_unique<fairkv_rt_session>();
+  s->options = *options;
+  std::string error;
+  if (!s->weights.open(weightsPath, error))
+    return fail(FAIRKV_ERROR_INVALID_ARGUMENT, error);
+  for (int64_t g = 0; g < options->devices; ++g) {
+    auto ctx = std::make_unique<fairkv_rt_ctx>();
+    ctx->session = s.get();
+    ctx->device = g;
+    s->devices.push_back(std::move(ctx));
+  }
+  *session = s.release();
+  return ok();
+}
+
+FAIRKV_RT_EXPORT void fairkv_rt_session_destroy(fairkv_rt_session *session) {
+  delete session;
+}
+
+FAIRKV_RT_EXPORT fairkv_rt_ctx *
+fairkv_rt_session_device(fairkv_rt_session *session, int64_t device) {
+  if (!session || device < 0 ||
+      device >= static_cast<int64_t>(session->devices.size()))
+    return nullptr;
+  return session->devices[device].get();
+}
+
+FAIRKV_RT_EXPORT void fairkv_rt_step_begin(fairkv_rt_ctx *ctx, int64_t batch,
+                                           int64_t seq) {
+  ctx->arena.clear();
+  ctx->batch = batch;
+  ctx->seq = seq;
+}
+
+FAIRKV_RT_EXPORT fairkv_rt_tensor *
+fairkv_rt_tensor_from_i64(fairkv_rt_ctx *ctx, const int64_t *data,
+                          int64_t rows, int64_t cols) {
+  Tensor *t = ctx->make({rows, cols}, /*isInt=*/true);
+  std::copy(data, data + rows * cols, t->i.begin());
+  return t;
+}
+
+FAIRKV_RT_EXPORT int64_t fairkv_rt_tensor_numel(const fairkv_rt_tensor *t) {
+  return t ? t->numel() : 0;
+}
+
+FAIRKV_RT_EXPORT const int64_t *
+fairkv_rt_tensor_i64_data(const fairkv_rt_tensor *t) {
+  return t && t->isInt ? t->i.data() : nullptr;
+}
+
+FAIRKV_RT_EXPORT int64_t
+fairkv_rt_session_vocab(const fairkv_rt_session *session) {
+  const WeightFile::Info *head = session->weights.find("lm_head.weight");
+  return head && head->shape.size() == 2 ? head->shape[0] : -1;
+}
+
+FAIRKV_RT_EXPORT const float *
+fairkv_rt_ctx_last_logits(const fairkv_rt_ctx *ctx, int64_t *count) {
+  *count = static_cast<int64_t>(ctx->lastLogits.size());
+  return ctx->lastLogits.data();
+}
+
+FAIRKV_RT_EXPORT void fairkv_rt_ctx_stats(const fairkv_rt_ctx *ctx,
+                                          double *attentionSeconds,
+                                          int64_t *kvTokens,
+                                          int64_t *kvPoolBytes) {
+  *attentionSeconds = ctx->attentionSeconds;
+  *kvTokens = 0;
+  *kvPoolBytes = 0;
+  for (const auto &[key, cache] : ctx->cache) {
+    *kvTokens += cache.usedTokens();
+    *kvPoolBytes += cache.bytes();
+  }
+}
+
+FAIRKV_RT_EXPORT void fairkv_rt_fatal(const char *message) {
+  fatal(message);
+}
+
+FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_write_random_weights(
+    const char *path, int64_t layers, int64_t hidden, int64_t heads,
+    int64_t kvHeads, int64_t headDim, int64_t ffn, int64_t vocab,
+    uint64_t seed, const char *dtype) {
+  if (!path || !dtype)
+    return fail(FAIRKV_ERROR_INVALID_ARGUMENT, "null argument");
+  for (int64_t v : {layers, hidden, heads, kvHeads, headDim, ffn, vocab})
+    if (v <= 0)
+      return fail(FAIRKV_ERROR_INVALID_ARGUMENT,
+                  "every model size must be positive");
+  std::string error;
+  if (!writeRandomWeights(path, layers, hidden, heads, kvHeads, headDim, ffn,
+                          vocab, seed, dtype, error))
+    return fail(FAIRKV_ERROR_INVALID_ARGUMENT, error);
+  return ok();
+}

@@ -1,0 +1,222 @@
+//===- Weights.cpp - safetensors: memory-mapped reading, random writing ---===//
+
+#include "Runtime.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <random>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+using namespace fairkv::rt;
+
+WeightFile::~WeightFile() {
+  if (mapping)
+    munmap(mapping, mappedBytes);
+}
+
+bool WeightFile::open(const std::string &path, std::string &error) {
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) {
+    error = "cannot open weights '" + path + "'";
+    return false;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || st.st_size < 8) {
+    ::close(fd);
+    error = path + ": not a safetensors file (too short)";
+    return false;
+  }
+  mappedBytes = static_cast<size_t>(st.st_size);
+  mapping = mmap(nullptr, mappedBytes, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (mapping == MAP_FAILED) {
+    mapping = nullptr;
+    error = "cannot map weights '" + path + "'";
+    return false;
+  }
+  const auto *bytes = static_cast<const uint8_t *>(mapping);
+  uint64_t headerBytes = 0;
+  std::memcpy(&headerBytes, bytes, 8);
+  if (headerBytes > mappedBytes - 8) {
+    error = path + ": safetensors header runs past the end of the file";
+    return false;
+  }
+  nlohmann::json header = nlohmann::json::parse(
+      bytes + 8, bytes + 8 + headerBytes, nullptr, /*allow_exceptions=*/false);
+  if (header.is_discarded() || !header.is_object()) {
+    error = path + ": safetensors header is not a JSON object";
+    return false;
+  }
+  const uint8_t *data = bytes + 8 + headerBytes;
+  const uint64_t dataBytes = mappedBytes - 8 - headerBytes;
+  for (const auto &[name, entry] : header.items()) {
+    if (name == "__metadata__")
+      continue;
+    Info info;
+    auto dtype = entry.find("dtype");
+    auto shape = entry.find("shape");
+    auto offsets = entry.find("data_offsets");
+    if (dtype == entry.end() || !dtype->is_string() || shape == entry.end() ||
+        !shape->is_array() || offsets == entry.end() ||
+        !offsets->is_array() || offsets->size() != 2) {
+      error = path + ": tensor '" + name + "' has a malformed header entry";
+      return false;
+    }
+    info.dtype = dtype->get<std::string>();
+    int64_t elementBytes = info.dtype == "F32"                        ? 4
+                           : info.dtype == "F16" || info.dtype == "BF16" ? 2
+                                                                          : 0;
+    if (!elementBytes) {
+      error = path + ": tensor '" + name + "' has unsupported dtype '" +
+              info.dtype + "' (F32, F16, BF16)";
+      return false;
+    }
+    int64_t count = 1;
+    for (const auto &d : *shape) {
+      if (!d.is_number_integer() || d.get<int64_t>() < 0) {
+        error = path + ": tensor '" + name + "' has a bad shape";
+        return false;
+      }
+      info.shape.push_back(d.get<int64_t>());
+      count *= info.shape.back();
+    }
+    uint64_t begin = (*offsets)[0].get<uint64_t>(),
+             end = (*offsets)[1].get<uint64_t>();
+    if (end < begin || end > dataBytes ||
+        end - begin != static_cast<uint64_t>(count * elementBytes)) {
+      error = path + ": tensor '" + name + "' has data offsets that do not "
+                                             "match its shape and dtype";
+      return false;
+    }
+    info.data = data + begin;
+    tensors[name] = std::move(info);
+  }
+  return true;
+}
+
+const WeightFile::Info *WeightFile::find(const std::string &name) const {
+  auto it = tensors.find(name);
+  return it == tensors.end() ? nullptr : &it->second;
+}
+
+namespace {
+
+uint16_t toHalf(float value) {
+  uint32_t x;
+  std::memcpy(&x, &value, 4);
+  uint32_t sign = (x >> 16) & 0x8000;
+  int32_t exponent = static_cast<int32_t>((x >> 23) & 0xff) - 127 + 15;
+  uint32_t mantissa = x & 0x7fffff;
+  if (exponent <= 0)
+    return static_cast<uint16_t>(sign); // flush tiny values to zero
+  if (exponent >= 31)
+    return static_cast<uint16_t>(sign | 0x7c00);
+  // Round to nearest even.
+  uint32_t half = sign | (exponent << 10) | (mantissa >> 13);
+  uint32_t rest = mantissa & 0x1fff;
+  if (rest > 0x1000 || (rest == 0x1000 && (half & 1)))
+    ++half;
+  return static_cast<uint16_t>(half);
+}
+
+uint16_t toBF16(float value) {
+  uint32_t x;
+  std::memcpy(&x, &value, 4);
+  uint32_t rounding = 0x7fff + ((x >> 16) & 1);
+  return static_cast<uint16_t>((x + rounding) >> 16);
+}
+
+} // namespace
+
+bool fairkv::rt::writeRandomWeights(const std::string &path, int64_t layers,
+                                    int64_t hidden, int64_t heads,
+                                    int64_t kvHeads, int64_t headDim,
+                                    int64_t ffn, int64_t vocab, uint64_t seed,
+                                    const std::string &dtype,
+                                    std::string &error) {
+  if (dtype != "f32" && dtype != "f16" && dtype != "bf16") {
+    error = "dtype must be f32, f16 or bf16";
+    return false;
+  }
+  struct Entry {
+    std::string name;
+    std::vector<int64_t> shape;
+    bool norm;
+  };
+  std::vector<Entry> entries = {
+      {"model.embed_tokens.weight", {vocab, hidden}, false}};
+  for (int64_t l = 0; l < layers; ++l) {
+    std::string p = "model.layers." + std::to_string(l) + ".";
+    entries.push_back({p + "input_layernorm.weight", {hidden}, true});
+    entries.push_back({p + "self_attn.q_proj.weight", {heads * headDim, hidden}, false});
+    entries.push_back({p + "self_attn.k_proj.weight", {kvHeads * headDim, hidden}, false});
+    entries.push_back({p + "self_attn.v_proj.weight", {kvHeads * headDim, hidden}, false});
+    entries.push_back({p + "self_attn.o_proj.weight", {hidden, heads * headDim}, false});
+    entries.push_back({p + "post_attention_layernorm.weight", {hidden}, true});
+    entries.push_back({p + "mlp.gate_proj.weight", {ffn, hidden}, false});
+    entries.push_back({p + "mlp.up_proj.weight", {ffn, hidden}, false});
+    entries.push_back({p + "mlp.down_proj.weight", {hidden, ffn}, false});
+  }
+  entries.push_back({"model.norm.weight", {hidden}, true});
+  entries.push_back({"lm_head.weight", {vocab, hidden}, false});
+
+  const int64_t elementBytes = dtype == "f32" ? 4 : 2;
+  const char *stName = dtype == "f32" ? "F32" : dtype == "f16" ? "F16" : "BF16";
+  nlohmann::ordered_json header;
+  header["__metadata__"] = {{"format", "pt"},
+                            {"generator", "fairkv random weights"},
+                            {"seed", std::to_string(seed)}};
+  uint64_t offset = 0;
+  for (const Entry &e : entries) {
+    int64_t count = 1;
+    for (int64_t d : e.shape)
+      count *= d;
+    uint64_t bytes = static_cast<uint64_t>(count * elementBytes);
+    header[e.name] = {{"dtype", stName},
+                      {"shape", e.shape},
+                      {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
+  }
+  std::string text = header.dump();
+  while ((8 + text.size()) % 8)
+    text += ' ';
+  std::ofstream out(path, std::ios::binary);
+  if (!out) {
+    error = "cannot write '" + path + "'";
+    return false;
+  }
+  uint64_t headerBytes = text.size();
+  out.write(reinterpret_cast<const char *>(&headerBytes), 8);
+  out.write(text.data(), text.size());
+  std::mt19937_64 rng(seed);
+  for (const Entry &e : entries) {
+    int64_t count = 1;
+    for (int64_t d : e.shape)
+      count *= d;
+    // Scaled like a trained model's layers: activations stay O(1).
+    double bound = e.norm ? 0.1 : 1.0 / std::sqrt(static_cast<double>(e.shape.back()));
+    std::uniform_real_distribution<double> dist(-bound, bound);
+    std::vector<char> buffer(count * elementBytes);
+    for (int64_t i = 0; i < count; ++i) {
+      float v = static_cast<float>(e.norm ? 1.0 + dist(rng) : dist(rng));
+      if (dtype == "f32") {
+        std::memcpy(buffer.data() + 4 * i, &v, 4);
+      } else {
+        uint16_t h = dtype == "f16" ? toHalf(v) : toBF16(v);
+        std::memcpy(buffer.data() + 2 * i, &h, 2);
+      }
+    }
+    out.write(buffer.data(), buffer.size());
+  }
+  if (!out) {
+    error = "cannot write '" + path + "'";
+    return false;
+  }
+  return true;
+}
