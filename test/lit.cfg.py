@@ -38,4 +38,5 @@ if config.fairkv_enable_cuda:
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.add_tool_substitutions(
-    ["fairkv-opt"], [config.fairkv_tools_dir, config.llvm_tools_dir])
+    ["fairkv-opt", ToolSubst("mlir-translate", unresolved="fatal")],
+    [config.fairkv_tools_dir, config.llvm_tools_dir])

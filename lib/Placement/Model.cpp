@@ -73,6 +73,9 @@ const std::map<std::string, ModelShape> &presets() {
   static const std::map<std::string, ModelShape> table = {
       // The bundled examples/tiny-2layer.mlir model.
       {"tiny", shape("tiny", 2, 64, 4, 2, 16, 128, 256, 1e4, 1e-5, "f32")},
+      // `fairkv demo`'s model: 8 KV heads, so tp is defined on 2, 4, 8
+      // devices.
+      {"demo", shape("demo", 4, 128, 16, 8, 16, 256, 512, 1e4, 1e-5, "f32")},
       {"llama-3-8b", shape("llama-3-8b", 32, 4096, 32, 8, 128, 14336, 128256,
                            5e5, 1e-5, "bf16")},
       {"llama-3-70b", shape("llama-3-70b", 80, 8192, 64, 8, 128, 28672,

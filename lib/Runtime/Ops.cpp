@@ -390,9 +390,11 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_attention(
       }
     }
   }
-  ctx->attentionSeconds += std::chrono::duration<double>(
-                               std::chrono::steady_clock::now() - start)
-                               .count();
+  double seconds = std::chrono::duration<double>(
+                       std::chrono::steady_clock::now() - start)
+                       .count();
+  (s > 1 ? ctx->prefillAttentionSeconds : ctx->decodeAttentionSeconds) +=
+      seconds;
   return out;
 }
 

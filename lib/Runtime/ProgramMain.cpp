@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <iostream>
 #include <random>
@@ -38,7 +39,8 @@ int main(int argc, char **argv) {
   CLI::App app{"A FairKV program compiled for " +
                std::to_string(fairkv_program_num_devices) +
                " devices: prefills the prompts, then decodes greedily"};
-  std::string weights, promptsFile, dumpLogits;
+  std::string weights, promptsFile, dumpLogits, referenceLogits;
+  double tolerance = 1e-5, minMargin = 0;
   int64_t randomPrompts = 0, promptLen = 16, maxNew = 8, window = 8;
   uint64_t seed = 1;
   bool quiet = false;
@@ -60,6 +62,17 @@ int main(int argc, char **argv) {
       ->capture_default_str();
   app.add_option("--dump-logits", dumpLogits,
                  "write each step's last-position logits to this file");
+  app.add_option("--reference-logits", referenceLogits,
+                 "compare each step's logits with this --dump-logits file of "
+                 "another run (e.g. unsharded) and fail beyond --tolerance");
+  app.add_option("--tolerance", tolerance,
+                 "largest |difference| / largest |logit| allowed per step")
+      ->capture_default_str();
+  app.add_option("--min-margin", minMargin,
+                 "fail if a step's top two logits are closer than this "
+                 "(relative to the largest |logit|): a near-tie would make "
+                 "greedy tokens depend on rounding")
+      ->capture_default_str();
   app.add_flag("--quiet", quiet, "print only the generated tokens");
   CLI11_PARSE(app, argc, argv);
 
@@ -123,6 +136,23 @@ int main(int argc, char **argv) {
   const int64_t length = static_cast<int64_t>(prompts.front().size());
   const int64_t G = fairkv_program_num_devices;
 
+  // The reference run's logits, one line per (step, request).
+  std::vector<std::vector<float>> reference;
+  if (!referenceLogits.empty()) {
+    std::ifstream in(referenceLogits);
+    if (!in)
+      return fail("cannot open '" + referenceLogits + "'");
+    std::string line;
+    while (std::getline(in, line)) {
+      std::istringstream values(line.substr(line.find(':') + 1));
+      std::vector<float> row;
+      float v;
+      while (values >> v)
+        row.push_back(v);
+      reference.push_back(std::move(row));
+    }
+  }
+  double worstError = 0, worstMargin = INFINITY;
   std::ofstream logits;
   if (!dumpLogits.empty()) {
     logits.open(dumpLogits);
@@ -161,10 +191,36 @@ int main(int argc, char **argv) {
       if (results[g] != results[0])
         return fail("devices disagree on the tokens of step " +
                     std::to_string(step));
+    int64_t count = 0;
+    const float *l =
+        fairkv_rt_ctx_last_logits(fairkv_rt_session_device(session, 0), &count);
+    for (int64_t i = 0; i < batch; ++i) {
+      const float *row = l + i * vocab;
+      float top = -INFINITY, second = -INFINITY, scale = 0;
+      for (int64_t v = 0; v < vocab; ++v) {
+        scale = std::max(scale, std::fabs(row[v]));
+        if (row[v] > top) {
+          second = top;
+          top = row[v];
+        } else if (row[v] > second) {
+          second = row[v];
+        }
+      }
+      worstMargin = std::min<double>(worstMargin, (top - second) / scale);
+      if (!reference.empty()) {
+        size_t index = static_cast<size_t>(step * batch + i);
+        if (index >= reference.size() ||
+            reference[index].size() != static_cast<size_t>(vocab))
+          return fail("the reference logits do not cover step " +
+                      std::to_string(step) + " with " +
+                      std::to_string(vocab) + " logits per request");
+        double err = 0;
+        for (int64_t v = 0; v < vocab; ++v)
+          err = std::max<double>(err, std::fabs(row[v] - reference[index][v]));
+        worstError = std::max(worstError, err / scale);
+      }
+    }
     if (logits) {
-      int64_t count = 0;
-      const float *l = fairkv_rt_ctx_last_logits(
-          fairkv_rt_session_device(session, 0), &count);
       for (int64_t i = 0; i < batch; ++i) {
         logits << "step " << step << " request " << i << ":";
         char buf[32];
@@ -186,6 +242,19 @@ int main(int argc, char **argv) {
   double seconds = std::chrono::duration<double>(
                        std::chrono::steady_clock::now() - start)
                        .count();
+  if (!reference.empty()) {
+    std::cerr << "logits: largest difference from the reference "
+              << worstError << " of the largest |logit| (tolerance "
+              << tolerance << ")\n";
+    if (!(worstError <= tolerance))
+      return fail("logits differ from the reference by " +
+                  std::to_string(worstError) + " > " +
+                  std::to_string(tolerance));
+  }
+  if (worstMargin < minMargin)
+    return fail("a step's top two logits are only " +
+                std::to_string(worstMargin) +
+                " apart (relative): choose another seed");
   for (int64_t i = 0; i < batch; ++i) {
     if (!quiet)
       std::cout << "request " << i << ":";
@@ -198,11 +267,12 @@ int main(int argc, char **argv) {
               << " devices in " << seconds << " s ("
               << batch * maxNew / seconds << " tokens/s)\n";
     for (int64_t g = 0; g < G; ++g) {
-      double attention = 0;
+      double prefill = 0, decode = 0;
       int64_t tokens = 0, bytes = 0;
-      fairkv_rt_ctx_stats(fairkv_rt_session_device(session, g), &attention,
-                          &tokens, &bytes);
-      std::cout << "device " << g << ": attention " << attention
+      fairkv_rt_ctx_stats(fairkv_rt_session_device(session, g), &prefill,
+                          &decode, &tokens, &bytes);
+      std::cout << "device " << g << ": decode attention " << decode
+                << " s, prefill attention " << prefill
                 << " s, KV tokens held " << tokens << ", KV pool bytes "
                 << bytes << "\n";
     }

@@ -146,8 +146,8 @@ struct fairkv_rt_ctx {
   std::map<std::string, int64_t> collectiveCounts;
   /// The logits greedy_sample saw in the last step (whole vocabulary).
   std::vector<float> lastLogits;
-  /// Seconds spent in attention, summed over steps.
-  double attentionSeconds = 0;
+  /// Seconds spent in attention at prefill and at decode, summed over steps.
+  double prefillAttentionSeconds = 0, decodeAttentionSeconds = 0;
 
   fairkv::rt::Tensor *make(std::vector<int64_t> shape, bool isInt = false);
   /// The next key for a collective among `participants`.

@@ -135,6 +135,19 @@ fairkv_rt_tensor_from_i64(fairkv_rt_ctx *ctx, const int64_t *data,
   return t;
 }
 
+FAIRKV_RT_EXPORT fairkv_rt_tensor *
+fairkv_rt_tensor_from_f32(fairkv_rt_ctx *ctx, const float *data,
+                          const int64_t *shape, int64_t rank) {
+  Tensor *t = ctx->make(std::vector<int64_t>(shape, shape + rank));
+  std::copy(data, data + t->numel(), t->f.begin());
+  return t;
+}
+
+FAIRKV_RT_EXPORT const float *
+fairkv_rt_tensor_f32_data(const fairkv_rt_tensor *t) {
+  return t && !t->isInt ? t->f.data() : nullptr;
+}
+
 FAIRKV_RT_EXPORT int64_t fairkv_rt_tensor_numel(const fairkv_rt_tensor *t) {
   return t ? t->numel() : 0;
 }
@@ -157,10 +170,12 @@ fairkv_rt_ctx_last_logits(const fairkv_rt_ctx *ctx, int64_t *count) {
 }
 
 FAIRKV_RT_EXPORT void fairkv_rt_ctx_stats(const fairkv_rt_ctx *ctx,
-                                          double *attentionSeconds,
+                                          double *prefillAttentionSeconds,
+                                          double *decodeAttentionSeconds,
                                           int64_t *kvTokens,
                                           int64_t *kvPoolBytes) {
-  *attentionSeconds = ctx->attentionSeconds;
+  *prefillAttentionSeconds = ctx->prefillAttentionSeconds;
+  *decodeAttentionSeconds = ctx->decodeAttentionSeconds;
   *kvTokens = 0;
   *kvPoolBytes = 0;
   for (const auto &[key, cache] : ctx->cache) {

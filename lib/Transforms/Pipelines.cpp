@@ -2,7 +2,12 @@
 
 #include "fairkv/Transforms/Pipelines.h"
 
+#include "fairkv/Conversion/Passes.h"
 #include "fairkv/Transforms/Passes.h"
+#include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
+#include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
+#include "mlir/Conversion/FuncToLLVM/ConvertFuncToLLVMPass.h"
+#include "mlir/Conversion/ReconcileUnrealizedCasts/ReconcileUnrealizedCasts.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
@@ -39,7 +44,27 @@ void mlir::fairkv::buildShardPipeline(OpPassManager &pm,
   pm.addPass(createFairKVVerifyShardingPass());
 }
 
+//===----------------------------------------------------------------------===//
+// fairkv-lower-to-llvm-pipeline
+//===----------------------------------------------------------------------===//
+
+void mlir::fairkv::buildLowerToLLVMPipeline(OpPassManager &pm) {
+  // Device programs become calls into the runtime ABI on opaque handles.
+  pm.addPass(createConvertFairKVToRuntimePass());
+  // The dispatcher's cf.switch, the constants and the functions go to LLVM.
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  // Drop the casts the partial conversions left between them.
+  pm.addPass(createReconcileUnrealizedCastsPass());
+}
+
 void mlir::fairkv::registerFairKVPipelines() {
+  PassPipelineRegistration<>(
+      "fairkv-lower-to-llvm-pipeline",
+      "Lower a sharded fairkv module to the LLVM dialect: runtime calls, "
+      "the dispatcher and the device-count constant",
+      buildLowerToLLVMPipeline);
   PassPipelineRegistration<ShardPipelineOptions>(
       "fairkv-shard-pipeline",
       "Plan the KV-head placement, write one program per device, fold the "

@@ -4,6 +4,7 @@
 #define FAIRKV_TOOLS_FAIRKV_COMMANDS_H
 
 #include <functional>
+#include <string>
 
 namespace CLI {
 class App;
@@ -16,6 +17,12 @@ namespace fairkv::tool {
 std::function<int()> addPlanCommand(CLI::App &app);
 /// Adds `import`.
 std::function<int()> addImportCommand(CLI::App &app);
+/// Adds `compile`; `libDir` holds the runtime libraries.
+std::function<int()> addCompileCommand(CLI::App &app, std::string libDir);
+/// Adds `weights`.
+std::function<int()> addWeightsCommand(CLI::App &app);
+/// Adds `demo`; `libDir` holds the runtime libraries.
+std::function<int()> addDemoCommand(CLI::App &app, std::string libDir);
 
 } // namespace fairkv::tool
 

@@ -32,7 +32,8 @@ void fairkv::tool::addProfileOptions(CLI::App &c, ProfileArgs &a) {
                    ") or a Hugging Face config.json")
       ->required();
   c.add_option("--profile", a.profile,
-               "budget profile file, or 'synthetic' (seeded, skewed)")
+               "budget profile file, 'synthetic' (seeded, skewed) or "
+               "'uniform' (every head --uniform-tokens)")
       ->required();
   c.add_option("--profile-format", a.profileFormat,
                "headkv|duo|fairkv (default: from the file)")
@@ -66,6 +67,13 @@ void fairkv::tool::addProfileOptions(CLI::App &c, ProfileArgs &a) {
   c.add_option("--skew", a.skew,
                "skew (log-normal sigma) of the synthetic profile")
       ->capture_default_str();
+  c.add_option("--mean-tokens", a.meanTokens,
+               "mean budget of the synthetic profile")
+      ->capture_default_str();
+  c.add_option("--uniform-tokens", a.uniformTokens,
+               "budget of every head in the uniform profile (the default "
+               "keeps every token: compression off)")
+      ->capture_default_str();
 }
 
 Result<ModelShape> fairkv::tool::loadModel(const ProfileArgs &a) {
@@ -80,7 +88,19 @@ Result<BudgetProfile> fairkv::tool::loadProfile(ProfileArgs &a,
     a.duo.sparsity = a.duoSparsity;
   Result<BudgetProfile> profile = makeError("");
   if (a.profile == "synthetic") {
-    profile = syntheticProfile(model.layers, model.kvHeads, a.seed, a.skew);
+    if (a.meanTokens <= 0)
+      return makeError("--mean-tokens must be positive");
+    profile = syntheticProfile(model.layers, model.kvHeads, a.seed, a.skew,
+                               a.meanTokens);
+  } else if (a.profile == "uniform") {
+    if (a.uniformTokens <= 0)
+      return makeError("--uniform-tokens must be positive");
+    BudgetProfile p;
+    p.model = model.name;
+    p.source = "uniform:" + std::to_string(a.uniformTokens);
+    p.tokens.assign(model.layers,
+                    std::vector<int64_t>(model.kvHeads, a.uniformTokens));
+    profile = p;
   } else {
     Result<std::string> text = readFile(a.profile);
     if (!text)

@@ -25,6 +25,8 @@ struct ProfileArgs {
   double duoSparsity = -1;
   uint64_t seed = 1;
   double skew = 1.0;
+  int64_t meanTokens = 512;
+  int64_t uniformTokens = int64_t(1) << 20;
 };
 
 void addProfileOptions(CLI::App &command, ProfileArgs &args);

@@ -7,6 +7,8 @@
 
 #include "Commands.h"
 
+#include "fairkv/Compile/Compiler.h"
+
 #include <CLI/CLI.hpp>
 
 #include <iostream>
@@ -15,8 +17,13 @@ int main(int argc, char **argv) {
   CLI::App app{"FairKV: head placement for per-head compressed KV caches "
                "under tensor parallelism"};
   app.require_subcommand(1);
+  std::string libDir = fairkv::compile::defaultRuntimeLibDir(
+      argv[0], reinterpret_cast<void *>(&main));
   std::function<int()> plan = fairkv::tool::addPlanCommand(app);
   std::function<int()> import = fairkv::tool::addImportCommand(app);
+  std::function<int()> compile = fairkv::tool::addCompileCommand(app, libDir);
+  std::function<int()> weights = fairkv::tool::addWeightsCommand(app);
+  std::function<int()> demo = fairkv::tool::addDemoCommand(app, libDir);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {
@@ -26,5 +33,11 @@ int main(int argc, char **argv) {
     return plan();
   if (app.got_subcommand("import"))
     return import();
+  if (app.got_subcommand("compile"))
+    return compile();
+  if (app.got_subcommand("weights"))
+    return weights();
+  if (app.got_subcommand("demo"))
+    return demo();
   return 1;
 }

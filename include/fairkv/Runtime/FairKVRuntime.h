@@ -84,7 +84,14 @@ void fairkv_rt_step_begin(fairkv_rt_ctx *ctx, int64_t batch, int64_t seq);
 fairkv_rt_tensor *fairkv_rt_tensor_from_i64(fairkv_rt_ctx *ctx,
                                             const int64_t *data, int64_t rows,
                                             int64_t cols);
+/// A float tensor of `rank` dims (at most 4) holding a copy of `data`.
+fairkv_rt_tensor *fairkv_rt_tensor_from_f32(fairkv_rt_ctx *ctx,
+                                            const float *data,
+                                            const int64_t *shape,
+                                            int64_t rank);
 int64_t fairkv_rt_tensor_numel(const fairkv_rt_tensor *tensor);
+/// The data of a float tensor (null for an int64 tensor).
+const float *fairkv_rt_tensor_f32_data(const fairkv_rt_tensor *tensor);
 /// The data of an int64 tensor (null for a float tensor).
 const int64_t *fairkv_rt_tensor_i64_data(const fairkv_rt_tensor *tensor);
 
@@ -94,10 +101,12 @@ int64_t fairkv_rt_session_vocab(const fairkv_rt_session *session);
 /// device (batch x vocab floats); `*count` receives their number.
 const float *fairkv_rt_ctx_last_logits(const fairkv_rt_ctx *ctx,
                                        int64_t *count);
-/// Work done on this device so far: seconds in attention, KV tokens held,
-/// bytes of KV page pools.
-void fairkv_rt_ctx_stats(const fairkv_rt_ctx *ctx, double *attention_seconds,
-                         int64_t *kv_tokens, int64_t *kv_pool_bytes);
+/// Work done on this device so far: seconds in attention at prefill and at
+/// decode, KV tokens held, bytes of KV page pools.
+void fairkv_rt_ctx_stats(const fairkv_rt_ctx *ctx,
+                         double *prefill_attention_seconds,
+                         double *decode_attention_seconds, int64_t *kv_tokens,
+                         int64_t *kv_pool_bytes);
 /// Writes a seeded random-weight model of this shape to `path` as
 /// safetensors with Hugging Face tensor names; `dtype` is "f32", "f16" or
 /// "bf16" (storage; the CPU backend computes in fp32).

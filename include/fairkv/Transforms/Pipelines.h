@@ -60,7 +60,11 @@ struct ShardPipelineOptions
 /// plan -> shard -> canonicalize (folds gathers) -> verify.
 void buildShardPipeline(OpPassManager &pm, const ShardPipelineOptions &options);
 
-/// Registers fairkv-shard-pipeline.
+/// convert-fairkv-to-runtime, then the upstream lowering of func, arith and
+/// cf to the LLVM dialect.
+void buildLowerToLLVMPipeline(OpPassManager &pm);
+
+/// Registers fairkv-shard-pipeline and fairkv-lower-to-llvm-pipeline.
 void registerFairKVPipelines();
 
 } // namespace mlir::fairkv

@@ -1,0 +1,49 @@
+//===- Compiler.h - Model to executable, in process -------------*- C++ -*-===//
+//
+// The ahead-of-time path behind `fairkv compile`: an unsharded fairkv module
+// goes through fairkv-shard-pipeline and fairkv-lower-to-llvm-pipeline, LLVM
+// emits an object file for the host, and the system linker links it with
+// the FairKV runtime and its program driver.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FAIRKV_COMPILE_COMPILER_H
+#define FAIRKV_COMPILE_COMPILER_H
+
+#include <cstdint>
+#include <string>
+
+namespace fairkv::compile {
+
+struct CompileOptions {
+  // Planning (fairkv-shard-pipeline options).
+  std::string strategy = "fairkv";
+  int64_t devices = 1;
+  int64_t copyBudget = -1;
+  double copyBudgetBytes = -1;
+  double copyBudgetFraction = -1;
+  bool evenShares = false;
+  bool equalHeads = false;
+  double timeLimit = 20;
+  std::string hardware = "h100-sxm";
+  /// Where to write the JSON plan report ("" for none).
+  std::string report;
+  /// The executable to write.
+  std::string output;
+  /// Directory holding libFairKVRuntime.so and libFairKVRuntimeMain.a.
+  std::string runtimeLibDir;
+  /// Also keep the lowered LLVM IR beside the executable (<output>.ll).
+  bool keepIR = false;
+};
+
+/// Compiles `moduleText` to an executable; returns "" or a one-line error.
+std::string compileToExecutable(const std::string &moduleText,
+                                const CompileOptions &options);
+
+/// The directory of the runtime libraries next to a tool installed in
+/// `<prefix>/bin`: `<prefix>/lib`.
+std::string defaultRuntimeLibDir(const char *argv0, void *mainAddress);
+
+} // namespace fairkv::compile
+
+#endif // FAIRKV_COMPILE_COMPILER_H

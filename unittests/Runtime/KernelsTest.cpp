@@ -1,0 +1,311 @@
+//===- KernelsTest.cpp - CPU kernels against a float64 reference ----------===//
+//
+// RMSNorm, rotary embedding, prefill and decode attention, the compressed
+// cache (SnapKV selection up to each head's budget), row splits of copied
+// heads and the in-process all_reduce, each against a straightforward
+// double-precision implementation written here.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fairkv/Runtime/FairKVRuntime.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <thread>
+#include <vector>
+
+namespace {
+
+class Kernels : public ::testing::Test {
+protected:
+  void SetUp() override { open(1); }
+  void TearDown() override { fairkv_rt_session_destroy(session); }
+
+  void open(int64_t devices) {
+    if (session)
+      fairkv_rt_session_destroy(session);
+    std::string path = testing::TempDir() + "/fairkv-kernels.safetensors";
+    ASSERT_EQ(fairkv_rt_write_random_weights(path.c_str(), 1, 16, 2, 1, 8, 16,
+                                             32, 1, "f32"),
+              FAIRKV_OK)
+        << fairkv_rt_last_error();
+    fairkv_rt_options o;
+    fairkv_rt_default_options(&o);
+    o.devices = devices;
+    o.snapkv_window = window;
+    o.max_new_tokens = 4;
+    o.page_tokens = 4; // several pages per request
+    ASSERT_EQ(fairkv_rt_session_create(path.c_str(), &o, &session), FAIRKV_OK)
+        << fairkv_rt_last_error();
+    ctx = fairkv_rt_session_device(session, 0);
+  }
+
+  std::vector<float> random(size_t n, uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<float> d(-1, 1);
+    std::vector<float> v(n);
+    for (float &x : v)
+      x = d(rng);
+    return v;
+  }
+
+  fairkv_rt_tensor *tensor(const std::vector<float> &data,
+                           std::vector<int64_t> shape) {
+    return fairkv_rt_tensor_from_f32(ctx, data.data(), shape.data(),
+                                     shape.size());
+  }
+
+  static void expectNear(const float *got, const std::vector<double> &want,
+                         double tolerance) {
+    for (size_t i = 0; i < want.size(); ++i)
+      ASSERT_NEAR(got[i], want[i], tolerance) << "element " << i;
+  }
+
+  const int64_t window = 4;
+  fairkv_rt_session *session = nullptr;
+  fairkv_rt_ctx *ctx = nullptr;
+};
+
+TEST_F(Kernels, RMSNorm) {
+  fairkv_rt_step_begin(ctx, 2, 3);
+  std::vector<float> x = random(2 * 3 * 16, 1), w = random(16, 2);
+  const float *got = fairkv_rt_tensor_f32_data(
+      fairkv_rt_rms_norm(ctx, tensor(x, {2, 3, 16}), tensor(w, {16}), 1e-5));
+  std::vector<double> want(x.size());
+  for (int r = 0; r < 6; ++r) {
+    double sq = 0;
+    for (int e = 0; e < 16; ++e)
+      sq += double(x[r * 16 + e]) * x[r * 16 + e];
+    double inv = 1 / std::sqrt(sq / 16 + 1e-5);
+    for (int e = 0; e < 16; ++e)
+      want[r * 16 + e] = x[r * 16 + e] * inv * w[e];
+  }
+  expectNear(got, want, 1e-5);
+}
+
+TEST_F(Kernels, RotaryRotatesHalves) {
+  fairkv_rt_step_begin(ctx, 1, 3);
+  std::vector<float> x = random(3 * 2 * 8, 3);
+  int64_t positions[] = {0, 5, 1000};
+  fairkv_rt_tensor *pos = fairkv_rt_tensor_from_i64(ctx, positions, 1, 3);
+  const float *got = fairkv_rt_tensor_f32_data(
+      fairkv_rt_rotary(ctx, tensor(x, {1, 3, 2, 8}), pos, 10000.0));
+  std::vector<double> want(x.size());
+  for (int t = 0; t < 3; ++t)
+    for (int h = 0; h < 2; ++h)
+      for (int i = 0; i < 4; ++i) {
+        double a = positions[t] * std::pow(10000.0, -2.0 * i / 8);
+        int base = (t * 2 + h) * 8;
+        want[base + i] = x[base + i] * std::cos(a) - x[base + i + 4] * std::sin(a);
+        want[base + i + 4] = x[base + i + 4] * std::cos(a) + x[base + i] * std::sin(a);
+      }
+  expectNear(got, want, 1e-4);
+}
+
+/// Causal GQA attention in double: q [S, group, d] over keys/values [T, d].
+std::vector<double> attend(const std::vector<const float *> &keys,
+                           const std::vector<const float *> &values,
+                           const float *q, int d) {
+  std::vector<double> s(keys.size()), out(d, 0);
+  double mx = -INFINITY, sum = 0;
+  for (size_t t = 0; t < keys.size(); ++t) {
+    s[t] = 0;
+    for (int e = 0; e < d; ++e)
+      s[t] += double(q[e]) * keys[t][e];
+    s[t] /= std::sqrt(double(d));
+    mx = std::max(mx, s[t]);
+  }
+  for (double &v : s)
+    sum += (v = std::exp(v - mx));
+  for (size_t t = 0; t < keys.size(); ++t)
+    for (int e = 0; e < d; ++e)
+      out[e] += s[t] / sum * values[t][e];
+  return out;
+}
+
+// Prefill of 2 requests x 12 tokens over 2 KV heads (GQA group 2): head 0
+// keeps 7 tokens (SnapKV), head 1 (budget 20) keeps all 12. Prefill outputs
+// are full causal attention; the decode step then attends over exactly the
+// kept tokens plus the new one.
+TEST_F(Kernels, AttentionPrefillCompressionAndDecode) {
+  const int b = 2, s = 12, nq = 4, nk = 2, d = 8, group = 2;
+  int64_t heads[] = {0, 1}, budgets[] = {7, 20};
+  fairkv_rt_step_begin(ctx, b, s);
+  std::vector<float> q = random(b * s * nq * d, 4), k = random(b * s * nk * d, 5),
+                     v = random(b * s * nk * d, 6);
+  const float *out = fairkv_rt_tensor_f32_data(fairkv_rt_attention(
+      ctx, tensor(q, {b, s, nq, d}), tensor(k, {b, s, nk, d}),
+      tensor(v, {b, s, nk, d}), /*layer=*/0, nk, heads, budgets, -1, 0,
+      nullptr, nullptr));
+  auto kAt = [&](const std::vector<float> &x, int i, int t, int j) {
+    return &x[((i * s + t) * nk + j) * d];
+  };
+  // Which tokens each (request, kv head) keeps, by the SnapKV rule.
+  std::vector<std::vector<std::vector<int>>> kept(b, std::vector<std::vector<int>>(nk));
+  for (int i = 0; i < b; ++i)
+    for (int j = 0; j < nk; ++j) {
+      for (int t = 0; t < s; ++t)
+        for (int g = 0; g < group; ++g) {
+          std::vector<const float *> ks, vs;
+          for (int u = 0; u <= t; ++u) {
+            ks.push_back(kAt(k, i, u, j));
+            vs.push_back(kAt(v, i, u, j));
+          }
+          const float *qq = &q[((i * s + t) * nq + j * group + g) * d];
+          expectNear(&out[((i * s + t) * nq + j * group + g) * d],
+                     attend(ks, vs, qq, d), 1e-5);
+        }
+      if (budgets[j] >= s) {
+        for (int t = 0; t < s; ++t)
+          kept[i][j].push_back(t);
+        continue;
+      }
+      int candidates = s - window;
+      std::vector<double> score(candidates, 0), pooled(candidates, 0);
+      for (int t = s - window; t < s; ++t)
+        for (int g = 0; g < group; ++g) {
+          const float *qq = &q[((i * s + t) * nq + j * group + g) * d];
+          std::vector<double> logits(t + 1);
+          double mx = -INFINITY, sum = 0;
+          for (int u = 0; u <= t; ++u) {
+            logits[u] = 0;
+            for (int e = 0; e < d; ++e)
+              logits[u] += double(qq[e]) * kAt(k, i, u, j)[e];
+            logits[u] /= std::sqrt(double(d));
+            mx = std::max(mx, logits[u]);
+          }
+          for (double &l : logits)
+            sum += (l = std::exp(l - mx));
+          for (int u = 0; u < candidates; ++u)
+            score[u] = std::max(score[u], logits[u] / sum);
+        }
+      for (int u = 0; u < candidates; ++u)
+        for (int w = std::max(0, u - 3); w <= std::min(candidates - 1, u + 3); ++w)
+          pooled[u] = std::max(pooled[u], score[w]);
+      std::vector<int> order(candidates);
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(),
+                       [&](int a, int c) { return pooled[a] > pooled[c]; });
+      order.resize(budgets[j] - window);
+      std::sort(order.begin(), order.end());
+      for (int t = candidates; t < s; ++t)
+        order.push_back(t);
+      kept[i][j] = order;
+    }
+  double prefill = 0, decode = 0;
+  int64_t tokens = 0, bytes = 0;
+  fairkv_rt_ctx_stats(ctx, &prefill, &decode, &tokens, &bytes);
+  EXPECT_EQ(tokens, b * (7 + 12));
+
+  // One decode step.
+  fairkv_rt_step_begin(ctx, b, 1);
+  std::vector<float> q1 = random(b * nq * d, 7), k1 = random(b * nk * d, 8),
+                     v1 = random(b * nk * d, 9);
+  const float *out1 = fairkv_rt_tensor_f32_data(fairkv_rt_attention(
+      ctx, tensor(q1, {b, 1, nq, d}), tensor(k1, {b, 1, nk, d}),
+      tensor(v1, {b, 1, nk, d}), 0, nk, heads, budgets, -1, 0, nullptr,
+      nullptr));
+  for (int i = 0; i < b; ++i)
+    for (int j = 0; j < nk; ++j) {
+      std::vector<const float *> ks, vs;
+      for (int t : kept[i][j]) {
+        ks.push_back(kAt(k, i, t, j));
+        vs.push_back(kAt(v, i, t, j));
+      }
+      ks.push_back(&k1[(i * nk + j) * d]);
+      vs.push_back(&v1[(i * nk + j) * d]);
+      for (int g = 0; g < group; ++g)
+        expectNear(&out1[(i * nq + j * group + g) * d],
+                   attend(ks, vs, &q1[(i * nq + j * group + g) * d], d), 1e-5);
+    }
+  fairkv_rt_ctx_stats(ctx, &prefill, &decode, &tokens, &bytes);
+  EXPECT_EQ(tokens, b * (7 + 12) + b * nk);
+}
+
+// A copied head's replicas take contiguous row blocks that cover the batch
+// exactly once, and add_rows puts a replica's rows back in place.
+TEST_F(Kernels, ReplicaRowsCoverTheBatchOnce) {
+  open(3);
+  const int64_t devices[] = {2, 0, 1};
+  const double shares[] = {0.25, 0.35, 0.4};
+  std::vector<int> owner(10, -1);
+  for (int64_t g = 0; g < 3; ++g) {
+    fairkv_rt_ctx *c = fairkv_rt_session_device(session, g);
+    fairkv_rt_step_begin(c, 10, 1);
+    std::vector<float> rows(10 * 2);
+    for (int r = 0; r < 10; ++r)
+      rows[2 * r] = rows[2 * r + 1] = static_cast<float>(r);
+    int64_t shape[] = {10, 2};
+    fairkv_rt_tensor *x = fairkv_rt_tensor_from_f32(c, rows.data(), shape, 2);
+    fairkv_rt_tensor *mine = fairkv_rt_take_rows(c, x, 5, 3, devices, shares);
+    const float *data = fairkv_rt_tensor_f32_data(mine);
+    for (int64_t e = 0; e < fairkv_rt_tensor_numel(mine); e += 2) {
+      int r = static_cast<int>(data[e]);
+      EXPECT_EQ(owner[r], -1) << "row " << r << " taken twice";
+      owner[r] = static_cast<int>(g);
+    }
+    fairkv_rt_tensor *zero = fairkv_rt_zeros_like(c, x);
+    const float *back = fairkv_rt_tensor_f32_data(
+        fairkv_rt_add_rows(c, zero, mine, 5, 3, devices, shares));
+    for (int r = 0; r < 10; ++r)
+      EXPECT_EQ(back[2 * r], owner[r] == g ? static_cast<float>(r) : 0.0f);
+  }
+  for (int r = 0; r < 10; ++r)
+    EXPECT_NE(owner[r], -1) << "row " << r << " served by no replica";
+  // Shares 0.25 / 0.35 / 0.4 of 10 rows, in replica order: devices 2, 0, 1.
+  EXPECT_EQ(owner[0], 2);
+  EXPECT_EQ(owner[3], 0);
+  EXPECT_EQ(owner[9], 1);
+}
+
+TEST_F(Kernels, AllReduceAndAllGatherAcrossThreads) {
+  open(3);
+  std::vector<std::vector<float>> sums(3), gathers(3);
+  std::vector<std::thread> threads;
+  for (int64_t g = 0; g < 3; ++g)
+    threads.emplace_back([&, g] {
+      fairkv_rt_ctx *c = fairkv_rt_session_device(session, g);
+      fairkv_rt_step_begin(c, 1, 1);
+      std::vector<float> mine = {float(g + 1), float(10 * (g + 1))};
+      int64_t shape[] = {1, 1, 2};
+      fairkv_rt_tensor *x = fairkv_rt_tensor_from_f32(c, mine.data(), shape, 3);
+      fairkv_rt_tensor *s = fairkv_rt_all_reduce(c, x, 0);
+      fairkv_rt_tensor *a = fairkv_rt_all_gather(c, x, 2);
+      sums[g].assign(fairkv_rt_tensor_f32_data(s),
+                     fairkv_rt_tensor_f32_data(s) + 2);
+      gathers[g].assign(fairkv_rt_tensor_f32_data(a),
+                        fairkv_rt_tensor_f32_data(a) + 6);
+    });
+  for (std::thread &t : threads)
+    t.join();
+  for (int g = 0; g < 3; ++g) {
+    EXPECT_EQ(sums[g], (std::vector<float>{6, 60}));
+    EXPECT_EQ(gathers[g], (std::vector<float>{1, 10, 2, 20, 3, 30}));
+  }
+}
+
+TEST(Session, BadWeightsAreOneLineErrors) {
+  fairkv_rt_options o;
+  fairkv_rt_default_options(&o);
+  fairkv_rt_session *s = nullptr;
+  EXPECT_EQ(fairkv_rt_session_create("/nonexistent/w.safetensors", &o, &s),
+            FAIRKV_ERROR_INVALID_ARGUMENT);
+  EXPECT_STREQ(fairkv_rt_last_error(),
+               "cannot open weights '/nonexistent/w.safetensors'");
+  std::string path = testing::TempDir() + "/fairkv-bad.safetensors";
+  FILE *f = std::fopen(path.c_str(), "wb");
+  uint64_t header = 1000;
+  std::fwrite(&header, 8, 1, f);
+  std::fwrite("{}", 1, 2, f);
+  std::fclose(f);
+  EXPECT_EQ(fairkv_rt_session_create(path.c_str(), &o, &s),
+            FAIRKV_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(std::string(fairkv_rt_last_error()),
+            path + ": safetensors header runs past the end of the file");
+}
+
+} // namespace
