@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <random>
 
 #define FAIRKV_RT_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -203,4 +204,32 @@ FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_write_random_weights(
                           vocab, seed, dtype, error))
     return fail(FAIRKV_ERROR_INVALID_ARGUMENT, error);
   return ok();
+}
+
+FAIRKV_RT_EXPORT void fairkv_rt_cache_fill_random(fairkv_rt_ctx *ctx,
+                                                  int64_t layer, int64_t head,
+                                                  int64_t request,
+                                                  int64_t tokens,
+                                                  int64_t headDim,
+                                                  int64_t requests,
+                                                  uint64_t seed) {
+  HeadCache &cache = ctx->cache[{layer, head}];
+  const fairkv_rt_options &o = ctx->session->options;
+  if (!cache.reserved()) {
+    // Room for `tokens` plus the decode steps, for every request.
+    int64_t pages = (tokens + o.max_new_tokens + o.page_tokens - 1) /
+                    o.page_tokens * 2;
+    cache.reserve(std::max<int64_t>(1, requests * pages), o.page_tokens,
+                  headDim);
+  }
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> k(headDim), v(headDim);
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t e = 0; e < headDim; ++e) {
+      k[e] = dist(rng);
+      v[e] = dist(rng);
+    }
+    cache.append(request, k.data(), v.data());
+  }
 }

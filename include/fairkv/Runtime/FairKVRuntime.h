@@ -115,6 +115,15 @@ fairkv_status_t fairkv_rt_write_random_weights(
     int64_t kv_heads, int64_t head_dim, int64_t ffn, int64_t vocab,
     uint64_t seed, const char *dtype);
 
+/// Benchmark support: fills request `request`'s cache of (`layer`, kv head
+/// `head`) on this device with `tokens` seeded random K/V rows of
+/// `head_dim`, as if a prefill had kept them (sizing the page pool for
+/// `requests` such requests on first use).
+void fairkv_rt_cache_fill_random(fairkv_rt_ctx *ctx, int64_t layer,
+                                 int64_t head, int64_t request, int64_t tokens,
+                                 int64_t head_dim, int64_t requests,
+                                 uint64_t seed);
+
 /// Prints "fairkv runtime: error: <message>" and exits the process.
 void fairkv_rt_fatal(const char *message);
 
