@@ -132,6 +132,12 @@ bool writeRandomWeights(const std::string &path, int64_t layers,
                         uint64_t seed, const std::string &dtype,
                         std::string &error);
 
+/// Checks that `path` holds every tensor of a model of this shape, with the
+/// right shape and a supported dtype; otherwise sets a one-line `error`.
+bool checkWeights(const std::string &path, int64_t layers, int64_t hidden,
+                  int64_t heads, int64_t kvHeads, int64_t headDim,
+                  int64_t ffn, int64_t vocab, std::string &error);
+
 } // namespace fairkv::rt
 
 

@@ -233,3 +233,15 @@ FAIRKV_RT_EXPORT void fairkv_rt_cache_fill_random(fairkv_rt_ctx *ctx,
     cache.append(request, k.data(), v.data());
   }
 }
+
+FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_check_weights(
+    const char *path, int64_t layers, int64_t hidden, int64_t heads,
+    int64_t kvHeads, int64_t headDim, int64_t ffn, int64_t vocab) {
+  if (!path)
+    return fail(FAIRKV_ERROR_INVALID_ARGUMENT, "null argument");
+  std::string error;
+  if (!checkWeights(path, layers, hidden, heads, kvHeads, headDim, ffn, vocab,
+                    error))
+    return fail(FAIRKV_ERROR_INVALID_ARGUMENT, error);
+  return ok();
+}

@@ -134,21 +134,18 @@ uint16_t toBF16(float value) {
 
 } // namespace
 
-bool fairkv::rt::writeRandomWeights(const std::string &path, int64_t layers,
-                                    int64_t hidden, int64_t heads,
-                                    int64_t kvHeads, int64_t headDim,
-                                    int64_t ffn, int64_t vocab, uint64_t seed,
-                                    const std::string &dtype,
-                                    std::string &error) {
-  if (dtype != "f32" && dtype != "f16" && dtype != "bf16") {
-    error = "dtype must be f32, f16 or bf16";
-    return false;
-  }
-  struct Entry {
-    std::string name;
-    std::vector<int64_t> shape;
-    bool norm;
-  };
+namespace {
+
+struct Entry {
+  std::string name;
+  std::vector<int64_t> shape;
+  bool norm;
+};
+
+/// The tensors of a Llama/Mistral-style model, with Hugging Face names.
+std::vector<Entry> modelTensors(int64_t layers, int64_t hidden, int64_t heads,
+                                int64_t kvHeads, int64_t headDim, int64_t ffn,
+                                int64_t vocab) {
   std::vector<Entry> entries = {
       {"model.embed_tokens.weight", {vocab, hidden}, false}};
   for (int64_t l = 0; l < layers; ++l) {
@@ -165,6 +162,54 @@ bool fairkv::rt::writeRandomWeights(const std::string &path, int64_t layers,
   }
   entries.push_back({"model.norm.weight", {hidden}, true});
   entries.push_back({"lm_head.weight", {vocab, hidden}, false});
+  return entries;
+}
+
+std::string shapeText(const std::vector<int64_t> &shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+} // namespace
+
+bool fairkv::rt::checkWeights(const std::string &path, int64_t layers,
+                              int64_t hidden, int64_t heads, int64_t kvHeads,
+                              int64_t headDim, int64_t ffn, int64_t vocab,
+                              std::string &error) {
+  WeightFile file;
+  if (!file.open(path, error))
+    return false;
+  for (const Entry &e :
+       modelTensors(layers, hidden, heads, kvHeads, headDim, ffn, vocab)) {
+    const WeightFile::Info *info = file.find(e.name);
+    if (!info) {
+      error = path + ": missing tensor '" + e.name + "'";
+      return false;
+    }
+    if (info->shape != e.shape) {
+      error = path + ": tensor '" + e.name + "' has shape " +
+              shapeText(info->shape) + ", the model needs " +
+              shapeText(e.shape);
+      return false;
+    }
+  }
+  return true;
+}
+
+bool fairkv::rt::writeRandomWeights(const std::string &path, int64_t layers,
+                                    int64_t hidden, int64_t heads,
+                                    int64_t kvHeads, int64_t headDim,
+                                    int64_t ffn, int64_t vocab, uint64_t seed,
+                                    const std::string &dtype,
+                                    std::string &error) {
+  if (dtype != "f32" && dtype != "f16" && dtype != "bf16") {
+    error = "dtype must be f32, f16 or bf16";
+    return false;
+  }
+  std::vector<Entry> entries =
+      modelTensors(layers, hidden, heads, kvHeads, headDim, ffn, vocab);
 
   const int64_t elementBytes = dtype == "f32" ? 4 : 2;
   const char *stName = dtype == "f32" ? "F32" : dtype == "f16" ? "F16" : "BF16";

@@ -9,6 +9,7 @@
 #include "ProfileArgs.h"
 
 #include "fairkv/Import/ModelWriter.h"
+#include "fairkv/Runtime/FairKVRuntime.h"
 
 #include <CLI/CLI.hpp>
 
@@ -22,6 +23,7 @@ namespace {
 
 struct ImportArgs : ProfileArgs {
   std::string output;
+  std::string weights;
   std::string function = "decode_step";
 };
 
@@ -37,6 +39,11 @@ int runImport(ImportArgs &a) {
   Result<BudgetProfile> profile = loadProfile(a, *model);
   if (!profile)
     return fail(profile.error());
+  if (!a.weights.empty() &&
+      fairkv_rt_check_weights(a.weights.c_str(), model->layers, model->hidden,
+                              model->heads, model->kvHeads, model->headDim,
+                              model->ffn, model->vocab) != FAIRKV_OK)
+    return fail(fairkv_rt_last_error());
   if (!writeTo(a.output,
                fairkv::import::writeModelModule(*model, *profile, a.function)))
     return fail("cannot write '" + a.output + "'");
@@ -53,6 +60,9 @@ std::function<int()> fairkv::tool::addImportCommand(CLI::App &app) {
   addProfileOptions(*command, *args);
   command->add_option("--output,-o", args->output,
                       "write the module here (default: stdout)");
+  command->add_option("--weights", args->weights,
+                      "check that this safetensors file holds the model's "
+                      "tensors (names, shapes, dtypes)");
   command->add_option("--function", args->function,
                       "name of the decode-step function")
       ->capture_default_str();

@@ -115,6 +115,14 @@ fairkv_status_t fairkv_rt_write_random_weights(
     int64_t kv_heads, int64_t head_dim, int64_t ffn, int64_t vocab,
     uint64_t seed, const char *dtype);
 
+/// Checks that the safetensors file `path` holds every tensor of a model of
+/// this shape (Hugging Face names) with the right shape and a supported
+/// dtype (F32, F16, BF16); otherwise returns an error with a one-line reason.
+fairkv_status_t fairkv_rt_check_weights(const char *path, int64_t layers,
+                                        int64_t hidden, int64_t heads,
+                                        int64_t kv_heads, int64_t head_dim,
+                                        int64_t ffn, int64_t vocab);
+
 /// Benchmark support: fills request `request`'s cache of (`layer`, kv head
 /// `head`) on this device with `tokens` seeded random K/V rows of
 /// `head_dim`, as if a prefill had kept them (sizing the page pool for
