@@ -105,11 +105,13 @@ private:
   std::map<std::string, Entry> entries;
 };
 
-/// A safetensors file, memory-mapped.
+/// Safetensors weights, memory-mapped: one file, or the shards listed by a
+/// Hugging Face `model.safetensors.index.json`.
 class WeightFile {
 public:
   ~WeightFile();
-  /// Opens and indexes `path`; errors are one line.
+  /// Opens and indexes `path` (a .safetensors file or an .index.json);
+  /// errors are one line.
   bool open(const std::string &path, std::string &error);
   struct Info {
     std::string dtype;
@@ -119,9 +121,9 @@ public:
   const Info *find(const std::string &name) const;
 
 private:
+  bool openShard(const std::string &path, std::string &error);
   std::map<std::string, Info> tensors;
-  void *mapping = nullptr;
-  size_t mappedBytes = 0;
+  std::vector<std::pair<void *, size_t>> mappings;
 };
 
 /// Writes a seeded random-weight model of the given shape with Hugging Face

@@ -16,11 +16,51 @@
 using namespace fairkv::rt;
 
 WeightFile::~WeightFile() {
-  if (mapping)
-    munmap(mapping, mappedBytes);
+  for (auto [mapping, bytes] : mappings)
+    munmap(mapping, bytes);
 }
 
 bool WeightFile::open(const std::string &path, std::string &error) {
+  const std::string suffix = ".index.json";
+  if (path.size() < suffix.size() ||
+      path.compare(path.size() - suffix.size(), suffix.size(), suffix) != 0)
+    return openShard(path, error);
+  std::ifstream in(path);
+  if (!in) {
+    error = "cannot open weights '" + path + "'";
+    return false;
+  }
+  nlohmann::json index =
+      nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  auto map = index.is_object() ? index.find("weight_map") : index.end();
+  if (index.is_discarded() || !index.is_object() || map == index.end() ||
+      !map->is_object()) {
+    error = path + ": not a safetensors index (no \"weight_map\" object)";
+    return false;
+  }
+  std::string dir = path.substr(0, path.find_last_of('/') + 1);
+  std::map<std::string, std::vector<std::string>> shards;
+  for (const auto &[name, file] : map->items()) {
+    if (!file.is_string()) {
+      error = path + ": the shard of '" + name + "' is not a file name";
+      return false;
+    }
+    shards[file.get<std::string>()].push_back(name);
+  }
+  for (const auto &[file, names] : shards) {
+    if (!openShard(dir + file, error))
+      return false;
+    for (const std::string &name : names)
+      if (!tensors.count(name)) {
+        error = dir + file + ": missing tensor '" + name +
+                "' that the index places there";
+        return false;
+      }
+  }
+  return true;
+}
+
+bool WeightFile::openShard(const std::string &path, std::string &error) {
   int fd = ::open(path.c_str(), O_RDONLY);
   if (fd < 0) {
     error = "cannot open weights '" + path + "'";
@@ -32,14 +72,14 @@ bool WeightFile::open(const std::string &path, std::string &error) {
     error = path + ": not a safetensors file (too short)";
     return false;
   }
-  mappedBytes = static_cast<size_t>(st.st_size);
-  mapping = mmap(nullptr, mappedBytes, PROT_READ, MAP_PRIVATE, fd, 0);
+  size_t mappedBytes = static_cast<size_t>(st.st_size);
+  void *mapping = mmap(nullptr, mappedBytes, PROT_READ, MAP_PRIVATE, fd, 0);
   ::close(fd);
   if (mapping == MAP_FAILED) {
-    mapping = nullptr;
     error = "cannot map weights '" + path + "'";
     return false;
   }
+  mappings.push_back({mapping, mappedBytes});
   const auto *bytes = static_cast<const uint8_t *>(mapping);
   uint64_t headerBytes = 0;
   std::memcpy(&headerBytes, bytes, 8);

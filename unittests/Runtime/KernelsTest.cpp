@@ -308,4 +308,49 @@ TEST(Session, BadWeightsAreOneLineErrors) {
             path + ": safetensors header runs past the end of the file");
 }
 
+TEST(Session, ShardedWeightsThroughAnIndex) {
+  std::string dir = testing::TempDir();
+  ASSERT_EQ(fairkv_rt_write_random_weights(
+                (dir + "/fairkv-shard-1.safetensors").c_str(), 1, 16, 2, 1, 8,
+                16, 32, 1, "bf16"),
+            FAIRKV_OK);
+  auto writeIndex = [&](const std::string &name, const std::string &body) {
+    std::string path = dir + "/" + name;
+    FILE *f = std::fopen(path.c_str(), "w");
+    std::fputs(body.c_str(), f);
+    std::fclose(f);
+    return path;
+  };
+  fairkv_rt_options o;
+  fairkv_rt_default_options(&o);
+  fairkv_rt_session *s = nullptr;
+  std::string good = writeIndex(
+      "fairkv-good.safetensors.index.json",
+      R"({"weight_map": {"lm_head.weight": "fairkv-shard-1.safetensors",
+          "model.embed_tokens.weight": "fairkv-shard-1.safetensors"}})");
+  ASSERT_EQ(fairkv_rt_session_create(good.c_str(), &o, &s), FAIRKV_OK)
+      << fairkv_rt_last_error();
+  EXPECT_EQ(fairkv_rt_session_vocab(s), 32);
+  fairkv_rt_session_destroy(s);
+  EXPECT_EQ(fairkv_rt_check_weights(good.c_str(), 1, 16, 2, 1, 8, 16, 32),
+            FAIRKV_OK)
+      << fairkv_rt_last_error();
+
+  std::string misplaced = writeIndex(
+      "fairkv-bad.safetensors.index.json",
+      R"({"weight_map": {"model.norm.weight": "fairkv-shard-1.safetensors",
+          "nonexistent.weight": "fairkv-shard-1.safetensors"}})");
+  EXPECT_EQ(fairkv_rt_session_create(misplaced.c_str(), &o, &s),
+            FAIRKV_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(std::string(fairkv_rt_last_error()),
+            dir + "/fairkv-shard-1.safetensors: missing tensor "
+                  "'nonexistent.weight' that the index places there");
+  std::string notIndex =
+      writeIndex("fairkv-empty.safetensors.index.json", R"({"metadata": {}})");
+  EXPECT_EQ(fairkv_rt_session_create(notIndex.c_str(), &o, &s),
+            FAIRKV_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(std::string(fairkv_rt_last_error()),
+            notIndex + ": not a safetensors index (no \"weight_map\" object)");
+}
+
 } // namespace
