@@ -1,10 +1,11 @@
 //===- Plan.cpp - Plan validation, loads and the cost model ---------------===//
 //
 // The cost model of DESIGN.md section 2. Decode is memory-bound, so a
-// device's time in a layer is the bytes it reads (the KV of its replicas'
-// requests and the weights of the heads it holds, plus its MLP shard) over
-// HBM bandwidth, plus a fixed cost per replica; every layer ends in two
-// all-reduces, so the layer takes as long as its slowest device.
+// device's time in a layer is the bytes it reads: the KV of its replicas'
+// requests through the decode-attention kernel (its measured bandwidth plus
+// a fixed time per launch), and the weights of the heads it holds plus its
+// MLP shard over HBM bandwidth, plus a fixed cost per replica; every layer
+// ends in two all-reduces, so the layer takes as long as its slowest device.
 //
 //===----------------------------------------------------------------------===//
 
@@ -97,13 +98,17 @@ double stepSeconds(const std::vector<std::vector<double>> &loads,
   const double headBytes = model.kvHeadWeightBytes();
   const double activation =
       static_cast<double>(batch) * model.hidden * model.dtypeBytes();
+  const double attentionBandwidth =
+      hw.attentionBandwidth > 0 ? hw.attentionBandwidth : hw.hbmBandwidth;
   double total = 0;
   for (size_t l = 0; l < loads.size(); ++l) {
     double slowest = 0;
     for (int g = 0; g < devices; ++g) {
-      double bytes = batch * loads[l][g] * model.kvBytesPerToken() +
-                     counts[l][g] * headBytes + mlp;
-      slowest = std::max(slowest, bytes / hw.hbmBandwidth +
+      double kv = batch * loads[l][g] * model.kvBytesPerToken();
+      double attention =
+          kv > 0 ? kv / attentionBandwidth + hw.attentionLaunchSeconds : 0.0;
+      double weights = counts[l][g] * headBytes + mlp;
+      slowest = std::max(slowest, attention + weights / hw.hbmBandwidth +
                                       counts[l][g] * hw.perReplicaOverhead);
     }
     // One all-reduce after the output projection, one after the MLP.

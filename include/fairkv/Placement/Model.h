@@ -68,6 +68,12 @@ struct Hardware {
   double collectiveLatency = 8e-6;
   /// Fixed cost per head replica per layer (kernel work, gather), seconds.
   double perReplicaOverhead = 1e-6;
+  /// The decode-attention kernel: achieved bandwidth on compressed KV, and
+  /// the fixed time of one (device, layer) launch. Measured on an H100 with
+  /// FairKV's kernel (bench/RESULTS.md, GPU checks); 0 falls back to
+  /// hbmBandwidth and no launch cost.
+  double attentionBandwidth = 0;
+  double attentionLaunchSeconds = 0;
   /// Fraction of HBM kept back for activations and workspace.
   double workspaceFraction = 0.1;
 };

@@ -1,0 +1,490 @@
+//===- GpuBench.cu - One-shot GPU checks and timings ----------------------===//
+//
+// Run by scripts/gpu-check.sh on a GPU machine (built on one without):
+//  a. the decode-attention kernel against a float64 CPU reference on
+//     segments of awkward lengths, for GQA groups 1, 4, 8 and head_dim 64,
+//     128 (bf16 K/V, fp32 accumulation);
+//  b. device-to-device copy bandwidth, then the kernel's achieved bandwidth
+//     on the segments of the shared HeadKV profile (llama-3-8b, batch 64,
+//     base 512: every layer, request and KV head);
+//  c. for G = 4 and 8, plans tp and fairkv of that profile (and tp of a
+//     uniform profile with the same total KV), runs each device's attention
+//     work of each layer in turn on the one GPU, and reports per-device
+//     times, the step time (sum over layers of the slowest device) and the
+//     measured tp/fairkv ratio next to the planner's prediction.
+// Prints one table per part and exits non-zero if a check fails.
+//
+// Usage: fairkv-bench-gpu PROFILE.json
+//
+//===----------------------------------------------------------------------===//
+
+#include "DecodeAttention.h"
+#include "fairkv/Placement/Report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <vector>
+
+using namespace fairkv::placement;
+using fairkv::cuda::DecodeAttentionArgs;
+
+#define CHECK_CUDA(call)                                                       \
+  do {                                                                         \
+    cudaError_t err_ = (call);                                                 \
+    if (err_ != cudaSuccess) {                                                 \
+      std::fprintf(stderr, "CUDA error: %s at %s:%d: %s\n", #call, __FILE__,   \
+                   __LINE__, cudaGetErrorString(err_));                        \
+      std::exit(2);                                                            \
+    }                                                                          \
+  } while (0)
+
+namespace {
+
+__global__ void fillRandom(__nv_bfloat16 *p, int64_t n, uint64_t seed) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    uint64_t z = seed + 0x9e3779b97f4a7c15ull * (i + 1);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    p[i] = __float2bfloat16(static_cast<float>(z >> 40) / float(1 << 23) - 1.0f);
+  }
+}
+
+/// Device buffers for one batch of segments.
+struct Batch {
+  DecodeAttentionArgs args;
+  int64_t tokens = 0;
+  std::vector<void *> owned;
+
+  template <typename T>
+  T *alloc(size_t count) {
+    void *p = nullptr;
+    CHECK_CUDA(cudaMalloc(&p, std::max<size_t>(1, count) * sizeof(T)));
+    owned.push_back(p);
+    return static_cast<T *>(p);
+  }
+  void release() {
+    for (void *p : owned)
+      CHECK_CUDA(cudaFree(p));
+    owned.clear();
+  }
+  double bytesRead() const {
+    return 2.0 * tokens * args.headDim * sizeof(__nv_bfloat16);
+  }
+};
+
+/// Uploads segments of `lengths`; K/V/Q from the host vectors when given,
+/// else random on the device.
+Batch makeBatch(const std::vector<int64_t> &lengths, int group, int headDim,
+                const std::vector<float> *hostK = nullptr,
+                const std::vector<float> *hostV = nullptr,
+                const std::vector<float> *hostQ = nullptr,
+                uint64_t seed = 1) {
+  Batch b;
+  DecodeAttentionArgs &a = b.args;
+  a.segments = static_cast<int>(lengths.size());
+  a.group = group;
+  a.headDim = headDim;
+  std::vector<int64_t> offsets = {0};
+  std::vector<int> chunkSegment, firstChunk;
+  std::vector<int64_t> chunkBegin, chunkEnd;
+  for (size_t s = 0; s < lengths.size(); ++s) {
+    firstChunk.push_back(static_cast<int>(chunkSegment.size()));
+    for (int64_t t = 0; t < lengths[s]; t += fairkv::cuda::kChunkTokens) {
+      chunkSegment.push_back(static_cast<int>(s));
+      chunkBegin.push_back(offsets.back() + t);
+      chunkEnd.push_back(offsets.back() +
+                         std::min<int64_t>(lengths[s], t + fairkv::cuda::kChunkTokens));
+    }
+    offsets.push_back(offsets.back() + lengths[s]);
+  }
+  firstChunk.push_back(static_cast<int>(chunkSegment.size()));
+  b.tokens = offsets.back();
+  a.chunks = static_cast<int>(chunkSegment.size());
+  const int64_t kvElems = b.tokens * headDim;
+  const int64_t qElems = int64_t(a.segments) * group * headDim;
+  auto *k = b.alloc<__nv_bfloat16>(kvElems);
+  auto *v = b.alloc<__nv_bfloat16>(kvElems);
+  auto *q = b.alloc<float>(qElems);
+  a.out = b.alloc<float>(qElems);
+  a.partial = b.alloc<float>(fairkv::cuda::partialFloats(a.chunks, group, headDim));
+  auto upload = [&](auto *dst, const auto &src) {
+    CHECK_CUDA(cudaMemcpy(dst, src.data(), src.size() * sizeof(src[0]),
+                          cudaMemcpyHostToDevice));
+  };
+  int64_t *offsetsD = b.alloc<int64_t>(offsets.size());
+  upload(offsetsD, offsets);
+  int *chunkSegmentD = b.alloc<int>(chunkSegment.size());
+  upload(chunkSegmentD, chunkSegment);
+  int64_t *chunkBeginD = b.alloc<int64_t>(chunkBegin.size());
+  upload(chunkBeginD, chunkBegin);
+  int64_t *chunkEndD = b.alloc<int64_t>(chunkEnd.size());
+  upload(chunkEndD, chunkEnd);
+  int *firstChunkD = b.alloc<int>(firstChunk.size());
+  upload(firstChunkD, firstChunk);
+  if (hostK) {
+    std::vector<__nv_bfloat16> kb(kvElems), vb(kvElems);
+    for (int64_t i = 0; i < kvElems; ++i) {
+      kb[i] = __float2bfloat16((*hostK)[i]);
+      vb[i] = __float2bfloat16((*hostV)[i]);
+    }
+    upload(k, kb);
+    upload(v, vb);
+    upload(q, *hostQ);
+  } else {
+    fillRandom<<<1024, 256>>>(k, kvElems, seed);
+    fillRandom<<<1024, 256>>>(v, kvElems, seed + 1);
+    std::vector<float> qh(qElems);
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<float> d(-1, 1);
+    for (float &x : qh)
+      x = d(rng);
+    upload(q, qh);
+  }
+  a.keys = k;
+  a.values = v;
+  a.queries = q;
+  a.offsets = offsetsD;
+  a.chunkSegment = chunkSegmentD;
+  a.chunkBegin = chunkBeginD;
+  a.chunkEnd = chunkEndD;
+  a.segmentFirstChunk = firstChunkD;
+  CHECK_CUDA(cudaDeviceSynchronize());
+  return b;
+}
+
+/// Seconds per launch over `repeats` back-to-back launches.
+double timeLaunches(const Batch &b, int repeats) {
+  cudaEvent_t start, stop;
+  CHECK_CUDA(cudaEventCreate(&start));
+  CHECK_CUDA(cudaEventCreate(&stop));
+  CHECK_CUDA(fairkv::cuda::launchDecodeAttention(b.args, 0)); // warm up
+  CHECK_CUDA(cudaEventRecord(start));
+  for (int r = 0; r < repeats; ++r)
+    CHECK_CUDA(fairkv::cuda::launchDecodeAttention(b.args, 0));
+  CHECK_CUDA(cudaEventRecord(stop));
+  CHECK_CUDA(cudaEventSynchronize(stop));
+  float ms = 0;
+  CHECK_CUDA(cudaEventElapsedTime(&ms, start, stop));
+  CHECK_CUDA(cudaEventDestroy(start));
+  CHECK_CUDA(cudaEventDestroy(stop));
+  return ms / 1e3 / repeats;
+}
+
+float bf16Round(float x) { return __bfloat162float(__float2bfloat16(x)); }
+
+/// a. The kernel against float64 on the host.
+bool checkKernel(int group, int headDim) {
+  std::vector<int64_t> lengths = {1, 7, 255, 256, 257, 1000, 3000, 513, 64, 2049};
+  std::mt19937_64 rng(group * 1000 + headDim);
+  std::uniform_real_distribution<float> d(-1, 1);
+  int64_t tokens = 0;
+  for (int64_t l : lengths)
+    tokens += l;
+  std::vector<float> k(tokens * headDim), v(tokens * headDim),
+      q(lengths.size() * group * headDim);
+  for (float &x : k)
+    x = bf16Round(d(rng) * 3);
+  for (float &x : v)
+    x = bf16Round(d(rng));
+  for (float &x : q)
+    x = d(rng) * 3;
+  Batch b = makeBatch(lengths, group, headDim, &k, &v, &q);
+  CHECK_CUDA(fairkv::cuda::launchDecodeAttention(b.args, 0));
+  std::vector<float> out(q.size());
+  CHECK_CUDA(cudaMemcpy(out.data(), b.args.out, out.size() * sizeof(float),
+                        cudaMemcpyDeviceToHost));
+  double worst = 0;
+  int64_t offset = 0;
+  for (size_t s = 0; s < lengths.size(); ++s) {
+    for (int h = 0; h < group; ++h) {
+      const float *qq = &q[(s * group + h) * headDim];
+      std::vector<double> sc(lengths[s]);
+      double mx = -INFINITY, sum = 0;
+      for (int64_t t = 0; t < lengths[s]; ++t) {
+        double dot = 0;
+        for (int e = 0; e < headDim; ++e)
+          dot += double(qq[e]) * k[(offset + t) * headDim + e];
+        sc[t] = dot / std::sqrt(double(headDim));
+        mx = std::max(mx, sc[t]);
+      }
+      for (double &x : sc)
+        sum += (x = std::exp(x - mx));
+      for (int e = 0; e < headDim; ++e) {
+        double ref = 0;
+        for (int64_t t = 0; t < lengths[s]; ++t)
+          ref += sc[t] / sum * v[(offset + t) * headDim + e];
+        worst = std::max(worst,
+                         std::fabs(ref - out[(s * group + h) * headDim + e]));
+      }
+    }
+    offset += lengths[s];
+  }
+  b.release();
+  bool ok = worst < 2e-3;
+  std::printf("  decode attention, group %d, head_dim %3d: max |gpu - cpu| = "
+              "%.2e  %s\n",
+              group, headDim, worst, ok ? "PASS" : "FAIL");
+  return ok;
+}
+
+double copyBandwidth() {
+  const size_t bytes = size_t(1) << 30;
+  void *a = nullptr, *b = nullptr;
+  CHECK_CUDA(cudaMalloc(&a, bytes));
+  CHECK_CUDA(cudaMalloc(&b, bytes));
+  CHECK_CUDA(cudaMemset(a, 1, bytes));
+  CHECK_CUDA(cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice));
+  cudaEvent_t start, stop;
+  CHECK_CUDA(cudaEventCreate(&start));
+  CHECK_CUDA(cudaEventCreate(&stop));
+  const int repeats = 20;
+  CHECK_CUDA(cudaEventRecord(start));
+  for (int r = 0; r < repeats; ++r)
+    CHECK_CUDA(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice));
+  CHECK_CUDA(cudaEventRecord(stop));
+  CHECK_CUDA(cudaEventSynchronize(stop));
+  float ms = 0;
+  CHECK_CUDA(cudaEventElapsedTime(&ms, start, stop));
+  CHECK_CUDA(cudaFree(a));
+  CHECK_CUDA(cudaFree(b));
+  return 2.0 * bytes * repeats / (ms / 1e3); // read + write
+}
+
+int64_t kBatch = 64;
+
+std::pair<int64_t, int64_t> rowsOf(const std::vector<Replica> &reps, size_t r) {
+  double before = 0;
+  for (size_t i = 0; i < r; ++i)
+    before += reps[i].share;
+  int64_t begin = std::llround(kBatch * before);
+  int64_t end = r + 1 == reps.size()
+                    ? kBatch
+                    : std::llround(kBatch * (before + reps[r].share));
+  return {begin, std::max(begin, end)};
+}
+
+/// KV bytes each device reads per layer under `plan` at batch kBatch.
+std::vector<std::vector<double>> deviceBytes(const Plan &plan,
+                                             const BudgetProfile &profile,
+                                             int headDim) {
+  std::vector<std::vector<double>> bytes(
+      plan.layers.size(), std::vector<double>(plan.devices, 0.0));
+  for (size_t l = 0; l < plan.layers.size(); ++l)
+    for (size_t h = 0; h < plan.layers[l].size(); ++h) {
+      const auto &reps = plan.layers[l][h];
+      for (size_t r = 0; r < reps.size(); ++r) {
+        auto [begin, end] = rowsOf(reps, r);
+        bytes[l][reps[r].device] +=
+            2.0 * (end - begin) * profile.tokens[l][h] * headDim * 2;
+      }
+    }
+  return bytes;
+}
+
+/// The planner's loads through a two-constant model of one launch:
+/// bytes / bandwidth + a fixed latency per launch.
+double modelStep(const std::vector<std::vector<double>> &bytes,
+                 double bandwidth, double latency) {
+  double step = 0;
+  for (const auto &layer : bytes) {
+    double slowest = 0;
+    for (double b : layer)
+      slowest = std::max(slowest, b > 0 ? b / bandwidth + latency : 0.0);
+    step += slowest;
+  }
+  return step;
+}
+
+/// c. Each device's attention work, layer by layer, timed in turn.
+double stepTime(const Plan &plan, const BudgetProfile &profile, int group,
+                int headDim, std::vector<double> &perDevice) {
+  const int G = plan.devices;
+  const size_t L = plan.layers.size();
+  perDevice.assign(G, 0.0);
+  double step = 0;
+  for (size_t l = 0; l < L; ++l) {
+    double slowest = 0;
+    for (int g = 0; g < G; ++g) {
+      std::vector<int64_t> lengths;
+      for (size_t h = 0; h < plan.layers[l].size(); ++h) {
+        const auto &reps = plan.layers[l][h];
+        for (size_t r = 0; r < reps.size(); ++r)
+          if (reps[r].device == g) {
+            auto [begin, end] = rowsOf(reps, r);
+            for (int64_t q = begin; q < end; ++q)
+              lengths.push_back(profile.tokens[l][h]);
+          }
+      }
+      double t = 0;
+      if (!lengths.empty()) {
+        Batch b = makeBatch(lengths, group, headDim, nullptr, nullptr,
+                            nullptr, 17 * l + g);
+        t = timeLaunches(b, 20);
+        b.release();
+      }
+      perDevice[g] += t;
+      slowest = std::max(slowest, t);
+    }
+    step += slowest;
+  }
+  return step;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: fairkv-bench-gpu PROFILE.json (the shared "
+                         "HeadKV Llama-3-8B score file)\n");
+    return 1;
+  }
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+    std::fprintf(stderr, "fairkv-bench-gpu: no CUDA device: nothing to check\n");
+    return 1;
+  }
+  cudaDeviceProp prop;
+  CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
+  std::printf("GPU: %s, %.1f GiB, %d SMs, compute %d.%d\n\n", prop.name,
+              prop.totalGlobalMem / double(1 << 30), prop.multiProcessorCount,
+              prop.major, prop.minor);
+
+  std::printf("a. kernel checks against the CPU (float64) reference\n");
+  bool ok = true;
+  for (auto [group, dim] : {std::pair{4, 128}, {1, 128}, {8, 128}, {4, 64}})
+    ok &= checkKernel(group, dim);
+
+  ModelShape model = *modelPreset("llama-3-8b");
+  Result<std::string> text = readFile(argv[1]);
+  if (!text) {
+    std::fprintf(stderr, "fairkv-bench-gpu: %s\n", text.error().c_str());
+    return 1;
+  }
+  Result<BudgetProfile> profile = importHeadKV(*text, model, HeadKVOptions());
+  if (!profile) {
+    std::fprintf(stderr, "fairkv-bench-gpu: %s\n", profile.error().c_str());
+    return 1;
+  }
+  const int group = static_cast<int>(model.queryGroup());
+  const int headDim = static_cast<int>(model.headDim);
+
+  std::printf("\nb. bandwidth\n");
+  double copy = copyBandwidth();
+  double bigBytes = 0, bigSeconds = 0;
+  std::printf("  device-to-device copy: %.0f GB/s (read + write)\n", copy / 1e9);
+  {
+    std::vector<int64_t> lengths;
+    for (const auto &layer : profile->tokens)
+      for (int64_t r = 0; r < kBatch; ++r)
+        for (int64_t t : layer)
+          lengths.push_back(t);
+    Batch b = makeBatch(lengths, group, headDim);
+    double seconds = timeLaunches(b, 10);
+    double bw = b.bytesRead() / seconds;
+    bigBytes = b.bytesRead();
+    bigSeconds = seconds;
+    std::printf("  decode attention, HeadKV llama-3-8b batch %lld, all 32 "
+                "layers (%d segments, %.2f GB of KV): %.3f ms, %.0f GB/s = "
+                "%.0f%% of copy\n",
+                (long long)kBatch, b.args.segments, b.bytesRead() / 1e9,
+                seconds * 1e3, bw / 1e9, 100 * bw / copy);
+    b.release();
+  }
+
+  std::printf("\nc. per-device attention time, each device's work in turn "
+              "(HeadKV llama-3-8b, batch %lld, all 32 layers)\n",
+              (long long)kBatch);
+  BudgetProfile uniform = *profile;
+  for (auto &layer : uniform.tokens) {
+    int64_t sum = 0;
+    for (int64_t t : layer)
+      sum += t;
+    for (int64_t &t : layer)
+      t = sum / static_cast<int64_t>(layer.size());
+  }
+  Hardware hw = *hardwarePreset("h100-sxm");
+  for (int G : {4, 8}) {
+    double steps[3], predicted[3];
+    std::vector<std::vector<double>> bytes[3];
+    const char *names[3] = {"tp", "fairkv", "tp (uniform)"};
+    for (int i = 0; i < 3; ++i) {
+      PlanOptions o;
+      o.strategy = i == 1 ? Strategy::FairKV : Strategy::TP;
+      o.devices = G;
+      const BudgetProfile &p = i == 2 ? uniform : *profile;
+      Result<PlanReport> r = planAndEvaluate(p, model, hw, o, kBatch);
+      if (!r) {
+        std::fprintf(stderr, "fairkv-bench-gpu: %s\n", r.error().c_str());
+        return 1;
+      }
+      std::vector<double> perDevice;
+      steps[i] = stepTime(r->result.plan, p, group, headDim, perDevice);
+      predicted[i] = r->metrics.attentionImbalance;
+      bytes[i] = deviceBytes(r->result.plan, p, headDim);
+      double kvBytes = 0;
+      for (const auto &layer : p.tokens)
+        for (int64_t t : layer)
+          kvBytes += 2.0 * t * kBatch * headDim * 2;
+      std::printf("  G=%d %-13s step %.3f ms (%.0f GB/s over the step); per "
+                  "device (sum over layers):",
+                  G, names[i], steps[i] * 1e3,
+                  kvBytes / G / steps[i] / 1e9);
+      for (double t : perDevice)
+        std::printf(" %.3f", t * 1e3);
+      std::printf(" ms\n");
+    }
+    std::printf("  G=%d measured tp/fairkv %.3f, predicted from loads alone "
+                "%.3f (%+.1f%%); fairkv / uniform yardstick %.3f\n",
+                G, steps[0] / steps[1], predicted[0] / predicted[1],
+                100 * ((steps[0] / steps[1]) / (predicted[0] / predicted[1]) - 1),
+                steps[1] / steps[2]);
+    // Calibrate the launch model on runs that are not tp or fairkv: the
+    // all-layer batch gives the bandwidth, the uniform yardstick (balanced,
+    // one launch per device and layer) the fixed latency of a launch.
+    // Sum over layers of the busiest device's bytes in the yardstick.
+    double uniformBytes = 0;
+    for (const auto &layer : bytes[2])
+      uniformBytes += *std::max_element(layer.begin(), layer.end());
+    const double layers = static_cast<double>(bytes[2].size());
+    double bandwidth = bigBytes / bigSeconds, latency = 0;
+    for (int iter = 0; iter < 3; ++iter) {
+      latency = std::max(0.0, (steps[2] - uniformBytes / bandwidth) / layers);
+      bandwidth = bigBytes / std::max(1e-9, bigSeconds - latency);
+    }
+    double tpModel = modelStep(bytes[0], bandwidth, latency),
+           fairModel = modelStep(bytes[1], bandwidth, latency);
+    std::printf("  G=%d launch model fitted on the all-layer batch and the "
+                "uniform yardstick: %.0f GB/s + %.1f us per launch; "
+                "predicted tp/fairkv %.3f, measured %.3f (%+.1f%%)\n",
+                G, bandwidth / 1e9, latency * 1e6, tpModel / fairModel,
+                steps[0] / steps[1],
+                100 * ((steps[0] / steps[1]) / (tpModel / fairModel) - 1));
+  }
+  {
+    // The same at batch 256, where every device's launch is large enough to
+    // be bandwidth-bound: how much of the gap at batch 64 is launch size.
+    kBatch = 256;
+    double steps[2], predicted[2];
+    for (int i = 0; i < 2; ++i) {
+      PlanOptions o;
+      o.strategy = i == 1 ? Strategy::FairKV : Strategy::TP;
+      o.devices = 8;
+      Result<PlanReport> r = planAndEvaluate(*profile, model, hw, o, kBatch);
+      std::vector<double> perDevice;
+      steps[i] = stepTime(r->result.plan, *profile, group, headDim, perDevice);
+      predicted[i] = r->metrics.attentionImbalance;
+    }
+    std::printf("  batch 256, G=8: tp step %.3f ms, fairkv step %.3f ms, "
+                "measured tp/fairkv %.3f, predicted %.3f (%+.1f%%)\n",
+                steps[0] * 1e3, steps[1] * 1e3, steps[0] / steps[1],
+                predicted[0] / predicted[1],
+                100 * ((steps[0] / steps[1]) / (predicted[0] / predicted[1]) - 1));
+  }
+  std::printf("\n%s\n", ok ? "all kernel checks passed" : "KERNEL CHECKS FAILED");
+  return ok ? 0 : 1;
+}

@@ -1,0 +1,239 @@
+//===- DecodeAttention.cu - Compressed variable-length decode attention ---===//
+//
+// Split kernel: one block of kWarps warps per chunk. Warp w takes tokens
+// w, w + kWarps, ...; lane l holds dims [4l, 4l + 4) of every query of the group,
+// so a warp reads one 256-byte K (then V) row per token, coalesced. Pass 1
+// scores the chunk's tokens into shared memory, pass 2 takes each head's max
+// and exponentials, pass 3 accumulates V; the block writes its unnormalised
+// accumulator with the chunk's max and sum. Combine kernel: per segment,
+// rescales the chunks to a common max and normalises (exact softmax).
+//
+//===----------------------------------------------------------------------===//
+
+#include "DecodeAttention.h"
+
+#include <cfloat>
+
+namespace fairkv::cuda {
+namespace {
+
+constexpr int kWarps = 4;
+/// K or V rows a warp loads before it uses them.
+constexpr int kUnroll = 4;
+
+/// Loads a lane's PerLane bf16 values in one vector load (8 or 4 bytes).
+template <int PerLane>
+__device__ __forceinline__ void loadRow(const __nv_bfloat16 *src, float *dst) {
+  if constexpr (PerLane == 4) {
+    uint2 raw = *reinterpret_cast<const uint2 *>(src);
+    __nv_bfloat162 lo = *reinterpret_cast<__nv_bfloat162 *>(&raw.x);
+    __nv_bfloat162 hi = *reinterpret_cast<__nv_bfloat162 *>(&raw.y);
+    float2 a = __bfloat1622float2(lo), b = __bfloat1622float2(hi);
+    dst[0] = a.x;
+    dst[1] = a.y;
+    dst[2] = b.x;
+    dst[3] = b.y;
+  } else {
+    unsigned raw = *reinterpret_cast<const unsigned *>(src);
+    float2 a = __bfloat1622float2(*reinterpret_cast<__nv_bfloat162 *>(&raw));
+    dst[0] = a.x;
+    dst[1] = a.y;
+  }
+}
+
+// Group is a template parameter so the per-head arrays below stay in
+// registers (a runtime bound would put them in local memory).
+template <int HeadDim, int Group>
+__global__ void __launch_bounds__(kWarps * 32)
+    decodeSplit(DecodeAttentionArgs a) {
+  constexpr int PerLane = HeadDim / 32; // 4 for 128, 2 for 64
+  const int chunk = blockIdx.x;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int seg = a.chunkSegment[chunk];
+  const int64_t begin = a.chunkBegin[chunk], end = a.chunkEnd[chunk];
+  const int count = static_cast<int>(end - begin);
+  constexpr int group = Group;
+  const float scale = rsqrtf(static_cast<float>(HeadDim));
+
+  __shared__ float scores[Group][kChunkTokens];
+  __shared__ float headMax[Group], headSum[Group];
+  __shared__ float reduce[kWarps][Group][HeadDim];
+
+  float q[Group][PerLane];
+#pragma unroll
+  for (int h = 0; h < group; ++h)
+#pragma unroll
+    for (int e = 0; e < PerLane; ++e)
+      q[h][e] = a.queries[(static_cast<int64_t>(seg) * group + h) * HeadDim +
+                          lane * PerLane + e] *
+                scale;
+
+  // Pass 1: scores. Each warp keeps kUnroll rows in flight before it
+  // reduces, so the loads of a chunk overlap instead of queueing behind the
+  // shuffles.
+  for (int t0 = warp; t0 < count; t0 += kWarps * kUnroll) {
+    float kv[kUnroll][PerLane];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      int t = t0 + u * kWarps;
+      if (t < count)
+        loadRow<PerLane>(a.keys + (begin + t) * HeadDim + lane * PerLane,
+                         kv[u]);
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      int t = t0 + u * kWarps;
+      if (t >= count)
+        break;
+#pragma unroll
+      for (int h = 0; h < group; ++h) {
+        float s = 0;
+#pragma unroll
+        for (int e = 0; e < PerLane; ++e)
+          s += q[h][e] * kv[u][e];
+#pragma unroll
+        for (int o = 16; o > 0; o /= 2)
+          s += __shfl_xor_sync(0xffffffffu, s, o);
+        if (lane == 0)
+          scores[h][t] = s;
+      }
+    }
+  }
+  __syncthreads();
+
+  // Pass 2: per head, the chunk's max and the exponentials.
+  for (int h = warp; h < group; h += kWarps) {
+    float m = -FLT_MAX;
+    for (int t = lane; t < count; t += 32)
+      m = fmaxf(m, scores[h][t]);
+    for (int o = 16; o > 0; o /= 2)
+      m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
+    float l = 0;
+    for (int t = lane; t < count; t += 32) {
+      float p = __expf(scores[h][t] - m);
+      scores[h][t] = p;
+      l += p;
+    }
+    for (int o = 16; o > 0; o /= 2)
+      l += __shfl_xor_sync(0xffffffffu, l, o);
+    if (lane == 0) {
+      headMax[h] = m;
+      headSum[h] = l;
+    }
+  }
+  __syncthreads();
+
+  // Pass 3: V accumulation.
+  float acc[Group][PerLane];
+#pragma unroll
+  for (int h = 0; h < Group; ++h)
+#pragma unroll
+    for (int e = 0; e < PerLane; ++e)
+      acc[h][e] = 0;
+  for (int t0 = warp; t0 < count; t0 += kWarps * kUnroll) {
+    float vv[kUnroll][PerLane];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      int t = t0 + u * kWarps;
+      if (t < count)
+        loadRow<PerLane>(a.values + (begin + t) * HeadDim + lane * PerLane,
+                         vv[u]);
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      int t = t0 + u * kWarps;
+      if (t >= count)
+        break;
+#pragma unroll
+      for (int h = 0; h < group; ++h) {
+        float p = scores[h][t];
+#pragma unroll
+        for (int e = 0; e < PerLane; ++e)
+          acc[h][e] += p * vv[u][e];
+      }
+    }
+  }
+#pragma unroll
+  for (int h = 0; h < group; ++h)
+#pragma unroll
+    for (int e = 0; e < PerLane; ++e)
+      reduce[warp][h][lane * PerLane + e] = acc[h][e];
+  __syncthreads();
+
+  float *out = a.partial + static_cast<int64_t>(chunk) * group * (HeadDim + 2);
+  for (int i = threadIdx.x; i < group * HeadDim; i += kWarps * 32) {
+    int h = i / HeadDim, e = i % HeadDim;
+    float s = 0;
+    for (int w = 0; w < kWarps; ++w)
+      s += reduce[w][h][e];
+    out[h * (HeadDim + 2) + e] = s;
+  }
+  if (threadIdx.x < group) {
+    out[threadIdx.x * (HeadDim + 2) + HeadDim] = headMax[threadIdx.x];
+    out[threadIdx.x * (HeadDim + 2) + HeadDim + 1] = headSum[threadIdx.x];
+  }
+}
+
+template <int HeadDim>
+__global__ void decodeCombine(DecodeAttentionArgs a) {
+  const int seg = blockIdx.x;
+  const int first = a.segmentFirstChunk[seg], last = a.segmentFirstChunk[seg + 1];
+  for (int i = threadIdx.x; i < a.group * HeadDim; i += blockDim.x) {
+    int h = i / HeadDim, e = i % HeadDim;
+    float m = -FLT_MAX;
+    for (int c = first; c < last; ++c)
+      m = fmaxf(m, a.partial[(static_cast<int64_t>(c) * a.group + h) *
+                                 (HeadDim + 2) +
+                             HeadDim]);
+    float num = 0, den = 0;
+    for (int c = first; c < last; ++c) {
+      const float *p =
+          a.partial + (static_cast<int64_t>(c) * a.group + h) * (HeadDim + 2);
+      float w = __expf(p[HeadDim] - m);
+      num += w * p[e];
+      den += w * p[HeadDim + 1];
+    }
+    a.out[(static_cast<int64_t>(seg) * a.group + h) * HeadDim + e] =
+        den > 0 ? num / den : 0.0f;
+  }
+}
+
+} // namespace
+
+cudaError_t launchDecodeAttention(const DecodeAttentionArgs &args,
+                                  cudaStream_t stream) {
+  if (args.headDim != 128 && args.headDim != 64)
+    return cudaErrorInvalidValue;
+  if (args.chunks == 0)
+    return cudaSuccess;
+  const dim3 grid(args.chunks), block(kWarps * 32);
+#define FAIRKV_SPLIT(D, G)                                                     \
+  case G:                                                                      \
+    decodeSplit<D, G><<<grid, block, 0, stream>>>(args);                       \
+    break;
+  if (args.headDim == 128) {
+    switch (args.group) {
+      FAIRKV_SPLIT(128, 1)
+      FAIRKV_SPLIT(128, 2)
+      FAIRKV_SPLIT(128, 4)
+      FAIRKV_SPLIT(128, 8)
+    default:
+      return cudaErrorInvalidValue;
+    }
+    decodeCombine<128><<<args.segments, 256, 0, stream>>>(args);
+  } else {
+    switch (args.group) {
+      FAIRKV_SPLIT(64, 1)
+      FAIRKV_SPLIT(64, 2)
+      FAIRKV_SPLIT(64, 4)
+      FAIRKV_SPLIT(64, 8)
+    default:
+      return cudaErrorInvalidValue;
+    }
+    decodeCombine<64><<<args.segments, 256, 0, stream>>>(args);
+  }
+#undef FAIRKV_SPLIT
+  return cudaGetLastError();
+}
+
+} // namespace fairkv::cuda

@@ -1,0 +1,57 @@
+//===- DecodeAttention.h - Compressed variable-length decode attention ----===//
+//
+// The CUDA decode-attention kernel over compressed per-head KV: one segment
+// per (request, KV head) of any length, its keys and values stored
+// contiguously (bf16, flattened, prefix-sum offsets), the whole GQA group of
+// queries handled together so K and V are read once. Long segments are split
+// into chunks (flash-decoding style) whose partial softmax results a second
+// kernel combines exactly.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FAIRKV_RUNTIME_CUDA_DECODEATTENTION_H
+#define FAIRKV_RUNTIME_CUDA_DECODEATTENTION_H
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace fairkv::cuda {
+
+/// Tokens one thread block handles; segments longer than this are split.
+constexpr int kChunkTokens = 128;
+
+struct DecodeAttentionArgs {
+  const __nv_bfloat16 *keys = nullptr;   ///< [total tokens, headDim]
+  const __nv_bfloat16 *values = nullptr; ///< [total tokens, headDim]
+  const int64_t *offsets = nullptr;      ///< [segments + 1] token offsets
+  const float *queries = nullptr;        ///< [segments, group, headDim]
+  float *out = nullptr;                  ///< [segments, group, headDim]
+  int segments = 0;
+  int group = 0;   ///< query heads per KV head: 1, 2, 4 or 8
+  int headDim = 0; ///< 128 or 64
+  /// Chunk table: for chunk c, its segment and [begin, end) tokens
+  /// (absolute), built by planChunks on the host and copied to the device.
+  const int *chunkSegment = nullptr;
+  const int64_t *chunkBegin = nullptr;
+  const int64_t *chunkEnd = nullptr;
+  int chunks = 0;
+  /// First chunk of each segment ([segments + 1]).
+  const int *segmentFirstChunk = nullptr;
+  /// Workspace: per chunk, group x (headDim accumulator + max + sum) floats.
+  float *partial = nullptr;
+};
+
+/// Floats of workspace `partial` needs for `chunks` chunks.
+inline int64_t partialFloats(int chunks, int group, int headDim) {
+  return static_cast<int64_t>(chunks) * group * (headDim + 2);
+}
+
+/// Launches the split and combine kernels on `stream`.
+cudaError_t launchDecodeAttention(const DecodeAttentionArgs &args,
+                                  cudaStream_t stream);
+
+} // namespace fairkv::cuda
+
+#endif // FAIRKV_RUNTIME_CUDA_DECODEATTENTION_H
