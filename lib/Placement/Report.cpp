@@ -78,6 +78,7 @@ nlohmann::ordered_json metricsJson(const PlanReport &r) {
 
 nlohmann::ordered_json planJson(const PlanReport &r, const ReportContext &ctx) {
   nlohmann::ordered_json j;
+  j["format"] = "fairkv-plan/v1";
   j["strategy"] = r.result.plan.strategy;
   j["devices"] = r.result.plan.devices;
   j["model"] = ctx.model->name;
@@ -319,4 +320,67 @@ std::string fairkv::placement::renderSvg(const PlanReport &report,
   }
   svg << "</svg>\n";
   return svg.str();
+}
+
+Result<Plan> fairkv::placement::readPlanJson(const std::string &jsonText,
+                                             const BudgetProfile &profile) {
+  nlohmann::json j =
+      nlohmann::json::parse(jsonText, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object())
+    return makeError("plan: not a JSON object");
+  if (auto f = j.find("format");
+      f != j.end() && (!f->is_string() || *f != "fairkv-plan/v1"))
+    return makeError("plan: 'format' must be \"fairkv-plan/v1\"");
+  auto devices = j.find("devices");
+  if (devices == j.end() || !devices->is_number_integer() ||
+      devices->get<int64_t>() <= 0)
+    return makeError("plan: 'devices' must be a positive integer");
+  Plan plan;
+  plan.devices = devices->get<int>();
+  if (auto s = j.find("strategy"); s != j.end() && s->is_string())
+    plan.strategy = s->get<std::string>();
+  auto layers = j.find("layers");
+  if (layers == j.end() || !layers->is_array())
+    return makeError("plan: 'layers' must be a list");
+  plan.layers.assign(profile.layers(),
+                     LayerPlacement(profile.kvHeads()));
+  std::vector<bool> seen(profile.layers(), false);
+  for (const nlohmann::json &layer : *layers) {
+    auto index = layer.find("layer");
+    auto replicas = layer.find("replicas");
+    if (!layer.is_object() || index == layer.end() ||
+        !index->is_number_integer() || replicas == layer.end() ||
+        !replicas->is_array())
+      return makeError("plan: every layer needs 'layer' and 'replicas'");
+    int64_t l = index->get<int64_t>();
+    if (l < 0 || l >= profile.layers())
+      return makeError("plan: layer " + std::to_string(l) +
+                       " is outside the model's " +
+                       std::to_string(profile.layers()) + " layers");
+    if (seen[l])
+      return makeError("plan: layer " + std::to_string(l) + " appears twice");
+    seen[l] = true;
+    for (const nlohmann::json &r : *replicas) {
+      auto head = r.find("kv_head"), device = r.find("device"),
+           share = r.find("share");
+      if (!r.is_object() || head == r.end() || !head->is_number_integer() ||
+          device == r.end() || !device->is_number_integer() ||
+          share == r.end() || !share->is_number())
+        return makeError("plan: layer " + std::to_string(l) +
+                         ": every replica needs 'kv_head', 'device', 'share'");
+      int64_t h = head->get<int64_t>();
+      if (h < 0 || h >= profile.kvHeads())
+        return makeError("plan: layer " + std::to_string(l) + ": kv head " +
+                         std::to_string(h) + " is outside the model's " +
+                         std::to_string(profile.kvHeads()) + " kv heads");
+      plan.layers[l][h].push_back(
+          Replica{device->get<int>(), share->get<double>()});
+    }
+  }
+  for (int64_t l = 0; l < profile.layers(); ++l)
+    if (!seen[l])
+      return makeError("plan: layer " + std::to_string(l) + " is missing");
+  if (Status s = validatePlan(plan, profile); !s)
+    return makeError("plan: " + s.error());
+  return plan;
 }

@@ -33,6 +33,7 @@ void mlir::fairkv::buildShardPipeline(OpPassManager &pm,
   plan.timeLimit = options.timeLimit;
   plan.hardware = options.hardware;
   plan.report = options.report;
+  plan.planFile = options.planFile;
   // Decide which device holds which KV head, and the copies' shares.
   pm.addPass(createFairKVPlanPlacementPass(plan));
   // Write one program per device with explicit replicate/gather/all_reduce.

@@ -126,28 +126,47 @@ struct PlanPlacementPass
       return signalPassFailure();
     }
 
-    fp::Result<fp::PlanReport> report =
-        fp::planAndEvaluate(profile, model, *hw, options, batch);
+    fp::Result<fp::PlanReport> report = fp::makeError("");
+    if (!planFile.empty()) {
+      // A plan made elsewhere: read it, and evaluate it like our own.
+      fp::Result<std::string> text = fp::readFile(planFile);
+      fp::Result<fp::Plan> plan =
+          text ? fp::readPlanJson(*text, profile) : fp::makeError(text.error());
+      if (!plan) {
+        module.emitError() << "fairkv-plan-placement: " << planFile << ": "
+                           << plan.error();
+        return signalPassFailure();
+      }
+      options.devices = plan->devices;
+      fp::PlanReport external;
+      external.result.plan = std::move(*plan);
+      external.metrics = fp::evaluatePlan(external.result.plan, profile, model,
+                                          *hw, batch);
+      report = std::move(external);
+    } else {
+      report = fp::planAndEvaluate(profile, model, *hw, options, batch);
+    }
     if (!report) {
       module.emitError() << "fairkv-plan-placement: " << report.error();
       return signalPassFailure();
     }
+    const int64_t gridDevices = report->result.plan.devices;
 
     // The grid the placement refers to.
     MLIRContext *ctx = &getContext();
     SymbolTable symbols(module);
     if (Operation *existing = symbols.lookup(gridName)) {
       auto grid = dyn_cast<shard::GridOp>(existing);
-      if (!grid || grid.getShape() != ArrayRef<int64_t>{devices}) {
+      if (!grid || grid.getShape() != ArrayRef<int64_t>{gridDevices}) {
         existing->emitError() << "'@" << gridName
                               << "' exists but is not a shard.grid of shape "
-                              << static_cast<int64_t>(devices);
+                              << gridDevices;
         return signalPassFailure();
       }
     } else {
       OpBuilder b = OpBuilder::atBlockBegin(module.getBody());
       shard::GridOp::create(b, module.getLoc(), gridName,
-                            ArrayRef<int64_t>{devices});
+                            ArrayRef<int64_t>{gridDevices});
     }
 
     const fp::Plan &plan = report->result.plan;
@@ -159,7 +178,7 @@ struct PlanPlacementPass
           replicas.push_back(ReplicaAttr::get(ctx, r.device, r.share));
         heads.push_back(std::move(replicas));
       }
-      layers[l].setPlacementAttr(PlacementAttr::get(ctx, devices, heads));
+      layers[l].setPlacementAttr(PlacementAttr::get(ctx, gridDevices, heads));
       layers[l].setGridAttr(FlatSymbolRefAttr::get(ctx, gridName));
     }
     numPlacedLayers = model.layers;

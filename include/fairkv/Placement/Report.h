@@ -44,6 +44,12 @@ std::string renderCompareText(const std::vector<PlanReport> &reports,
                               const ReportContext &ctx);
 std::string renderCompareJson(const std::vector<PlanReport> &reports,
                               const ReportContext &ctx);
+/// Reads a plan written by renderJson (`fairkv plan --format json`,
+/// format "fairkv-plan/v1") and checks it fits `profile` (layers, KV heads)
+/// and is valid (shares, distinct devices, devices in range).
+Result<Plan> readPlanJson(const std::string &jsonText,
+                          const BudgetProfile &profile);
+
 /// Per-layer, per-device load of tp against `report`'s plan, as two
 /// heatmaps (devices x layers, colour = load / the layer's mean load).
 std::string renderSvg(const PlanReport &report, const ReportContext &ctx);

@@ -42,10 +42,16 @@ def FairKVPlanPlacementPass
                                          [<1, 1.0>]]> on @grid : ...
     ```
 
+    With `plan-file`, the placement comes from a `fairkv-plan/v1` JSON file
+    (the schema is `docs/schemas/fairkv-plan.schema.json`) instead: plans
+    from other tools and FairKV mix, and a plan from `fairkv plan --format
+    json` reproduces the module `fairkv-plan-placement` computes itself.
+
     Errors (with the module's location): no `fairkv.config`, a layer with no
     or two attention ops, budgets that do not match the config, a strategy
     that is not defined for the inputs (e.g. `tp` when the devices do not
-    divide the KV heads), an existing grid of another size.
+    divide the KV heads), an existing grid of another size, a plan file that
+    does not fit the module.
   }];
   let dependentDialects = ["::mlir::shard::ShardDialect"];
   let options = [
@@ -73,7 +79,11 @@ def FairKVPlanPlacementPass
     Option<"gridName", "grid", "std::string", "\"grid\"",
            "name of the shard.grid the placement refers to">,
     Option<"report", "report", "std::string", "\"\"",
-           "write the JSON plan report to this file">
+           "write the JSON plan report to this file">,
+    Option<"planFile", "plan-file", "std::string", "\"\"",
+           "use this plan (fairkv-plan/v1 JSON, e.g. from `fairkv plan "
+           "--format json` or another planner) instead of computing one; "
+           "the device count comes from the plan">
   ];
   let statistics = [
     Statistic<"numPlacedLayers", "placed-layers", "Layers placed">,

@@ -55,6 +55,10 @@ struct ShardPipelineOptions
   PassOptions::Option<std::string> report{
       *this, "report", llvm::cl::desc("write the JSON plan report here"),
       llvm::cl::init("")};
+  PassOptions::Option<std::string> planFile{
+      *this, "plan-file",
+      llvm::cl::desc("use this fairkv-plan/v1 JSON plan instead of planning"),
+      llvm::cl::init("")};
 };
 
 /// plan -> shard -> canonicalize (folds gathers) -> verify.
