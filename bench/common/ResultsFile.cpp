@@ -2,10 +2,17 @@
 
 #include "ResultsFile.h"
 
+#include <cstdio>
 #include <ctime>
 #include <fstream>
 #include <sstream>
 #include <thread>
+
+std::string fairkv::bench::formatNumber(const char *format, double value) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), format, value);
+  return buf;
+}
 
 std::string fairkv::bench::machineDescription() {
   std::ifstream cpu("/proc/cpuinfo");

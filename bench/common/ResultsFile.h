@@ -7,6 +7,9 @@
 
 namespace fairkv::bench {
 
+/// `value` printed with the printf `format` (e.g. "%.3f").
+std::string formatNumber(const char *format, double value);
+
 /// "CPU model, N hardware threads": the machine a result comes from.
 std::string machineDescription();
 /// The current time, "YYYY-MM-DD HH:MM UTC".

@@ -37,19 +37,6 @@ struct Measured {
   double predictedImbalance = 0;
 };
 
-std::pair<int64_t, int64_t> rowsOf(int64_t batch,
-                                   const std::vector<Replica> &replicas,
-                                   size_t index) {
-  double before = 0;
-  for (size_t r = 0; r < index; ++r)
-    before += replicas[r].share;
-  int64_t begin = std::llround(batch * before);
-  int64_t end = index + 1 == replicas.size()
-                    ? batch
-                    : std::llround(batch * (before + replicas[index].share));
-  return {begin, std::max(begin, end)};
-}
-
 /// Times every device's decode attention for `plan`, one device at a time.
 std::string measure(const Plan &plan, const BudgetProfile &profile,
                     const ModelShape &model, const std::string &weights,
@@ -97,7 +84,7 @@ std::string measure(const Plan &plan, const BudgetProfile &profile,
             work[l].split.push_back({static_cast<int64_t>(h), r});
           auto [begin, end] =
               reps.size() == 1 ? std::pair<int64_t, int64_t>{0, kBatch}
-                               : rowsOf(kBatch, reps, r);
+                               : replicaRows(kBatch, reps, r);
           for (int64_t q = begin; q < end; ++q)
             fairkv_rt_cache_fill_random(ctx, l, h, q, profile.tokens[l][h], d,
                                         end - begin, 1000 * l + 10 * h + q);
@@ -120,7 +107,7 @@ std::string measure(const Plan &plan, const BudgetProfile &profile,
         }
         for (auto [h, r] : w.split) {
           const auto &reps = plan.layers[l][h];
-          auto [begin, end] = rowsOf(kBatch, reps, r);
+          auto [begin, end] = replicaRows(kBatch, reps, r);
           std::vector<int64_t> devices;
           std::vector<double> shares;
           for (const Replica &rep : reps) {
@@ -146,11 +133,9 @@ std::string measure(const Plan &plan, const BudgetProfile &profile,
   return "";
 }
 
-std::string f(const char *format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), format, v);
-  return buf;
-}
+using fairkv::bench::formatNumber;
+/// Short for the many table cells.
+std::string f(const char *format, double v) { return formatNumber(format, v); }
 
 } // namespace
 
@@ -191,15 +176,7 @@ int main(int argc, char **argv) {
   BudgetProfile profile = *whole;
   profile.tokens.resize(kLayers);
   profile.source += ",layers=0..3";
-  BudgetProfile uniform = profile;
-  uniform.source = "uniform (same total KV per layer)";
-  for (auto &layer : uniform.tokens) {
-    int64_t sum = 0;
-    for (int64_t t : layer)
-      sum += t;
-    for (int64_t &t : layer)
-      t = sum / static_cast<int64_t>(layer.size());
-  }
+  BudgetProfile uniform = uniformProfile(profile);
   // The session only needs some weights to open: attention reads none.
   std::string weights =
       (std::filesystem::temp_directory_path() / "fairkv-bench-e2e.safetensors")

@@ -257,17 +257,6 @@ double copyBandwidth() {
 
 int64_t kBatch = 64;
 
-std::pair<int64_t, int64_t> rowsOf(const std::vector<Replica> &reps, size_t r) {
-  double before = 0;
-  for (size_t i = 0; i < r; ++i)
-    before += reps[i].share;
-  int64_t begin = std::llround(kBatch * before);
-  int64_t end = r + 1 == reps.size()
-                    ? kBatch
-                    : std::llround(kBatch * (before + reps[r].share));
-  return {begin, std::max(begin, end)};
-}
-
 /// KV bytes each device reads per layer under `plan` at batch kBatch.
 std::vector<std::vector<double>> deviceBytes(const Plan &plan,
                                              const BudgetProfile &profile,
@@ -278,7 +267,7 @@ std::vector<std::vector<double>> deviceBytes(const Plan &plan,
     for (size_t h = 0; h < plan.layers[l].size(); ++h) {
       const auto &reps = plan.layers[l][h];
       for (size_t r = 0; r < reps.size(); ++r) {
-        auto [begin, end] = rowsOf(reps, r);
+        auto [begin, end] = replicaRows(kBatch, reps, r);
         bytes[l][reps[r].device] +=
             2.0 * (end - begin) * profile.tokens[l][h] * headDim * 2;
       }
@@ -315,7 +304,7 @@ double stepTime(const Plan &plan, const BudgetProfile &profile, int group,
         const auto &reps = plan.layers[l][h];
         for (size_t r = 0; r < reps.size(); ++r)
           if (reps[r].device == g) {
-            auto [begin, end] = rowsOf(reps, r);
+            auto [begin, end] = replicaRows(kBatch, reps, r);
             for (int64_t q = begin; q < end; ++q)
               lengths.push_back(profile.tokens[l][h]);
           }
@@ -399,14 +388,7 @@ int main(int argc, char **argv) {
   std::printf("\nc. per-device attention time, each device's work in turn "
               "(HeadKV llama-3-8b, batch %lld, all 32 layers)\n",
               (long long)kBatch);
-  BudgetProfile uniform = *profile;
-  for (auto &layer : uniform.tokens) {
-    int64_t sum = 0;
-    for (int64_t t : layer)
-      sum += t;
-    for (int64_t &t : layer)
-      t = sum / static_cast<int64_t>(layer.size());
-  }
+  BudgetProfile uniform = uniformProfile(*profile);
   Hardware hw = *hardwarePreset("h100-sxm");
   for (int G : {4, 8}) {
     double steps[3], predicted[3];

@@ -36,11 +36,9 @@ struct Variant {
   bool even = false;
 };
 
-std::string f(const char *format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), format, v);
-  return buf;
-}
+using fairkv::bench::formatNumber;
+/// Short for the many table cells.
+std::string f(const char *format, double v) { return formatNumber(format, v); }
 
 } // namespace
 

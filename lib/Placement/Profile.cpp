@@ -138,3 +138,17 @@ BudgetProfile fairkv::placement::syntheticProfile(int64_t layers,
   }
   return p;
 }
+
+BudgetProfile fairkv::placement::uniformProfile(const BudgetProfile &profile) {
+  BudgetProfile uniform = profile;
+  uniform.source = "uniform (same total KV per layer as " + profile.source +
+                   ")";
+  for (auto &layer : uniform.tokens) {
+    int64_t sum = 0;
+    for (int64_t t : layer)
+      sum += t;
+    for (int64_t &t : layer)
+      t = sum / static_cast<int64_t>(layer.size());
+  }
+  return uniform;
+}

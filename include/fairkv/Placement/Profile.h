@@ -78,6 +78,10 @@ std::string writeCanonicalProfile(const BudgetProfile &profile);
 BudgetProfile syntheticProfile(int64_t layers, int64_t kvHeads, uint64_t seed,
                                double skew = 1.0, int64_t meanTokens = 512);
 
+/// The same total KV per layer, every head of a layer at the layer's mean
+/// budget: the balanced yardstick tp needs nothing to be fair on.
+BudgetProfile uniformProfile(const BudgetProfile &profile);
+
 /// Reads a whole file; errors name the path.
 Result<std::string> readFile(const std::string &path);
 
