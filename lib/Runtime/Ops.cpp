@@ -348,8 +348,19 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_attention(
       // Size the page pool from the plan: this device's requests of this
       // head, each at most its budget plus the tokens still to decode.
       int64_t perRequest = std::min(s, budgets[j]) + opt.max_new_tokens;
-      int64_t pages = (perRequest + opt.page_tokens - 1) / opt.page_tokens;
-      cache.reserve(std::max<int64_t>(1, b * pages), opt.page_tokens, d);
+      int64_t pages = std::max<int64_t>(
+          1, b * ((perRequest + opt.page_tokens - 1) / opt.page_tokens));
+      int64_t bytes = pages * opt.page_tokens * 2 * d * 4;
+      if (opt.kv_bytes_per_device > 0 &&
+          ctx->reservedKVBytes + bytes > opt.kv_bytes_per_device)
+        fatal("out of memory for the requested batch: device " +
+              std::to_string(ctx->device) + " needs more than " +
+              std::to_string(ctx->reservedKVBytes + bytes) +
+              " bytes of KV pages (layer " + std::to_string(layer) +
+              ", kv head " + std::to_string(kvHeads[j]) + ") but may hold " +
+              std::to_string(opt.kv_bytes_per_device));
+      ctx->reservedKVBytes += bytes;
+      cache.reserve(pages, opt.page_tokens, d);
     }
     for (int64_t i = 0; i < b; ++i) {
       const int64_t request = begin + i;

@@ -41,7 +41,8 @@ int main(int argc, char **argv) {
                " devices: prefills the prompts, then decodes greedily"};
   std::string weights, promptsFile, dumpLogits, referenceLogits;
   double tolerance = 1e-5, minMargin = 0;
-  int64_t randomPrompts = 0, promptLen = 16, maxNew = 8, window = 8;
+  int64_t randomPrompts = 0, promptLen = 16, maxNew = 8, window = 8,
+          kvBytes = 0;
   uint64_t seed = 1;
   bool quiet = false;
   app.add_option("--weights", weights, "model weights (safetensors)")
@@ -60,6 +61,10 @@ int main(int argc, char **argv) {
   app.add_option("--snapkv-window", window,
                  "prompt queries that score the tokens kept at prefill")
       ->capture_default_str();
+  app.add_option("--kv-memory", kvBytes,
+                 "bytes of KV pages each device may hold (0: no limit); a "
+                 "batch that needs more is refused")
+      ->capture_default_str();
   app.add_option("--dump-logits", dumpLogits,
                  "write each step's last-position logits to this file");
   app.add_option("--reference-logits", referenceLogits,
@@ -76,14 +81,15 @@ int main(int argc, char **argv) {
   app.add_flag("--quiet", quiet, "print only the generated tokens");
   CLI11_PARSE(app, argc, argv);
 
-  if (maxNew <= 0 || promptLen <= 0 || window <= 0)
+  if (maxNew <= 0 || promptLen <= 0 || window <= 0 || kvBytes < 0)
     return fail("--max-new-tokens, --prompt-len and --snapkv-window must be "
-                "positive");
+                "positive and --kv-memory non-negative");
   fairkv_rt_options options;
   fairkv_rt_default_options(&options);
   options.devices = fairkv_program_num_devices;
   options.max_new_tokens = maxNew;
   options.snapkv_window = window;
+  options.kv_bytes_per_device = kvBytes;
   fairkv_rt_session *session = nullptr;
   if (fairkv_rt_session_create(weights.c_str(), &options, &session) !=
       FAIRKV_OK)

@@ -151,6 +151,8 @@ struct fairkv_rt_ctx {
   std::vector<std::unique_ptr<fairkv::rt::Tensor>> arena;
   std::map<std::string, std::unique_ptr<fairkv::rt::Tensor>> weights;
   std::map<std::pair<int64_t, int64_t>, fairkv::rt::HeadCache> cache;
+  /// Bytes of KV page pools reserved on this device so far.
+  int64_t reservedKVBytes = 0;
   std::map<std::string, int64_t> collectiveCounts;
   /// The logits greedy_sample saw in the last step (whole vocabulary).
   std::vector<float> lastLogits;

@@ -82,6 +82,7 @@ FAIRKV_RT_EXPORT void fairkv_rt_default_options(fairkv_rt_options *options) {
   options->max_new_tokens = 16;
   options->snapkv_window = 8;
   options->page_tokens = 16;
+  options->kv_bytes_per_device = 0;
 }
 
 FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_create(
@@ -90,7 +91,8 @@ FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_create(
   if (!weightsPath || !options || !session)
     return fail(FAIRKV_ERROR_INVALID_ARGUMENT, "null argument");
   if (options->devices <= 0 || options->max_new_tokens < 0 ||
-      options->snapkv_window <= 0 || options->page_tokens <= 0)
+      options->snapkv_window <= 0 || options->page_tokens <= 0 ||
+      options->kv_bytes_per_device < 0)
     return fail(FAIRKV_ERROR_INVALID_ARGUMENT,
                 "devices, snapkv_window and page_tokens must be positive and "
                 "max_new_tokens non-negative");

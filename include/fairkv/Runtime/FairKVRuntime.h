@@ -60,9 +60,13 @@ typedef struct fairkv_rt_options {
   int64_t snapkv_window;
   /// Tokens per KV page.
   int64_t page_tokens;
+  /// Bytes of KV pages a device may hold (0: no limit). A batch that needs
+  /// more is refused at prefill with a one-line reason.
+  int64_t kv_bytes_per_device;
 } fairkv_rt_options;
 
-/// devices 1, max_new_tokens 16, snapkv_window 8, page_tokens 16.
+/// devices 1, max_new_tokens 16, snapkv_window 8, page_tokens 16,
+/// kv_bytes_per_device 0.
 void fairkv_rt_default_options(fairkv_rt_options *options);
 
 /// Opens `weights_path` (safetensors, memory-mapped) for `options->devices`
