@@ -174,27 +174,73 @@ __global__ void __launch_bounds__(kWarps * 32)
   }
 }
 
+/// Block-wide reduction of one float per thread (max or sum).
+template <bool IsMax>
+__device__ float blockReduce(float v, float *scratch) {
+  for (int o = 16; o > 0; o /= 2) {
+    float other = __shfl_xor_sync(0xffffffffu, v, o);
+    v = IsMax ? fmaxf(v, other) : v + other;
+  }
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (lane == 0)
+    scratch[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    v = lane < blockDim.x / 32 ? scratch[lane] : (IsMax ? -FLT_MAX : 0.0f);
+    for (int o = 16; o > 0; o /= 2) {
+      float other = __shfl_xor_sync(0xffffffffu, v, o);
+      v = IsMax ? fmaxf(v, other) : v + other;
+    }
+    if (lane == 0)
+      scratch[0] = v;
+  }
+  __syncthreads();
+  float result = scratch[0];
+  __syncthreads();
+  return result;
+}
+
+// One block per segment. The chunks' maxima and sums are reduced across the
+// block first (a long segment has hundreds of chunks: a loop per thread
+// would serialise their loads); then each thread combines one output
+// element over the chunks with several loads in flight.
 template <int HeadDim>
 __global__ void decodeCombine(DecodeAttentionArgs a) {
+  constexpr int Stride = HeadDim + 2;
+  __shared__ float scratch[32];
+  __shared__ float headMax[8], headSum[8];
   const int seg = blockIdx.x;
   const int first = a.segmentFirstChunk[seg], last = a.segmentFirstChunk[seg + 1];
-  for (int i = threadIdx.x; i < a.group * HeadDim; i += blockDim.x) {
-    int h = i / HeadDim, e = i % HeadDim;
+  const float *partial = a.partial;
+  for (int h = 0; h < a.group; ++h) {
     float m = -FLT_MAX;
-    for (int c = first; c < last; ++c)
-      m = fmaxf(m, a.partial[(static_cast<int64_t>(c) * a.group + h) *
-                                 (HeadDim + 2) +
-                             HeadDim]);
-    float num = 0, den = 0;
+    for (int c = first + threadIdx.x; c < last; c += blockDim.x)
+      m = fmaxf(m, partial[(static_cast<int64_t>(c) * a.group + h) * Stride +
+                           HeadDim]);
+    m = blockReduce<true>(m, scratch);
+    float l = 0;
+    for (int c = first + threadIdx.x; c < last; c += blockDim.x) {
+      const float *p = partial + (static_cast<int64_t>(c) * a.group + h) * Stride;
+      l += __expf(p[HeadDim] - m) * p[HeadDim + 1];
+    }
+    l = blockReduce<false>(l, scratch);
+    if (threadIdx.x == 0) {
+      headMax[h] = m;
+      headSum[h] = l;
+    }
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < a.group * HeadDim; i += blockDim.x) {
+    const int h = i / HeadDim, e = i % HeadDim;
+    const float m = headMax[h];
+    float num = 0;
+#pragma unroll 8
     for (int c = first; c < last; ++c) {
-      const float *p =
-          a.partial + (static_cast<int64_t>(c) * a.group + h) * (HeadDim + 2);
-      float w = __expf(p[HeadDim] - m);
-      num += w * p[e];
-      den += w * p[HeadDim + 1];
+      const float *p = partial + (static_cast<int64_t>(c) * a.group + h) * Stride;
+      num += __expf(p[HeadDim] - m) * p[e];
     }
     a.out[(static_cast<int64_t>(seg) * a.group + h) * HeadDim + e] =
-        den > 0 ? num / den : 0.0f;
+        headSum[h] > 0 ? num / headSum[h] : 0.0f;
   }
 }
 
