@@ -210,8 +210,8 @@ const std::map<std::string, Hardware> &hardwareTable() {
     h100.hbmBandwidth = 3.0e12; // measured copy; spec 3.35 TB/s
     h100.linkBandwidth = 450e9; // NVLink 4, per GPU, one direction
     // Measured with fairkv-bench-gpu on an H100 80GB HBM3 (bench/RESULTS.md).
-    h100.attentionBandwidth = 2.39e12;
-    h100.attentionLaunchSeconds = 24.6e-6;
+    h100.attentionBandwidth = 2.41e12;
+    h100.attentionLaunchSeconds = 23.4e-6;
     t[h100.name] = h100;
     Hardware h200 = h100;
     h200.name = "h200-sxm";
@@ -219,7 +219,7 @@ const std::map<std::string, Hardware> &hardwareTable() {
     h200.hbmBandwidth = 4.3e12; // measured copy; spec 4.8 TB/s
     // Not measured on an H200: the H100 kernel efficiency scaled by the
     // copy bandwidths, the same launch time.
-    h200.attentionBandwidth = 2.39e12 * 4.3 / 3.0;
+    h200.attentionBandwidth = 2.41e12 * 4.3 / 3.0;
     t[h200.name] = h200;
     return t;
   }();
