@@ -138,6 +138,7 @@ std::string fairkv::compile::compileToExecutable(const std::string &moduleText,
   shard.evenShares = o.evenShares;
   shard.equalHeads = o.equalHeads;
   shard.timeLimit = o.timeLimit;
+  shard.decodeTokens = o.decodeTokens;
   shard.hardware = o.hardware;
   shard.report = o.report;
   mlir::PassManager pm(&context);

@@ -12,9 +12,11 @@
 using namespace fairkv::placement;
 
 Result<PlanReport> fairkv::placement::planAndEvaluate(
-    const BudgetProfile &profile, const ModelShape &model, const Hardware &hw,
+    const BudgetProfile &given, const ModelShape &model, const Hardware &hw,
     const PlanOptions &options, int64_t batch) {
-  Result<PlanResult> planned = makePlan(profile, model, options);
+  Result<PlanResult> planned = makePlan(given, model, options);
+  // The metrics see what the devices will hold: budgets plus decode growth.
+  const BudgetProfile profile = withDecodeTokens(given, options.decodeTokens);
   if (!planned)
     return makeError(planned.error());
   if (Status s = validatePlan(planned->plan, profile); !s)
@@ -76,16 +78,23 @@ nlohmann::ordered_json metricsJson(const PlanReport &r) {
   return j;
 }
 
+/// The budgets the metrics were computed on: the profile's, plus the decode
+/// growth the plan was made for.
+BudgetProfile plannedProfile(const ReportContext &ctx) {
+  return withDecodeTokens(*ctx.profile, ctx.options->decodeTokens);
+}
+
 nlohmann::ordered_json planJson(const PlanReport &r, const ReportContext &ctx) {
+  const BudgetProfile profile = plannedProfile(ctx);
   nlohmann::ordered_json j;
   j["format"] = "fairkv-plan/v1";
   j["strategy"] = r.result.plan.strategy;
   j["devices"] = r.result.plan.devices;
   j["model"] = ctx.model->name;
   j["hardware"] = ctx.hw->name;
-  j["profile"] = {{"source", ctx.profile->source},
-                  {"layers", ctx.profile->layers()},
-                  {"kv_heads", ctx.profile->kvHeads()}};
+  j["profile"] = {{"source", profile.source},
+                  {"layers", profile.layers()},
+                  {"kv_heads", profile.kvHeads()}};
   nlohmann::ordered_json opts;
   opts["copy_budget"] = ctx.options->copyBudget
                             ? nlohmann::ordered_json(*ctx.options->copyBudget)
@@ -96,13 +105,13 @@ nlohmann::ordered_json planJson(const PlanReport &r, const ReportContext &ctx) {
           : nlohmann::ordered_json(nullptr);
   opts["even_shares"] = ctx.options->evenShares;
   opts["equal_heads"] = ctx.options->equalHeads;
+  opts["decode_tokens"] = ctx.options->decodeTokens;
   opts["kv_head_weight_bytes"] = ctx.model->kvHeadWeightBytes();
   opts["tp_weight_bytes_per_device"] =
       ctx.model->tpWeightBytesPerDevice(r.result.plan.devices);
   j["options"] = opts;
   j["metrics"] = metricsJson(r);
-  std::vector<std::vector<double>> loads =
-      deviceLoads(r.result.plan, *ctx.profile);
+  std::vector<std::vector<double>> loads = deviceLoads(r.result.plan, profile);
   nlohmann::ordered_json layers = nlohmann::ordered_json::array();
   for (size_t l = 0; l < r.result.plan.layers.size(); ++l) {
     nlohmann::ordered_json layer;
@@ -155,7 +164,8 @@ std::string fairkv::placement::renderText(const PlanReport &r,
   out << "strategy " << r.result.plan.strategy << " on "
       << r.result.plan.devices << " devices, model " << ctx.model->name
       << ", hardware " << ctx.hw->name << "\n"
-      << "profile  " << ctx.profile->source << " (" << ctx.profile->layers()
+      << "profile  " << plannedProfile(ctx).source << " ("
+      << ctx.profile->layers()
       << " layers x " << ctx.profile->kvHeads() << " kv heads)\n\n";
   auto line = [&](const std::string &name, const std::string &value,
                   const std::string &tp = "") {
@@ -215,7 +225,7 @@ std::string fairkv::placement::renderCompareText(
   std::ostringstream out;
   out << "model " << ctx.model->name << ", " << ctx.options->devices
       << " devices, hardware " << ctx.hw->name << ", batch " << ctx.batch
-      << "\nprofile " << ctx.profile->source << " ("
+      << "\nprofile " << plannedProfile(ctx).source << " ("
       << ctx.profile->layers() << " layers x " << ctx.profile->kvHeads()
       << " kv heads)\n\n";
   char buffer[256];
@@ -245,14 +255,15 @@ std::string fairkv::placement::renderCompareText(
 std::string fairkv::placement::renderSvg(const PlanReport &report,
                                          const ReportContext &ctx) {
   std::vector<std::pair<std::string, std::vector<std::vector<double>>>> panels;
+  const BudgetProfile profile = plannedProfile(ctx);
   if (ctx.profile->kvHeads() % report.result.plan.devices == 0) {
     PlanOptions tp = *ctx.options;
     tp.strategy = Strategy::TP;
     if (Result<PlanResult> r = makePlan(*ctx.profile, *ctx.model, tp))
-      panels.push_back({"tp", deviceLoads(r->plan, *ctx.profile)});
+      panels.push_back({"tp", deviceLoads(r->plan, profile)});
   }
   panels.push_back({report.result.plan.strategy,
-                    deviceLoads(report.result.plan, *ctx.profile)});
+                    deviceLoads(report.result.plan, profile)});
   const int G = report.result.plan.devices;
   const int L = static_cast<int>(ctx.profile->layers());
   const int cell = std::max(6, std::min(24, 900 / std::max(1, L)));

@@ -224,9 +224,24 @@ Status checkOptions(const BudgetProfile &profile, const ModelShape &model,
 
 } // namespace
 
-Result<PlanResult> fairkv::placement::makePlan(const BudgetProfile &profile,
+BudgetProfile fairkv::placement::withDecodeTokens(const BudgetProfile &profile,
+                                                 int64_t decodeTokens) {
+  BudgetProfile grown = profile;
+  if (decodeTokens > 0) {
+    for (auto &layer : grown.tokens)
+      for (int64_t &t : layer)
+        t += decodeTokens;
+    grown.source += ",decode+" + std::to_string(decodeTokens);
+  }
+  return grown;
+}
+
+Result<PlanResult> fairkv::placement::makePlan(const BudgetProfile &given,
                                                const ModelShape &model,
                                                const PlanOptions &options) {
+  if (options.decodeTokens < 0)
+    return makeError("decode tokens must be non-negative");
+  const BudgetProfile profile = withDecodeTokens(given, options.decodeTokens);
   if (Status s = checkOptions(profile, model, options); !s)
     return makeError(s.error());
   const Clock::time_point start = Clock::now();

@@ -34,6 +34,7 @@ void mlir::fairkv::buildShardPipeline(OpPassManager &pm,
   plan.hardware = options.hardware;
   plan.report = options.report;
   plan.planFile = options.planFile;
+  plan.decodeTokens = options.decodeTokens;
   // Decide which device holds which KV head, and the copies' shares.
   pm.addPass(createFairKVPlanPlacementPass(plan));
   // Write one program per device with explicit replicate/gather/all_reduce.

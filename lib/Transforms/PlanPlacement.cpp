@@ -121,6 +121,7 @@ struct PlanPlacementPass
     options.equalHeads = equalHeads;
     options.epsilon = epsilon;
     options.timeLimitSeconds = timeLimit;
+    options.decodeTokens = decodeTokens;
     if (devices <= 0 || batch <= 0) {
       module.emitError("devices and batch must be positive");
       return signalPassFailure();
@@ -140,8 +141,9 @@ struct PlanPlacementPass
       options.devices = plan->devices;
       fp::PlanReport external;
       external.result.plan = std::move(*plan);
-      external.metrics = fp::evaluatePlan(external.result.plan, profile, model,
-                                          *hw, batch);
+      external.metrics = fp::evaluatePlan(
+          external.result.plan, fp::withDecodeTokens(profile, decodeTokens),
+          model, *hw, batch);
       report = std::move(external);
     } else {
       report = fp::planAndEvaluate(profile, model, *hw, options, batch);

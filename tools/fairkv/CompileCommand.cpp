@@ -120,6 +120,9 @@ std::function<int()> fairkv::tool::addCompileCommand(CLI::App &app,
       ->capture_default_str();
   c->add_option("--hw", a.options.hardware, "hardware preset of the plan")
       ->capture_default_str();
+  c->add_option("--decode-tokens", a.options.decodeTokens,
+                "tokens each request will decode: plan for budget + these")
+      ->capture_default_str();
   c->add_option("--report", a.options.report,
                 "also write the JSON plan report here");
   c->add_flag("--keep-ir", a.options.keepIR,

@@ -129,6 +129,8 @@ int runDemo(const DemoArgs &a, const std::string &libDir) {
     PlanOptions po;
     po.strategy = *parseStrategy(s);
     po.devices = static_cast<int>(a.devices);
+    // Every head will also hold the decoded tokens: plan for them.
+    po.decodeTokens = a.maxNew;
     Result<PlanReport> plan = planAndEvaluate(profile, model, hw, po, 32);
     if (!plan)
       return fail(plan.error());
@@ -139,6 +141,7 @@ int runDemo(const DemoArgs &a, const std::string &libDir) {
     fairkv::compile::CompileOptions co;
     co.strategy = s;
     co.devices = a.devices;
+    co.decodeTokens = a.maxNew;
     co.output = tmp + "/program-" + s;
     co.runtimeLibDir = libDir;
     if (std::string error = fairkv::compile::compileToExecutable(text, co);

@@ -34,6 +34,7 @@ struct PlanArgs : ProfileArgs {
   double timeLimit = 20;
   std::string hw = "h100-sxm";
   int64_t batch = 32;
+  int64_t decodeTokens = 0;
   std::string format = "text";
   bool compare = false;
   std::string svg;
@@ -83,6 +84,7 @@ int runPlan(PlanArgs &a) {
   options.equalHeads = a.equalHeads;
   options.epsilon = a.epsilon;
   options.timeLimitSeconds = a.timeLimit;
+  options.decodeTokens = a.decodeTokens;
   if (a.batch <= 0)
     return fail("--batch must be positive");
 
@@ -160,6 +162,10 @@ std::function<int()> fairkv::tool::addPlanCommand(CLI::App &app) {
   plan->add_option("--hw", a.hw, joined(hardwarePresetNames()))
       ->capture_default_str();
   plan->add_option("--batch", a.batch, "batch of the predicted step time")
+      ->capture_default_str();
+  plan->add_option("--decode-tokens", a.decodeTokens,
+                   "tokens each request will decode: every head then holds "
+                   "its budget plus these, and the plan balances that")
       ->capture_default_str();
   plan->add_option("--format", a.format, "text|json")
       ->check(CLI::IsMember({"text", "json"}))

@@ -197,13 +197,50 @@ TEST(Plan, ReplicaRowsMatchTheRuntimeRule) {
   EXPECT_EQ(served, 1);
 }
 
+// Planning for decode growth is planning the grown budgets; a negative
+// growth is an error.
+TEST(Strategies, DecodeTokensPlanTheGrownBudgets) {
+  BudgetProfile p = syntheticProfile(3, 8, 31, 1.5, 64);
+  ModelShape m = shapeFor(3, 8);
+  PlanOptions o;
+  o.devices = 4;
+  o.decodeTokens = 40;
+  Result<PlanResult> grown = makePlan(p, m, o);
+  ASSERT_TRUE(grown) << grown.error();
+  o.decodeTokens = 0;
+  Result<PlanResult> direct = makePlan(withDecodeTokens(p, 40), m, o);
+  ASSERT_TRUE(direct) << direct.error();
+  ASSERT_EQ(grown->plan.layers.size(), direct->plan.layers.size());
+  for (size_t l = 0; l < grown->plan.layers.size(); ++l)
+    for (size_t h = 0; h < grown->plan.layers[l].size(); ++h) {
+      ASSERT_EQ(grown->plan.layers[l][h].size(),
+                direct->plan.layers[l][h].size());
+      for (size_t r = 0; r < grown->plan.layers[l][h].size(); ++r) {
+        EXPECT_EQ(grown->plan.layers[l][h][r].device,
+                  direct->plan.layers[l][h][r].device);
+        EXPECT_DOUBLE_EQ(grown->plan.layers[l][h][r].share,
+                         direct->plan.layers[l][h][r].share);
+      }
+    }
+  EXPECT_EQ(withDecodeTokens(p, 40).tokens[1][2], p.tokens[1][2] + 40);
+  o.decodeTokens = -1;
+  Result<PlanResult> bad = makePlan(p, m, o);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error(), "decode tokens must be non-negative");
+}
+
 // Every metric can be recomputed from the JSON replicas alone.
+// (With decode growth, the budgets in the JSON's terms are budget + the
+// plan's decode_tokens.)
 TEST(Report, MetricsRecomputeFromJson) {
+ for (int64_t decode : {0, 25}) {
+  SCOPED_TRACE("decode tokens " + std::to_string(decode));
   BudgetProfile p = syntheticProfile(5, 8, 9, 1.5);
   ModelShape m = shapeFor(5, 8);
   Hardware hw = *hardwarePreset("h100-sxm");
   PlanOptions o;
   o.devices = 4;
+  o.decodeTokens = decode;
   o.copyBudgetBytes = 0.1 * m.tpWeightBytesPerDevice(4);
   Result<PlanReport> report = planAndEvaluate(p, m, hw, o, 16);
   ASSERT_TRUE(report) << report.error();
@@ -211,6 +248,10 @@ TEST(Report, MetricsRecomputeFromJson) {
   nlohmann::json j = nlohmann::json::parse(renderJson(*report, ctx));
 
   const int G = j["devices"];
+  EXPECT_EQ(j["options"]["decode_tokens"].get<int64_t>(), decode);
+  for (auto &layer : p.tokens)
+    for (int64_t &t : layer)
+      t += j["options"]["decode_tokens"].get<int64_t>();
   std::vector<std::vector<double>> load(p.layers(), std::vector<double>(G));
   std::vector<int64_t> heads(G, 0);
   int64_t replicas = 0;
@@ -257,6 +298,7 @@ TEST(Report, MetricsRecomputeFromJson) {
               1e-12);
   EXPECT_LE(metrics["extra_weight_fraction"].get<double>(), 0.1 + 1e-12);
   EXPECT_TRUE(metrics["predicted_step_speedup_vs_tp"].is_number());
+}
 }
 
 } // namespace

@@ -25,6 +25,8 @@ struct CompileOptions {
   bool evenShares = false;
   bool equalHeads = false;
   double timeLimit = 20;
+  /// Tokens each request will decode (planned for: budget + these).
+  int64_t decodeTokens = 0;
   std::string hardware = "h100-sxm";
   /// Where to write the JSON plan report ("" for none).
   std::string report;

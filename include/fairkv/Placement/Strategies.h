@@ -41,7 +41,15 @@ struct PlanOptions {
   double epsilon = 0.002;
   /// optimal: wall-clock limit of the exact solver for the whole plan.
   double timeLimitSeconds = 20.0;
+  /// Tokens every request will append to every head by decoding: a head
+  /// holds its budget plus these, so light heads weigh more than their
+  /// budgets say. Planning (and the metrics) use budget + decodeTokens.
+  int64_t decodeTokens = 0;
 };
+
+/// `profile` with `decodeTokens` added to every budget.
+BudgetProfile withDecodeTokens(const BudgetProfile &profile,
+                               int64_t decodeTokens);
 
 struct PlanResult {
   Plan plan;

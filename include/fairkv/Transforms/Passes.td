@@ -80,6 +80,8 @@ def FairKVPlanPlacementPass
            "name of the shard.grid the placement refers to">,
     Option<"report", "report", "std::string", "\"\"",
            "write the JSON plan report to this file">,
+    Option<"decodeTokens", "decode-tokens", "int64_t", "0",
+           "tokens each request will decode: plan for budget + these">,
     Option<"planFile", "plan-file", "std::string", "\"\"",
            "use this plan (fairkv-plan/v1 JSON, e.g. from `fairkv plan "
            "--format json` or another planner) instead of computing one; "

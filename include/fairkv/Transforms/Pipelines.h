@@ -55,6 +55,11 @@ struct ShardPipelineOptions
   PassOptions::Option<std::string> report{
       *this, "report", llvm::cl::desc("write the JSON plan report here"),
       llvm::cl::init("")};
+  PassOptions::Option<int64_t> decodeTokens{
+      *this, "decode-tokens",
+      llvm::cl::desc("tokens each request will decode: plan for budget + "
+                     "these"),
+      llvm::cl::init(0)};
   PassOptions::Option<std::string> planFile{
       *this, "plan-file",
       llvm::cl::desc("use this fairkv-plan/v1 JSON plan instead of planning"),
