@@ -74,9 +74,13 @@ std::string emitObject(llvm::Module &module, const std::string &path) {
 /// Links `object` with the runtime into the executable `output`.
 std::string link(const std::string &object, const std::string &output,
                  const std::string &libDir) {
-  llvm::ErrorOr<std::string> cxx = llvm::sys::findProgramByName("c++");
+  // Any C++ driver links the object with the runtime (libstdc++).
+  llvm::ErrorOr<std::string> cxx = std::make_error_code(std::errc::no_such_file_or_directory);
+  for (const char *driver : {"c++", "g++", "clang++-22", "clang++"})
+    if ((cxx = llvm::sys::findProgramByName(driver)))
+      break;
   if (!cxx)
-    return "no C++ compiler driver ('c++') on PATH to link with";
+    return "no C++ compiler driver (c++, g++, clang++) on PATH to link with";
   for (const char *lib : {"libFairKVRuntime.so", "libFairKVRuntimeMain.a"}) {
     llvm::SmallString<256> path(libDir);
     llvm::sys::path::append(path, lib);
