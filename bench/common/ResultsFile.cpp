@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <thread>
 
@@ -59,4 +60,31 @@ bool fairkv::bench::writeSection(const std::string &path,
   std::ofstream out(path);
   out << old;
   return static_cast<bool>(out);
+}
+
+int fairkv::bench::parseBenchArgs(
+    int argc, char **argv, const std::string &tool,
+    const std::string &sourceDir,
+    const std::map<std::string, std::string> &extra, BenchArgs &args) {
+  args.profiles = sourceDir + "/../shared/profiles";
+  args.results = sourceDir + "/bench/RESULTS.md";
+  args.values = extra;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (i + 1 < argc && a == "--profiles") {
+      args.profiles = argv[++i];
+    } else if (i + 1 < argc && a == "--results") {
+      args.results = argv[++i];
+    } else if (i + 1 < argc && a.rfind("--", 0) == 0 &&
+               extra.count(a.substr(2))) {
+      args.values[a.substr(2)] = argv[++i];
+    } else {
+      std::cerr << "usage: " << tool << " [--profiles DIR] [--results FILE]";
+      for (const auto &[name, value] : extra)
+        std::cerr << " [--" << name << " VALUE (default " << value << ")]";
+      std::cerr << "\n";
+      return a == "--help" || a == "-h" ? 0 : 1;
+    }
+  }
+  return -1;
 }

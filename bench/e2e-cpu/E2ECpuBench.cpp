@@ -140,23 +140,14 @@ std::string f(const char *format, double v) { return formatNumber(format, v); }
 } // namespace
 
 int main(int argc, char **argv) {
-  std::string dir = std::string(FAIRKV_SOURCE_DIR) + "/../shared/profiles";
-  std::string results = std::string(FAIRKV_SOURCE_DIR) + "/bench/RESULTS.md";
-  int64_t steps = 4;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--profiles" && i + 1 < argc)
-      dir = argv[++i];
-    else if (a == "--results" && i + 1 < argc)
-      results = argv[++i];
-    else if (a == "--steps" && i + 1 < argc)
-      steps = std::atoll(argv[++i]);
-    else {
-      std::cerr << "usage: fairkv-bench-e2e-cpu [--profiles DIR] [--results "
-                   "FILE] [--steps N]\n";
-      return a == "--help" || a == "-h" ? 0 : 1;
-    }
-  }
+  fairkv::bench::BenchArgs args;
+  if (int exit = fairkv::bench::parseBenchArgs(
+          argc, argv, "fairkv-bench-e2e-cpu", FAIRKV_SOURCE_DIR,
+          {{"steps", "4"}}, args);
+      exit >= 0)
+    return exit;
+  const std::string &dir = args.profiles, &results = args.results;
+  const int64_t steps = std::atoll(args.values["steps"].c_str());
   ModelShape full = *modelPreset("llama-3-8b");
   Result<std::string> text = readFile(
       dir + "/headkv-Meta-Llama-3-8B-Instruct_retrieval_reasoning_heads.json");

@@ -43,23 +43,15 @@ std::string f(const char *format, double v) { return formatNumber(format, v); }
 } // namespace
 
 int main(int argc, char **argv) {
-  std::string dir = std::string(FAIRKV_SOURCE_DIR) + "/../shared/profiles";
-  std::string results = std::string(FAIRKV_SOURCE_DIR) + "/bench/RESULTS.md";
-  double optimalSeconds = 3;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--profiles" && i + 1 < argc)
-      dir = argv[++i];
-    else if (a == "--results" && i + 1 < argc)
-      results = argv[++i];
-    else if (a == "--optimal-seconds" && i + 1 < argc)
-      optimalSeconds = std::atof(argv[++i]);
-    else {
-      std::cerr << "usage: fairkv-bench-placement [--profiles DIR] "
-                   "[--results FILE] [--optimal-seconds S]\n";
-      return a == "--help" || a == "-h" ? 0 : 1;
-    }
-  }
+  fairkv::bench::BenchArgs args;
+  if (int exit = fairkv::bench::parseBenchArgs(
+          argc, argv, "fairkv-bench-placement", FAIRKV_SOURCE_DIR,
+          {{"optimal-seconds", "3"}}, args);
+      exit >= 0)
+    return exit;
+  const std::string &dir = args.profiles, &results = args.results;
+  const double optimalSeconds =
+      std::atof(args.values["optimal-seconds"].c_str());
   if (!std::filesystem::is_directory(dir)) {
     std::cerr << "fairkv-bench-placement: error: no profiles at '" << dir
               << "' (use --profiles)\n";

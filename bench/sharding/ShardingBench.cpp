@@ -30,20 +30,13 @@
 using namespace fairkv;
 
 int main(int argc, char **argv) {
-  std::string dir = std::string(FAIRKV_SOURCE_DIR) + "/../shared/profiles";
-  std::string results = std::string(FAIRKV_SOURCE_DIR) + "/bench/RESULTS.md";
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--profiles" && i + 1 < argc)
-      dir = argv[++i];
-    else if (a == "--results" && i + 1 < argc)
-      results = argv[++i];
-    else {
-      std::cerr << "usage: fairkv-bench-sharding [--profiles DIR] "
-                   "[--results FILE]\n";
-      return a == "--help" || a == "-h" ? 0 : 1;
-    }
-  }
+  fairkv::bench::BenchArgs args;
+  if (int exit = fairkv::bench::parseBenchArgs(
+          argc, argv, "fairkv-bench-sharding", FAIRKV_SOURCE_DIR,
+          {}, args);
+      exit >= 0)
+    return exit;
+  const std::string &dir = args.profiles, &results = args.results;
   placement::ModelShape model = *placement::modelPreset("llama-3-8b");
   placement::Result<std::string> text = placement::readFile(
       dir + "/headkv-Meta-Llama-3-8B-Instruct_retrieval_reasoning_heads.json");
