@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Profiles.h"
 #include "ResultsFile.h"
 #include "fairkv/Placement/Report.h"
 #include "fairkv/Runtime/FairKVRuntime.h"
@@ -149,13 +150,7 @@ int main(int argc, char **argv) {
   const std::string &dir = args.profiles, &results = args.results;
   const int64_t steps = std::atoll(args.values["steps"].c_str());
   ModelShape full = *modelPreset("llama-3-8b");
-  Result<std::string> text = readFile(
-      dir + "/headkv-Meta-Llama-3-8B-Instruct_retrieval_reasoning_heads.json");
-  if (!text) {
-    std::cerr << "fairkv-bench-e2e-cpu: error: " << text.error() << "\n";
-    return 1;
-  }
-  Result<BudgetProfile> whole = importHeadKV(*text, full, HeadKVOptions());
+  Result<BudgetProfile> whole = fairkv::bench::loadLlama3HeadKV(dir, full);
   if (!whole) {
     std::cerr << "fairkv-bench-e2e-cpu: error: " << whole.error() << "\n";
     return 1;

@@ -157,15 +157,16 @@ Batch makeBatch(const std::vector<int64_t> &lengths, int group, int headDim,
   return b;
 }
 
-/// Seconds per launch over `repeats` back-to-back launches.
-double timeLaunches(const Batch &b, int repeats) {
+/// Seconds per call of `enqueue` (work put on the default stream) over
+/// `repeats` back-to-back calls, timed by events on that stream.
+template <typename Enqueue>
+double secondsPerRepeat(int repeats, Enqueue enqueue) {
   cudaEvent_t start, stop;
   CHECK_CUDA(cudaEventCreate(&start));
   CHECK_CUDA(cudaEventCreate(&stop));
-  CHECK_CUDA(fairkv::cuda::launchDecodeAttention(b.args, 0)); // warm up
   CHECK_CUDA(cudaEventRecord(start));
   for (int r = 0; r < repeats; ++r)
-    CHECK_CUDA(fairkv::cuda::launchDecodeAttention(b.args, 0));
+    enqueue();
   CHECK_CUDA(cudaEventRecord(stop));
   CHECK_CUDA(cudaEventSynchronize(stop));
   float ms = 0;
@@ -173,6 +174,14 @@ double timeLaunches(const Batch &b, int repeats) {
   CHECK_CUDA(cudaEventDestroy(start));
   CHECK_CUDA(cudaEventDestroy(stop));
   return ms / 1e3 / repeats;
+}
+
+/// Seconds per launch over `repeats` back-to-back launches.
+double timeLaunches(const Batch &b, int repeats) {
+  CHECK_CUDA(fairkv::cuda::launchDecodeAttention(b.args, 0)); // warm up
+  return secondsPerRepeat(repeats, [&] {
+    CHECK_CUDA(fairkv::cuda::launchDecodeAttention(b.args, 0));
+  });
 }
 
 float bf16Round(float x) { return __bfloat162float(__float2bfloat16(x)); }
@@ -239,20 +248,12 @@ double copyBandwidth() {
   CHECK_CUDA(cudaMalloc(&b, bytes));
   CHECK_CUDA(cudaMemset(a, 1, bytes));
   CHECK_CUDA(cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice));
-  cudaEvent_t start, stop;
-  CHECK_CUDA(cudaEventCreate(&start));
-  CHECK_CUDA(cudaEventCreate(&stop));
-  const int repeats = 20;
-  CHECK_CUDA(cudaEventRecord(start));
-  for (int r = 0; r < repeats; ++r)
+  double seconds = secondsPerRepeat(20, [&] {
     CHECK_CUDA(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice));
-  CHECK_CUDA(cudaEventRecord(stop));
-  CHECK_CUDA(cudaEventSynchronize(stop));
-  float ms = 0;
-  CHECK_CUDA(cudaEventElapsedTime(&ms, start, stop));
+  });
   CHECK_CUDA(cudaFree(a));
   CHECK_CUDA(cudaFree(b));
-  return 2.0 * bytes * repeats / (ms / 1e3); // read + write
+  return 2.0 * bytes / seconds; // read + write
 }
 
 int64_t kBatch = 64;

@@ -12,6 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Profiles.h"
 #include "ResultsFile.h"
 #include "fairkv/Placement/Report.h"
 
@@ -62,8 +63,8 @@ int main(int argc, char **argv) {
   const int64_t batch = 32;
 
   std::vector<std::pair<std::string, BudgetProfile>> profiles;
-  Result<std::string> headkv = readFile(
-      dir + "/headkv-Meta-Llama-3-8B-Instruct_retrieval_reasoning_heads.json");
+  Result<std::string> headkv =
+      readFile(dir + "/" + fairkv::bench::kLlama3HeadKVFile);
   if (!headkv) {
     std::cerr << "fairkv-bench-placement: error: " << headkv.error() << "\n";
     return 1;

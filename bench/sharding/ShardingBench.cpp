@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Profiles.h"
 #include "ResultsFile.h"
 #include "fairkv/Dialect/FairKV/IR/FairKVDialect.h"
 #include "fairkv/Dialect/FairKV/IR/FairKVOps.h"
@@ -32,20 +33,13 @@ using namespace fairkv;
 int main(int argc, char **argv) {
   fairkv::bench::BenchArgs args;
   if (int exit = fairkv::bench::parseBenchArgs(
-          argc, argv, "fairkv-bench-sharding", FAIRKV_SOURCE_DIR,
-          {}, args);
+          argc, argv, "fairkv-bench-sharding", FAIRKV_SOURCE_DIR, {}, args);
       exit >= 0)
     return exit;
   const std::string &dir = args.profiles, &results = args.results;
   placement::ModelShape model = *placement::modelPreset("llama-3-8b");
-  placement::Result<std::string> text = placement::readFile(
-      dir + "/headkv-Meta-Llama-3-8B-Instruct_retrieval_reasoning_heads.json");
-  if (!text) {
-    std::cerr << "fairkv-bench-sharding: error: " << text.error() << "\n";
-    return 1;
-  }
   placement::Result<placement::BudgetProfile> profile =
-      placement::importHeadKV(*text, model, placement::HeadKVOptions());
+      bench::loadLlama3HeadKV(dir, model);
   if (!profile) {
     std::cerr << "fairkv-bench-sharding: error: " << profile.error() << "\n";
     return 1;

@@ -170,13 +170,7 @@ ExactLayerResult detail::exactLayer(const std::vector<double> &w, int devices,
           if (y > 1e-9)
             layer[h].push_back(Replica{g, y});
         }
-      for (auto &head : layer) {
-        double sum = 0;
-        for (const Replica &r : head)
-          sum += r.share;
-        for (Replica &r : head)
-          r.share /= sum;
-      }
+      normaliseShares(layer);
       result.placement = std::move(layer);
       result.makespan = makespan(result.placement, w, devices);
     }

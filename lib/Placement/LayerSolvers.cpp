@@ -26,6 +26,16 @@ int detail::extraReplicas(const LayerPlacement &layer) {
   return extra;
 }
 
+void detail::normaliseShares(LayerPlacement &layer) {
+  for (auto &head : layer) {
+    double sum = 0;
+    for (const Replica &r : head)
+      sum += r.share;
+    for (Replica &r : head)
+      r.share /= sum;
+  }
+}
+
 LayerPlacement detail::contiguousPlacement(int heads, int devices) {
   LayerPlacement layer(heads);
   const int perDevice = heads / devices;
@@ -43,17 +53,6 @@ std::vector<int> heaviestFirst(const std::vector<double> &w) {
   std::stable_sort(order.begin(), order.end(),
                    [&](int a, int b) { return w[a] > w[b]; });
   return order;
-}
-
-/// Makes the shares of every head sum to exactly 1.
-void normaliseShares(LayerPlacement &layer) {
-  for (auto &head : layer) {
-    double sum = 0;
-    for (const Replica &r : head)
-      sum += r.share;
-    for (Replica &r : head)
-      r.share /= sum;
-  }
 }
 
 /// First-fit-decreasing packing into G bins of capacity T that splits a head

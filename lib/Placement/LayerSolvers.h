@@ -20,6 +20,8 @@ double makespan(const LayerPlacement &layer, const std::vector<double> &w,
                 int devices);
 /// Replicas beyond one per head.
 int extraReplicas(const LayerPlacement &layer);
+/// Makes the shares of every head sum to exactly 1.
+void normaliseShares(LayerPlacement &layer);
 
 /// Contiguous tensor parallelism: head h on device h / (H / G).
 LayerPlacement contiguousPlacement(int heads, int devices);

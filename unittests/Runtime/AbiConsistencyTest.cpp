@@ -52,7 +52,6 @@ std::vector<CEntry> cEntries() {
 #define FAIRKV_RT_FN(name, result, args)                                       \
   entries.push_back({"fairkv_rt_" #name, kindsOf(&fairkv_rt_##name)});
 #include "fairkv/Runtime/RuntimeAPI.def"
-#undef FAIRKV_RT_FN
   return entries;
 }
 

@@ -152,14 +152,6 @@ void fairkv_rt_fatal(const char *message);
 #define RT_FARR const double *
 #define FAIRKV_RT_FN(name, result, args) result fairkv_rt_##name args;
 #include "fairkv/Runtime/RuntimeAPI.def"
-#undef FAIRKV_RT_FN
-#undef RT_CTX
-#undef RT_T
-#undef RT_I64
-#undef RT_F64
-#undef RT_STR
-#undef RT_IARR
-#undef RT_FARR
 
 #ifdef __cplusplus
 }

@@ -46,14 +46,6 @@ const std::vector<RuntimeFunctionInfo> &mlir::fairkv::getRuntimeFunctions() {
   static const std::vector<RuntimeFunctionInfo> functions = {
 #include "fairkv/Runtime/RuntimeAPI.def"
   };
-#undef FAIRKV_RT_FN
-#undef RT_CTX
-#undef RT_T
-#undef RT_I64
-#undef RT_F64
-#undef RT_STR
-#undef RT_IARR
-#undef RT_FARR
 #undef FAIRKV_RT_UNPAREN
   return functions;
 }

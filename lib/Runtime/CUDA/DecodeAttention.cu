@@ -41,6 +41,20 @@ __device__ __forceinline__ void loadRow(const __nv_bfloat16 *src, float *dst) {
   }
 }
 
+/// Loads, for the kUnroll tokens t0, t0 + kWarps, ... below `count`, the
+/// lane's slice of their rows of `rows` (the chunk's first K or V row).
+template <int HeadDim, int PerLane>
+__device__ __forceinline__ void loadRows(const __nv_bfloat16 *rows, int t0,
+                                         int count, int lane,
+                                         float (&dst)[kUnroll][PerLane]) {
+#pragma unroll
+  for (int u = 0; u < kUnroll; ++u) {
+    int t = t0 + u * kWarps;
+    if (t < count)
+      loadRow<PerLane>(rows + t * HeadDim + lane * PerLane, dst[u]);
+  }
+}
+
 // Group is a template parameter so the per-head arrays below stay in
 // registers (a runtime bound would put them in local memory).
 template <int HeadDim, int Group>
@@ -73,13 +87,7 @@ __global__ void __launch_bounds__(kWarps * 32)
   // shuffles.
   for (int t0 = warp; t0 < count; t0 += kWarps * kUnroll) {
     float kv[kUnroll][PerLane];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      int t = t0 + u * kWarps;
-      if (t < count)
-        loadRow<PerLane>(a.keys + (begin + t) * HeadDim + lane * PerLane,
-                         kv[u]);
-    }
+    loadRows<HeadDim>(a.keys + begin * HeadDim, t0, count, lane, kv);
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       int t = t0 + u * kWarps;
@@ -132,13 +140,7 @@ __global__ void __launch_bounds__(kWarps * 32)
       acc[h][e] = 0;
   for (int t0 = warp; t0 < count; t0 += kWarps * kUnroll) {
     float vv[kUnroll][PerLane];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      int t = t0 + u * kWarps;
-      if (t < count)
-        loadRow<PerLane>(a.values + (begin + t) * HeadDim + lane * PerLane,
-                         vv[u]);
-    }
+    loadRows<HeadDim>(a.values + begin * HeadDim, t0, count, lane, vv);
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       int t = t0 + u * kWarps;

@@ -1,0 +1,24 @@
+//===- Profiles.h - The profiles the benchmarks plan from -------*- C++ -*-===//
+
+#ifndef FAIRKV_BENCH_COMMON_PROFILES_H
+#define FAIRKV_BENCH_COMMON_PROFILES_H
+
+#include "fairkv/Placement/Model.h"
+#include "fairkv/Placement/Profile.h"
+
+#include <string>
+
+namespace fairkv::bench {
+
+/// HeadKV's Llama-3-8B-Instruct scores, under --profiles.
+inline constexpr const char *kLlama3HeadKVFile =
+    "headkv-Meta-Llama-3-8B-Instruct_retrieval_reasoning_heads.json";
+
+/// Reads kLlama3HeadKVFile from `dir` and imports it for `model` with the
+/// default HeadKV options.
+placement::Result<placement::BudgetProfile>
+loadLlama3HeadKV(const std::string &dir, const placement::ModelShape &model);
+
+} // namespace fairkv::bench
+
+#endif // FAIRKV_BENCH_COMMON_PROFILES_H
