@@ -64,6 +64,26 @@ std::string measure(const Plan &plan, const BudgetProfile &profile,
     return fairkv_rt_tensor_from_f32(ctx, data.data(), shape.data(),
                                      shape.size());
   };
+  // Prompts longer than any budget: each head keeps exactly its budget, so
+  // a request costs budget + steps tokens of KV at admission.
+  const int64_t longPrompt = int64_t(1) << 20;
+  std::vector<int64_t> lengths(kBatch, longPrompt);
+  fairkv_rt_session_begin_batch(session, lengths.data(), kBatch);
+  // The requests replica r of a copied head serves, by the runtime's rule.
+  auto requestsOf = [&](int64_t budget, const std::vector<Replica> &reps,
+                        size_t r) {
+    std::vector<int64_t> costs(kBatch, budget + steps), owner(kBatch);
+    std::vector<double> shares;
+    for (const Replica &rep : reps)
+      shares.push_back(rep.share);
+    fairkv_rt_admit(costs.data(), kBatch, shares.data(),
+                    static_cast<int64_t>(reps.size()), owner.data());
+    std::vector<int64_t> mine;
+    for (int64_t q = 0; q < kBatch; ++q)
+      if (owner[q] == static_cast<int64_t>(r) || reps.size() == 1)
+        mine.push_back(q);
+    return mine;
+  };
   out.seconds.assign(G, 0.0);
   for (int g = 0; g < G; ++g) {
     fairkv_rt_ctx *ctx = fairkv_rt_session_device(session, g);
@@ -83,12 +103,11 @@ std::string measure(const Plan &plan, const BudgetProfile &profile,
             work[l].whole.push_back(static_cast<int64_t>(h));
           else
             work[l].split.push_back({static_cast<int64_t>(h), r});
-          auto [begin, end] =
-              reps.size() == 1 ? std::pair<int64_t, int64_t>{0, kBatch}
-                               : replicaRows(kBatch, reps, r);
-          for (int64_t q = begin; q < end; ++q)
+          std::vector<int64_t> mine = requestsOf(profile.tokens[l][h], reps, r);
+          for (int64_t q : mine)
             fairkv_rt_cache_fill_random(ctx, l, h, q, profile.tokens[l][h], d,
-                                        end - begin, 1000 * l + 10 * h + q);
+                                        static_cast<int64_t>(mine.size()),
+                                        1000 * l + 10 * h + q);
         }
       }
     for (int64_t step = 0; step < steps; ++step) {
@@ -104,22 +123,23 @@ std::string measure(const Plan &plan, const BudgetProfile &profile,
               ctx, randomTensor(ctx, {kBatch, 1, n * group, d}),
               randomTensor(ctx, {kBatch, 1, n, d}),
               randomTensor(ctx, {kBatch, 1, n, d}), l, n, w.whole.data(),
-              budgets.data(), -1, 0, nullptr, nullptr);
+              budgets.data(), -1, -1, 0, nullptr, nullptr);
         }
         for (auto [h, r] : w.split) {
           const auto &reps = plan.layers[l][h];
-          auto [begin, end] = replicaRows(kBatch, reps, r);
+          int64_t budget = profile.tokens[l][h];
+          int64_t rows =
+              static_cast<int64_t>(requestsOf(budget, reps, r).size());
           std::vector<int64_t> devices;
           std::vector<double> shares;
           for (const Replica &rep : reps) {
             devices.push_back(rep.device);
             shares.push_back(rep.share);
           }
-          int64_t budget = profile.tokens[l][h];
           fairkv_rt_attention(
-              ctx, randomTensor(ctx, {end - begin, 1, group, d}),
-              randomTensor(ctx, {end - begin, 1, 1, d}),
-              randomTensor(ctx, {end - begin, 1, 1, d}), l, 1, &h, &budget, h,
+              ctx, randomTensor(ctx, {rows, 1, group, d}),
+              randomTensor(ctx, {rows, 1, 1, d}),
+              randomTensor(ctx, {rows, 1, 1, d}), l, 1, &h, &budget, h, budget,
               static_cast<int64_t>(reps.size()), devices.data(),
               shares.data());
         }

@@ -20,6 +20,7 @@
 
 #include "DecodeAttention.h"
 #include "fairkv/Placement/Report.h"
+#include "fairkv/Runtime/FairKVRuntime.h"
 
 #include <algorithm>
 #include <cmath>
@@ -258,6 +259,20 @@ double copyBandwidth() {
 
 int64_t kBatch = 64;
 
+/// How many requests replica r of a copied head serves: the runtime's
+/// admission (fairkv_rt_admit) of kBatch equal requests.
+int64_t replicaRequests(const std::vector<Replica> &reps, size_t r) {
+  if (reps.size() == 1)
+    return kBatch;
+  std::vector<int64_t> costs(kBatch, 1), owner(kBatch);
+  std::vector<double> shares;
+  for (const Replica &rep : reps)
+    shares.push_back(rep.share);
+  fairkv_rt_admit(costs.data(), kBatch, shares.data(),
+                  static_cast<int64_t>(reps.size()), owner.data());
+  return std::count(owner.begin(), owner.end(), static_cast<int64_t>(r));
+}
+
 /// KV bytes each device reads per layer under `plan` at batch kBatch.
 std::vector<std::vector<double>> deviceBytes(const Plan &plan,
                                              const BudgetProfile &profile,
@@ -268,9 +283,8 @@ std::vector<std::vector<double>> deviceBytes(const Plan &plan,
     for (size_t h = 0; h < plan.layers[l].size(); ++h) {
       const auto &reps = plan.layers[l][h];
       for (size_t r = 0; r < reps.size(); ++r) {
-        auto [begin, end] = replicaRows(kBatch, reps, r);
-        bytes[l][reps[r].device] +=
-            2.0 * (end - begin) * profile.tokens[l][h] * headDim * 2;
+        bytes[l][reps[r].device] += 2.0 * replicaRequests(reps, r) *
+                                    profile.tokens[l][h] * headDim * 2;
       }
     }
   return bytes;
@@ -305,8 +319,7 @@ double stepTime(const Plan &plan, const BudgetProfile &profile, int group,
         const auto &reps = plan.layers[l][h];
         for (size_t r = 0; r < reps.size(); ++r)
           if (reps[r].device == g) {
-            auto [begin, end] = replicaRows(kBatch, reps, r);
-            for (int64_t q = begin; q < end; ++q)
+            for (int64_t q = replicaRequests(reps, r); q-- > 0;)
               lengths.push_back(profile.tokens[l][h]);
           }
       }

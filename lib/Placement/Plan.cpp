@@ -58,20 +58,6 @@ Status fairkv::placement::validatePlan(const Plan &plan,
   return Status::ok();
 }
 
-std::pair<int64_t, int64_t>
-fairkv::placement::replicaRows(int64_t batch,
-                               const std::vector<Replica> &replicas,
-                               size_t index) {
-  double before = 0;
-  for (size_t r = 0; r < index; ++r)
-    before += replicas[r].share;
-  int64_t begin = std::llround(batch * before);
-  int64_t end = index + 1 == replicas.size()
-                    ? batch
-                    : std::llround(batch * (before + replicas[index].share));
-  return {std::min(begin, batch), std::min(std::max(begin, end), batch)};
-}
-
 std::vector<std::vector<double>>
 fairkv::placement::deviceLoads(const Plan &plan, const BudgetProfile &profile) {
   std::vector<std::vector<double>> loads(

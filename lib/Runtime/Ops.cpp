@@ -83,10 +83,11 @@ float element(const WeightFile::Info &info, int64_t index) {
   return info.dtype == "F16" ? halfToFloat(h) : bf16ToFloat(h);
 }
 
-Split split(int64_t head, int64_t n, const int64_t *devices,
+Split split(int64_t head, int64_t budget, int64_t n, const int64_t *devices,
             const double *shares) {
   Split s;
   s.head = head;
+  s.budget = budget;
   s.devices.assign(devices, devices + n);
   s.shares.assign(shares, shares + n);
   return s;
@@ -102,34 +103,39 @@ int64_t replicaIndex(const fairkv_rt_ctx *ctx, const Split &s,
         " holds no replica of kv head " + std::to_string(s.head));
 }
 
-std::pair<int64_t, int64_t> myRows(const fairkv_rt_ctx *ctx, const Split &s,
-                                   int64_t batch, const std::string &op) {
-  if (s.whole())
-    return {0, batch};
-  return replicaRows(batch, s.shares, replicaIndex(ctx, s, op));
+/// Every replica's requests of a split in this batch (computed once).
+const std::vector<std::vector<int64_t>> &admitted(fairkv_rt_ctx *ctx,
+                                                  const Split &s,
+                                                  int64_t batch) {
+  std::string key = std::to_string(batch) + "|" + std::to_string(s.head) +
+                    "|" + std::to_string(s.budget);
+  for (size_t r = 0; r < s.devices.size(); ++r)
+    key += "|" + std::to_string(s.devices[r]) + ":" +
+           std::to_string(s.shares[r]);
+  auto it = ctx->admissions.find(key);
+  if (it == ctx->admissions.end())
+    it = ctx->admissions.emplace(key, admit(*ctx->session, s, batch)).first;
+  return it->second;
 }
 
-/// SnapKV-style selection of the prompt tokens one KV head keeps: the last
-/// `window` queries always stay; the rest are ranked by the largest
-/// attention any of the group's last `window` queries pays them, max-pooled
-/// over neighbouring tokens, and the top ones up to the budget stay.
-std::vector<int64_t> selectTokens(const std::vector<std::vector<float>> &probs,
-                                  int64_t seq, int64_t budget,
-                                  int64_t window) {
-  std::vector<int64_t> keep;
-  if (seq <= budget) {
-    keep.resize(seq);
-    std::iota(keep.begin(), keep.end(), 0);
-    return keep;
+/// The requests (batch rows) this device serves for a split.
+std::vector<int64_t> myRows(fairkv_rt_ctx *ctx, const Split &s, int64_t batch,
+                            const std::string &op) {
+  if (s.whole()) {
+    std::vector<int64_t> all(batch);
+    std::iota(all.begin(), all.end(), 0);
+    return all;
   }
-  int64_t w = std::min(window, seq);
-  if (budget <= w) {
-    for (int64_t t = seq - budget; t < seq; ++t)
-      keep.push_back(t);
-    return keep;
-  }
-  int64_t candidates = seq - w;
-  std::vector<float> score(candidates, 0.0f), pooled(candidates, 0.0f);
+  return admitted(ctx, s, batch)[replicaIndex(ctx, s, op)];
+}
+
+/// SnapKV scores of a prompt's candidate tokens (all but the last `window`):
+/// the largest attention any of the group's last `window` queries pays
+/// them, max-pooled over neighbouring tokens.
+std::vector<float> poolScores(const std::vector<std::vector<float>> &probs,
+                              int64_t candidates) {
+  std::vector<float> score(std::max<int64_t>(0, candidates), 0.0f),
+      pooled(score.size(), 0.0f);
   for (const auto &row : probs)
     for (int64_t t = 0; t < candidates; ++t)
       score[t] = std::max(score[t], row[t]);
@@ -138,16 +144,83 @@ std::vector<int64_t> selectTokens(const std::vector<std::vector<float>> &probs,
     for (int64_t u = std::max<int64_t>(0, t - radius);
          u <= std::min(candidates - 1, t + radius); ++u)
       pooled[t] = std::max(pooled[t], score[u]);
-  std::vector<int64_t> order(candidates);
+  return pooled;
+}
+
+/// The `count` best candidates by pooled score (ties: the earlier token),
+/// in token order.
+std::vector<int64_t> topCandidates(const std::vector<float> &pooled,
+                                   int64_t count) {
+  std::vector<int64_t> order(pooled.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),
                    [&](int64_t a, int64_t b) { return pooled[a] > pooled[b]; });
-  order.resize(budget - w);
+  order.resize(std::min<int64_t>(count, order.size()));
   std::sort(order.begin(), order.end());
-  keep = order;
-  for (int64_t t = candidates; t < seq; ++t)
+  return order;
+}
+
+/// Tokens a head keeps under its static budget: everything if the prompt
+/// fits; else the window's last `budget` tokens if the budget is no larger;
+/// else the window plus the best budget - window candidates.
+std::vector<int64_t> staticKeep(const PendingPrefill &p) {
+  std::vector<int64_t> keep;
+  if (p.length <= p.budget) {
+    keep.resize(p.length);
+    std::iota(keep.begin(), keep.end(), 0);
+    return keep;
+  }
+  if (p.budget <= p.window) {
+    for (int64_t t = p.length - p.budget; t < p.length; ++t)
+      keep.push_back(t);
+    return keep;
+  }
+  keep = topCandidates(p.pooled, p.budget - p.window);
+  for (int64_t t = p.length - p.window; t < p.length; ++t)
     keep.push_back(t);
   return keep;
+}
+
+/// Ada-KV's allocation for one (layer, request): `heads` holds every KV
+/// head's pending prefill of that layer and request, from all devices.
+/// The layer's candidate budget K (the heads' static budgets less their
+/// windows) goes to the global top-K pooled scores across the heads; head
+/// h gets round((1 - alpha) * picks_h + alpha * K / H) candidates (at most
+/// all of them) and keeps its window too.
+std::map<int64_t, int64_t>
+adaKVAllocation(const std::vector<const PendingPrefill *> &heads,
+                double alpha) {
+  int64_t total = 0;
+  struct Pick {
+    float score;
+    int64_t head, token;
+  };
+  std::vector<Pick> all;
+  for (const PendingPrefill *p : heads) {
+    int64_t candidates = static_cast<int64_t>(p->pooled.size());
+    total += std::min(std::max<int64_t>(0, p->budget - p->window), candidates);
+    for (int64_t t = 0; t < candidates; ++t)
+      all.push_back({p->pooled[t], p->head, t});
+  }
+  // Ties go to the lower head, then the earlier token: the same on every
+  // device and in every placement.
+  auto better = [](const Pick &a, const Pick &b) {
+    if (a.score != b.score)
+      return a.score > b.score;
+    return a.head != b.head ? a.head < b.head : a.token < b.token;
+  };
+  total = std::min<int64_t>(total, all.size());
+  std::nth_element(all.begin(), all.begin() + total, all.end(), better);
+  std::map<int64_t, int64_t> picks;
+  for (int64_t i = 0; i < total; ++i)
+    ++picks[all[i].head];
+  const double mean = heads.empty() ? 0.0 : double(total) / heads.size();
+  std::map<int64_t, int64_t> allocation;
+  for (const PendingPrefill *p : heads)
+    allocation[p->head] = std::min<int64_t>(
+        p->pooled.size(),
+        std::llround((1 - alpha) * picks[p->head] + alpha * mean));
+  return allocation;
 }
 
 /// Softmax attention of one query over `count` keys given by `keyAt`.
@@ -327,43 +400,26 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_rotary(fairkv_rt_ctx *ctx,
 FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_attention(
     fairkv_rt_ctx *ctx, fairkv_rt_tensor *q, fairkv_rt_tensor *k,
     fairkv_rt_tensor *v, int64_t layer, int64_t numHeads,
-    const int64_t *kvHeads, const int64_t *budgets, int64_t head, int64_t n,
-    const int64_t *devices, const double *shares) {
+    const int64_t *kvHeads, const int64_t *budgets, int64_t head,
+    int64_t budget, int64_t n, const int64_t *devices, const double *shares) {
   auto start = std::chrono::steady_clock::now();
-  Split sp = split(head, n, devices, shares);
-  auto [begin, end] = myRows(ctx, sp, ctx->batch, "attention");
+  Split sp = split(head, budget, n, devices, shares);
+  std::vector<int64_t> rows = myRows(ctx, sp, ctx->batch, "attention");
   const int64_t b = q->dim(0), s = q->dim(1), nq = q->dim(2), d = q->dim(3);
   const int64_t nk = k->dim(2);
-  require(b == end - begin, "attention",
+  require(b == static_cast<int64_t>(rows.size()), "attention",
           "query has " + std::to_string(b) + " rows, the replica owns " +
-              std::to_string(end - begin));
+              std::to_string(rows.size()));
   require(nk == numHeads && nq % nk == 0, "attention",
           "head counts do not match the kv head list");
   const int64_t group = nq / nk;
   const fairkv_rt_options &opt = ctx->session->options;
+  const std::vector<int64_t> &lengths = ctx->session->promptLengths;
   Tensor *out = ctx->make(q->shape);
   for (int64_t j = 0; j < nk; ++j) {
     HeadCache &cache = ctx->cache[{layer, kvHeads[j]}];
-    if (s > 1 && !cache.reserved()) {
-      // Size the page pool from the plan: this device's requests of this
-      // head, each at most its budget plus the tokens still to decode.
-      int64_t perRequest = std::min(s, budgets[j]) + opt.max_new_tokens;
-      int64_t pages = std::max<int64_t>(
-          1, b * ((perRequest + opt.page_tokens - 1) / opt.page_tokens));
-      int64_t bytes = pages * opt.page_tokens * 2 * d * 4;
-      if (opt.kv_bytes_per_device > 0 &&
-          ctx->reservedKVBytes + bytes > opt.kv_bytes_per_device)
-        fatal("out of memory for the requested batch: device " +
-              std::to_string(ctx->device) + " needs more than " +
-              std::to_string(ctx->reservedKVBytes + bytes) +
-              " bytes of KV pages (layer " + std::to_string(layer) +
-              ", kv head " + std::to_string(kvHeads[j]) + ") but may hold " +
-              std::to_string(opt.kv_bytes_per_device));
-      ctx->reservedKVBytes += bytes;
-      cache.reserve(pages, opt.page_tokens, d);
-    }
     for (int64_t i = 0; i < b; ++i) {
-      const int64_t request = begin + i;
+      const int64_t request = rows[i];
       auto qAt = [&](int64_t t, int64_t g) {
         return &q->f[((i * s + t) * nq + j * group + g) * d];
       };
@@ -373,19 +429,42 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_attention(
         require(!cache.has(request), "attention",
                 "prefill of a request that already has KV (layer " +
                     std::to_string(layer) + ")");
-        const int64_t w = std::min(opt.snapkv_window, s);
+        // Prompts are left-padded to the longest: this one starts at `pad`,
+        // and neither its queries nor its keys see the padding.
+        const int64_t length =
+            lengths.empty() ? s : lengths.at(static_cast<size_t>(request));
+        require(length >= 1 && length <= s, "attention",
+                "request " + std::to_string(request) + " has a prompt of " +
+                    std::to_string(length) + " tokens in a prefill of " +
+                    std::to_string(s));
+        const int64_t pad = s - length;
+        const int64_t w = std::min(opt.snapkv_window, length);
         std::vector<std::vector<float>> probs;
-        for (int64_t t = 0; t < s; ++t)
+        for (int64_t t = pad; t < s; ++t)
           for (int64_t g = 0; g < group; ++g) {
             std::vector<float> p;
             float *o = &out->f[((i * s + t) * nq + j * group + g) * d];
-            attendOne(qAt(t, g), d, t + 1, kAt, vAt, o,
-                      t >= s - w ? &p : nullptr);
+            attendOne(
+                qAt(t, g), d, t - pad + 1,
+                [&](int64_t u) { return kAt(pad + u); },
+                [&](int64_t u) { return vAt(pad + u); }, o,
+                t >= s - w ? &p : nullptr);
             if (t >= s - w)
               probs.push_back(std::move(p));
           }
-        for (int64_t t : selectTokens(probs, s, budgets[j], opt.snapkv_window))
-          cache.append(request, kAt(t), vAt(t));
+        PendingPrefill pending;
+        pending.layer = layer;
+        pending.head = kvHeads[j];
+        pending.request = request;
+        pending.budget = budgets[j];
+        pending.length = length;
+        pending.window = w;
+        pending.pooled = poolScores(probs, length - w);
+        for (int64_t t = pad; t < s; ++t) {
+          pending.keys.insert(pending.keys.end(), kAt(t), kAt(t) + d);
+          pending.values.insert(pending.values.end(), vAt(t), vAt(t) + d);
+        }
+        ctx->pending.push_back(std::move(pending));
       } else {
         require(cache.has(request), "attention",
                 "decode of request " + std::to_string(request) +
@@ -407,6 +486,108 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_attention(
   (s > 1 ? ctx->prefillAttentionSeconds : ctx->decodeAttentionSeconds) +=
       seconds;
   return out;
+}
+
+FAIRKV_RT_EXPORT void fairkv_rt_step_end(fairkv_rt_ctx *ctx) {
+  // Only a prefill leaves work; every device knows which step this was.
+  if (ctx->seq <= 1)
+    return;
+  auto start = std::chrono::steady_clock::now();
+  const fairkv_rt_options &opt = ctx->session->options;
+  // What each pending prefill keeps, in token order of its prompt.
+  std::vector<std::vector<int64_t>> keep(ctx->pending.size());
+  if (opt.adakv_alpha < 0) {
+    for (size_t e = 0; e < ctx->pending.size(); ++e)
+      keep[e] = staticKeep(ctx->pending[e]);
+  } else {
+    // Every device shares its heads' scores: ints (layer, head, request,
+    // budget, length, window, candidates) per entry, floats the scores.
+    Tensor mine;
+    for (const PendingPrefill &p : ctx->pending) {
+      mine.i.insert(mine.i.end(),
+                    {p.layer, p.head, p.request, p.budget, p.length, p.window,
+                     static_cast<int64_t>(p.pooled.size())});
+      mine.f.insert(mine.f.end(), p.pooled.begin(), p.pooled.end());
+    }
+    const int64_t G = static_cast<int64_t>(ctx->session->devices.size());
+    std::vector<int64_t> everyone(G);
+    std::iota(everyone.begin(), everyone.end(), 0);
+    std::string key = ctx->collectiveKey("prefill_scores", everyone);
+    std::vector<const Tensor *> parts =
+        ctx->session->comm.exchange(key, G, ctx->device, &mine);
+    std::map<std::pair<int64_t, int64_t>, std::vector<PendingPrefill>> byLayer;
+    for (const Tensor *part : parts) {
+      size_t f = 0;
+      for (size_t e = 0; e + 7 <= part->i.size(); e += 7) {
+        PendingPrefill p;
+        p.layer = part->i[e];
+        p.head = part->i[e + 1];
+        p.request = part->i[e + 2];
+        p.budget = part->i[e + 3];
+        p.length = part->i[e + 4];
+        p.window = part->i[e + 5];
+        p.pooled.assign(part->f.begin() + f,
+                        part->f.begin() + f + part->i[e + 6]);
+        f += part->i[e + 6];
+        byLayer[{p.layer, p.request}].push_back(std::move(p));
+      }
+    }
+    ctx->session->comm.leave(key);
+    std::map<std::pair<int64_t, int64_t>, std::map<int64_t, int64_t>> alloc;
+    for (size_t e = 0; e < ctx->pending.size(); ++e) {
+      const PendingPrefill &p = ctx->pending[e];
+      auto layerRequest = std::make_pair(p.layer, p.request);
+      auto it = alloc.find(layerRequest);
+      if (it == alloc.end()) {
+        std::vector<const PendingPrefill *> heads;
+        for (const PendingPrefill &q : byLayer[layerRequest])
+          heads.push_back(&q);
+        it = alloc.emplace(layerRequest,
+                           adaKVAllocation(heads, opt.adakv_alpha))
+                 .first;
+      }
+      keep[e] = topCandidates(p.pooled, it->second.at(p.head));
+      for (int64_t t = p.length - p.window; t < p.length; ++t)
+        keep[e].push_back(t);
+    }
+  }
+  // Size each head's page pool for what it keeps plus the decode steps.
+  std::map<std::pair<int64_t, int64_t>, int64_t> pages;
+  int64_t headDim = 0;
+  for (size_t e = 0; e < ctx->pending.size(); ++e) {
+    const PendingPrefill &p = ctx->pending[e];
+    int64_t tokens = static_cast<int64_t>(keep[e].size()) + opt.max_new_tokens;
+    pages[{p.layer, p.head}] += (tokens + opt.page_tokens - 1) / opt.page_tokens;
+    headDim = static_cast<int64_t>(p.keys.size()) / p.length;
+  }
+  for (auto [layerHead, count] : pages) {
+    HeadCache &cache = ctx->cache[layerHead];
+    require(!cache.reserved(), "prefill",
+            "layer " + std::to_string(layerHead.first) + " kv head " +
+                std::to_string(layerHead.second) +
+                " was prefilled twice in one batch");
+    int64_t bytes = count * opt.page_tokens * 2 * headDim * 4;
+    if (opt.kv_bytes_per_device > 0 &&
+        ctx->reservedKVBytes + bytes > opt.kv_bytes_per_device)
+      fatal("out of memory for the requested batch: device " +
+            std::to_string(ctx->device) + " needs more than " +
+            std::to_string(ctx->reservedKVBytes + bytes) +
+            " bytes of KV pages (layer " + std::to_string(layerHead.first) +
+            ", kv head " + std::to_string(layerHead.second) +
+            ") but may hold " + std::to_string(opt.kv_bytes_per_device));
+    ctx->reservedKVBytes += bytes;
+    cache.reserve(count, opt.page_tokens, headDim);
+  }
+  for (size_t e = 0; e < ctx->pending.size(); ++e) {
+    const PendingPrefill &p = ctx->pending[e];
+    HeadCache &cache = ctx->cache[{p.layer, p.head}];
+    for (int64_t t : keep[e])
+      cache.append(p.request, &p.keys[t * headDim], &p.values[t * headDim]);
+  }
+  ctx->pending.clear();
+  ctx->prefillAttentionSeconds += std::chrono::duration<double>(
+                                      std::chrono::steady_clock::now() - start)
+                                      .count();
 }
 
 FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_out_proj(fairkv_rt_ctx *ctx,
@@ -471,27 +652,30 @@ fairkv_rt_greedy_sample(fairkv_rt_ctx *ctx, fairkv_rt_tensor *logits) {
 
 FAIRKV_RT_EXPORT fairkv_rt_tensor *
 fairkv_rt_take_rows(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t head,
-                    int64_t n, const int64_t *devices, const double *shares) {
-  Split sp = split(head, n, devices, shares);
-  auto [begin, end] = myRows(ctx, sp, x->dim(0), "take_rows");
+                    int64_t budget, int64_t n, const int64_t *devices,
+                    const double *shares) {
+  Split sp = split(head, budget, n, devices, shares);
+  std::vector<int64_t> rows = myRows(ctx, sp, x->dim(0), "take_rows");
   std::vector<int64_t> shape = x->shape;
-  shape[0] = end - begin;
+  shape[0] = static_cast<int64_t>(rows.size());
   Tensor *out = ctx->make(shape, x->isInt);
   int64_t row = x->rowSize();
-  if (x->isInt)
-    std::copy(x->i.begin() + begin * row, x->i.begin() + end * row,
-              out->i.begin());
-  else
-    std::copy(x->f.begin() + begin * row, x->f.begin() + end * row,
-              out->f.begin());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (x->isInt)
+      std::copy_n(x->i.begin() + rows[i] * row, row, out->i.begin() + i * row);
+    else
+      std::copy_n(x->f.begin() + rows[i] * row, row, out->f.begin() + i * row);
+  }
   return out;
 }
 
 FAIRKV_RT_EXPORT fairkv_rt_tensor *
 fairkv_rt_gather_rows(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t head,
-                      int64_t n, const int64_t *devices, const double *shares) {
-  Split sp = split(head, n, devices, shares);
+                      int64_t budget, int64_t n, const int64_t *devices,
+                      const double *shares) {
+  Split sp = split(head, budget, n, devices, shares);
   int64_t index = replicaIndex(ctx, sp, "gather_rows");
+  const auto &owners = admitted(ctx, sp, ctx->batch);
   std::string key = ctx->collectiveKey("gather", sp.devices);
   std::vector<const Tensor *> parts =
       ctx->session->comm.exchange(key, n, index, x);
@@ -500,11 +684,12 @@ fairkv_rt_gather_rows(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t head,
   Tensor *out = ctx->make(shape);
   int64_t row = x->rowSize();
   for (int64_t r = 0; r < n; ++r) {
-    auto [begin, end] = replicaRows(ctx->batch, sp.shares, r);
-    require(parts[r]->dim(0) == end - begin, "gather_rows",
-            "replica rows do not match the shares");
-    std::copy(parts[r]->f.begin(), parts[r]->f.end(),
-              out->f.begin() + begin * row);
+    const std::vector<int64_t> &rows = owners[r];
+    require(parts[r]->dim(0) == static_cast<int64_t>(rows.size()),
+            "gather_rows", "replica rows do not match the admission");
+    for (size_t i = 0; i < rows.size(); ++i)
+      std::copy_n(parts[r]->f.begin() + i * row, row,
+                  out->f.begin() + rows[i] * row);
   }
   ctx->session->comm.leave(key);
   return out;
@@ -512,18 +697,20 @@ fairkv_rt_gather_rows(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t head,
 
 FAIRKV_RT_EXPORT fairkv_rt_tensor *
 fairkv_rt_add_rows(fairkv_rt_ctx *ctx, fairkv_rt_tensor *acc,
-                   fairkv_rt_tensor *rows, int64_t head, int64_t n,
-                   const int64_t *devices, const double *shares) {
-  Split sp = split(head, n, devices, shares);
-  auto [begin, end] = myRows(ctx, sp, acc->dim(0), "add_rows");
-  require(rows->dim(0) == end - begin && rows->rowSize() == acc->rowSize(),
+                   fairkv_rt_tensor *rows, int64_t head, int64_t budget,
+                   int64_t n, const int64_t *devices, const double *shares) {
+  Split sp = split(head, budget, n, devices, shares);
+  std::vector<int64_t> mine = myRows(ctx, sp, acc->dim(0), "add_rows");
+  require(rows->dim(0) == static_cast<int64_t>(mine.size()) &&
+              rows->rowSize() == acc->rowSize(),
           "add_rows", "rows " + rows->shapeString() + " do not fit " +
                           acc->shapeString());
   Tensor *out = ctx->make(acc->shape);
   out->f = acc->f;
   int64_t row = acc->rowSize();
-  for (int64_t e = 0; e < rows->numel(); ++e)
-    out->f[begin * row + e] += rows->f[e];
+  for (size_t i = 0; i < mine.size(); ++i)
+    for (int64_t e = 0; e < row; ++e)
+      out->f[mine[i] * row + e] += rows->f[i * row + e];
   return out;
 }
 

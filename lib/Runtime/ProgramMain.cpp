@@ -14,6 +14,7 @@
 #include <cmath>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -42,19 +43,32 @@ int main(int argc, char **argv) {
   std::string weights, promptsFile, dumpLogits, referenceLogits;
   double tolerance = 1e-5, minMargin = 0;
   int64_t randomPrompts = 0, promptLen = 16, maxNew = 8, window = 8,
-          kvBytes = 0;
+          kvBytes = 0, batchSize = 0, minPromptLen = 0;
+  double adakvAlpha = -1;
   uint64_t seed = 1;
   bool quiet = false;
   app.add_option("--weights", weights, "model weights (safetensors)")
       ->required();
   app.add_option("--prompts", promptsFile,
-                 "prompts: one per line, token ids separated by spaces, all "
-                 "of one length");
+                 "prompts: one per line, token ids separated by spaces (at "
+                 "least 2 per prompt; lengths may differ)");
   app.add_option("--random-prompts", randomPrompts,
                  "instead, this many seeded random prompts");
   app.add_option("--prompt-len", promptLen, "length of the random prompts")
       ->capture_default_str();
+  app.add_option("--min-prompt-len", minPromptLen,
+                 "if given, random prompts get seeded lengths between this "
+                 "and --prompt-len");
   app.add_option("--max-new-tokens", maxNew, "tokens to generate")
+      ->capture_default_str();
+  app.add_option("--batch-size", batchSize,
+                 "requests per batch; the prompts run as consecutive batches "
+                 "(0: all in one)")
+      ->capture_default_str();
+  app.add_option("--adakv-alpha", adakvAlpha,
+                 "reallocate each layer's KV budget across its heads per "
+                 "request (Ada-KV) with this floor in [0, 1]; negative keeps "
+                 "the static per-head budgets")
       ->capture_default_str();
   app.add_option("--seed", seed, "seed of the random prompts")
       ->capture_default_str();
@@ -81,15 +95,24 @@ int main(int argc, char **argv) {
   app.add_flag("--quiet", quiet, "print only the generated tokens");
   CLI11_PARSE(app, argc, argv);
 
-  if (maxNew <= 0 || promptLen <= 0 || window <= 0 || kvBytes < 0)
-    return fail("--max-new-tokens, --prompt-len and --snapkv-window must be "
-                "positive and --kv-memory non-negative");
+  if (maxNew <= 0 || promptLen < 2 || window <= 0 || kvBytes < 0 ||
+      batchSize < 0)
+    return fail("--max-new-tokens and --snapkv-window must be positive, "
+                "--prompt-len at least 2, --kv-memory and --batch-size "
+                "non-negative");
+  if (minPromptLen == 0)
+    minPromptLen = promptLen;
+  if (minPromptLen < 2 || minPromptLen > promptLen)
+    return fail("--min-prompt-len must be between 2 and --prompt-len");
+  if (!(adakvAlpha <= 1))
+    return fail("--adakv-alpha must be at most 1");
   fairkv_rt_options options;
   fairkv_rt_default_options(&options);
   options.devices = fairkv_program_num_devices;
   options.max_new_tokens = maxNew;
   options.snapkv_window = window;
   options.kv_bytes_per_device = kvBytes;
+  options.adakv_alpha = adakvAlpha;
   fairkv_rt_session *session = nullptr;
   if (fairkv_rt_session_create(weights.c_str(), &options, &session) !=
       FAIRKV_OK)
@@ -122,40 +145,49 @@ int main(int argc, char **argv) {
       }
       if (!fields.eof())
         return fail("prompts must be token ids separated by spaces");
+      if (prompt.size() == 1)
+        return fail("prompt " + std::to_string(prompts.size()) +
+                    " has a single token: a prefill needs at least 2");
       if (!prompt.empty())
         prompts.push_back(std::move(prompt));
     }
     if (prompts.empty())
       return fail("'" + promptsFile + "' holds no prompt");
-    for (const auto &p : prompts)
-      if (p.size() != prompts.front().size())
-        return fail("all prompts of a batch must have the same length");
   } else {
     std::mt19937_64 rng(seed);
     std::uniform_int_distribution<int64_t> token(0, vocab - 1);
+    std::uniform_int_distribution<int64_t> lengthOf(minPromptLen, promptLen);
     prompts.assign(randomPrompts, std::vector<int64_t>(promptLen));
-    for (auto &p : prompts)
+    for (auto &p : prompts) {
+      if (minPromptLen < promptLen)
+        p.resize(lengthOf(rng));
       for (int64_t &t : p)
         t = token(rng);
+    }
   }
-  const int64_t batch = static_cast<int64_t>(prompts.size());
-  const int64_t length = static_cast<int64_t>(prompts.front().size());
+  const int64_t total = static_cast<int64_t>(prompts.size());
+  if (batchSize == 0)
+    batchSize = total;
   const int64_t G = fairkv_program_num_devices;
 
-  // The reference run's logits, one line per (step, request).
-  std::vector<std::vector<float>> reference;
+  // The reference run's logits, by (step, request).
+  std::map<std::pair<int64_t, int64_t>, std::vector<float>> reference;
   if (!referenceLogits.empty()) {
     std::ifstream in(referenceLogits);
     if (!in)
       return fail("cannot open '" + referenceLogits + "'");
     std::string line;
     while (std::getline(in, line)) {
+      int64_t step = -1, request = -1;
+      if (std::sscanf(line.c_str(), "step %ld request %ld:", &step,
+                      &request) != 2)
+        return fail("'" + referenceLogits + "' is not a --dump-logits file");
       std::istringstream values(line.substr(line.find(':') + 1));
       std::vector<float> row;
       float v;
       while (values >> v)
         row.push_back(v);
-      reference.push_back(std::move(row));
+      reference[{step, request}] = std::move(row);
     }
   }
   double worstError = 0, worstMargin = INFINITY;
@@ -165,85 +197,101 @@ int main(int argc, char **argv) {
     if (!logits)
       return fail("cannot write '" + dumpLogits + "'");
   }
-  std::vector<std::vector<int64_t>> generated(batch);
-  std::vector<int64_t> ids, positions;
-  for (const auto &p : prompts)
-    ids.insert(ids.end(), p.begin(), p.end());
-  for (int64_t i = 0; i < batch; ++i)
-    for (int64_t t = 0; t < length; ++t)
-      positions.push_back(t);
+  std::vector<std::vector<int64_t>> generated(total);
   auto start = std::chrono::steady_clock::now();
-  for (int64_t step = 0; step < maxNew; ++step) {
-    const int64_t seq = step == 0 ? length : 1;
-    std::vector<std::vector<int64_t>> results(G);
-    std::vector<std::thread> threads;
-    for (int64_t g = 0; g < G; ++g)
-      threads.emplace_back([&, g] {
-        fairkv_rt_ctx *ctx = fairkv_rt_session_device(session, g);
-        fairkv_rt_step_begin(ctx, batch, seq);
-        fairkv_rt_tensor *idsT =
-            fairkv_rt_tensor_from_i64(ctx, ids.data(), batch, seq);
-        fairkv_rt_tensor *posT =
-            fairkv_rt_tensor_from_i64(ctx, positions.data(), batch, seq);
-        fairkv_rt_tensor *out = fairkv_program_step(ctx, g, idsT, posT);
-        const int64_t *data = fairkv_rt_tensor_i64_data(out);
-        if (!data || fairkv_rt_tensor_numel(out) != batch)
-          fairkv_rt_fatal("the program returned no tokens");
-        results[g].assign(data, data + batch);
-      });
-    for (std::thread &t : threads)
-      t.join();
-    for (int64_t g = 1; g < G; ++g)
-      if (results[g] != results[0])
-        return fail("devices disagree on the tokens of step " +
-                    std::to_string(step));
-    int64_t count = 0;
-    const float *l =
-        fairkv_rt_ctx_last_logits(fairkv_rt_session_device(session, 0), &count);
+  for (int64_t first = 0; first < total; first += batchSize) {
+    const int64_t batch = std::min(batchSize, total - first);
+    std::vector<int64_t> lengths;
+    int64_t length = 0;
     for (int64_t i = 0; i < batch; ++i) {
-      const float *row = l + i * vocab;
-      float top = -INFINITY, second = -INFINITY, scale = 0;
-      for (int64_t v = 0; v < vocab; ++v) {
-        scale = std::max(scale, std::fabs(row[v]));
-        if (row[v] > top) {
-          second = top;
-          top = row[v];
-        } else if (row[v] > second) {
-          second = row[v];
-        }
-      }
-      worstMargin = std::min<double>(worstMargin, (top - second) / scale);
-      if (!reference.empty()) {
-        size_t index = static_cast<size_t>(step * batch + i);
-        if (index >= reference.size() ||
-            reference[index].size() != static_cast<size_t>(vocab))
-          return fail("the reference logits do not cover step " +
-                      std::to_string(step) + " with " +
-                      std::to_string(vocab) + " logits per request");
-        double err = 0;
-        for (int64_t v = 0; v < vocab; ++v)
-          err = std::max<double>(err, std::fabs(row[v] - reference[index][v]));
-        worstError = std::max(worstError, err / scale);
+      lengths.push_back(static_cast<int64_t>(prompts[first + i].size()));
+      length = std::max(length, lengths.back());
+    }
+    fairkv_rt_session_begin_batch(session, lengths.data(), batch);
+    // Left padding: every prompt ends at the last column, so the last
+    // position's logits are every request's next token.
+    std::vector<int64_t> ids(batch * length, 0), positions(batch * length, 0);
+    for (int64_t i = 0; i < batch; ++i) {
+      int64_t pad = length - lengths[i];
+      for (int64_t t = 0; t < lengths[i]; ++t) {
+        ids[i * length + pad + t] = prompts[first + i][t];
+        positions[i * length + pad + t] = t;
       }
     }
-    if (logits) {
+    for (int64_t step = 0; step < maxNew; ++step) {
+      const int64_t seq = step == 0 ? length : 1;
+      std::vector<std::vector<int64_t>> results(G);
+      std::vector<std::thread> threads;
+      for (int64_t g = 0; g < G; ++g)
+        threads.emplace_back([&, g] {
+          fairkv_rt_ctx *ctx = fairkv_rt_session_device(session, g);
+          fairkv_rt_step_begin(ctx, batch, seq);
+          fairkv_rt_tensor *idsT =
+              fairkv_rt_tensor_from_i64(ctx, ids.data(), batch, seq);
+          fairkv_rt_tensor *posT =
+              fairkv_rt_tensor_from_i64(ctx, positions.data(), batch, seq);
+          fairkv_rt_tensor *out = fairkv_program_step(ctx, g, idsT, posT);
+          const int64_t *data = fairkv_rt_tensor_i64_data(out);
+          if (!data || fairkv_rt_tensor_numel(out) != batch)
+            fairkv_rt_fatal("the program returned no tokens");
+          results[g].assign(data, data + batch);
+          fairkv_rt_step_end(ctx);
+        });
+      for (std::thread &t : threads)
+        t.join();
+      for (int64_t g = 1; g < G; ++g)
+        if (results[g] != results[0])
+          return fail("devices disagree on the tokens of step " +
+                      std::to_string(step));
+      int64_t count = 0;
+      const float *l = fairkv_rt_ctx_last_logits(
+          fairkv_rt_session_device(session, 0), &count);
       for (int64_t i = 0; i < batch; ++i) {
-        logits << "step " << step << " request " << i << ":";
-        char buf[32];
+        const float *row = l + i * vocab;
+        float top = -INFINITY, second = -INFINITY, scale = 0;
         for (int64_t v = 0; v < vocab; ++v) {
-          std::snprintf(buf, sizeof(buf), " %.9g", l[i * vocab + v]);
-          logits << buf;
+          scale = std::max(scale, std::fabs(row[v]));
+          if (row[v] > top) {
+            second = top;
+            top = row[v];
+          } else if (row[v] > second) {
+            second = row[v];
+          }
         }
-        logits << "\n";
+        worstMargin = std::min<double>(worstMargin, (top - second) / scale);
+        if (!referenceLogits.empty()) {
+          auto it = reference.find({step, first + i});
+          if (it == reference.end() ||
+              it->second.size() != static_cast<size_t>(vocab))
+            return fail("the reference logits do not cover step " +
+                        std::to_string(step) + " of request " +
+                        std::to_string(first + i) + " with " +
+                        std::to_string(vocab) + " logits");
+          double err = 0;
+          for (int64_t v = 0; v < vocab; ++v)
+            err = std::max<double>(err, std::fabs(row[v] - it->second[v]));
+          worstError = std::max(worstError, err / scale);
+        }
+        if (logits) {
+          logits << "step " << step << " request " << first + i << ":";
+          char buf[32];
+          for (int64_t v = 0; v < vocab; ++v) {
+            std::snprintf(buf, sizeof(buf), " %.9g", row[v]);
+            logits << buf;
+          }
+          logits << "\n";
+        }
+      }
+      ids.assign(results[0].begin(), results[0].end());
+      positions.clear();
+      for (int64_t i = 0; i < batch; ++i) {
+        generated[first + i].push_back(results[0][i]);
+        positions.push_back(lengths[i] + step);
       }
     }
-    ids.clear();
-    positions.clear();
-    for (int64_t i = 0; i < batch; ++i) {
-      generated[i].push_back(results[0][i]);
-      ids.push_back(results[0][i]);
-      positions.push_back(length + step);
-    }
+    if (!quiet && total > batch)
+      std::cerr << "batch of requests " << first << ".." << first + batch - 1
+                << " done\n";
   }
   double seconds = std::chrono::duration<double>(
                        std::chrono::steady_clock::now() - start)
@@ -261,7 +309,7 @@ int main(int argc, char **argv) {
     return fail("a step's top two logits are only " +
                 std::to_string(worstMargin) +
                 " apart (relative): choose another seed");
-  for (int64_t i = 0; i < batch; ++i) {
+  for (int64_t i = 0; i < total; ++i) {
     if (!quiet)
       std::cout << "request " << i << ":";
     for (int64_t t : generated[i])
@@ -269,9 +317,9 @@ int main(int argc, char **argv) {
     std::cout << "\n";
   }
   if (!quiet) {
-    std::cout << "decoded " << batch << " x " << maxNew << " tokens on " << G
+    std::cout << "decoded " << total << " x " << maxNew << " tokens on " << G
               << " devices in " << seconds << " s ("
-              << batch * maxNew / seconds << " tokens/s)\n";
+              << total * maxNew / seconds << " tokens/s)\n";
     for (int64_t g = 0; g < G; ++g) {
       double prefill = 0, decode = 0;
       int64_t tokens = 0, bytes = 0;

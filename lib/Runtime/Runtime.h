@@ -42,17 +42,35 @@ using Tensor = fairkv_rt_tensor;
 /// cannot recover in the middle of a decode step.
 [[noreturn]] void fatal(const std::string &message);
 
-/// [begin, end) batch rows of replica `index` of a head copied with `shares`.
-std::pair<int64_t, int64_t> replicaRows(int64_t batch,
-                                        const std::vector<double> &shares,
-                                        int64_t index);
-
 /// A split of a copied head over replicas (n = 0: the whole batch).
+/// `budget` is the head's KV budget in tokens (-1: unknown), which prices a
+/// request at admission.
 struct Split {
-  int64_t head = -1;
+  int64_t head = -1, budget = -1;
   std::vector<int64_t> devices;
   std::vector<double> shares;
   bool whole() const { return devices.empty(); }
+};
+
+/// The requests (batch rows, ascending) each replica of `split` serves in
+/// the current batch: requests are admitted in order, each to the replica
+/// with the least KV of that head relative to its share, a request's KV
+/// being min(prompt length, budget) + the tokens still to decode.
+std::vector<std::vector<int64_t>> admit(const fairkv_rt_session &session,
+                                        const Split &split, int64_t batch);
+
+/// A prompt's prefill left for the end of the step: its keys and values
+/// and the SnapKV scores of its candidate tokens. What a head keeps is
+/// chosen only when the step ends, because Ada-KV's allocation needs every
+/// head of the layer, and those live on other devices and in other calls.
+struct PendingPrefill {
+  int64_t layer = 0, head = 0, request = 0, budget = 0;
+  /// Prompt tokens, and how many of the last ones form the window.
+  int64_t length = 0, window = 0;
+  /// Max-pooled scores of the length - window candidate tokens.
+  std::vector<float> pooled;
+  /// length x head_dim keys and values.
+  std::vector<float> keys, values;
 };
 
 /// One KV head's cache on one device: a pool of fixed-size pages, each
@@ -60,6 +78,8 @@ struct Split {
 class HeadCache {
 public:
   void reserve(int64_t pages, int64_t pageTokens, int64_t headDim);
+  /// Drops every request and the pool.
+  void clear() { *this = HeadCache(); }
   bool reserved() const { return !pool.empty(); }
   bool has(int64_t request) const { return segments.count(request); }
   void append(int64_t request, const float *k, const float *v);
@@ -154,6 +174,10 @@ struct fairkv_rt_ctx {
   /// Bytes of KV page pools reserved on this device so far.
   int64_t reservedKVBytes = 0;
   std::map<std::string, int64_t> collectiveCounts;
+  /// Prefills whose selection waits for the end of the step.
+  std::vector<fairkv::rt::PendingPrefill> pending;
+  /// admit()'s answers for this batch, by split.
+  std::map<std::string, std::vector<std::vector<int64_t>>> admissions;
   /// The logits greedy_sample saw in the last step (whole vocabulary).
   std::vector<float> lastLogits;
   /// Seconds spent in attention at prefill and at decode, summed over steps.
@@ -169,6 +193,9 @@ struct fairkv_rt_session {
   fairkv_rt_options options;
   fairkv::rt::WeightFile weights;
   fairkv::rt::Rendezvous comm;
+  /// Prompt length of each request of the current batch (empty: all as
+  /// long as the prefill's sequence).
+  std::vector<int64_t> promptLengths;
   std::vector<std::unique_ptr<fairkv_rt_ctx>> devices;
 };
 

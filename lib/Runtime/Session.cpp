@@ -41,17 +41,44 @@ std::string fairkv_rt_tensor::shapeString() const {
   return s + "]";
 }
 
-std::pair<int64_t, int64_t>
-fairkv::rt::replicaRows(int64_t batch, const std::vector<double> &shares,
-                        int64_t index) {
-  double before = 0;
-  for (int64_t r = 0; r < index; ++r)
-    before += shares[r];
-  int64_t begin = std::llround(batch * before);
-  int64_t end = index + 1 == static_cast<int64_t>(shares.size())
-                    ? batch
-                    : std::llround(batch * (before + shares[index]));
-  return {std::min(begin, batch), std::min(std::max(begin, end), batch)};
+FAIRKV_RT_EXPORT void fairkv_rt_admit(const int64_t *costs, int64_t batch,
+                                      const double *shares, int64_t replicas,
+                                      int64_t *owner) {
+  std::vector<double> load(replicas, 0.0);
+  for (int64_t i = 0; i < batch; ++i) {
+    int64_t best = 0;
+    double bestFill = INFINITY;
+    for (int64_t r = 0; r < replicas; ++r) {
+      double fill = (load[r] + costs[i]) / shares[r];
+      if (fill < bestFill) {
+        bestFill = fill;
+        best = r;
+      }
+    }
+    owner[i] = best;
+    load[best] += costs[i];
+  }
+}
+
+std::vector<std::vector<int64_t>>
+fairkv::rt::admit(const fairkv_rt_session &session, const Split &split,
+                  int64_t batch) {
+  std::vector<int64_t> costs(batch), owner(batch);
+  for (int64_t i = 0; i < batch; ++i) {
+    // Before any batch is begun every request counts as equally long.
+    int64_t length = session.promptLengths.size() == static_cast<size_t>(batch)
+                         ? session.promptLengths[i]
+                         : 1;
+    if (split.budget >= 0)
+      length = std::min(length, split.budget);
+    costs[i] = length + session.options.max_new_tokens;
+  }
+  fairkv_rt_admit(costs.data(), batch, split.shares.data(),
+                  static_cast<int64_t>(split.shares.size()), owner.data());
+  std::vector<std::vector<int64_t>> rows(split.shares.size());
+  for (int64_t i = 0; i < batch; ++i)
+    rows[owner[i]].push_back(i);
+  return rows;
 }
 
 Tensor *fairkv_rt_ctx::make(std::vector<int64_t> shape, bool isInt) {
@@ -83,6 +110,7 @@ FAIRKV_RT_EXPORT void fairkv_rt_default_options(fairkv_rt_options *options) {
   options->snapkv_window = 8;
   options->page_tokens = 16;
   options->kv_bytes_per_device = 0;
+  options->adakv_alpha = -1;
 }
 
 FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_create(
@@ -92,10 +120,10 @@ FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_create(
     return fail(FAIRKV_ERROR_INVALID_ARGUMENT, "null argument");
   if (options->devices <= 0 || options->max_new_tokens < 0 ||
       options->snapkv_window <= 0 || options->page_tokens <= 0 ||
-      options->kv_bytes_per_device < 0)
+      options->kv_bytes_per_device < 0 || !(options->adakv_alpha <= 1))
     return fail(FAIRKV_ERROR_INVALID_ARGUMENT,
-                "devices, snapkv_window and page_tokens must be positive and "
-                "max_new_tokens non-negative");
+                "devices, snapkv_window and page_tokens must be positive, "
+                "max_new_tokens non-negative and adakv_alpha at most 1");
   auto s = std::make_unique<fairkv_rt_session>();
   s->options = *options;
   std::string error;
@@ -128,6 +156,19 @@ FAIRKV_RT_EXPORT void fairkv_rt_step_begin(fairkv_rt_ctx *ctx, int64_t batch,
   ctx->arena.clear();
   ctx->batch = batch;
   ctx->seq = seq;
+}
+
+FAIRKV_RT_EXPORT void fairkv_rt_session_begin_batch(fairkv_rt_session *session,
+                                                   const int64_t *lengths,
+                                                   int64_t batch) {
+  session->promptLengths.assign(lengths, lengths + batch);
+  for (auto &ctx : session->devices) {
+    ctx->cache.clear();
+    ctx->reservedKVBytes = 0;
+    ctx->pending.clear();
+    ctx->admissions.clear();
+    ctx->lastLogits.clear();
+  }
 }
 
 FAIRKV_RT_EXPORT fairkv_rt_tensor *

@@ -241,24 +241,28 @@ private:
       SmallVector<Attribute> all(placement.getHeads()[h].getValue());
       ArrayAttr replicas = ArrayAttr::get(ctx, all);
       IntegerAttr head = b.getI64IntegerAttr(h);
+      IntegerAttr budget =
+          b.getI64IntegerAttr(op.getBudgets().getTokens()[h]);
       Value in = ReplicateOp::create(b, loc, localBatch(input.getType()), input,
-                                     head, replicas, grid);
+                                     head, budget, replicas, grid);
       Value pos = ReplicateOp::create(b, loc, localBatch(positions.getType()),
-                                      positions, head, replicas, grid);
+                                      positions, head, budget, replicas, grid);
       int64_t one[] = {h};
       Value a = buildAttention(b, block, one, in, pos, replica);
       auto fullHeads = withDims(cast<RankedTensorType>(a.getType()),
                                 {qType.getDimSize(0), qType.getDimSize(1),
                                  group, d});
       Value gathered =
-          GatherOp::create(b, loc, fullHeads, a, head, replicas, grid);
+          GatherOp::create(b, loc, fullHeads, a, head, budget, replicas, grid);
       Value wo = slice(b, block.wo, 1, unitRanges(one, group * d));
       Value projected = OutProjOp::create(b, loc, hiddenType, gathered, wo);
       Value rows = ReplicateOp::create(b, loc, localBatch(hiddenType),
-                                       projected, head, replicas, grid);
+                                       projected, head, budget, replicas,
+                                       grid);
       if (!acc)
         acc = ZerosLikeOp::create(b, loc, input);
-      acc = AddRowsOp::create(b, loc, acc, rows, head, replicas, grid);
+      acc = AddRowsOp::create(b, loc, acc, rows, head, budget, replicas,
+                              grid);
     }
     if (!acc)
       acc = ZerosLikeOp::create(b, loc, input);

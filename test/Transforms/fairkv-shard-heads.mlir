@@ -36,7 +36,7 @@
 // COPY: %[[N:.+]] = fairkv.rms_norm
 // COPY: fairkv.attention {{.*}} layer 0 budgets <tokens = [96], {{.*}} kv_heads [1] :
 // COPY: %[[WHOLE:.+]] = fairkv.out_proj
-// COPY: %[[ROWS:.+]] = fairkv.replicate %[[N]] head 0 replicas [#fairkv.replica<1, 5.937500e-01>, #fairkv.replica<0, 4.062500e-01>] on @grid
+// COPY: %[[ROWS:.+]] = fairkv.replicate %[[N]] head 0 budget 512 replicas [#fairkv.replica<1, 5.937500e-01>, #fairkv.replica<0, 4.062500e-01>] on @grid
 // COPY: %[[POS:.+]] = fairkv.replicate %arg1 head 0
 // COPY: fairkv.weight "model.layers.0.self_attn.q_proj.weight" slice 0 [0, 32] of [64, 64]
 // COPY: %[[Q:.+]], %{{.+}}, %{{.+}} = fairkv.qkv_proj %[[ROWS]]

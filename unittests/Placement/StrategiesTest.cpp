@@ -181,22 +181,6 @@ TEST(Strategies, BadOptionsAreOneLineErrors) {
   EXPECT_FALSE(parseStrategy("random"));
 }
 
-// The rows a copy serves follow the runtime's rule (KernelsTest pins the
-// same split on the runtime side): contiguous blocks in replica order.
-TEST(Plan, ReplicaRowsMatchTheRuntimeRule) {
-  std::vector<Replica> reps = {{2, 0.25}, {0, 0.35}, {1, 0.4}};
-  EXPECT_EQ(replicaRows(10, reps, 0), (std::pair<int64_t, int64_t>{0, 3}));
-  EXPECT_EQ(replicaRows(10, reps, 1), (std::pair<int64_t, int64_t>{3, 6}));
-  EXPECT_EQ(replicaRows(10, reps, 2), (std::pair<int64_t, int64_t>{6, 10}));
-  // One request: the first replica whose block is non-empty takes it.
-  int64_t served = 0;
-  for (size_t r = 0; r < reps.size(); ++r) {
-    auto [b, e] = replicaRows(1, reps, r);
-    served += e - b;
-  }
-  EXPECT_EQ(served, 1);
-}
-
 // Planning for decode growth is planning the grown budgets; a negative
 // growth is an error.
 TEST(Strategies, DecodeTokensPlanTheGrownBudgets) {

@@ -75,8 +75,9 @@ TEST(Abi, RuntimeLibraryExportsEveryEntryPoint) {
     EXPECT_NE(dlsym(library, fn.symbol.c_str()), nullptr) << fn.symbol;
   // The driver's entry points too.
   for (const char *symbol :
-       {"fairkv_rt_session_create", "fairkv_rt_step_begin", "fairkv_rt_fatal",
-        "fairkv_rt_write_random_weights"})
+       {"fairkv_rt_session_create", "fairkv_rt_session_begin_batch",
+        "fairkv_rt_step_begin", "fairkv_rt_step_end", "fairkv_rt_admit",
+        "fairkv_rt_fatal", "fairkv_rt_write_random_weights"})
     EXPECT_NE(dlsym(library, symbol), nullptr) << symbol;
   dlclose(library);
 }

@@ -139,8 +139,10 @@ TEST_F(Kernels, AttentionPrefillCompressionAndDecode) {
                      v = random(b * s * nk * d, 6);
   const float *out = fairkv_rt_tensor_f32_data(fairkv_rt_attention(
       ctx, tensor(q, {b, s, nq, d}), tensor(k, {b, s, nk, d}),
-      tensor(v, {b, s, nk, d}), /*layer=*/0, nk, heads, budgets, -1, 0,
+      tensor(v, {b, s, nk, d}), /*layer=*/0, nk, heads, budgets, -1, -1, 0,
       nullptr, nullptr));
+  // The heads choose what they keep when the prefill step ends.
+  fairkv_rt_step_end(ctx);
   auto kAt = [&](const std::vector<float> &x, int i, int t, int j) {
     return &x[((i * s + t) * nk + j) * d];
   };
@@ -207,7 +209,7 @@ TEST_F(Kernels, AttentionPrefillCompressionAndDecode) {
                      v1 = random(b * nk * d, 9);
   const float *out1 = fairkv_rt_tensor_f32_data(fairkv_rt_attention(
       ctx, tensor(q1, {b, 1, nq, d}), tensor(k1, {b, 1, nk, d}),
-      tensor(v1, {b, 1, nk, d}), 0, nk, heads, budgets, -1, 0, nullptr,
+      tensor(v1, {b, 1, nk, d}), 0, nk, heads, budgets, -1, -1, 0, nullptr,
       nullptr));
   for (int i = 0; i < b; ++i)
     for (int j = 0; j < nk; ++j) {
@@ -226,8 +228,52 @@ TEST_F(Kernels, AttentionPrefillCompressionAndDecode) {
   EXPECT_EQ(tokens, b * (7 + 12) + b * nk);
 }
 
-// A copied head's replicas take contiguous row blocks that cover the batch
-// exactly once, and add_rows puts a replica's rows back in place.
+// Ada-KV reallocates a layer's candidate budget K across its heads: with
+// floor 1 every head gets K / H candidates, with floor 0 the heads share
+// exactly K by their scores; both keep every window.
+TEST_F(Kernels, AdaKVReallocatesTheLayerBudget) {
+  const int b = 2, s = 12, nq = 4, nk = 2, d = 8;
+  int64_t heads[] = {0, 1}, budgets[] = {7, 20};
+  // K = min(7 - 4, 8) + min(20 - 4, 8) = 11 candidates for 2 heads.
+  auto keptWith = [&](double alpha) {
+    std::string path = testing::TempDir() + "/fairkv-kernels.safetensors";
+    fairkv_rt_options o;
+    fairkv_rt_default_options(&o);
+    o.snapkv_window = window;
+    o.max_new_tokens = 4;
+    o.adakv_alpha = alpha;
+    fairkv_rt_session *own = nullptr;
+    EXPECT_EQ(fairkv_rt_session_create(path.c_str(), &o, &own), FAIRKV_OK);
+    fairkv_rt_ctx *c = fairkv_rt_session_device(own, 0);
+    fairkv_rt_step_begin(c, b, s);
+    std::vector<float> q = random(b * s * nq * d, 4),
+                       k = random(b * s * nk * d, 5),
+                       v = random(b * s * nk * d, 6);
+    auto t = [&](const std::vector<float> &x, std::vector<int64_t> shape) {
+      return fairkv_rt_tensor_from_f32(c, x.data(), shape.data(),
+                                       shape.size());
+    };
+    fairkv_rt_attention(c, t(q, {b, s, nq, d}), t(k, {b, s, nk, d}),
+                        t(v, {b, s, nk, d}), 0, nk, heads, budgets, -1, -1,
+                        0, nullptr, nullptr);
+    fairkv_rt_step_end(c);
+    double prefill = 0, decode = 0;
+    int64_t tokens = 0, bytes = 0;
+    fairkv_rt_ctx_stats(c, &prefill, &decode, &tokens, &bytes);
+    fairkv_rt_session_destroy(own);
+    return tokens;
+  };
+  // Floor 1: round(5.5) = 6 candidates + 4 window per head and request.
+  EXPECT_EQ(keptWith(1.0), b * 2 * (6 + window));
+  // Floor 0: the picks add up to K.
+  EXPECT_EQ(keptWith(0.0), b * (11 + 2 * window));
+  // Static: 7 and all 12.
+  EXPECT_EQ(keptWith(-1), b * (7 + 12));
+}
+
+// A copied head's replicas split the batch by admission (least KV relative
+// to the share) and cover it exactly once; add_rows puts a replica's rows
+// back in place.
 TEST_F(Kernels, ReplicaRowsCoverTheBatchOnce) {
   open(3);
   const int64_t devices[] = {2, 0, 1};
@@ -241,7 +287,8 @@ TEST_F(Kernels, ReplicaRowsCoverTheBatchOnce) {
       rows[2 * r] = rows[2 * r + 1] = static_cast<float>(r);
     int64_t shape[] = {10, 2};
     fairkv_rt_tensor *x = fairkv_rt_tensor_from_f32(c, rows.data(), shape, 2);
-    fairkv_rt_tensor *mine = fairkv_rt_take_rows(c, x, 5, 3, devices, shares);
+    fairkv_rt_tensor *mine =
+        fairkv_rt_take_rows(c, x, 5, -1, 3, devices, shares);
     const float *data = fairkv_rt_tensor_f32_data(mine);
     for (int64_t e = 0; e < fairkv_rt_tensor_numel(mine); e += 2) {
       int r = static_cast<int>(data[e]);
@@ -250,16 +297,47 @@ TEST_F(Kernels, ReplicaRowsCoverTheBatchOnce) {
     }
     fairkv_rt_tensor *zero = fairkv_rt_zeros_like(c, x);
     const float *back = fairkv_rt_tensor_f32_data(
-        fairkv_rt_add_rows(c, zero, mine, 5, 3, devices, shares));
+        fairkv_rt_add_rows(c, zero, mine, 5, -1, 3, devices, shares));
     for (int r = 0; r < 10; ++r)
       EXPECT_EQ(back[2 * r], owner[r] == g ? static_cast<float>(r) : 0.0f);
   }
   for (int r = 0; r < 10; ++r)
     EXPECT_NE(owner[r], -1) << "row " << r << " served by no replica";
-  // Shares 0.25 / 0.35 / 0.4 of 10 rows, in replica order: devices 2, 0, 1.
-  EXPECT_EQ(owner[0], 2);
-  EXPECT_EQ(owner[3], 0);
-  EXPECT_EQ(owner[9], 1);
+  // Equal requests, shares 0.25 / 0.35 / 0.4 on devices 2, 0, 1: each goes
+  // where (load + 1) / share is least, so 2, 4 and 4 rows.
+  EXPECT_EQ(owner, (std::vector<int>{1, 0, 2, 1, 0, 1, 2, 0, 1, 0}));
+}
+
+// Admission prices a request at min(prompt, budget) + tokens to decode: the
+// same prompts split differently under a small and a large budget.
+TEST_F(Kernels, AdmissionCountsTheHeadsKV) {
+  open(2);
+  const int64_t lengths[] = {50, 8, 8, 40, 8, 8};
+  fairkv_rt_session_begin_batch(session, lengths, 6);
+  const int64_t devices[] = {0, 1};
+  const double shares[] = {0.5, 0.5};
+  auto rowsOf = [&](int64_t budget) {
+    fairkv_rt_ctx *c = fairkv_rt_session_device(session, 1);
+    fairkv_rt_step_begin(c, 6, 1);
+    std::vector<float> rows = {0, 1, 2, 3, 4, 5};
+    int64_t shape[] = {6, 1};
+    fairkv_rt_tensor *x = fairkv_rt_tensor_from_f32(c, rows.data(), shape, 2);
+    fairkv_rt_tensor *mine =
+        fairkv_rt_take_rows(c, x, 0, budget, 2, devices, shares);
+    const float *data = fairkv_rt_tensor_f32_data(mine);
+    return std::vector<float>(data, data + fairkv_rt_tensor_numel(mine));
+  };
+  // Costs 24 12 12 24 12 12 (budget 20, 4 tokens to decode): loads 48 / 48.
+  EXPECT_EQ(rowsOf(20), (std::vector<float>{1, 2, 4, 5}));
+  // Costs 54 12 12 44 12 12 (budget 100): loads 78 / 68.
+  EXPECT_EQ(rowsOf(100), (std::vector<float>{1, 2, 3}));
+  // The C entry point states the same rule.
+  const int64_t costs[] = {3, 1, 1};
+  const double uneven[] = {0.75, 0.25};
+  int64_t owner[3];
+  fairkv_rt_admit(costs, 3, uneven, 2, owner);
+  EXPECT_EQ(std::vector<int64_t>(owner, owner + 3),
+            (std::vector<int64_t>{0, 1, 0}));
 }
 
 TEST_F(Kernels, AllReduceAndAllGatherAcrossThreads) {

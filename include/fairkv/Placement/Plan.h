@@ -35,13 +35,6 @@ struct Plan {
 /// devices in range, and the plan's shape against the profile.
 Status validatePlan(const Plan &plan, const BudgetProfile &profile);
 
-/// [begin, end) batch rows that replica `index` of a copied head serves out
-/// of `batch` requests: contiguous blocks in replica order, the same rule as
-/// the runtime's (fairkv::rt::replicaRows).
-std::pair<int64_t, int64_t> replicaRows(int64_t batch,
-                                        const std::vector<Replica> &replicas,
-                                        size_t index);
-
 /// load[l][g] = sum over the replicas on g of share * tokens[l][h].
 std::vector<std::vector<double>> deviceLoads(const Plan &plan,
                                              const BudgetProfile &profile);

@@ -63,10 +63,16 @@ typedef struct fairkv_rt_options {
   /// Bytes of KV pages a device may hold (0: no limit). A batch that needs
   /// more is refused at prefill with a one-line reason.
   int64_t kv_bytes_per_device;
+  /// Ada-KV: negative keeps the static per-head budgets of the program;
+  /// otherwise each layer's budget (the sum of its heads' budgets) is
+  /// reallocated per request across the layer's heads from their prefill
+  /// scores, every head keeping at least this fraction (the floor alpha,
+  /// in [0, 1]) of the layer's mean.
+  double adakv_alpha;
 } fairkv_rt_options;
 
 /// devices 1, max_new_tokens 16, snapkv_window 8, page_tokens 16,
-/// kv_bytes_per_device 0.
+/// kv_bytes_per_device 0, adakv_alpha -1 (static budgets).
 void fairkv_rt_default_options(fairkv_rt_options *options);
 
 /// Opens `weights_path` (safetensors, memory-mapped) for `options->devices`
@@ -80,10 +86,27 @@ void fairkv_rt_session_destroy(fairkv_rt_session *session);
 fairkv_rt_ctx *fairkv_rt_session_device(fairkv_rt_session *session,
                                         int64_t device);
 
+/// Starts a batch of `batch` requests whose prompts have `lengths` tokens
+/// (prefilled left-padded to the longest): drops every device's KV cache of
+/// the previous batch. Call it with no device thread running.
+void fairkv_rt_session_begin_batch(fairkv_rt_session *session,
+                                   const int64_t *lengths, int64_t batch);
+
+/// Admission of `batch` requests to the `replicas` replicas of a copied KV
+/// head: request i, costing costs[i] tokens of KV, goes to the replica r
+/// with the least (load_r + costs[i]) / shares[r] (ties: the lower r);
+/// writes r to owner[i]. The runtime serves copies by this rule.
+void fairkv_rt_admit(const int64_t *costs, int64_t batch,
+                     const double *shares, int64_t replicas, int64_t *owner);
+
 /// Starts a step over `batch` requests with `seq` new tokens each (seq > 1:
 /// prefill of the prompts, seq = 1: one decode step); frees the previous
 /// step's tensors.
 void fairkv_rt_step_begin(fairkv_rt_ctx *ctx, int64_t batch, int64_t seq);
+/// Ends a step. After a prefill it chooses the tokens each head keeps and
+/// fills the cache; with Ada-KV that is a collective of all devices (they
+/// exchange their heads' scores), so every device must call it.
+void fairkv_rt_step_end(fairkv_rt_ctx *ctx);
 /// A [rows, cols] int64 tensor (token ids, positions) for this step.
 fairkv_rt_tensor *fairkv_rt_tensor_from_i64(fairkv_rt_ctx *ctx,
                                             const int64_t *data, int64_t rows,

@@ -54,14 +54,16 @@ namespace {
 
 /// A copied head's split: which head, and its replicas' devices and shares.
 struct SplitOperands {
-  int64_t head = -1;
+  int64_t head = -1, budget = -1;
   SmallVector<int64_t> devices;
   SmallVector<double> shares;
 };
 
-SplitOperands splitOf(int64_t head, ArrayAttr replicas) {
+SplitOperands splitOf(int64_t head, std::optional<uint64_t> budget,
+                      ArrayAttr replicas) {
   SplitOperands s;
   s.head = head;
+  s.budget = budget ? static_cast<int64_t>(*budget) : -1;
   for (Attribute a : replicas) {
     auto r = cast<ReplicaAttr>(a);
     s.devices.push_back(r.getDevice());
@@ -174,7 +176,7 @@ private:
 
   /// head, n, devices, shares: n = 0 for the whole batch.
   SmallVector<Value> splitArgs(Location loc, const SplitOperands &s) {
-    return {constI64(loc, s.head),
+    return {constI64(loc, s.head), constI64(loc, s.budget),
             constI64(loc, static_cast<int64_t>(s.devices.size())),
             iarr(loc, s.devices), farr(loc, s.shares)};
   }
@@ -266,7 +268,8 @@ LogicalResult Lowering::lowerOp(Operation *op, Value ctx) {
                 return a.emitOpError("a batch share needs the placement");
               SmallVector<Attribute> reps(
                   a.getPlacement()->getHeads()[heads[0]].getValue());
-              s = splitOf(heads[0], ArrayAttr::get(a.getContext(), reps));
+              s = splitOf(heads[0], a.getBudgets().getTokens()[0],
+                          ArrayAttr::get(a.getContext(), reps));
             }
             SmallVector<Value> args =
                 operands({a.getQuery(), a.getKey(), a.getValue(),
@@ -304,19 +307,19 @@ LogicalResult Lowering::lowerOp(Operation *op, Value ctx) {
           })
           .Case([&](ReplicateOp r) {
             SmallVector<Value> args = operands({r.getInput()});
-            args.append(splitArgs(loc, splitOf(r.getKvHead(), r.getReplicas())));
+            args.append(splitArgs(loc, splitOf(r.getKvHead(), r.getBudget(), r.getReplicas())));
             results.push_back(call(loc, "take_rows", args));
             return success();
           })
           .Case([&](GatherOp g) {
             SmallVector<Value> args = operands({g.getInput()});
-            args.append(splitArgs(loc, splitOf(g.getKvHead(), g.getReplicas())));
+            args.append(splitArgs(loc, splitOf(g.getKvHead(), g.getBudget(), g.getReplicas())));
             results.push_back(call(loc, "gather_rows", args));
             return success();
           })
           .Case([&](AddRowsOp a) {
             SmallVector<Value> args = operands({a.getAcc(), a.getRows()});
-            args.append(splitArgs(loc, splitOf(a.getKvHead(), a.getReplicas())));
+            args.append(splitArgs(loc, splitOf(a.getKvHead(), a.getBudget(), a.getReplicas())));
             results.push_back(call(loc, "add_rows", args));
             return success();
           })

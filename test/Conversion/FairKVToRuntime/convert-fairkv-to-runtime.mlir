@@ -5,7 +5,7 @@
 
 // Device programs take the runtime context first and pass handles; attribute
 // payloads become private constant globals; a copy's split descriptor is its
-// head, its replica count and its devices and shares.
+// head, its budget, its replica count and its devices and shares.
 // CHECK-DAG: llvm.mlir.global private constant @{{.*}}("model.embed_tokens.weight\00")
 // CHECK-DAG: llvm.mlir.global private constant @[[$DEVS:.*]](dense<[1, 0]> : tensor<2xi64>) {{.*}} : !llvm.array<2 x i64>
 // CHECK-DAG: llvm.mlir.global private constant @[[$SHARES:.*]](dense<[5.937500e-01, 4.062500e-01]> : tensor<2xf64>) {{.*}} : !llvm.array<2 x f64>
@@ -17,7 +17,7 @@
 // CHECK: call @fairkv_rt_rotary
 // CHECK: %[[D:.+]] = llvm.mlir.addressof @[[$DEVS]]
 // CHECK: %[[S:.+]] = llvm.mlir.addressof @[[$SHARES]]
-// CHECK: call @fairkv_rt_take_rows(%[[CTX]], %{{.+}}, %{{.+}}, %{{.+}}, %[[D]], %[[S]])
+// CHECK: call @fairkv_rt_take_rows(%[[CTX]], %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}, %[[D]], %[[S]])
 // CHECK: call @fairkv_rt_attention(
 // CHECK: call @fairkv_rt_add_rows(
 // CHECK: call @fairkv_rt_all_reduce(
@@ -36,10 +36,10 @@
 // CHECK: call @decode_step_dev0(%[[C]]
 // CHECK: call @decode_step_dev1(%[[C]]
 // CHECK: call @fairkv_rt_fatal
-// DECL: func.func private @fairkv_rt_attention(!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, !llvm.ptr, !llvm.ptr, i64, i64, !llvm.ptr, !llvm.ptr) -> !llvm.ptr
+// DECL: func.func private @fairkv_rt_attention(!llvm.ptr, !llvm.ptr, !llvm.ptr, !llvm.ptr, i64, i64, !llvm.ptr, !llvm.ptr, i64, i64, i64, !llvm.ptr, !llvm.ptr) -> !llvm.ptr
 
 // LLVM: @fairkv_program_num_devices = constant i64 2
-// LLVM: declare ptr @fairkv_rt_attention(ptr, ptr, ptr, ptr, i64, i64, ptr, ptr, i64, i64, ptr, ptr)
+// LLVM: declare ptr @fairkv_rt_attention(ptr, ptr, ptr, ptr, i64, i64, ptr, ptr, i64, i64, i64, ptr, ptr)
 // LLVM: define ptr @fairkv_program_step(ptr %0, i64 %1, ptr %2, ptr %3)
 // LLVM: switch i64 %1
 

@@ -345,6 +345,15 @@ func.func @replicate_negative_head(%x: tensor<?x?x64xf32>) {
 // -----
 
 shard.grid @grid(shape = 4)
+func.func @add_rows_negative_budget(%x: tensor<?x?x64xf32>) {
+  // expected-error @+1 {{'fairkv.add_rows' op attribute 'budget' failed to satisfy constraint: 64-bit signless integer attribute whose value is non-negative}}
+  %y = fairkv.add_rows %x, %x head 1 budget -5 replicas [#fairkv.replica<0, 1.0>] on @grid : tensor<?x?x64xf32>, tensor<?x?x64xf32>
+  return
+}
+
+// -----
+
+shard.grid @grid(shape = 4)
 func.func @replicate_same_device(%x: tensor<?x?x64xf32>) {
   // expected-error @+1 {{'fairkv.replicate' op kv head 1 has two replicas on device 2}}
   %y = fairkv.replicate %x head 1 replicas [#fairkv.replica<2, 0.5>, #fairkv.replica<2, 0.5>] on @grid : tensor<?x?x64xf32> -> tensor<?x?x64xf32>

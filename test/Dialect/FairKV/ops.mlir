@@ -23,7 +23,7 @@ func.func @placed_attention(%q: tensor<?x?x6x8xf32>, %k: tensor<?x?x3x8xf32>,
 // collectives.
 // CHECK-LABEL: func.func @sharding_ops
 // CHECK: %[[LOCAL:.+]] = fairkv.replicate %{{.*}} head 1 replicas [#fairkv.replica<1, 2.500000e-01>, #fairkv.replica<2, 7.500000e-01>] on @grid : tensor<?x?x64xf32> -> tensor<?x?x64xf32>
-// CHECK: %[[FULL:.+]] = fairkv.gather %{{.*}} head 1 replicas [#fairkv.replica<1, 2.500000e-01>, #fairkv.replica<2, 7.500000e-01>] on @grid : tensor<?x?x2x8xf32> -> tensor<?x?x2x8xf32>
+// CHECK: %[[FULL:.+]] = fairkv.gather %{{.*}} head 1 budget 96 replicas [#fairkv.replica<1, 2.500000e-01>, #fairkv.replica<2, 7.500000e-01>] on @grid : tensor<?x?x2x8xf32> -> tensor<?x?x2x8xf32>
 // CHECK: fairkv.all_reduce %[[LOCAL]] on @grid reduction = sum : tensor<?x?x64xf32>
 // CHECK: fairkv.all_reduce %[[LOCAL]] on @grid reduction = max : tensor<?x?x64xf32>
 // CHECK: fairkv.all_gather %{{.*}} on @grid axis = 2 : tensor<2x3x16xf32> -> tensor<2x3x64xf32>
@@ -32,7 +32,7 @@ func.func @sharding_ops(%x: tensor<?x?x64xf32>, %h: tensor<?x?x2x8xf32>,
   %local = fairkv.replicate %x head 1
       replicas [#fairkv.replica<1, 0.25>, #fairkv.replica<2, 0.75>] on @grid
       : tensor<?x?x64xf32> -> tensor<?x?x64xf32>
-  %full = fairkv.gather %h head 1
+  %full = fairkv.gather %h head 1 budget 96
       replicas [#fairkv.replica<1, 0.25>, #fairkv.replica<2, 0.75>] on @grid
       : tensor<?x?x2x8xf32> -> tensor<?x?x2x8xf32>
   %s = fairkv.all_reduce %local on @grid reduction = sum : tensor<?x?x64xf32>

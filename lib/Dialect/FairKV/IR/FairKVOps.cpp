@@ -501,8 +501,8 @@ namespace {
 /// Whether `a` and `b` split the same head the same way on the same grid.
 template <typename OpA, typename OpB>
 bool sameSplit(OpA a, OpB b) {
-  return a.getKvHead() == b.getKvHead() && a.getReplicas() == b.getReplicas() &&
-         a.getGrid() == b.getGrid();
+  return a.getKvHead() == b.getKvHead() && a.getBudget() == b.getBudget() &&
+         a.getReplicas() == b.getReplicas() && a.getGrid() == b.getGrid();
 }
 
 /// replicate(gather(x)) -> x: a replica's rows of the gathered batch are the

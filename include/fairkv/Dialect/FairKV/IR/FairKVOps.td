@@ -401,6 +401,14 @@ def FairKV_ReplicateOp : FairKV_GridOp<"replicate", [Pure]> {
     It moves no data between devices: every device already holds the whole
     batch of its input.
 
+    Which requests a replica serves is decided at admission, the same way on
+    every device: in request order, each request goes to the replica with
+    the least KV of that head relative to its share, a request's KV being
+    min(prompt length, `budget`) plus the tokens still to decode (its whole
+    prompt when `budget` is absent). `fairkv-shard-heads` sets `budget` to
+    the head's KV budget; `fairkv.gather` and `fairkv.add_rows` carry the
+    same attributes and so name the same requests.
+
     Canonicalization folds a copied head's gather into the all_reduce that
     follows the row-parallel output projection:
     `replicate(out_proj(gather(x), w))` becomes `out_proj(x, w)` (the output
@@ -416,7 +424,7 @@ def FairKV_ReplicateOp : FairKV_GridOp<"replicate", [Pure]> {
     ```
 
     **Constraints:**
-    - `kv_head` is non-negative;
+    - `kv_head` and `budget` are non-negative;
     - there is at least one replica, on distinct devices inside the grid;
     - shares are in (0, 1] and sum to 1 (within 1e-6);
     - input and result have the same rank, element type and non-batch dims;
@@ -424,11 +432,12 @@ def FairKV_ReplicateOp : FairKV_GridOp<"replicate", [Pure]> {
   }];
   let arguments = (ins AnyRankedTensor:$input,
                        ConfinedAttr<I64Attr, [IntNonNegative]>:$kv_head,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntNonNegative]>>:$budget,
                        TypedArrayAttrBase<FairKV_ReplicaAttr, "replica list">:$replicas,
                        FlatSymbolRefAttr:$grid);
   let results = (outs AnyRankedTensor:$result);
   let assemblyFormat = [{
-    $input `head` $kv_head `replicas` $replicas `on` $grid attr-dict
+    $input `head` $kv_head (`budget` $budget^)? `replicas` $replicas `on` $grid attr-dict
     `:` type($input) `->` type($result)
   }];
   let hasVerifier = 1;
@@ -457,11 +466,12 @@ def FairKV_GatherOp : FairKV_GridOp<"gather", [FairKV_Collective]> {
   }];
   let arguments = (ins FairKV_Activation:$input,
                        ConfinedAttr<I64Attr, [IntNonNegative]>:$kv_head,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntNonNegative]>>:$budget,
                        TypedArrayAttrBase<FairKV_ReplicaAttr, "replica list">:$replicas,
                        FlatSymbolRefAttr:$grid);
   let results = (outs FairKV_Activation:$result);
   let assemblyFormat = [{
-    $input `head` $kv_head `replicas` $replicas `on` $grid attr-dict
+    $input `head` $kv_head (`budget` $budget^)? `replicas` $replicas `on` $grid attr-dict
     `:` type($input) `->` type($result)
   }];
   let hasVerifier = 1;
@@ -492,11 +502,12 @@ def FairKV_AddRowsOp : FairKV_GridOp<"add_rows", [Pure,
   }];
   let arguments = (ins FairKV_Activation:$acc, FairKV_Activation:$rows,
                        ConfinedAttr<I64Attr, [IntNonNegative]>:$kv_head,
+                       OptionalAttr<ConfinedAttr<I64Attr, [IntNonNegative]>>:$budget,
                        TypedArrayAttrBase<FairKV_ReplicaAttr, "replica list">:$replicas,
                        FlatSymbolRefAttr:$grid);
   let results = (outs FairKV_Activation:$result);
   let assemblyFormat = [{
-    $acc `,` $rows `head` $kv_head `replicas` $replicas `on` $grid attr-dict
+    $acc `,` $rows `head` $kv_head (`budget` $budget^)? `replicas` $replicas `on` $grid attr-dict
     `:` type($acc) `,` type($rows)
   }];
   let hasVerifier = 1;
