@@ -8,9 +8,14 @@
 // on the CPU runtime, so the maximum is the step time a real multi-device
 // run would see. Reports the measured tp/fairkv ratio next to the planner's
 // predicted one, and the same for a uniform-budget profile with the same
-// total KV (the balanced yardstick). Writes its section of bench/RESULTS.md.
+// total KV (the balanced yardstick). Then the whole decode: a random-weight
+// llama-3-8b-shaped model truncated to 4 layers (full MLP and vocabulary),
+// compiled with `fairkv compile` for tp and fairkv at G = 4, decodes batch 16
+// and reports tokens/s. Writes its section of bench/RESULTS.md.
 //
 // Usage: fairkv-bench-e2e-cpu [--profiles DIR] [--results FILE] [--steps N]
+//                             [--whole-decode 0|1] [--prompt-len N]
+//                             [--new-tokens N]
 //
 //===----------------------------------------------------------------------===//
 
@@ -24,8 +29,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <fstream>
 #include <random>
 #include <sstream>
+#include <unistd.h>
 
 using namespace fairkv::placement;
 
@@ -154,6 +161,71 @@ std::string measure(const Plan &plan, const BudgetProfile &profile,
   return "";
 }
 
+/// Runs a shell command; returns its standard output, or "" and `ok` false.
+std::string run(const std::string &command, bool &ok) {
+  std::string output;
+  FILE *pipe = popen(command.c_str(), "r");
+  ok = pipe != nullptr;
+  if (!pipe)
+    return output;
+  char buffer[4096];
+  while (size_t n = fread(buffer, 1, sizeof(buffer), pipe))
+    output.append(buffer, n);
+  ok = pclose(pipe) == 0;
+  return output;
+}
+
+/// The directory of this executable (`fairkv` is built beside it).
+std::string binDir() {
+  char path[4096];
+  ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+  if (n <= 0)
+    return ".";
+  path[n] = 0;
+  return std::filesystem::path(path).parent_path().string();
+}
+
+struct WholeDecode {
+  std::string strategy;
+  double prefillSeconds = 0, decodeSeconds = 0, decodeTokensPerSecond = 0;
+};
+
+/// Compiles the 4-layer llama-3-8b-shaped model for `strategy` on G devices
+/// and decodes `batch` random prompts; parses the program's timing line.
+std::string wholeDecode(const std::string &dir, const std::string &config,
+                        const std::string &profileFile,
+                        const std::string &weights, const std::string &strategy,
+                        int G, int64_t batch, int64_t promptLen,
+                        int64_t newTokens, WholeDecode &out) {
+  std::string program = dir + "/prog-" + strategy;
+  bool ok = false;
+  std::string log = run(binDir() + "/fairkv compile --model " + config +
+                            " --profile " + profileFile + " --devices " +
+                            std::to_string(G) + " --strategy " + strategy +
+                            " --decode-tokens " + std::to_string(newTokens) +
+                            " -o " + program + " 2>&1",
+                        ok);
+  if (!ok)
+    return "fairkv compile failed: " + log;
+  log = run(program + " --weights " + weights + " --random-prompts " +
+                std::to_string(batch) + " --prompt-len " +
+                std::to_string(promptLen) + " --max-new-tokens " +
+                std::to_string(newTokens) + " 2>&1",
+            ok);
+  if (!ok)
+    return "the " + strategy + " program failed: " + log;
+  size_t at = log.find("prefill ");
+  long long requests = 0, steps = 0;
+  if (at == std::string::npos ||
+      std::sscanf(log.c_str() + at,
+                  "prefill %lf s; decode %lf s for %lld x %lld tokens (%lf",
+                  &out.prefillSeconds, &out.decodeSeconds, &requests, &steps,
+                  &out.decodeTokensPerSecond) != 5)
+    return "cannot read the " + strategy + " program's timings: " + log;
+  out.strategy = strategy;
+  return "";
+}
+
 using fairkv::bench::formatNumber;
 /// Short for the many table cells.
 std::string f(const char *format, double v) { return formatNumber(format, v); }
@@ -164,7 +236,11 @@ int main(int argc, char **argv) {
   fairkv::bench::BenchArgs args;
   if (int exit = fairkv::bench::parseBenchArgs(
           argc, argv, "fairkv-bench-e2e-cpu", FAIRKV_SOURCE_DIR,
-          {{"steps", "4"}}, args);
+          {{"steps", "4"},
+           {"whole-decode", "1"},
+           {"prompt-len", "64"},
+           {"new-tokens", "8"}},
+          args);
       exit >= 0)
     return exit;
   const std::string &dir = args.profiles, &results = args.results;
@@ -271,9 +347,72 @@ int main(int argc, char **argv) {
        << " | | | |\n";
   }
   md << "\nAttention-bound decode throughput follows from the max column: "
-        "batch / (max ms per step). Whole-model tokens/s at this shape is not "
-        "measured on the CPU (the MLP and a 128k vocabulary would dominate "
-        "it); `fairkv demo` reports whole decodes of a small model.\n\n";
+        "batch / (max ms per step).\n\n";
+
+  if (args.values["whole-decode"] != "0") {
+    const int G = 4;
+    const int64_t promptLen = std::atoll(args.values["prompt-len"].c_str()),
+                  newTokens = std::atoll(args.values["new-tokens"].c_str());
+    std::filesystem::path dir =
+        std::filesystem::temp_directory_path() /
+        ("fairkv-bench-whole-" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir);
+    std::string config = (dir / "config.json").string(),
+                profileFile = (dir / "profile.json").string(),
+                wholeWeights = (dir / "weights.safetensors").string();
+    std::ofstream(config)
+        << "{\"num_hidden_layers\": " << kLayers << ", \"hidden_size\": "
+        << full.hidden << ", \"num_attention_heads\": " << full.heads
+        << ", \"num_key_value_heads\": " << full.kvHeads
+        << ", \"head_dim\": " << full.headDim
+        << ", \"intermediate_size\": " << full.ffn
+        << ", \"vocab_size\": " << full.vocab
+        << ", \"rope_theta\": 500000.0, \"rms_norm_eps\": 1e-5, "
+           "\"torch_dtype\": \"bfloat16\"}\n";
+    std::ofstream(profileFile) << writeCanonicalProfile(profile);
+    std::cerr << "whole decode: writing bf16 random weights of the 4-layer "
+                 "model..."
+              << std::endl;
+    if (fairkv_rt_write_random_weights(
+            wholeWeights.c_str(), kLayers, full.hidden, full.heads,
+            full.kvHeads, full.headDim, full.ffn, full.vocab, 1,
+            "bf16") != FAIRKV_OK) {
+      std::cerr << "fairkv-bench-e2e-cpu: error: " << fairkv_rt_last_error()
+                << "\n";
+      return 1;
+    }
+    std::vector<WholeDecode> decodes;
+    for (const char *strategy : {"tp", "fairkv"}) {
+      std::cerr << "whole decode: " << strategy << " on " << G
+                << " devices..." << std::endl;
+      WholeDecode w;
+      if (std::string error =
+              wholeDecode(dir.string(), config, profileFile, wholeWeights,
+                          strategy, G, kBatch, promptLen, newTokens, w);
+          !error.empty()) {
+        std::cerr << "fairkv-bench-e2e-cpu: error: " << error << "\n";
+        return 1;
+      }
+      decodes.push_back(w);
+    }
+    std::filesystem::remove_all(dir);
+    md << "Whole decode on the CPU runtime: the llama-3-8b shape truncated to "
+       << kLayers << " layers with its full MLP and 128256-token vocabulary, "
+       << "random bf16 weights computed in fp32, batch " << kBatch
+       << ", prompts of " << promptLen << " tokens, " << newTokens
+       << " new tokens, G = " << G
+       << " device threads on this machine's cores. The HeadKV budgets "
+          "exceed these prompts, so every head keeps its whole prompt: on a "
+          "CPU the weight GEMMs dominate, not attention, and the two plans "
+          "should be close.\n\n"
+       << "| strategy | prefill s | decode s | decode tokens/s |\n"
+       << "|---|---|---|---|\n";
+    for (const WholeDecode &w : decodes)
+      md << "| " << w.strategy << " | " << f("%.2f", w.prefillSeconds)
+         << " | " << f("%.2f", w.decodeSeconds) << " | "
+         << f("%.2f", w.decodeTokensPerSecond) << " |\n";
+    md << "\n";
+  }
   std::filesystem::remove(weights);
   if (!fairkv::bench::writeSection(results, "e2e-cpu", md.str())) {
     std::cerr << "fairkv-bench-e2e-cpu: error: cannot write " << results

@@ -267,6 +267,16 @@ fairkv_rt_weight(fairkv_rt_ctx *ctx, const char *name, int64_t sliceDim,
   auto cached = ctx->weights.find(key);
   if (cached != ctx->weights.end())
     return cached->second.get();
+  // A whole weight is the same on every device: the first one to ask loads
+  // it for all (weights are read-only).
+  std::unique_lock<std::mutex> sharedLock(ctx->session->sharedWeightsMutex,
+                                          std::defer_lock);
+  if (sliceDim < 0) {
+    sharedLock.lock();
+    auto it = ctx->session->sharedWeights.find(key);
+    if (it != ctx->session->sharedWeights.end())
+      return it->second.get();
+  }
   const WeightFile::Info *info = ctx->session->weights.find(name);
   require(info, "weight", std::string("the weights have no tensor '") + name +
                               "'");
@@ -317,7 +327,10 @@ fairkv_rt_weight(fairkv_rt_ctx *ctx, const char *name, int64_t sliceDim,
     }
   }
   Tensor *raw = t.get();
-  ctx->weights[key] = std::move(t);
+  if (sliceDim < 0)
+    ctx->session->sharedWeights[key] = std::move(t);
+  else
+    ctx->weights[key] = std::move(t);
   return raw;
 }
 

@@ -193,6 +193,10 @@ struct fairkv_rt_session {
   fairkv_rt_options options;
   fairkv::rt::WeightFile weights;
   fairkv::rt::Rendezvous comm;
+  /// Whole (unsliced) weights, which every device reads (embeddings, norms):
+  /// loaded once per session, not once per device.
+  std::mutex sharedWeightsMutex;
+  std::map<std::string, std::unique_ptr<fairkv::rt::Tensor>> sharedWeights;
   /// Prompt length of each request of the current batch (empty: all as
   /// long as the prefill's sequence).
   std::vector<int64_t> promptLengths;
