@@ -11,14 +11,19 @@
 //     uniform profile with the same total KV), runs each device's attention
 //     work of each layer in turn on the one GPU, and reports per-device
 //     times, the step time (sum over layers of the slowest device) and the
-//     measured tp/fairkv ratio next to the planner's prediction.
-// Prints one table per part and exits non-zero if a check fails.
+//     measured tp/fairkv ratio next to the planner's prediction;
+//  d. whole-decode tokens/s of a llama-3-8b-shaped random-weight model on
+//     the GPU (GpuDecode.cu), after checking a 2-layer model's decode steps
+//     against a float64 host reference in part a.
+// Prints each part, then one summary table, and exits non-zero if a check
+// fails.
 //
 // Usage: fairkv-bench-gpu PROFILE.json
 //
 //===----------------------------------------------------------------------===//
 
 #include "DecodeAttention.h"
+#include "GpuDecode.h"
 #include "fairkv/Placement/Report.h"
 #include "fairkv/Runtime/FairKVRuntime.h"
 
@@ -361,6 +366,11 @@ int main(int argc, char **argv) {
   bool ok = true;
   for (auto [group, dim] : {std::pair{4, 128}, {1, 128}, {8, 128}, {4, 64}})
     ok &= checkKernel(group, dim);
+  ok &= fairkv::bench::checkWholeDecode();
+  // The summary's figures.
+  double summaryCopy = 0, summaryKernel = 0, summaryMeasured8 = 0,
+         summaryPredicted8 = 0, summaryModel8 = 0, summaryUniform8 = 0,
+         summaryPlanner8 = 0;
 
   ModelShape model = *modelPreset("llama-3-8b");
   Result<std::string> text = readFile(argv[1]);
@@ -391,6 +401,8 @@ int main(int argc, char **argv) {
     double bw = b.bytesRead() / seconds;
     bigBytes = b.bytesRead();
     bigSeconds = seconds;
+    summaryCopy = copy;
+    summaryKernel = bw;
     std::printf("  decode attention, HeadKV llama-3-8b batch %lld, all 32 "
                 "layers (%d segments, %.2f GB of KV): %.3f ms, %.0f GB/s = "
                 "%.0f%% of copy\n",
@@ -405,7 +417,7 @@ int main(int argc, char **argv) {
   BudgetProfile uniform = uniformProfile(*profile);
   Hardware hw = *hardwarePreset("h100-sxm");
   for (int G : {4, 8}) {
-    double steps[3], predicted[3];
+    double steps[3], predicted[3], planner[3];
     std::vector<std::vector<double>> bytes[3];
     const char *names[3] = {"tp", "fairkv", "tp (uniform)"};
     for (int i = 0; i < 3; ++i) {
@@ -421,6 +433,7 @@ int main(int argc, char **argv) {
       std::vector<double> perDevice;
       steps[i] = stepTime(r->result.plan, p, group, headDim, perDevice);
       predicted[i] = r->metrics.attentionImbalance;
+      planner[i] = r->metrics.predictedAttentionSeconds;
       bytes[i] = deviceBytes(r->result.plan, p, headDim);
       double kvBytes = 0;
       for (const auto &layer : p.tokens)
@@ -434,6 +447,13 @@ int main(int argc, char **argv) {
         std::printf(" %.3f", t * 1e3);
       std::printf(" ms\n");
     }
+    std::printf("  G=%d planner's cost model (h100-sxm preset: %.0f GB/s + "
+                "%.1f us per launch): predicted attention step tp %.3f ms, "
+                "fairkv %.3f ms, tp/fairkv %.3f, measured %.3f (%+.1f%%)\n",
+                G, hw.attentionBandwidth / 1e9, hw.attentionLaunchSeconds * 1e6,
+                planner[0] * 1e3, planner[1] * 1e3, planner[0] / planner[1],
+                steps[0] / steps[1],
+                100 * ((steps[0] / steps[1]) / (planner[0] / planner[1]) - 1));
     std::printf("  G=%d measured tp/fairkv %.3f, predicted from loads alone "
                 "%.3f (%+.1f%%); fairkv / uniform yardstick %.3f\n",
                 G, steps[0] / steps[1], predicted[0] / predicted[1],
@@ -454,6 +474,13 @@ int main(int argc, char **argv) {
     }
     double tpModel = modelStep(bytes[0], bandwidth, latency),
            fairModel = modelStep(bytes[1], bandwidth, latency);
+    if (G == 8) {
+      summaryPlanner8 = planner[0] / planner[1];
+      summaryMeasured8 = steps[0] / steps[1];
+      summaryPredicted8 = predicted[0] / predicted[1];
+      summaryModel8 = tpModel / fairModel;
+      summaryUniform8 = steps[1] / steps[2];
+    }
     std::printf("  G=%d launch model fitted on the all-layer batch and the "
                 "uniform yardstick: %.0f GB/s + %.1f us per launch; "
                 "predicted tp/fairkv %.3f, measured %.3f (%+.1f%%)\n",
@@ -481,6 +508,31 @@ int main(int argc, char **argv) {
                 predicted[0] / predicted[1],
                 100 * ((steps[0] / steps[1]) / (predicted[0] / predicted[1]) - 1));
   }
+  std::printf("\nd. whole decode on this GPU\n");
+  kBatch = 64;
+  double tokensPerSecond = fairkv::bench::wholeDecodeTokensPerSecond(
+      profile->tokens, static_cast<int>(kBatch));
+
+  std::printf("\nsummary (%s)\n", prop.name);
+  std::printf("  %-52s %s\n", "kernel and whole-decode checks against the CPU",
+              ok ? "PASS" : "FAIL");
+  std::printf("  %-52s %.0f GB/s\n", "device-to-device copy", summaryCopy / 1e9);
+  std::printf("  %-52s %.0f GB/s (%.0f%% of copy)\n",
+              "decode attention, HeadKV batch 64", summaryKernel / 1e9,
+              100 * summaryKernel / summaryCopy);
+  std::printf("  %-52s %.3f\n", "G=8 tp/fairkv measured", summaryMeasured8);
+  std::printf("  %-52s %.3f (%+.1f%%)\n", "G=8 tp/fairkv predicted from loads",
+              summaryPredicted8,
+              100 * (summaryMeasured8 / summaryPredicted8 - 1));
+  std::printf("  %-52s %.3f (%+.1f%%)\n",
+              "G=8 tp/fairkv predicted by the planner (h100-sxm)",
+              summaryPlanner8, 100 * (summaryMeasured8 / summaryPlanner8 - 1));
+  std::printf("  %-52s %.3f (%+.1f%%)\n",
+              "G=8 tp/fairkv predicted with the launch model", summaryModel8,
+              100 * (summaryMeasured8 / summaryModel8 - 1));
+  std::printf("  %-52s %.3f\n", "G=8 fairkv / uniform yardstick", summaryUniform8);
+  std::printf("  %-52s %.0f\n", "whole decode tokens/s, llama-3-8b shape, batch 64",
+              tokensPerSecond);
   std::printf("\n%s\n", ok ? "all kernel checks passed" : "KERNEL CHECKS FAILED");
   return ok ? 0 : 1;
 }

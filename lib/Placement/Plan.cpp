@@ -90,6 +90,28 @@ double allReduceSeconds(double bytes, int devices, const Hardware &hw) {
          2.0 * (devices - 1) / devices * bytes / hw.linkBandwidth;
 }
 
+/// One device's decode attention over `kv` bytes in one layer.
+double attentionSeconds(double kv, const Hardware &hw) {
+  const double bandwidth =
+      hw.attentionBandwidth > 0 ? hw.attentionBandwidth : hw.hbmBandwidth;
+  return kv > 0 ? kv / bandwidth + hw.attentionLaunchSeconds : 0.0;
+}
+
+/// Sum over layers of the slowest device's decode attention.
+double attentionStepSeconds(const std::vector<std::vector<double>> &loads,
+                            const ModelShape &model, const Hardware &hw,
+                            int64_t batch) {
+  double total = 0;
+  for (const auto &layer : loads) {
+    double slowest = 0;
+    for (double load : layer)
+      slowest = std::max(
+          slowest, attentionSeconds(batch * load * model.kvBytesPerToken(), hw));
+    total += slowest;
+  }
+  return total;
+}
+
 double stepSeconds(const std::vector<std::vector<double>> &loads,
                    const std::vector<std::vector<int>> &counts,
                    const ModelShape &model, const Hardware &hw, int devices,
@@ -98,15 +120,12 @@ double stepSeconds(const std::vector<std::vector<double>> &loads,
   const double headBytes = model.kvHeadWeightBytes();
   const double activation =
       static_cast<double>(batch) * model.hidden * model.dtypeBytes();
-  const double attentionBandwidth =
-      hw.attentionBandwidth > 0 ? hw.attentionBandwidth : hw.hbmBandwidth;
   double total = 0;
   for (size_t l = 0; l < loads.size(); ++l) {
     double slowest = 0;
     for (int g = 0; g < devices; ++g) {
-      double kv = batch * loads[l][g] * model.kvBytesPerToken();
       double attention =
-          kv > 0 ? kv / attentionBandwidth + hw.attentionLaunchSeconds : 0.0;
+          attentionSeconds(batch * loads[l][g] * model.kvBytesPerToken(), hw);
       double weights = counts[l][g] * headBytes + mlp;
       slowest = std::max(slowest, attention + weights / hw.hbmBandwidth +
                                       counts[l][g] * hw.perReplicaOverhead);
@@ -188,6 +207,7 @@ PlanMetrics fairkv::placement::evaluatePlan(const Plan &plan,
 
   m.batch = batch;
   m.predictedStepSeconds = stepSeconds(loads, counts, model, hw, G, batch);
+  m.predictedAttentionSeconds = attentionStepSeconds(loads, model, hw, batch);
 
   // The fullest device caps the batch for all of them.
   const double usable = hw.hbmBytes * (1.0 - hw.workspaceFraction);

@@ -54,6 +54,7 @@ nlohmann::ordered_json metricsJson(const PlanReport &r) {
   j["lower_bound_attention_imbalance"] = r.result.lowerBoundImbalance;
   j["batch"] = m.batch;
   j["predicted_step_seconds"] = m.predictedStepSeconds;
+  j["predicted_attention_seconds"] = m.predictedAttentionSeconds;
   j["predicted_max_batch"] = m.predictedMaxBatch;
   j["predicted_throughput_tokens_per_s"] = m.predictedThroughput;
   if (r.tp) {

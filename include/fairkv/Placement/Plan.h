@@ -53,6 +53,9 @@ struct PlanMetrics {
   double extraWeightFraction = 0;
   /// Predicted decode step time at `batch`, seconds.
   double predictedStepSeconds = 0;
+  /// Its attention part: sum over layers of the slowest device's decode
+  /// attention (KV bytes / attention bandwidth + the launch time).
+  double predictedAttentionSeconds = 0;
   int64_t batch = 0;
   /// Predicted largest batch that fits in every device's HBM.
   int64_t predictedMaxBatch = 0;

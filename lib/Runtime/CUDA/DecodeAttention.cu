@@ -64,8 +64,11 @@ __global__ void __launch_bounds__(kWarps * 32)
   const int chunk = blockIdx.x;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int seg = a.chunkSegment[chunk];
-  const int64_t begin = a.chunkBegin[chunk], end = a.chunkEnd[chunk];
-  const int count = static_cast<int>(end - begin);
+  const int64_t begin = a.chunkBegin[chunk];
+  int64_t end = a.chunkEnd[chunk];
+  if (a.decodeStart)
+    end = min(end, a.decodeStart[seg] + static_cast<int64_t>(*a.step) + 1);
+  const int count = end > begin ? static_cast<int>(end - begin) : 0;
   constexpr int group = Group;
   const float scale = rsqrtf(static_cast<float>(HeadDim));
 

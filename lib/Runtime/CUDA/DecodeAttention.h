@@ -41,6 +41,13 @@ struct DecodeAttentionArgs {
   const int *segmentFirstChunk = nullptr;
   /// Workspace: per chunk, group x (headDim accumulator + max + sum) floats.
   float *partial = nullptr;
+  /// Optional, for a chunk table planned over segments' capacity: segment
+  /// s then ends at decodeStart[s] + *step + 1 (decodeStart: where decode
+  /// step 0's token went), chunks are clipped to that end and chunks past
+  /// it contribute nothing. The step is read on the device, so one captured
+  /// CUDA graph serves every step.
+  const int64_t *decodeStart = nullptr;
+  const int *step = nullptr;
 };
 
 /// Floats of workspace `partial` needs for `chunks` chunks.

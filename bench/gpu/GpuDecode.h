@@ -1,0 +1,23 @@
+//===- GpuDecode.h - Whole-model decode on one GPU: check and tokens/s ----===//
+
+#ifndef FAIRKV_BENCH_GPU_GPUDECODE_H
+#define FAIRKV_BENCH_GPU_GPUDECODE_H
+
+#include <cstdint>
+#include <vector>
+
+namespace fairkv::bench {
+
+/// A 2-layer model's decode steps on the GPU against a float64 host
+/// reference; prints one line and returns whether it passed.
+bool checkWholeDecode();
+
+/// Prints and returns the decode tokens/s of a llama-3-8b-shaped
+/// random-weight model with one layer per entry of `budgets` ([layer][kv
+/// head] tokens); 0 if it could not run.
+double wholeDecodeTokensPerSecond(const std::vector<std::vector<int64_t>> &budgets,
+                                int batch);
+
+} // namespace fairkv::bench
+
+#endif // FAIRKV_BENCH_GPU_GPUDECODE_H
