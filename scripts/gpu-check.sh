@@ -8,7 +8,12 @@
 #     against float64 CPU references, copy and kernel bandwidth, per-device
 #     attention times of tp and fairkv plans with the planner's predicted
 #     ratio, and whole-decode tokens/s of a llama-3-8b-shaped model; then
-#     one summary table.
+#     one summary table;
+#  3. compiled programs on the CUDA backend (--backend cuda) against the CPU
+#     backend's logits, unsharded and for tp / fairkv at G = 2, 3, 4 (all
+#     devices on the one GPU), fed the CPU run's tokens so every step's
+#     logits compare; built beforehand by scripts/gpu-programs.sh into
+#     build/gpu-programs (skipped, saying so, when absent).
 # The HeadKV profile is looked for in build/profiles/ (copy it there before
 # carrying the build) or ../shared/profiles/.
 set -euo pipefail
@@ -33,6 +38,50 @@ if missing=$(ldd "$build_dir/bin/fairkv-bench-gpu" | grep "not found"); then
   exit 1
 fi
 echo "== runtime: devices and NCCL"
-FAIRKV_EXPECT_GPU=1 "$build_dir/unittests/Runtime/FairKVRuntimeTests" --gtest_filter='RuntimeInfo.*'
+FAIRKV_EXPECT_GPU=1 "$build_dir/unittests/Runtime/FairKVRuntimeTests" --gtest_filter='RuntimeInfo.*:CudaBackend.*'
 echo "== kernels, bandwidth, per-device times"
-"$build_dir/bin/fairkv-bench-gpu" "$profile"
+failed=0
+"$build_dir/bin/fairkv-bench-gpu" "$profile" || failed=1
+programs="$build_dir/gpu-programs"
+if [ ! -d "$programs" ]; then
+  echo "== compiled programs on the CUDA backend: skipped (run scripts/gpu-programs.sh first)"
+  exit $failed
+fi
+runs=$(mktemp -d)
+echo "== compiled programs on the CUDA backend against the CPU backend"
+args=(--weights "$programs/weights.safetensors" --random-prompts 6 --prompt-len 40
+      --min-prompt-len 20 --seed 5 --backend cuda)
+programs_failed=0
+# run MODE PROGRAM BATCH-SIZE STEPS STRICT: fed the CPU run's tokens, every
+# step's logits against the CPU's; STRICT=1 fails beyond 2e-2.
+run() {
+  local mode=$1 p=$2 bs=$3 steps=$4 strict=$5 out="$runs/$1-$2-$3-$4"
+  if ! "$programs/$mode-$p" "${args[@]}" --quiet --batch-size "$bs" --max-new-tokens "$steps" \
+      --force-tokens "$programs/$mode.tokens" --tolerance 2e-2 \
+      --reference-logits "$programs/$mode.logits" > "$out.tokens" 2> "$out.err"; then
+    grep -q "logits differ" "$out.err" && [ "$strict" = 0 ] || programs_failed=1
+  fi
+  echo "  compression $mode, $p, batch size ${bs/#0/all}, $steps step(s): $(grep -h "largest difference\|error" "$out.err" | tail -1)"
+}
+for p in g1 tp-2 fairkv-2 tp-3 fairkv-3 tp-4 fairkv-4; do
+  for bs in 0 4; do
+    run off $p $bs 6 1
+  done
+done
+# With compression on, bf16 roundings can move a token across a head's
+# selection boundary, so only the prefill's logits (full attention) are held
+# to the bf16 tolerance; whole decodes are reported.
+for p in g1 tp-2 fairkv-2 tp-3 fairkv-3 tp-4 fairkv-4; do
+  for bs in 0 4; do
+    run on $p $bs 1 1
+    run on $p $bs 6 0
+  done
+done
+"$programs/on-fairkv-4" "${args[@]}" --max-new-tokens 6 2>&1 | tail -6
+if [ $programs_failed = 0 ]; then
+  echo "compiled programs on the CUDA backend: PASS"
+else
+  echo "compiled programs on the CUDA backend: FAIL"
+  failed=1
+fi
+exit $failed

@@ -366,6 +366,7 @@ int main(int argc, char **argv) {
   bool ok = true;
   for (auto [group, dim] : {std::pair{4, 128}, {1, 128}, {8, 128}, {4, 64}})
     ok &= checkKernel(group, dim);
+  ok &= fairkv::bench::checkPrefillSelect();
   ok &= fairkv::bench::checkWholeDecode();
   // The summary's figures.
   double summaryCopy = 0, summaryKernel = 0, summaryMeasured8 = 0,

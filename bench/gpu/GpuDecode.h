@@ -12,6 +12,11 @@ namespace fairkv::bench {
 /// reference; prints one line and returns whether it passed.
 bool checkWholeDecode();
 
+/// SnapKV scoring and per-head top-k selection at prefill on the GPU
+/// against a float64 host reference of the CPU runtime's rule; prints one
+/// line and returns whether it passed.
+bool checkPrefillSelect();
+
 /// Prints and returns the decode tokens/s of a llama-3-8b-shaped
 /// random-weight model with one layer per entry of `budgets` ([layer][kv
 /// head] tokens); 0 if it could not run.

@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "GpuBackend.h"
 #include "Runtime.h"
 
 #include <cblas.h>
@@ -269,9 +270,11 @@ fairkv_rt_weight(fairkv_rt_ctx *ctx, const char *name, int64_t sliceDim,
     return cached->second.get();
   // A whole weight is the same on every device: the first one to ask loads
   // it for all (weights are read-only).
+  // (On GPUs every device keeps its own copy on its GPU.)
+  const bool shared = sliceDim < 0 && !ctx->gpu;
   std::unique_lock<std::mutex> sharedLock(ctx->session->sharedWeightsMutex,
                                           std::defer_lock);
-  if (sliceDim < 0) {
+  if (shared) {
     sharedLock.lock();
     auto it = ctx->session->sharedWeights.find(key);
     if (it != ctx->session->sharedWeights.end())
@@ -327,7 +330,9 @@ fairkv_rt_weight(fairkv_rt_ctx *ctx, const char *name, int64_t sliceDim,
     }
   }
   Tensor *raw = t.get();
-  if (sliceDim < 0)
+  if (ctx->gpu)
+    gpu::adoptWeight(ctx, raw);
+  if (shared)
     ctx->session->sharedWeights[key] = std::move(t);
   else
     ctx->weights[key] = std::move(t);
@@ -337,6 +342,8 @@ fairkv_rt_weight(fairkv_rt_ctx *ctx, const char *name, int64_t sliceDim,
 FAIRKV_RT_EXPORT fairkv_rt_tensor *
 fairkv_rt_embedding(fairkv_rt_ctx *ctx, fairkv_rt_tensor *ids,
                     fairkv_rt_tensor *table) {
+  if (ctx->gpu)
+    return gpu::embedding(ctx, ids, table);
   require(ids->isInt && ids->shape.size() == 2, "embedding", "ids must be [B, S] int64");
   int64_t vocab = table->dim(0), hidden = table->dim(1);
   Tensor *out = ctx->make({ids->dim(0), ids->dim(1), hidden});
@@ -355,6 +362,8 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_rms_norm(fairkv_rt_ctx *ctx,
                                                       fairkv_rt_tensor *x,
                                                       fairkv_rt_tensor *w,
                                                       double eps) {
+  if (ctx->gpu)
+    return gpu::rmsNorm(ctx, x, w, eps);
   int64_t width = x->shape.back();
   require(w->numel() == width, "rms_norm", "weight does not match the input");
   Tensor *out = ctx->make(x->shape);
@@ -373,6 +382,8 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_rms_norm(fairkv_rt_ctx *ctx,
 FAIRKV_RT_EXPORT fairkv_rt_tensor *
 fairkv_rt_project_heads(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x,
                         fairkv_rt_tensor *w, int64_t heads, int64_t headDim) {
+  if (ctx->gpu)
+    return gpu::projectHeads(ctx, x, w, heads, headDim);
   int64_t hidden = x->shape.back(), rows = x->numel() / std::max<int64_t>(1, hidden);
   require(w->dim(0) == heads * headDim && w->dim(1) == hidden, "project_heads",
           "weight " + w->shapeString() + " does not match " +
@@ -387,6 +398,8 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_rotary(fairkv_rt_ctx *ctx,
                                                     fairkv_rt_tensor *x,
                                                     fairkv_rt_tensor *pos,
                                                     double theta) {
+  if (ctx->gpu)
+    return gpu::rotary(ctx, x, pos, theta);
   int64_t b = x->dim(0), s = x->dim(1), n = x->dim(2), d = x->dim(3);
   require(pos->isInt && pos->dim(0) == b && pos->dim(1) == s, "rotary",
           "positions " + pos->shapeString() + " do not match " +
@@ -425,6 +438,8 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_attention(
               std::to_string(rows.size()));
   require(nk == numHeads && nq % nk == 0, "attention",
           "head counts do not match the kv head list");
+  if (ctx->gpu)
+    return gpu::attention(ctx, q, k, v, layer, kvHeads, budgets, rows);
   const int64_t group = nq / nk;
   const fairkv_rt_options &opt = ctx->session->options;
   const std::vector<int64_t> &lengths = ctx->session->promptLengths;
@@ -503,7 +518,8 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_attention(
 
 FAIRKV_RT_EXPORT void fairkv_rt_step_end(fairkv_rt_ctx *ctx) {
   // Only a prefill leaves work; every device knows which step this was.
-  if (ctx->seq <= 1)
+  // (The CUDA backend chooses what to keep during the prefill itself.)
+  if (ctx->seq <= 1 || ctx->gpu)
     return;
   auto start = std::chrono::steady_clock::now();
   const fairkv_rt_options &opt = ctx->session->options;
@@ -606,6 +622,8 @@ FAIRKV_RT_EXPORT void fairkv_rt_step_end(fairkv_rt_ctx *ctx) {
 FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_out_proj(fairkv_rt_ctx *ctx,
                                                       fairkv_rt_tensor *x,
                                                       fairkv_rt_tensor *wo) {
+  if (ctx->gpu)
+    return gpu::outProj(ctx, x, wo);
   int64_t inner = x->dim(2) * x->dim(3), rows = x->dim(0) * x->dim(1);
   require(wo->dim(1) == inner, "out_proj", "weight " + wo->shapeString() +
                                                " does not match " +
@@ -618,6 +636,8 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_out_proj(fairkv_rt_ctx *ctx,
 FAIRKV_RT_EXPORT fairkv_rt_tensor *
 fairkv_rt_mlp(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, fairkv_rt_tensor *wg,
               fairkv_rt_tensor *wu, fairkv_rt_tensor *wd) {
+  if (ctx->gpu)
+    return gpu::mlp(ctx, x, wg, wu, wd);
   int64_t hidden = x->shape.back(), rows = x->numel() / hidden,
           ffn = wg->dim(0);
   std::vector<float> gate(rows * ffn), up(rows * ffn);
@@ -633,6 +653,8 @@ fairkv_rt_mlp(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, fairkv_rt_tensor *wg,
 FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_add(fairkv_rt_ctx *ctx,
                                                  fairkv_rt_tensor *a,
                                                  fairkv_rt_tensor *b) {
+  if (ctx->gpu)
+    return gpu::add(ctx, a, b);
   require(a->shape == b->shape, "add", "shapes differ");
   Tensor *out = ctx->make(a->shape);
   for (int64_t e = 0; e < a->numel(); ++e)
@@ -643,6 +665,8 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_add(fairkv_rt_ctx *ctx,
 FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_lm_head(fairkv_rt_ctx *ctx,
                                                      fairkv_rt_tensor *x,
                                                      fairkv_rt_tensor *w) {
+  if (ctx->gpu)
+    return gpu::lmHead(ctx, x, w);
   int64_t hidden = x->shape.back(), rows = x->numel() / hidden;
   Tensor *out = ctx->make({x->dim(0), x->dim(1), w->dim(0)});
   linear(x->f.data(), rows, hidden, w->f.data(), w->dim(0), out->f.data());
@@ -651,6 +675,8 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_lm_head(fairkv_rt_ctx *ctx,
 
 FAIRKV_RT_EXPORT fairkv_rt_tensor *
 fairkv_rt_greedy_sample(fairkv_rt_ctx *ctx, fairkv_rt_tensor *logits) {
+  if (ctx->gpu)
+    return gpu::greedySample(ctx, logits);
   int64_t b = logits->dim(0), s = logits->dim(1), vocab = logits->dim(2);
   Tensor *out = ctx->make({b}, /*isInt=*/true);
   ctx->lastLogits.assign(b * vocab, 0.0f);
@@ -669,6 +695,8 @@ fairkv_rt_take_rows(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t head,
                     const double *shares) {
   Split sp = split(head, budget, n, devices, shares);
   std::vector<int64_t> rows = myRows(ctx, sp, x->dim(0), "take_rows");
+  if (ctx->gpu)
+    return gpu::takeRows(ctx, x, rows);
   std::vector<int64_t> shape = x->shape;
   shape[0] = static_cast<int64_t>(rows.size());
   Tensor *out = ctx->make(shape, x->isInt);
@@ -690,6 +718,8 @@ fairkv_rt_gather_rows(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t head,
   int64_t index = replicaIndex(ctx, sp, "gather_rows");
   const auto &owners = admitted(ctx, sp, ctx->batch);
   std::string key = ctx->collectiveKey("gather", sp.devices);
+  if (ctx->gpu)
+    return gpu::gatherRows(ctx, x, key, n, index, owners);
   std::vector<const Tensor *> parts =
       ctx->session->comm.exchange(key, n, index, x);
   std::vector<int64_t> shape = x->shape;
@@ -714,6 +744,8 @@ fairkv_rt_add_rows(fairkv_rt_ctx *ctx, fairkv_rt_tensor *acc,
                    int64_t n, const int64_t *devices, const double *shares) {
   Split sp = split(head, budget, n, devices, shares);
   std::vector<int64_t> mine = myRows(ctx, sp, acc->dim(0), "add_rows");
+  if (ctx->gpu)
+    return gpu::addRows(ctx, acc, rows, mine);
   require(rows->dim(0) == static_cast<int64_t>(mine.size()) &&
               rows->rowSize() == acc->rowSize(),
           "add_rows", "rows " + rows->shapeString() + " do not fit " +
@@ -729,6 +761,8 @@ fairkv_rt_add_rows(fairkv_rt_ctx *ctx, fairkv_rt_tensor *acc,
 
 FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_zeros_like(fairkv_rt_ctx *ctx,
                                                         fairkv_rt_tensor *x) {
+  if (ctx->gpu)
+    return gpu::zerosLike(ctx, x);
   return ctx->make(x->shape);
 }
 
@@ -738,6 +772,8 @@ fairkv_rt_all_reduce(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t kind) {
   std::vector<int64_t> all(G);
   std::iota(all.begin(), all.end(), 0);
   std::string key = ctx->collectiveKey("all_reduce", all);
+  if (ctx->gpu)
+    return gpu::allReduce(ctx, x, kind, key);
   std::vector<const Tensor *> parts =
       ctx->session->comm.exchange(key, G, ctx->device, x);
   Tensor *out = ctx->make(x->shape);
@@ -760,6 +796,8 @@ fairkv_rt_all_gather(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t axis) {
   std::vector<int64_t> all(G);
   std::iota(all.begin(), all.end(), 0);
   std::string key = ctx->collectiveKey("all_gather", all);
+  if (ctx->gpu)
+    return gpu::allGather(ctx, x, axis, key);
   std::vector<const Tensor *> parts =
       ctx->session->comm.exchange(key, G, ctx->device, x);
   std::vector<int64_t> shape = x->shape;

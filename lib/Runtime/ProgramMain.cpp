@@ -40,7 +40,8 @@ int main(int argc, char **argv) {
   CLI::App app{"A FairKV program compiled for " +
                std::to_string(fairkv_program_num_devices) +
                " devices: prefills the prompts, then decodes greedily"};
-  std::string weights, promptsFile, dumpLogits, referenceLogits;
+  std::string weights, promptsFile, dumpLogits, referenceLogits, forceTokens,
+      backend = "cpu";
   double tolerance = 1e-5, minMargin = 0;
   int64_t randomPrompts = 0, promptLen = 16, maxNew = 8, window = 8,
           kvBytes = 0, batchSize = 0, minPromptLen = 0;
@@ -92,6 +93,15 @@ int main(int argc, char **argv) {
                  "(relative to the largest |logit|): a near-tie would make "
                  "greedy tokens depend on rounding")
       ->capture_default_str();
+  app.add_option("--force-tokens", forceTokens,
+                 "feed these tokens (another run's --quiet output) instead "
+                 "of the sampled ones, so logits can be compared step by step "
+                 "across backends even where a near-tie flips a token");
+  app.add_option("--backend", backend,
+                 "cpu (the fp32 reference) or cuda (device d on GPU d modulo "
+                 "the GPUs visible; bf16 weights and KV)")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
   app.add_flag("--quiet", quiet, "print only the generated tokens");
   CLI11_PARSE(app, argc, argv);
 
@@ -113,6 +123,8 @@ int main(int argc, char **argv) {
   options.snapkv_window = window;
   options.kv_bytes_per_device = kvBytes;
   options.adakv_alpha = adakvAlpha;
+  options.backend =
+      backend == "cuda" ? FAIRKV_RT_BACKEND_CUDA : FAIRKV_RT_BACKEND_CPU;
   fairkv_rt_session *session = nullptr;
   if (fairkv_rt_session_create(weights.c_str(), &options, &session) !=
       FAIRKV_OK)
@@ -189,6 +201,29 @@ int main(int argc, char **argv) {
         row.push_back(v);
       reference[{step, request}] = std::move(row);
     }
+  }
+  // Tokens to feed instead of the sampled ones, per request.
+  std::vector<std::vector<int64_t>> forced;
+  if (!forceTokens.empty()) {
+    std::ifstream in(forceTokens);
+    if (!in)
+      return fail("cannot open '" + forceTokens + "'");
+    std::string line;
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::vector<int64_t> tokens;
+      int64_t id;
+      while (fields >> id)
+        tokens.push_back(id);
+      forced.push_back(std::move(tokens));
+    }
+    if (forced.size() != prompts.size())
+      return fail("--force-tokens has " + std::to_string(forced.size()) +
+                  " lines for " + std::to_string(prompts.size()) + " prompts");
+    for (const auto &tokens : forced)
+      if (static_cast<int64_t>(tokens.size()) < maxNew)
+        return fail("--force-tokens has fewer than --max-new-tokens tokens "
+                    "for a request");
   }
   double worstError = 0, worstMargin = INFINITY;
   std::ofstream logits;
@@ -293,6 +328,8 @@ int main(int argc, char **argv) {
       for (int64_t i = 0; i < batch; ++i) {
         generated[first + i].push_back(results[0][i]);
         positions.push_back(lengths[i] + step);
+        if (!forced.empty())
+          ids[i] = forced[first + i][step];
       }
     }
     if (!quiet && total > batch)

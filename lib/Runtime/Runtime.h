@@ -26,6 +26,11 @@ struct fairkv_rt_tensor {
   std::vector<float> f;
   std::vector<int64_t> i;
   bool isInt = false;
+  /// CUDA backend: the tensor's device buffer (fp32 or int64; bf16 for
+  /// weights), and whether `f`/`i` hold its data too.
+  std::shared_ptr<void> device;
+  bool bf16 = false;
+  bool hostValid = true;
 
   int64_t numel() const;
   int64_t dim(size_t d) const { return shape.at(d); }
@@ -37,6 +42,8 @@ struct fairkv_rt_tensor {
 namespace fairkv::rt {
 
 using Tensor = fairkv_rt_tensor;
+/// A device's GPU state (CUDA backend, GpuBackend.h).
+struct GpuDevice;
 
 /// Prints "fairkv runtime: error: <message>" and exits: a compiled program
 /// cannot recover in the middle of a decode step.
@@ -167,6 +174,8 @@ bool checkWeights(const std::string &path, int64_t layers, int64_t hidden,
 struct fairkv_rt_ctx {
   fairkv_rt_session *session = nullptr;
   int64_t device = 0;
+  /// Set when the device runs on a GPU (the CUDA backend).
+  std::shared_ptr<fairkv::rt::GpuDevice> gpu;
   int64_t batch = 0, seq = 0;
   std::vector<std::unique_ptr<fairkv::rt::Tensor>> arena;
   std::map<std::string, std::unique_ptr<fairkv::rt::Tensor>> weights;

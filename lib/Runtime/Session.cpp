@@ -1,5 +1,6 @@
 //===- Session.cpp - Sessions, device contexts, tensors -------------------===//
 
+#include "GpuBackend.h"
 #include "Runtime.h"
 #include "Status.h"
 
@@ -111,6 +112,7 @@ FAIRKV_RT_EXPORT void fairkv_rt_default_options(fairkv_rt_options *options) {
   options->page_tokens = 16;
   options->kv_bytes_per_device = 0;
   options->adakv_alpha = -1;
+  options->backend = FAIRKV_RT_BACKEND_CPU;
 }
 
 FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_create(
@@ -124,6 +126,10 @@ FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_create(
     return fail(FAIRKV_ERROR_INVALID_ARGUMENT,
                 "devices, snapkv_window and page_tokens must be positive, "
                 "max_new_tokens non-negative and adakv_alpha at most 1");
+  if (options->backend != FAIRKV_RT_BACKEND_CPU &&
+      options->backend != FAIRKV_RT_BACKEND_CUDA)
+    return fail(FAIRKV_ERROR_INVALID_ARGUMENT, "unknown backend " +
+                                                   std::to_string(options->backend));
   auto s = std::make_unique<fairkv_rt_session>();
   s->options = *options;
   std::string error;
@@ -135,6 +141,9 @@ FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_create(
     ctx->device = g;
     s->devices.push_back(std::move(ctx));
   }
+  if (options->backend == FAIRKV_RT_BACKEND_CUDA)
+    if (std::string error = fairkv::rt::gpu::start(*s); !error.empty())
+      return fail(FAIRKV_ERROR_UNAVAILABLE, error);
   *session = s.release();
   return ok();
 }
@@ -163,6 +172,7 @@ FAIRKV_RT_EXPORT void fairkv_rt_session_begin_batch(fairkv_rt_session *session,
                                                    int64_t batch) {
   session->promptLengths.assign(lengths, lengths + batch);
   for (auto &ctx : session->devices) {
+    fairkv::rt::gpu::dropCache(ctx.get());
     ctx->cache.clear();
     ctx->reservedKVBytes = 0;
     ctx->pending.clear();
@@ -189,6 +199,8 @@ fairkv_rt_tensor_from_f32(fairkv_rt_ctx *ctx, const float *data,
 
 FAIRKV_RT_EXPORT const float *
 fairkv_rt_tensor_f32_data(const fairkv_rt_tensor *t) {
+  if (t && !t->hostValid)
+    fairkv::rt::gpu::download(t);
   return t && !t->isInt ? t->f.data() : nullptr;
 }
 
@@ -198,6 +210,8 @@ FAIRKV_RT_EXPORT int64_t fairkv_rt_tensor_numel(const fairkv_rt_tensor *t) {
 
 FAIRKV_RT_EXPORT const int64_t *
 fairkv_rt_tensor_i64_data(const fairkv_rt_tensor *t) {
+  if (t && !t->hostValid)
+    fairkv::rt::gpu::download(t);
   return t && t->isInt ? t->i.data() : nullptr;
 }
 
@@ -222,6 +236,10 @@ FAIRKV_RT_EXPORT void fairkv_rt_ctx_stats(const fairkv_rt_ctx *ctx,
   *decodeAttentionSeconds = ctx->decodeAttentionSeconds;
   *kvTokens = 0;
   *kvPoolBytes = 0;
+  if (ctx->gpu) {
+    fairkv::rt::gpu::cacheStats(ctx, kvTokens, kvPoolBytes);
+    return;
+  }
   for (const auto &[key, cache] : ctx->cache) {
     *kvTokens += cache.usedTokens();
     *kvPoolBytes += cache.bytes();
@@ -256,6 +274,8 @@ FAIRKV_RT_EXPORT void fairkv_rt_cache_fill_random(fairkv_rt_ctx *ctx,
                                                   int64_t headDim,
                                                   int64_t requests,
                                                   uint64_t seed) {
+  if (ctx->gpu)
+    fatal("cache_fill_random fills the CPU backend's cache only");
   HeadCache &cache = ctx->cache[{layer, head}];
   const fairkv_rt_options &o = ctx->session->options;
   if (!cache.reserved()) {

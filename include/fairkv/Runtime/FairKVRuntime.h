@@ -69,10 +69,16 @@ typedef struct fairkv_rt_options {
   /// scores, every head keeping at least this fraction (the floor alpha,
   /// in [0, 1]) of the layer's mean.
   double adakv_alpha;
+  /// FAIRKV_RT_BACKEND_CPU (the fp32 reference) or FAIRKV_RT_BACKEND_CUDA
+  /// (device d on GPU d modulo the GPUs visible; bf16 weights and KV).
+  int64_t backend;
 } fairkv_rt_options;
 
+#define FAIRKV_RT_BACKEND_CPU 0
+#define FAIRKV_RT_BACKEND_CUDA 1
+
 /// devices 1, max_new_tokens 16, snapkv_window 8, page_tokens 16,
-/// kv_bytes_per_device 0, adakv_alpha -1 (static budgets).
+/// kv_bytes_per_device 0, adakv_alpha -1 (static budgets), backend CPU.
 void fairkv_rt_default_options(fairkv_rt_options *options);
 
 /// Opens `weights_path` (safetensors, memory-mapped) for `options->devices`

@@ -1,6 +1,7 @@
 //===- DecodeStep.cu - One decode step of a whole model on one GPU --------===//
 
 #include "DecodeStep.h"
+#include "ModelKernels.h"
 
 #include <cfloat>
 #include <cmath>
@@ -27,57 +28,6 @@ std::string cudaText(cudaError_t e, const char *what) {
       return std::string(#call) + ": cuBLAS status " + std::to_string(st_);   \
   } while (0)
 
-__global__ void fillUniformKernel(__nv_bfloat16 *p, int64_t n, uint64_t seed,
-                                  float scale, float offset) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x) {
-    uint64_t z = seed + 0x9e3779b97f4a7c15ull * (i + 1);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    float u = static_cast<float>(z >> 40) / float(1 << 23) - 1.0f; // [-1, 1)
-    p[i] = __float2bfloat16(offset + scale * u);
-  }
-}
-
-/// x[b] = embed[ids[b]] (fp32).
-__global__ void embeddingKernel(const __nv_bfloat16 *table, const int *ids,
-                                float *x, int hidden) {
-  const int b = blockIdx.x;
-  const __nv_bfloat16 *row = table + static_cast<int64_t>(ids[b]) * hidden;
-  for (int e = threadIdx.x; e < hidden; e += blockDim.x)
-    x[static_cast<int64_t>(b) * hidden + e] = __bfloat162float(row[e]);
-}
-
-/// Block-wide sum of one float per thread (blockDim.x a multiple of 32,
-/// at most 1024).
-__device__ float blockSum(float v) {
-  __shared__ float warps[32];
-  for (int o = 16; o > 0; o /= 2)
-    v += __shfl_xor_sync(0xffffffffu, v, o);
-  if (threadIdx.x % 32 == 0)
-    warps[threadIdx.x / 32] = v;
-  __syncthreads();
-  float total = 0;
-  for (int w = 0; w < (blockDim.x + 31) / 32; ++w)
-    total += warps[w];
-  __syncthreads();
-  return total;
-}
-
-/// out[b] = bf16(x[b] / rms(x[b]) * w), one block per row.
-__global__ void rmsNormKernel(const float *x, const __nv_bfloat16 *w,
-                              __nv_bfloat16 *out, int hidden, float eps) {
-  const float *row = x + static_cast<int64_t>(blockIdx.x) * hidden;
-  float sq = 0;
-  for (int e = threadIdx.x; e < hidden; e += blockDim.x)
-    sq += row[e] * row[e];
-  const float inv = rsqrtf(blockSum(sq) / hidden + eps);
-  for (int e = threadIdx.x; e < hidden; e += blockDim.x)
-    out[static_cast<int64_t>(blockIdx.x) * hidden + e] =
-        __float2bfloat16(row[e] * inv * __bfloat162float(w[e]));
-}
-
 /// Rotates q and k of request blockIdx.x at its position, writes q to
 /// `queries` [batch, heads, headDim] and appends k and v (bf16) to the
 /// request's segment of every KV head.
@@ -95,12 +45,11 @@ __global__ void rotaryAppendKernel(const float *qkv, const int *positions0,
   // Pairs (i, i + half) of every q head, then every k head.
   for (int p = threadIdx.x; p < (heads + kvHeads) * half; p += blockDim.x) {
     const int head = p / half, i = p % half;
-    double angle = position * pow(theta, -2.0 * i / headDim);
-    double s, c;
-    sincos(angle, &s, &c);
+    float c, s;
+    rotaryAngle(position, i, headDim, theta, c, s);
     const float *in = row + head * headDim;
-    float lo = in[i] * static_cast<float>(c) - in[i + half] * static_cast<float>(s);
-    float hi = in[i + half] * static_cast<float>(c) + in[i] * static_cast<float>(s);
+    const float lo = in[i] * c - in[i + half] * s;
+    const float hi = in[i + half] * c + in[i] * s;
     if (head < heads) {
       float *q = queries + (static_cast<int64_t>(b) * heads + head) * headDim;
       q[i] = lo;
@@ -122,79 +71,8 @@ __global__ void rotaryAppendKernel(const float *qkv, const int *positions0,
 
 __global__ void advanceStepKernel(int *stepCounter) { ++*stepCounter; }
 
-__global__ void toBf16Kernel(const float *in, __nv_bfloat16 *out, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x)
-    out[i] = __float2bfloat16(in[i]);
-}
-
-/// act[b, f] = bf16(silu(gate) * up) from gateUp [batch, 2 ffn].
-__global__ void siluMulKernel(const float *gateUp, __nv_bfloat16 *act,
-                              int ffn, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x) {
-    int64_t b = i / ffn, f = i % ffn;
-    float g = gateUp[b * 2 * ffn + f], u = gateUp[b * 2 * ffn + ffn + f];
-    act[i] = __float2bfloat16(g / (1.0f + __expf(-g)) * u);
-  }
-}
-
-/// next[b] = argmax of logits[b] (ties: the smallest id), one block per row.
-__global__ void argmaxKernel(const float *logits, int vocab, int *next) {
-  const float *row = logits + static_cast<int64_t>(blockIdx.x) * vocab;
-  float best = -FLT_MAX;
-  int id = vocab;
-  for (int v = threadIdx.x; v < vocab; v += blockDim.x)
-    if (row[v] > best) {
-      best = row[v];
-      id = v;
-    }
-  __shared__ float bestOf[1024];
-  __shared__ int idOf[1024];
-  bestOf[threadIdx.x] = best;
-  idOf[threadIdx.x] = id;
-  __syncthreads();
-  for (int stride = blockDim.x / 2; stride > 0; stride /= 2) {
-    if (threadIdx.x < stride) {
-      float ob = bestOf[threadIdx.x + stride];
-      int oi = idOf[threadIdx.x + stride];
-      if (ob > bestOf[threadIdx.x] ||
-          (ob == bestOf[threadIdx.x] && oi < idOf[threadIdx.x])) {
-        bestOf[threadIdx.x] = ob;
-        idOf[threadIdx.x] = oi;
-      }
-    }
-    __syncthreads();
-  }
-  if (threadIdx.x == 0)
-    next[blockIdx.x] = idOf[0];
-}
-
-/// y[M, N] (+)= x[M, K] * W[N, K]^T: bf16 inputs, fp32 output and
-/// accumulation. Row-major y is column-major y^T = W x^T.
-std::string gemm(cublasHandle_t blas, const __nv_bfloat16 *x,
-                 const __nv_bfloat16 *w, float *y, int m, int n, int k,
-                 bool accumulate) {
-  const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-  RETURN_IF_CUBLAS(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k,
-                                &alpha, w, CUDA_R_16BF, k, x, CUDA_R_16BF, k,
-                                &beta, y, CUDA_R_32F, n, CUBLAS_COMPUTE_32F,
-                                CUBLAS_GEMM_DEFAULT));
-  return "";
-}
-
-int gridFor(int64_t n) {
-  return static_cast<int>(std::min<int64_t>(4096, (n + 255) / 256));
-}
 
 } // namespace
-
-void fairkv::cuda::fillUniform(__nv_bfloat16 *data, int64_t count,
-                               uint64_t seed, float scale, float offset,
-                               cudaStream_t stream) {
-  fillUniformKernel<<<gridFor(count), 256, 0, stream>>>(data, count, seed,
-                                                        scale, offset);
-}
 
 template <typename T> T *DecodeBatch::alloc(size_t count) {
   void *p = nullptr;
@@ -363,48 +241,34 @@ std::string DecodeBatch::step(const ModelDims &dims,
                               int *ids, int *next, cudaStream_t stream) {
   RETURN_IF_CUBLAS(cublasSetStream(blas, stream));
   const int H = dims.hidden, d = dims.headDim;
-  const int threads = 256;
-  embeddingKernel<<<batch, threads, 0, stream>>>(weights.embed, ids, x, H);
+  const float eps = static_cast<float>(dims.normEps);
+  RETURN_IF_CUDA(embedding(weights.embed, ids, batch, H, x, stream));
   for (int l = 0; l < dims.layers; ++l) {
     const LayerWeights &w = weights.layers[l];
-    rmsNormKernel<<<batch, threads, 0, stream>>>(x, w.attnNorm, normed, H,
-                                                 static_cast<float>(dims.normEps));
-    if (std::string e = gemm(blas, normed, w.qkv, qkv, batch, dims.qkvRows(),
-                             H, false);
-        !e.empty())
-      return e;
-    rotaryAppendKernel<<<batch, threads, 0, stream>>>(
-        qkv, positions0, stepCounter, dims.ropeTheta, dims.heads, dims.kvHeads, d,
-        queries, layerKeys[l], layerValues[l], appendStart[l]);
+    RETURN_IF_CUDA(rmsNorm(x, w.attnNorm, batch, H, eps, normed, stream));
+    RETURN_IF_CUBLAS(gemm(blas, normed, w.qkv, qkv, batch, dims.qkvRows(), H,
+                          false));
+    rotaryAppendKernel<<<batch, 256, 0, stream>>>(
+        qkv, positions0, stepCounter, dims.ropeTheta, dims.heads, dims.kvHeads,
+        d, queries, layerKeys[l], layerValues[l], appendStart[l]);
     RETURN_IF_CUDA(launchDecodeAttention(attention[l], stream));
-    const int64_t attnElems = int64_t(batch) * dims.heads * d;
-    toBf16Kernel<<<gridFor(attnElems), threads, 0, stream>>>(attnOut, attnBf16,
-                                                             attnElems);
+    RETURN_IF_CUDA(toBf16(attnOut, attnBf16, int64_t(batch) * dims.heads * d,
+                          stream));
     // The residual add is the GEMM's beta = 1.
-    if (std::string e = gemm(blas, attnBf16, w.o, x, batch, H,
-                             dims.heads * d, true);
-        !e.empty())
-      return e;
-    rmsNormKernel<<<batch, threads, 0, stream>>>(x, w.mlpNorm, normed, H,
-                                                 static_cast<float>(dims.normEps));
-    if (std::string e = gemm(blas, normed, w.gateUp, gateUp, batch,
-                             2 * dims.ffn, H, false);
-        !e.empty())
-      return e;
-    const int64_t actElems = int64_t(batch) * dims.ffn;
-    siluMulKernel<<<gridFor(actElems), threads, 0, stream>>>(gateUp, act,
-                                                             dims.ffn, actElems);
-    if (std::string e = gemm(blas, act, w.down, x, batch, H, dims.ffn, true);
-        !e.empty())
-      return e;
+    RETURN_IF_CUBLAS(gemm(blas, attnBf16, w.o, x, batch, H, dims.heads * d,
+                          true));
+    RETURN_IF_CUDA(rmsNorm(x, w.mlpNorm, batch, H, eps, normed, stream));
+    RETURN_IF_CUBLAS(gemm(blas, normed, w.gateUp, gateUp, batch, 2 * dims.ffn,
+                          H, false));
+    RETURN_IF_CUDA(siluMul(gateUp, gateUp + dims.ffn, 2 * int64_t(dims.ffn),
+                           batch, dims.ffn, act, stream));
+    RETURN_IF_CUBLAS(gemm(blas, act, w.down, x, batch, H, dims.ffn, true));
   }
-  rmsNormKernel<<<batch, threads, 0, stream>>>(x, weights.finalNorm, normed, H,
-                                               static_cast<float>(dims.normEps));
-  if (std::string e = gemm(blas, normed, weights.lmHead, logitsBuffer, batch,
-                           dims.vocab, H, false);
-      !e.empty())
-    return e;
-  argmaxKernel<<<batch, 1024, 0, stream>>>(logitsBuffer, dims.vocab, next);
+  RETURN_IF_CUDA(rmsNorm(x, weights.finalNorm, batch, H, eps, normed, stream));
+  RETURN_IF_CUBLAS(gemm(blas, normed, weights.lmHead, logitsBuffer, batch,
+                        dims.vocab, H, false));
+  RETURN_IF_CUDA(argmax(logitsBuffer, dims.vocab, batch, dims.vocab, next,
+                        stream));
   RETURN_IF_CUDA(cudaMemcpyAsync(ids, next, batch * sizeof(int),
                                  cudaMemcpyDeviceToDevice, stream));
   advanceStepKernel<<<1, 1, 0, stream>>>(stepCounter);

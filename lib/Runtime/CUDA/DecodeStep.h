@@ -16,6 +16,7 @@
 #define FAIRKV_RUNTIME_CUDA_DECODESTEP_H
 
 #include "DecodeAttention.h"
+#include "ModelKernels.h"
 
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
@@ -105,11 +106,6 @@ private:
   float *queries = nullptr;
   template <typename T> T *alloc(size_t count);
 };
-
-/// Fills `count` bf16 values with a seeded uniform [offset - scale,
-/// offset + scale) (random weights and caches for checks and benchmarks).
-void fillUniform(__nv_bfloat16 *data, int64_t count, uint64_t seed,
-                 float scale, float offset, cudaStream_t stream);
 
 } // namespace fairkv::cuda
 

@@ -1,0 +1,849 @@
+//===- Backend.cu - The CUDA backend of the runtime ABI -------------------===//
+//
+// See GpuBackend.h. Every op runs on the device's stream; temporaries are
+// stream-ordered allocations. A device's KV cache is one bf16 buffer per
+// (layer, KV head), sized at prefill from what each request keeps plus the
+// tokens still to decode, each request owning a contiguous segment of it.
+// Prefill attention is a plain causal kernel over the left-padded prompts;
+// what each head keeps is chosen by PrefillSelect (the CPU runtime's static
+// SnapKV rule); decode appends to the segments and runs the compressed
+// decode-attention kernel. Ada-KV's exchange of scores is CPU-only for now.
+//
+//===----------------------------------------------------------------------===//
+
+#include "../GpuBackend.h"
+
+#include "BlockReduce.cuh"
+#include "DecodeAttention.h"
+#include "ModelKernels.h"
+#include "PrefillSelect.h"
+
+#include <algorithm>
+#include <cfloat>
+#include <chrono>
+#include <climits>
+
+using namespace fairkv::rt;
+using namespace fairkv::cuda;
+
+struct fairkv::rt::GpuDevice {
+  int gpu = 0;
+  cudaStream_t stream = nullptr;
+  cublasHandle_t blas = nullptr;
+  void *workspace = nullptr;
+  struct Segment {
+    int64_t base = 0, length = 0, capacity = 0;
+  };
+  struct HeadCache {
+    __nv_bfloat16 *keys = nullptr, *values = nullptr;
+    int64_t capacity = 0;
+    std::map<int64_t, Segment> segments;
+  };
+  std::map<std::pair<int64_t, int64_t>, HeadCache> caches;
+  int64_t reservedBytes = 0;
+
+  void dropCaches() {
+    cudaSetDevice(gpu);
+    cudaStreamSynchronize(stream);
+    for (auto &[key, c] : caches) {
+      cudaFree(c.keys);
+      cudaFree(c.values);
+    }
+    caches.clear();
+    reservedBytes = 0;
+  }
+  ~GpuDevice() {
+    dropCaches();
+    if (blas)
+      cublasDestroy(blas);
+    cudaFree(workspace);
+    if (stream)
+      cudaStreamDestroy(stream);
+  }
+};
+
+namespace {
+
+void check(cudaError_t e, const char *what) {
+  if (e != cudaSuccess)
+    fatal(std::string("CUDA: ") + what + ": " + cudaGetErrorString(e));
+}
+
+void check(cublasStatus_t s, const char *what) {
+  if (s != CUBLAS_STATUS_SUCCESS)
+    fatal(std::string("cuBLAS: ") + what + ": status " + std::to_string(s));
+}
+
+#define CU(call) check((call), #call)
+
+constexpr int kThreads = 128;
+
+GpuDevice &dev(fairkv_rt_ctx *ctx) {
+  CU(cudaSetDevice(ctx->gpu->gpu));
+  return *ctx->gpu;
+}
+
+/// A stream-ordered device allocation freed on the device's stream when
+/// the last owner lets go.
+std::shared_ptr<void> deviceBuffer(fairkv_rt_ctx *ctx, size_t bytes) {
+  std::shared_ptr<GpuDevice> g = ctx->gpu;
+  void *p = nullptr;
+  CU(cudaMallocAsync(&p, std::max<size_t>(bytes, 16), g->stream));
+  return std::shared_ptr<void>(p, [g](void *q) {
+    cudaSetDevice(g->gpu);
+    cudaFreeAsync(q, g->stream);
+  });
+}
+
+/// A device tensor of `shape` in the step's arena (contents undefined).
+Tensor *make(fairkv_rt_ctx *ctx, std::vector<int64_t> shape,
+             bool isInt = false) {
+  auto t = std::make_unique<Tensor>();
+  t->shape = std::move(shape);
+  t->isInt = isInt;
+  t->hostValid = false;
+  t->device = deviceBuffer(ctx, t->numel() * (isInt ? 8 : 4));
+  ctx->arena.push_back(std::move(t));
+  return ctx->arena.back().get();
+}
+
+/// The tensor's device data, uploading its host data on first use.
+template <typename T> T *data(fairkv_rt_ctx *ctx, Tensor *t) {
+  if (!t->device) {
+    t->device = deviceBuffer(ctx, t->numel() * (t->isInt ? 8 : 4));
+    if (t->isInt)
+      CU(cudaMemcpyAsync(t->device.get(), t->i.data(), t->numel() * 8,
+                         cudaMemcpyHostToDevice, ctx->gpu->stream));
+    else
+      CU(cudaMemcpyAsync(t->device.get(), t->f.data(), t->numel() * 4,
+                         cudaMemcpyHostToDevice, ctx->gpu->stream));
+  }
+  return static_cast<T *>(t->device.get());
+}
+
+__nv_bfloat16 *weightData(fairkv_rt_ctx *ctx, Tensor *w, const char *op) {
+  if (!w->bf16)
+    fatal(std::string(op) + ": the weight is not on the device");
+  return static_cast<__nv_bfloat16 *>(w->device.get());
+}
+
+/// Uploads a small host array for this op (freed with the step's stream).
+template <typename T>
+T *upload(fairkv_rt_ctx *ctx, const std::vector<T> &host,
+          std::vector<std::shared_ptr<void>> &keep) {
+  keep.push_back(deviceBuffer(ctx, host.size() * sizeof(T)));
+  if (!host.empty())
+    CU(cudaMemcpyAsync(keep.back().get(), host.data(), host.size() * sizeof(T),
+                       cudaMemcpyHostToDevice, ctx->gpu->stream));
+  return static_cast<T *>(keep.back().get());
+}
+
+/// x as bf16 (a GEMM input), in a temporary kept alive by `keep`.
+__nv_bfloat16 *asBf16(fairkv_rt_ctx *ctx, Tensor *x,
+                      std::vector<std::shared_ptr<void>> &keep) {
+  keep.push_back(deviceBuffer(ctx, x->numel() * 2));
+  auto *out = static_cast<__nv_bfloat16 *>(keep.back().get());
+  CU(toBf16(data<float>(ctx, x), out, x->numel(), ctx->gpu->stream));
+  return out;
+}
+
+void linear(fairkv_rt_ctx *ctx, Tensor *x, int64_t rows, int64_t k,
+            Tensor *w, int64_t n, float *y) {
+  std::vector<std::shared_ptr<void>> keep;
+  GpuDevice &g = dev(ctx);
+  CU(cublasSetStream(g.blas, g.stream));
+  CU(gemm(g.blas, asBf16(ctx, x, keep), weightData(ctx, w, "linear"), y,
+          static_cast<int>(rows), static_cast<int>(n), static_cast<int>(k),
+          false));
+}
+
+__global__ void addKernel(const float *a, const float *b, float *out,
+                          int64_t n, bool isMax) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x)
+    out[i] = isMax ? fmaxf(a[i], b[i]) : a[i] + b[i];
+}
+
+void launchAdd(const float *a, const float *b, float *out, int64_t n,
+               bool isMax, cudaStream_t stream) {
+  if (n > 0)
+    addKernel<<<static_cast<int>(std::min<int64_t>(4096, (n + 255) / 256)),
+                256, 0, stream>>>(a, b, out, n, isMax);
+  CU(cudaGetLastError());
+}
+
+/// dst row dstRows[r] (+)= src row srcRows[r], rows of `width` 4- or 8-byte
+/// elements.
+template <typename T>
+__global__ void copyRowsKernel(const T *src, const int64_t *srcRows, T *dst,
+                               const int64_t *dstRows, int64_t count,
+                               int64_t width, bool accumulate) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+       i < count * width; i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t r = i / width, e = i % width;
+    T v = src[srcRows[r] * width + e];
+    T *d = &dst[dstRows[r] * width + e];
+    *d = accumulate ? *d + v : v;
+  }
+}
+
+template <typename T>
+void copyRows(fairkv_rt_ctx *ctx, const T *src,
+              const std::vector<int64_t> &srcRows, T *dst,
+              const std::vector<int64_t> &dstRows, int64_t width,
+              bool accumulate) {
+  const int64_t count = static_cast<int64_t>(srcRows.size());
+  if (count == 0 || width == 0)
+    return;
+  std::vector<std::shared_ptr<void>> keep;
+  const int64_t *s = upload(ctx, srcRows, keep), *d = upload(ctx, dstRows, keep);
+  copyRowsKernel<<<static_cast<int>(std::min<int64_t>(
+                       4096, (count * width + 255) / 256)),
+                   256, 0, ctx->gpu->stream>>>(src, s, dst, d, count, width,
+                                               accumulate);
+  CU(cudaGetLastError());
+}
+
+/// K or V rows (fp32, [b, s, nk, d]) appended to a cache as bf16.
+__global__ void appendRowsKernel(const float *src, const int64_t *srcRows,
+                                 __nv_bfloat16 *dst, const int64_t *dstRows,
+                                 int64_t count, int d) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+       i < count * d; i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t r = i / d, e = i % d;
+    dst[dstRows[r] * d + e] = __float2bfloat16(src[srcRows[r] * d + e]);
+  }
+}
+
+void appendRows(fairkv_rt_ctx *ctx, const float *src,
+                const std::vector<int64_t> &srcRows, __nv_bfloat16 *dst,
+                const std::vector<int64_t> &dstRows, int d) {
+  const int64_t count = static_cast<int64_t>(srcRows.size());
+  if (count == 0)
+    return;
+  std::vector<std::shared_ptr<void>> keep;
+  const int64_t *s = upload(ctx, srcRows, keep), *t = upload(ctx, dstRows, keep);
+  appendRowsKernel<<<static_cast<int>(
+                         std::min<int64_t>(4096, (count * d + 255) / 256)),
+                     256, 0, ctx->gpu->stream>>>(src, s, dst, t, count, d);
+  CU(cudaGetLastError());
+}
+
+/// Causal attention of one query row over its own prompt (left padding
+/// skipped): block per (row, position, query head).
+__global__ void __launch_bounds__(kThreads)
+    prefillAttentionKernel(const float *q, const float *k, const float *v,
+                           const int *lengths, int s, int nq, int nk, int d,
+                           float *out) {
+  extern __shared__ float shared[];
+  const int64_t idx = blockIdx.x;
+  const int h = static_cast<int>(idx % nq);
+  const int t = static_cast<int>((idx / nq) % s);
+  const int i = static_cast<int>(idx / (int64_t(nq) * s));
+  const int pad = s - lengths[i];
+  float *o = out + idx * d;
+  if (t < pad) {
+    for (int e = threadIdx.x; e < d; e += blockDim.x)
+      o[e] = 0.0f;
+    return;
+  }
+  const int j = h / (nq / nk), n = t - pad + 1;
+  float *qs = shared, *p = shared + d;
+  for (int e = threadIdx.x; e < d; e += blockDim.x)
+    qs[e] = q[idx * d + e];
+  __syncthreads();
+  const float scale = rsqrtf(static_cast<float>(d));
+  auto row = [&](const float *x, int u) {
+    return x + ((int64_t(i) * s + pad + u) * nk + j) * d;
+  };
+  float mx = -FLT_MAX;
+  for (int u = threadIdx.x; u < n; u += blockDim.x) {
+    const float *kr = row(k, u);
+    float dot = 0;
+    for (int e = 0; e < d; ++e)
+      dot += qs[e] * kr[e];
+    p[u] = dot * scale;
+    mx = fmaxf(mx, p[u]);
+  }
+  mx = blockReduce<kThreads, true>(mx);
+  float sum = 0;
+  for (int u = threadIdx.x; u < n; u += blockDim.x) {
+    p[u] = __expf(p[u] - mx);
+    sum += p[u];
+  }
+  sum = blockReduce<kThreads, false>(sum);
+  __syncthreads();
+  for (int e = threadIdx.x; e < d; e += blockDim.x) {
+    float acc = 0;
+    for (int u = 0; u < n; ++u)
+      acc += p[u] * row(v, u)[e];
+    o[e] = acc / sum;
+  }
+}
+
+/// Each segment (row i, KV head j) of a prefill, packed for PrefillSelect:
+/// its prompt's keys and its group's last `window` queries.
+__global__ void packSegmentsKernel(const float *q, const float *k,
+                                   const int *lengths, const int64_t *offsets,
+                                   int s, int nq, int nk, int d, int window,
+                                   float *keys, float *queries) {
+  const int seg = blockIdx.x, i = seg / nk, j = seg % nk;
+  const int length = lengths[i], pad = s - length, group = nq / nk;
+  for (int64_t x = threadIdx.x; x < int64_t(length) * d; x += blockDim.x) {
+    const int64_t t = x / d, e = x % d;
+    keys[(offsets[seg] + t) * d + e] =
+        k[((int64_t(i) * s + pad + t) * nk + j) * d + e];
+  }
+  for (int x = threadIdx.x; x < window * group * d; x += blockDim.x) {
+    const int wi = x / (group * d), g = (x / d) % group, e = x % d;
+    const int position = length - window + wi;
+    queries[(int64_t(seg) * window + wi) * group * d + g * d + e] =
+        position >= 0
+            ? q[((int64_t(i) * s + pad + position) * nq + j * group + g) * d + e]
+            : 0.0f;
+  }
+}
+
+/// Runs `fetch` on the device's copy of another device's tensor: the
+/// tensor itself when it lives on this GPU, else a peer copy.
+const void *local(fairkv_rt_ctx *ctx, const Tensor *part,
+                  std::vector<std::shared_ptr<void>> &keep) {
+  const size_t bytes = part->numel() * (part->isInt ? 8 : 4);
+  int owner = 0;
+  cudaPointerAttributes attributes;
+  CU(cudaPointerGetAttributes(&attributes, part->device.get()));
+  owner = attributes.device;
+  if (owner == ctx->gpu->gpu)
+    return part->device.get();
+  keep.push_back(deviceBuffer(ctx, bytes));
+  CU(cudaMemcpyPeerAsync(keep.back().get(), ctx->gpu->gpu, part->device.get(),
+                         owner, bytes, ctx->gpu->stream));
+  return keep.back().get();
+}
+
+/// Makes this device's input of a collective readable by the others.
+void publish(fairkv_rt_ctx *ctx, Tensor *x) {
+  if (x->isInt)
+    data<int64_t>(ctx, x);
+  else
+    data<float>(ctx, x);
+  CU(cudaStreamSynchronize(ctx->gpu->stream));
+}
+
+} // namespace
+
+std::string fairkv::rt::gpu::start(fairkv_rt_session &session) {
+  int count = 0;
+  cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess || count == 0)
+    return std::string("the CUDA backend needs a GPU: ") +
+           (e != cudaSuccess ? cudaGetErrorString(e) : "none visible");
+  for (auto &ctx : session.devices) {
+    auto g = std::make_shared<GpuDevice>();
+    g->gpu = static_cast<int>(ctx->device % count);
+    if ((e = cudaSetDevice(g->gpu)) != cudaSuccess ||
+        (e = cudaStreamCreateWithFlags(&g->stream, cudaStreamNonBlocking)) !=
+            cudaSuccess ||
+        (e = cudaMalloc(&g->workspace, size_t(32) << 20)) != cudaSuccess)
+      return std::string("CUDA: ") + cudaGetErrorString(e);
+    if (cublasCreate(&g->blas) != CUBLAS_STATUS_SUCCESS ||
+        cublasSetWorkspace(g->blas, g->workspace, size_t(32) << 20) !=
+            CUBLAS_STATUS_SUCCESS)
+      return "cuBLAS did not start";
+    ctx->gpu = g;
+  }
+  return "";
+}
+
+void fairkv::rt::gpu::adoptWeight(fairkv_rt_ctx *ctx, Tensor *w) {
+  dev(ctx);
+  std::vector<__nv_bfloat16> host(w->f.size());
+  for (size_t i = 0; i < w->f.size(); ++i)
+    host[i] = __float2bfloat16(w->f[i]);
+  void *p = nullptr;
+  CU(cudaMalloc(&p, std::max<size_t>(16, host.size() * 2)));
+  CU(cudaMemcpy(p, host.data(), host.size() * 2, cudaMemcpyHostToDevice));
+  int gpuIndex = ctx->gpu->gpu;
+  w->device = std::shared_ptr<void>(p, [gpuIndex](void *q) {
+    cudaSetDevice(gpuIndex);
+    cudaFree(q);
+  });
+  w->bf16 = true;
+  w->hostValid = false;
+  std::vector<float>().swap(w->f);
+}
+
+void fairkv::rt::gpu::download(const Tensor *t) {
+  if (t->hostValid || !t->device || t->bf16)
+    return;
+  auto *m = const_cast<Tensor *>(t);
+  // Device tensors of a context are only read by its own thread after its
+  // stream is done, so a device-wide wait is not needed.
+  cudaPointerAttributes attributes;
+  CU(cudaPointerGetAttributes(&attributes, m->device.get()));
+  CU(cudaSetDevice(attributes.device));
+  CU(cudaDeviceSynchronize());
+  if (m->isInt) {
+    m->i.resize(m->numel());
+    CU(cudaMemcpy(m->i.data(), m->device.get(), m->numel() * 8,
+                  cudaMemcpyDeviceToHost));
+  } else {
+    m->f.resize(m->numel());
+    CU(cudaMemcpy(m->f.data(), m->device.get(), m->numel() * 4,
+                  cudaMemcpyDeviceToHost));
+  }
+  m->hostValid = true;
+}
+
+void fairkv::rt::gpu::cacheStats(const fairkv_rt_ctx *ctx, int64_t *tokens,
+                                 int64_t *bytes) {
+  for (const auto &[key, c] : ctx->gpu->caches)
+    for (const auto &[request, seg] : c.segments)
+      *tokens += seg.length;
+  *bytes += ctx->gpu->reservedBytes;
+}
+
+void fairkv::rt::gpu::dropCache(fairkv_rt_ctx *ctx) {
+  if (ctx->gpu)
+    ctx->gpu->dropCaches();
+}
+
+Tensor *fairkv::rt::gpu::embedding(fairkv_rt_ctx *ctx, Tensor *ids,
+                                   Tensor *table) {
+  GpuDevice &g = dev(ctx);
+  const int64_t vocab = table->dim(0), hidden = table->dim(1);
+  if (ids->hostValid)
+    for (int64_t id : ids->i)
+      if (id < 0 || id >= vocab)
+        fatal("embedding: token id " + std::to_string(id) +
+              " is outside the vocabulary of " + std::to_string(vocab));
+  Tensor *out = make(ctx, {ids->dim(0), ids->dim(1), hidden});
+  CU(fairkv::cuda::embedding(weightData(ctx, table, "embedding"),
+                             data<int64_t>(ctx, ids),
+                             static_cast<int>(ids->numel()),
+                             static_cast<int>(hidden), data<float>(ctx, out),
+                             g.stream));
+  return out;
+}
+
+Tensor *fairkv::rt::gpu::rmsNorm(fairkv_rt_ctx *ctx, Tensor *x, Tensor *w,
+                                 double eps) {
+  GpuDevice &g = dev(ctx);
+  const int64_t width = x->shape.back();
+  if (w->numel() != width)
+    fatal("rms_norm: weight does not match the input");
+  Tensor *out = make(ctx, x->shape);
+  CU(fairkv::cuda::rmsNorm(data<float>(ctx, x), weightData(ctx, w, "rms_norm"),
+                           static_cast<int>(x->numel() / width),
+                           static_cast<int>(width), static_cast<float>(eps),
+                           data<float>(ctx, out), g.stream));
+  return out;
+}
+
+Tensor *fairkv::rt::gpu::projectHeads(fairkv_rt_ctx *ctx, Tensor *x,
+                                      Tensor *w, int64_t heads,
+                                      int64_t headDim) {
+  const int64_t hidden = x->shape.back(), rows = x->numel() / hidden;
+  if (w->dim(0) != heads * headDim || w->dim(1) != hidden)
+    fatal("project_heads: weight " + w->shapeString() + " does not match " +
+          std::to_string(heads) + " heads of " + std::to_string(headDim));
+  Tensor *out = make(ctx, {x->dim(0), x->dim(1), heads, headDim});
+  linear(ctx, x, rows, hidden, w, heads * headDim, data<float>(ctx, out));
+  return out;
+}
+
+Tensor *fairkv::rt::gpu::rotary(fairkv_rt_ctx *ctx, Tensor *x, Tensor *pos,
+                                double theta) {
+  GpuDevice &g = dev(ctx);
+  if (!pos->isInt || pos->dim(0) != x->dim(0) || pos->dim(1) != x->dim(1))
+    fatal("rotary: positions " + pos->shapeString() + " do not match " +
+          x->shapeString());
+  Tensor *out = make(ctx, x->shape);
+  CU(fairkv::cuda::rotary(data<float>(ctx, x), data<int64_t>(ctx, pos),
+                          static_cast<int>(x->dim(0) * x->dim(1)),
+                          static_cast<int>(x->dim(2)),
+                          static_cast<int>(x->dim(3)), theta,
+                          data<float>(ctx, out), g.stream));
+  return out;
+}
+
+Tensor *fairkv::rt::gpu::attention(fairkv_rt_ctx *ctx, Tensor *q, Tensor *k,
+                                   Tensor *v, int64_t layer,
+                                   const int64_t *kvHeads,
+                                   const int64_t *budgets,
+                                   const std::vector<int64_t> &rows) {
+  auto start = std::chrono::steady_clock::now();
+  GpuDevice &g = dev(ctx);
+  const fairkv_rt_options &opt = ctx->session->options;
+  const int b = static_cast<int>(q->dim(0)), s = static_cast<int>(q->dim(1)),
+            nq = static_cast<int>(q->dim(2)), d = static_cast<int>(q->dim(3)),
+            nk = static_cast<int>(k->dim(2)), group = nq / nk;
+  if (d != 64 && d != 128)
+    fatal("attention: the CUDA backend supports head_dim 64 and 128, not " +
+          std::to_string(d));
+  if (group != 1 && group != 2 && group != 4 && group != 8)
+    fatal("attention: the CUDA backend supports GQA groups of 1, 2, 4 and 8");
+  Tensor *out = make(ctx, q->shape);
+  if (b == 0)
+    return out; // a replica that serves no request of this batch
+  const float *qd = data<float>(ctx, q), *kd = data<float>(ctx, k),
+              *vd = data<float>(ctx, v);
+  std::vector<std::shared_ptr<void>> keep;
+  if (s > 1) {
+    if (opt.adakv_alpha >= 0)
+      fatal("attention: Ada-KV runs on the CPU backend only (its score "
+            "exchange has no CUDA path yet)");
+    const std::vector<int64_t> &all = ctx->session->promptLengths;
+    std::vector<int> lengths(b);
+    for (int i = 0; i < b; ++i) {
+      int64_t length = all.empty() ? s : all.at(static_cast<size_t>(rows[i]));
+      if (length < 1 || length > s)
+        fatal("attention: request " + std::to_string(rows[i]) +
+              " has a prompt of " + std::to_string(length) +
+              " tokens in a prefill of " + std::to_string(s));
+      lengths[i] = static_cast<int>(length);
+    }
+    const size_t sharedBytes = (size_t(s) + d) * sizeof(float);
+    if (sharedBytes > 48 * 1024)
+      fatal("attention: prompts longer than " +
+            std::to_string(48 * 1024 / 4 - d) +
+            " tokens need a tiled prefill kernel the CUDA backend lacks");
+    int *lengthsD = upload(ctx, lengths, keep);
+    prefillAttentionKernel<<<static_cast<unsigned>(int64_t(b) * s * nq),
+                             kThreads, sharedBytes, g.stream>>>(qd, kd, vd, lengthsD, s, nq, nk, d,
+                                         data<float>(ctx, out));
+    CU(cudaGetLastError());
+
+    // What each (row, head) keeps.
+    const int segments = b * nk, window = static_cast<int>(opt.snapkv_window);
+    std::vector<int64_t> offsets = {0};
+    std::vector<int> segmentBudgets;
+    for (int i = 0; i < b; ++i)
+      for (int j = 0; j < nk; ++j) {
+        offsets.push_back(offsets.back() + lengths[i]);
+        segmentBudgets.push_back(
+            static_cast<int>(std::min<int64_t>(budgets[j], INT_MAX)));
+      }
+    const int64_t tokens = offsets.back();
+    PrefillSelectArgs a;
+    a.segments = segments;
+    a.window = window;
+    a.group = group;
+    a.headDim = d;
+    a.offsets = upload(ctx, offsets, keep);
+    a.budgets = upload(ctx, segmentBudgets, keep);
+    auto scratch = [&](size_t bytes) {
+      keep.push_back(deviceBuffer(ctx, bytes));
+      return keep.back().get();
+    };
+    auto *packedKeys = static_cast<float *>(scratch(tokens * d * 4));
+    auto *packedQueries =
+        static_cast<float *>(scratch(int64_t(segments) * window * group * d * 4));
+    packSegmentsKernel<<<segments, 256, 0, g.stream>>>(
+        qd, kd, lengthsD, a.offsets, s, nq, nk, d, window, packedKeys,
+        packedQueries);
+    CU(cudaGetLastError());
+    a.keysF32 = packedKeys;
+    a.queries = packedQueries;
+    a.logits = static_cast<float *>(scratch(tokens * 4));
+    a.scores = static_cast<float *>(scratch(tokens * 4));
+    a.pooled = static_cast<float *>(scratch(tokens * 4));
+    a.keep = static_cast<uint8_t *>(scratch(tokens));
+    a.kept = static_cast<int *>(scratch(segments * 4));
+    CU(launchPrefillSelect(a, g.stream));
+    std::vector<uint8_t> mask(tokens);
+    CU(cudaMemcpyAsync(mask.data(), a.keep, tokens, cudaMemcpyDeviceToHost,
+                       g.stream));
+    CU(cudaStreamSynchronize(g.stream));
+    // One cache per head, a segment per row: kept + the tokens to decode.
+    for (int j = 0; j < nk; ++j) {
+      GpuDevice::HeadCache &c = g.caches[{layer, kvHeads[j]}];
+      if (c.keys)
+        fatal("prefill: layer " + std::to_string(layer) + " kv head " +
+              std::to_string(kvHeads[j]) + " was prefilled twice in one batch");
+      std::vector<int64_t> src, dst;
+      int64_t capacity = 0;
+      for (int i = 0; i < b; ++i) {
+        const int seg = i * nk + j, pad = s - lengths[i];
+        GpuDevice::Segment &segment = c.segments[rows[i]];
+        segment.base = capacity;
+        for (int t = 0; t < lengths[i]; ++t)
+          if (mask[offsets[seg] + t]) {
+            src.push_back((int64_t(i) * s + pad + t) * nk + j);
+            dst.push_back(segment.base + segment.length++);
+          }
+        segment.capacity = segment.length + opt.max_new_tokens;
+        capacity += segment.capacity;
+      }
+      const int64_t bytes = 2 * capacity * d * 2;
+      if (opt.kv_bytes_per_device > 0 &&
+          g.reservedBytes + bytes > opt.kv_bytes_per_device)
+        fatal("out of memory for the requested batch: device " +
+              std::to_string(ctx->device) + " needs more than " +
+              std::to_string(g.reservedBytes + bytes) +
+              " bytes of KV (layer " + std::to_string(layer) + ", kv head " +
+              std::to_string(kvHeads[j]) + ") but may hold " +
+              std::to_string(opt.kv_bytes_per_device));
+      g.reservedBytes += bytes;
+      c.capacity = capacity;
+      CU(cudaMalloc(&c.keys, std::max<int64_t>(16, capacity * d * 2)));
+      CU(cudaMalloc(&c.values, std::max<int64_t>(16, capacity * d * 2)));
+      appendRows(ctx, kd, src, c.keys, dst, d);
+      appendRows(ctx, vd, src, c.values, dst, d);
+    }
+  } else {
+    float *o = data<float>(ctx, out);
+    for (int j = 0; j < nk; ++j) {
+      GpuDevice::HeadCache &c = g.caches[{layer, kvHeads[j]}];
+      std::vector<int64_t> src, dst;
+      std::vector<int> chunkSegment, firstChunk;
+      std::vector<int64_t> chunkBegin, chunkEnd;
+      for (int i = 0; i < b; ++i) {
+        auto it = c.segments.find(rows[i]);
+        if (it == c.segments.end())
+          fatal("attention: decode of request " + std::to_string(rows[i]) +
+                " without a prefill (layer " + std::to_string(layer) + ")");
+        GpuDevice::Segment &segment = it->second;
+        if (segment.length == segment.capacity)
+          fatal("attention: request " + std::to_string(rows[i]) +
+                " decodes more tokens than the batch was sized for");
+        src.push_back(int64_t(i) * nk + j);
+        dst.push_back(segment.base + segment.length++);
+        firstChunk.push_back(static_cast<int>(chunkSegment.size()));
+        for (int64_t u = 0; u < segment.length; u += kChunkTokens) {
+          chunkSegment.push_back(i);
+          chunkBegin.push_back(segment.base + u);
+          chunkEnd.push_back(segment.base +
+                             std::min<int64_t>(segment.length, u + kChunkTokens));
+        }
+      }
+      firstChunk.push_back(static_cast<int>(chunkSegment.size()));
+      appendRows(ctx, kd, src, c.keys, dst, d);
+      appendRows(ctx, vd, src, c.values, dst, d);
+      // This head's group of queries, [b, group, d], and its output.
+      const size_t rowBytes = size_t(group) * d * 4, pitch = size_t(nq) * d * 4;
+      keep.push_back(deviceBuffer(ctx, b * rowBytes));
+      auto *queries = static_cast<float *>(keep.back().get());
+      keep.push_back(deviceBuffer(ctx, b * rowBytes));
+      auto *headOut = static_cast<float *>(keep.back().get());
+      CU(cudaMemcpy2DAsync(queries, rowBytes, qd + j * group * d, pitch,
+                           rowBytes, b, cudaMemcpyDeviceToDevice, g.stream));
+      DecodeAttentionArgs a;
+      a.keys = c.keys;
+      a.values = c.values;
+      a.queries = queries;
+      a.out = headOut;
+      a.segments = b;
+      a.group = group;
+      a.headDim = d;
+      a.chunkSegment = upload(ctx, chunkSegment, keep);
+      a.chunkBegin = upload(ctx, chunkBegin, keep);
+      a.chunkEnd = upload(ctx, chunkEnd, keep);
+      a.chunks = static_cast<int>(chunkSegment.size());
+      a.segmentFirstChunk = upload(ctx, firstChunk, keep);
+      keep.push_back(deviceBuffer(
+          ctx, partialFloats(a.chunks, group, d) * sizeof(float)));
+      a.partial = static_cast<float *>(keep.back().get());
+      CU(launchDecodeAttention(a, g.stream));
+      CU(cudaMemcpy2DAsync(o + j * group * d, pitch, headOut, rowBytes,
+                           rowBytes, b, cudaMemcpyDeviceToDevice, g.stream));
+    }
+  }
+  // Timed to completion, like the CPU backend's attention.
+  CU(cudaStreamSynchronize(g.stream));
+  double seconds = std::chrono::duration<double>(
+                       std::chrono::steady_clock::now() - start)
+                       .count();
+  (s > 1 ? ctx->prefillAttentionSeconds : ctx->decodeAttentionSeconds) +=
+      seconds;
+  return out;
+}
+
+Tensor *fairkv::rt::gpu::outProj(fairkv_rt_ctx *ctx, Tensor *x, Tensor *wo) {
+  const int64_t inner = x->dim(2) * x->dim(3), rows = x->dim(0) * x->dim(1);
+  if (wo->dim(1) != inner)
+    fatal("out_proj: weight " + wo->shapeString() + " does not match " +
+          x->shapeString());
+  Tensor *out = make(ctx, {x->dim(0), x->dim(1), wo->dim(0)});
+  linear(ctx, x, rows, inner, wo, wo->dim(0), data<float>(ctx, out));
+  return out;
+}
+
+Tensor *fairkv::rt::gpu::mlp(fairkv_rt_ctx *ctx, Tensor *x, Tensor *wg,
+                             Tensor *wu, Tensor *wd) {
+  GpuDevice &g = dev(ctx);
+  const int64_t hidden = x->shape.back(), rows = x->numel() / hidden,
+                ffn = wg->dim(0);
+  std::vector<std::shared_ptr<void>> keep;
+  keep.push_back(deviceBuffer(ctx, rows * ffn * 4));
+  auto *gate = static_cast<float *>(keep.back().get());
+  keep.push_back(deviceBuffer(ctx, rows * ffn * 4));
+  auto *up = static_cast<float *>(keep.back().get());
+  keep.push_back(deviceBuffer(ctx, rows * ffn * 2));
+  auto *act = static_cast<__nv_bfloat16 *>(keep.back().get());
+  CU(cublasSetStream(g.blas, g.stream));
+  const __nv_bfloat16 *xb = asBf16(ctx, x, keep);
+  const int m = static_cast<int>(rows), f = static_cast<int>(ffn),
+            h = static_cast<int>(hidden);
+  CU(gemm(g.blas, xb, weightData(ctx, wg, "mlp"), gate, m, f, h, false));
+  CU(gemm(g.blas, xb, weightData(ctx, wu, "mlp"), up, m, f, h, false));
+  CU(siluMul(gate, up, ffn, m, f, act, g.stream));
+  Tensor *out = make(ctx, x->shape);
+  CU(gemm(g.blas, act, weightData(ctx, wd, "mlp"), data<float>(ctx, out), m,
+          h, f, false));
+  return out;
+}
+
+Tensor *fairkv::rt::gpu::add(fairkv_rt_ctx *ctx, Tensor *a, Tensor *b) {
+  GpuDevice &g = dev(ctx);
+  if (a->shape != b->shape)
+    fatal("add: shapes differ");
+  Tensor *out = make(ctx, a->shape);
+  launchAdd(data<float>(ctx, a), data<float>(ctx, b), data<float>(ctx, out),
+            a->numel(), false, g.stream);
+  return out;
+}
+
+Tensor *fairkv::rt::gpu::lmHead(fairkv_rt_ctx *ctx, Tensor *x, Tensor *w) {
+  const int64_t hidden = x->shape.back(), rows = x->numel() / hidden;
+  Tensor *out = make(ctx, {x->dim(0), x->dim(1), w->dim(0)});
+  linear(ctx, x, rows, hidden, w, w->dim(0), data<float>(ctx, out));
+  return out;
+}
+
+Tensor *fairkv::rt::gpu::greedySample(fairkv_rt_ctx *ctx, Tensor *logits) {
+  GpuDevice &g = dev(ctx);
+  const int64_t b = logits->dim(0), s = logits->dim(1), vocab = logits->dim(2);
+  Tensor *out = make(ctx, {b}, /*isInt=*/true);
+  const float *last = data<float>(ctx, logits) + (s - 1) * vocab;
+  CU(argmax(last, s * vocab, static_cast<int>(b), static_cast<int>(vocab),
+            data<int64_t>(ctx, out), g.stream));
+  ctx->lastLogits.assign(b * vocab, 0.0f);
+  CU(cudaMemcpy2DAsync(ctx->lastLogits.data(), vocab * 4, last, s * vocab * 4,
+                       vocab * 4, b, cudaMemcpyDeviceToHost, g.stream));
+  CU(cudaStreamSynchronize(g.stream));
+  return out;
+}
+
+Tensor *fairkv::rt::gpu::takeRows(fairkv_rt_ctx *ctx, Tensor *x,
+                                  const std::vector<int64_t> &rows) {
+  dev(ctx);
+  std::vector<int64_t> shape = x->shape;
+  shape[0] = static_cast<int64_t>(rows.size());
+  Tensor *out = make(ctx, shape, x->isInt);
+  std::vector<int64_t> to(rows.size());
+  for (size_t r = 0; r < rows.size(); ++r)
+    to[r] = static_cast<int64_t>(r);
+  if (x->isInt)
+    copyRows(ctx, data<int64_t>(ctx, x), rows, data<int64_t>(ctx, out), to,
+             x->rowSize(), false);
+  else
+    copyRows(ctx, data<float>(ctx, x), rows, data<float>(ctx, out), to,
+             x->rowSize(), false);
+  return out;
+}
+
+Tensor *fairkv::rt::gpu::gatherRows(
+    fairkv_rt_ctx *ctx, Tensor *x, const std::string &key,
+    int64_t participants, int64_t index,
+    const std::vector<std::vector<int64_t>> &owners) {
+  GpuDevice &g = dev(ctx);
+  publish(ctx, x);
+  std::vector<const Tensor *> parts =
+      ctx->session->comm.exchange(key, participants, index, x);
+  std::vector<int64_t> shape = x->shape;
+  shape[0] = ctx->batch;
+  Tensor *out = make(ctx, shape);
+  std::vector<std::shared_ptr<void>> keep;
+  for (int64_t r = 0; r < participants; ++r) {
+    if (parts[r]->dim(0) != static_cast<int64_t>(owners[r].size()))
+      fatal("gather_rows: replica rows do not match the admission");
+    std::vector<int64_t> from(owners[r].size());
+    for (size_t i = 0; i < from.size(); ++i)
+      from[i] = static_cast<int64_t>(i);
+    copyRows(ctx, static_cast<const float *>(local(ctx, parts[r], keep)), from,
+             data<float>(ctx, out), owners[r], x->rowSize(), false);
+  }
+  CU(cudaStreamSynchronize(g.stream));
+  ctx->session->comm.leave(key);
+  return out;
+}
+
+Tensor *fairkv::rt::gpu::addRows(fairkv_rt_ctx *ctx, Tensor *acc,
+                                 Tensor *rows,
+                                 const std::vector<int64_t> &at) {
+  GpuDevice &g = dev(ctx);
+  if (rows->dim(0) != static_cast<int64_t>(at.size()) ||
+      rows->rowSize() != acc->rowSize())
+    fatal("add_rows: rows " + rows->shapeString() + " do not fit " +
+          acc->shapeString());
+  Tensor *out = make(ctx, acc->shape);
+  CU(cudaMemcpyAsync(data<float>(ctx, out), data<float>(ctx, acc),
+                     acc->numel() * 4, cudaMemcpyDeviceToDevice, g.stream));
+  std::vector<int64_t> from(at.size());
+  for (size_t i = 0; i < from.size(); ++i)
+    from[i] = static_cast<int64_t>(i);
+  copyRows(ctx, data<float>(ctx, rows), from, data<float>(ctx, out), at,
+           acc->rowSize(), true);
+  return out;
+}
+
+Tensor *fairkv::rt::gpu::zerosLike(fairkv_rt_ctx *ctx, Tensor *x) {
+  GpuDevice &g = dev(ctx);
+  Tensor *out = make(ctx, x->shape);
+  CU(cudaMemsetAsync(data<float>(ctx, out), 0, x->numel() * 4, g.stream));
+  return out;
+}
+
+Tensor *fairkv::rt::gpu::allReduce(fairkv_rt_ctx *ctx, Tensor *x,
+                                   int64_t kind, const std::string &key) {
+  GpuDevice &g = dev(ctx);
+  const int64_t G = static_cast<int64_t>(ctx->session->devices.size());
+  publish(ctx, x);
+  std::vector<const Tensor *> parts =
+      ctx->session->comm.exchange(key, G, ctx->device, x);
+  Tensor *out = make(ctx, x->shape);
+  float *o = data<float>(ctx, out);
+  std::vector<std::shared_ptr<void>> keep;
+  // Every device adds in device order: identical results everywhere.
+  for (int64_t p = 0; p < G; ++p) {
+    if (parts[p]->shape != x->shape)
+      fatal("all_reduce: devices contribute different shapes");
+    const float *part = static_cast<const float *>(local(ctx, parts[p], keep));
+    if (p == 0)
+      CU(cudaMemcpyAsync(o, part, x->numel() * 4, cudaMemcpyDeviceToDevice,
+                         g.stream));
+    else
+      launchAdd(o, part, o, x->numel(), kind == 1, g.stream);
+  }
+  CU(cudaStreamSynchronize(g.stream));
+  ctx->session->comm.leave(key);
+  return out;
+}
+
+Tensor *fairkv::rt::gpu::allGather(fairkv_rt_ctx *ctx, Tensor *x, int64_t axis,
+                                   const std::string &key) {
+  GpuDevice &g = dev(ctx);
+  const int64_t G = static_cast<int64_t>(ctx->session->devices.size());
+  publish(ctx, x);
+  std::vector<const Tensor *> parts =
+      ctx->session->comm.exchange(key, G, ctx->device, x);
+  std::vector<int64_t> shape = x->shape;
+  shape[axis] *= G;
+  Tensor *out = make(ctx, shape);
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < axis; ++d)
+    outer *= x->shape[d];
+  for (size_t d = axis; d < x->shape.size(); ++d)
+    inner *= x->shape[d];
+  std::vector<std::shared_ptr<void>> keep;
+  for (int64_t p = 0; p < G && outer > 0 && inner > 0; ++p) {
+    const float *part = static_cast<const float *>(local(ctx, parts[p], keep));
+    CU(cudaMemcpy2DAsync(data<float>(ctx, out) + p * inner, G * inner * 4,
+                         part, inner * 4, inner * 4, outer,
+                         cudaMemcpyDeviceToDevice, g.stream));
+  }
+  CU(cudaStreamSynchronize(g.stream));
+  ctx->session->comm.leave(key);
+  return out;
+}

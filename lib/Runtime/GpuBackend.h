@@ -1,0 +1,66 @@
+//===- GpuBackend.h - The CUDA backend of the runtime ABI ---------*- C++ -*-===//
+//
+// With `fairkv_rt_options.backend` = FAIRKV_RT_BACKEND_CUDA every entry point
+// of a device whose context has a GPU runs there: device d on GPU d modulo
+// the GPUs visible, its own stream and cuBLAS handle. Activations are fp32,
+// weights and the KV cache bf16, GEMMs accumulate in fp32. Collectives meet
+// at the session's rendezvous, as on the CPU, and copy between devices'
+// buffers. What is not built without CUDA (NoCUDA.cpp) refuses to start.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FAIRKV_RUNTIME_GPUBACKEND_H
+#define FAIRKV_RUNTIME_GPUBACKEND_H
+
+#include "Runtime.h"
+
+#include <string>
+#include <vector>
+
+namespace fairkv::rt::gpu {
+
+/// Gives every device of `session` a GPU; "" or a one-line reason.
+std::string start(fairkv_rt_session &session);
+
+/// Moves a weight the host has read (fp32) to the device as bf16.
+void adoptWeight(fairkv_rt_ctx *ctx, Tensor *weight);
+/// Fills the host copy of a tensor that lives on the device.
+void download(const Tensor *t);
+/// KV tokens held and bytes of cache on the device.
+void cacheStats(const fairkv_rt_ctx *ctx, int64_t *tokens, int64_t *bytes);
+/// Drops the device's KV cache (a new batch).
+void dropCache(fairkv_rt_ctx *ctx);
+
+Tensor *embedding(fairkv_rt_ctx *ctx, Tensor *ids, Tensor *table);
+Tensor *rmsNorm(fairkv_rt_ctx *ctx, Tensor *x, Tensor *w, double eps);
+Tensor *projectHeads(fairkv_rt_ctx *ctx, Tensor *x, Tensor *w, int64_t heads,
+                     int64_t headDim);
+Tensor *rotary(fairkv_rt_ctx *ctx, Tensor *x, Tensor *positions,
+               double theta);
+/// `rows`: the requests the query's batch rows belong to.
+Tensor *attention(fairkv_rt_ctx *ctx, Tensor *q, Tensor *k, Tensor *v,
+                  int64_t layer, const int64_t *kvHeads,
+                  const int64_t *budgets, const std::vector<int64_t> &rows);
+Tensor *outProj(fairkv_rt_ctx *ctx, Tensor *x, Tensor *wo);
+Tensor *mlp(fairkv_rt_ctx *ctx, Tensor *x, Tensor *wg, Tensor *wu,
+            Tensor *wd);
+Tensor *add(fairkv_rt_ctx *ctx, Tensor *a, Tensor *b);
+Tensor *lmHead(fairkv_rt_ctx *ctx, Tensor *x, Tensor *w);
+Tensor *greedySample(fairkv_rt_ctx *ctx, Tensor *logits);
+Tensor *takeRows(fairkv_rt_ctx *ctx, Tensor *x,
+                 const std::vector<int64_t> &rows);
+/// Every replica's rows, placed at `owners[r]`, on every replica.
+Tensor *gatherRows(fairkv_rt_ctx *ctx, Tensor *x, const std::string &key,
+                   int64_t participants, int64_t index,
+                   const std::vector<std::vector<int64_t>> &owners);
+Tensor *addRows(fairkv_rt_ctx *ctx, Tensor *acc, Tensor *rows,
+                const std::vector<int64_t> &at);
+Tensor *zerosLike(fairkv_rt_ctx *ctx, Tensor *x);
+Tensor *allReduce(fairkv_rt_ctx *ctx, Tensor *x, int64_t kind,
+                  const std::string &key);
+Tensor *allGather(fairkv_rt_ctx *ctx, Tensor *x, int64_t axis,
+                  const std::string &key);
+
+} // namespace fairkv::rt::gpu
+
+#endif // FAIRKV_RUNTIME_GPUBACKEND_H

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Prepares, on the build machine, what scripts/gpu-check.sh needs to check
+# the CUDA backend of compiled programs on a GPU machine (which has no MLIR
+# to compile them): a 2-layer model with head_dim 64 (12 KV heads, GQA
+# group 2), its random bf16 weights (exact on both backends),
+# programs for G = 1 and tp / fairkv at G = 2, 3, 4, and the CPU backend's
+# tokens and logits for the same prompts (prompts of 20 to 40 tokens,
+# compression on). Writes build/gpu-programs/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build_dir=${FAIRKV_BUILD_DIR:-build}
+out="$build_dir/gpu-programs"
+rm -rf "$out" && mkdir -p "$out"
+fairkv="$build_dir/bin/fairkv"
+echo '{"num_hidden_layers": 2, "hidden_size": 256, "num_attention_heads": 24, "num_key_value_heads": 12, "head_dim": 64, "intermediate_size": 768, "vocab_size": 768, "rope_theta": 10000.0, "rms_norm_eps": 1e-5, "torch_dtype": "float32"}' > "$out/config.json"
+"$fairkv" weights --model "$out/config.json" --seed 21 --dtype bf16 -o "$out/weights.safetensors"
+# Compression on (skewed budgets of 24 tokens on average) and off (every
+# head keeps every token).
+for mode in on off; do
+  if [ $mode = on ]; then
+    profile=(--profile synthetic --seed 3 --mean-tokens 24 --decode-tokens 6)
+  else
+    profile=(--profile uniform)
+  fi
+  "$fairkv" compile --model "$out/config.json" "${profile[@]}" --devices 1 -o "$out/$mode-g1"
+  for g in 2 3 4; do
+    for s in tp fairkv; do
+      "$fairkv" compile --model "$out/config.json" "${profile[@]}" --devices $g \
+        --strategy $s --report "$out/$mode-$s-$g.json" -o "$out/$mode-$s-$g"
+    done
+  done
+  # The CPU reference.
+  "$out/$mode-g1" --weights "$out/weights.safetensors" --random-prompts 6 \
+    --prompt-len 40 --min-prompt-len 20 --max-new-tokens 6 --seed 5 --quiet \
+    --dump-logits "$out/$mode.logits" > "$out/$mode.tokens"
+done
+grep -h '"extra_replicas"' "$out"/on-fairkv-*.json
+echo "gpu-programs: wrote $out"
