@@ -52,22 +52,25 @@ echo "== compiled programs on the CUDA backend against the CPU backend"
 args=(--weights "$programs/weights.safetensors" --random-prompts 6 --prompt-len 40
       --min-prompt-len 20 --seed 5 --backend cuda)
 programs_failed=0
-# run MODE PROGRAM BATCH-SIZE STEPS STRICT: fed the CPU run's tokens, every
-# step's logits against the CPU's; STRICT=1 fails beyond 2e-2.
+# run MODE PROGRAM BATCH-SIZE STEPS STRICT [ARGS...]: fed the CPU run's
+# tokens, every step's logits against the CPU's; STRICT=1 fails beyond 2e-2.
 run() {
   local mode=$1 p=$2 bs=$3 steps=$4 strict=$5 out="$runs/$1-$2-$3-$4"
-  if ! "$programs/$mode-$p" "${args[@]}" --quiet --batch-size "$bs" --max-new-tokens "$steps" \
+  shift 5
+  if ! "$programs/$mode-$p" "${args[@]}" "$@" --quiet --batch-size "$bs" --max-new-tokens "$steps" \
       --force-tokens "$programs/$mode.tokens" --tolerance 2e-2 \
       --reference-logits "$programs/$mode.logits" > "$out.tokens" 2> "$out.err"; then
     grep -q "logits differ" "$out.err" && [ "$strict" = 0 ] || programs_failed=1
   fi
-  echo "  compression $mode, $p, batch size ${bs/#0/all}, $steps step(s): $(grep -h "largest difference\|error" "$out.err" | tail -1)"
+  echo "  compression $mode, $p, batch size ${bs/#0/all}, $steps step(s)${*:+, $*}: $(grep -h "largest difference\|error" "$out.err" | tail -1)"
 }
 for p in g1 tp-2 fairkv-2 tp-3 fairkv-3 tp-4 fairkv-4; do
   for bs in 0 4; do
     run off $p $bs 6 1
   done
 done
+# NCCL collectives: one device per GPU, so only G = 1 on a one-GPU machine.
+run off g1 0 6 1 --collectives nccl
 # With compression on, bf16 roundings can move a token across a head's
 # selection boundary, so only the prefill's logits (full attention) are held
 # to the bf16 tolerance; whole decodes are reported.
@@ -76,6 +79,18 @@ for p in g1 tp-2 fairkv-2 tp-3 fairkv-3 tp-4 fairkv-4; do
     run on $p $bs 1 1
     run on $p $bs 6 0
   done
+done
+# Placement never changes the answer on the GPU either: with compression
+# on, every sharded program's whole decode against the unsharded GPU run.
+"$programs/on-g1" "${args[@]}" --quiet --max-new-tokens 6 \
+  --force-tokens "$programs/on.tokens" --dump-logits "$runs/on-gpu.logits" > /dev/null
+for p in tp-2 fairkv-2 tp-3 fairkv-3 tp-4 fairkv-4; do
+  out="$runs/on-gpu-$p"
+  "$programs/on-$p" "${args[@]}" --quiet --max-new-tokens 6 \
+    --force-tokens "$programs/on.tokens" --tolerance 2e-2 \
+    --reference-logits "$runs/on-gpu.logits" > "$out.tokens" 2> "$out.err" ||
+    programs_failed=1
+  echo "  compression on, $p against the unsharded GPU run, 6 steps: $(tail -1 "$out.err")"
 done
 "$programs/on-fairkv-4" "${args[@]}" --max-new-tokens 6 2>&1 | tail -6
 if [ $programs_failed = 0 ]; then

@@ -5,7 +5,8 @@
 // the GPUs visible, its own stream and cuBLAS handle. Activations are fp32,
 // weights and the KV cache bf16, GEMMs accumulate in fp32. Collectives meet
 // at the session's rendezvous, as on the CPU, and copy between devices'
-// buffers. What is not built without CUDA (NoCUDA.cpp) refuses to start.
+// buffers, or, with NCCL collectives, go through one NCCL communicator
+// over the devices (one GPU each). What is not built without CUDA (NoCUDA.cpp) refuses to start.
 //
 //===----------------------------------------------------------------------===//
 
@@ -49,9 +50,10 @@ Tensor *lmHead(fairkv_rt_ctx *ctx, Tensor *x, Tensor *w);
 Tensor *greedySample(fairkv_rt_ctx *ctx, Tensor *logits);
 Tensor *takeRows(fairkv_rt_ctx *ctx, Tensor *x,
                  const std::vector<int64_t> &rows);
-/// Every replica's rows, placed at `owners[r]`, on every replica.
+/// Every replica's rows, placed at `owners[r]`, on every replica (the
+/// replicas live on `devices`; this one is `devices[index]`).
 Tensor *gatherRows(fairkv_rt_ctx *ctx, Tensor *x, const std::string &key,
-                   int64_t participants, int64_t index,
+                   const std::vector<int64_t> &devices, int64_t index,
                    const std::vector<std::vector<int64_t>> &owners);
 Tensor *addRows(fairkv_rt_ctx *ctx, Tensor *acc, Tensor *rows,
                 const std::vector<int64_t> &at);

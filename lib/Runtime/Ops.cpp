@@ -719,7 +719,7 @@ fairkv_rt_gather_rows(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t head,
   const auto &owners = admitted(ctx, sp, ctx->batch);
   std::string key = ctx->collectiveKey("gather", sp.devices);
   if (ctx->gpu)
-    return gpu::gatherRows(ctx, x, key, n, index, owners);
+    return gpu::gatherRows(ctx, x, key, sp.devices, index, owners);
   std::vector<const Tensor *> parts =
       ctx->session->comm.exchange(key, n, index, x);
   std::vector<int64_t> shape = x->shape;

@@ -102,6 +102,13 @@ int main(int argc, char **argv) {
                  "the GPUs visible; bf16 weights and KV)")
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
+  std::string collectives = "rendezvous";
+  app.add_option("--collectives", collectives,
+                 "cuda backend: rendezvous (devices meet in the process and "
+                 "copy; any number per GPU) or nccl (one NCCL communicator, "
+                 "ncclCommInitAll; one GPU per device)")
+      ->check(CLI::IsMember({"rendezvous", "nccl"}))
+      ->capture_default_str();
   app.add_flag("--quiet", quiet, "print only the generated tokens");
   CLI11_PARSE(app, argc, argv);
 
@@ -125,6 +132,9 @@ int main(int argc, char **argv) {
   options.adakv_alpha = adakvAlpha;
   options.backend =
       backend == "cuda" ? FAIRKV_RT_BACKEND_CUDA : FAIRKV_RT_BACKEND_CPU;
+  options.collectives = collectives == "nccl"
+                            ? FAIRKV_RT_COLLECTIVES_NCCL
+                            : FAIRKV_RT_COLLECTIVES_RENDEZVOUS;
   fairkv_rt_session *session = nullptr;
   if (fairkv_rt_session_create(weights.c_str(), &options, &session) !=
       FAIRKV_OK)

@@ -113,6 +113,7 @@ FAIRKV_RT_EXPORT void fairkv_rt_default_options(fairkv_rt_options *options) {
   options->kv_bytes_per_device = 0;
   options->adakv_alpha = -1;
   options->backend = FAIRKV_RT_BACKEND_CPU;
+  options->collectives = FAIRKV_RT_COLLECTIVES_RENDEZVOUS;
 }
 
 FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_create(
@@ -130,6 +131,11 @@ FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_create(
       options->backend != FAIRKV_RT_BACKEND_CUDA)
     return fail(FAIRKV_ERROR_INVALID_ARGUMENT, "unknown backend " +
                                                    std::to_string(options->backend));
+  if (options->collectives != FAIRKV_RT_COLLECTIVES_RENDEZVOUS &&
+      (options->collectives != FAIRKV_RT_COLLECTIVES_NCCL ||
+       options->backend != FAIRKV_RT_BACKEND_CUDA))
+    return fail(FAIRKV_ERROR_INVALID_ARGUMENT,
+                "NCCL collectives need the CUDA backend");
   auto s = std::make_unique<fairkv_rt_session>();
   s->options = *options;
   std::string error;

@@ -15,6 +15,7 @@
 #include <cmath>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -103,6 +104,66 @@ TEST(CudaBackend, AttentionMatchesTheCpuBackend) {
               worstPrefill, worstDecode, static_cast<long long>(tokens[1]));
   EXPECT_LT(worstPrefill, 1e-4);
   EXPECT_LT(worstDecode, 2e-2);
+}
+
+// NCCL collectives (one communicator over the devices, one GPU each): every
+// device's all_reduce and all_gather against the values they must give. With
+// fewer GPUs than devices the session refuses to start, saying why.
+TEST(CudaBackend, NcclCollectives) {
+  int64_t gpus = 0;
+  if (fairkv_rt_cuda_device_count(&gpus) != FAIRKV_OK)
+    GTEST_SKIP() << "no CUDA device: " << fairkv_rt_last_error();
+  std::string path = testing::TempDir() + "/fairkv-cuda-backend.safetensors";
+  ASSERT_EQ(fairkv_rt_write_random_weights(path.c_str(), 1, 16, 2, 1, 8, 16,
+                                           32, 1, "f32"),
+            FAIRKV_OK);
+  fairkv_rt_options o;
+  fairkv_rt_default_options(&o);
+  o.backend = FAIRKV_RT_BACKEND_CUDA;
+  o.collectives = FAIRKV_RT_COLLECTIVES_NCCL;
+  o.devices = gpus + 1;
+  fairkv_rt_session *session = nullptr;
+  EXPECT_EQ(fairkv_rt_session_create(path.c_str(), &o, &session),
+            FAIRKV_ERROR_UNAVAILABLE);
+  EXPECT_NE(std::string(fairkv_rt_last_error()).find("one GPU per device"),
+            std::string::npos)
+      << fairkv_rt_last_error();
+
+  const int G = static_cast<int>(std::min<int64_t>(gpus, 4));
+  o.devices = G;
+  ASSERT_EQ(fairkv_rt_session_create(path.c_str(), &o, &session), FAIRKV_OK)
+      << fairkv_rt_last_error();
+  std::vector<std::vector<float>> sums(G), gathers(G);
+  std::vector<std::thread> threads;
+  for (int g = 0; g < G; ++g)
+    threads.emplace_back([&, g] {
+      fairkv_rt_ctx *c = fairkv_rt_session_device(session, g);
+      fairkv_rt_step_begin(c, 1, 1);
+      std::vector<float> mine = {float(g + 1), float(10 * (g + 1))};
+      int64_t shape[] = {1, 1, 2};
+      fairkv_rt_tensor *x = fairkv_rt_tensor_from_f32(c, mine.data(), shape, 3);
+      fairkv_rt_tensor *s = fairkv_rt_all_reduce(c, x, 0);
+      fairkv_rt_tensor *a = fairkv_rt_all_gather(c, x, 2);
+      sums[g].assign(fairkv_rt_tensor_f32_data(s),
+                     fairkv_rt_tensor_f32_data(s) + 2);
+      gathers[g].assign(fairkv_rt_tensor_f32_data(a),
+                        fairkv_rt_tensor_f32_data(a) + 2 * G);
+    });
+  for (std::thread &t : threads)
+    t.join();
+  std::vector<float> sum = {0, 0}, gather;
+  for (int g = 0; g < G; ++g) {
+    sum[0] += g + 1;
+    sum[1] += 10 * (g + 1);
+    gather.insert(gather.end(), {float(g + 1), float(10 * (g + 1))});
+  }
+  for (int g = 0; g < G; ++g) {
+    EXPECT_EQ(sums[g], sum) << "device " << g;
+    EXPECT_EQ(gathers[g], gather) << "device " << g;
+  }
+  std::printf("NCCL collectives over %d GPU(s): all_reduce and all_gather "
+              "agree\n", G);
+  fairkv_rt_session_destroy(session);
 }
 
 TEST(CudaBackend, UnavailableWithoutAGpuIsAnError) {

@@ -72,13 +72,21 @@ typedef struct fairkv_rt_options {
   /// FAIRKV_RT_BACKEND_CPU (the fp32 reference) or FAIRKV_RT_BACKEND_CUDA
   /// (device d on GPU d modulo the GPUs visible; bf16 weights and KV).
   int64_t backend;
+  /// CUDA backend: FAIRKV_RT_COLLECTIVES_RENDEZVOUS (the devices meet in
+  /// the process and copy between their buffers; any number of devices per
+  /// GPU) or FAIRKV_RT_COLLECTIVES_NCCL (one NCCL communicator over the
+  /// devices, ncclCommInitAll; needs one GPU per device).
+  int64_t collectives;
 } fairkv_rt_options;
 
 #define FAIRKV_RT_BACKEND_CPU 0
 #define FAIRKV_RT_BACKEND_CUDA 1
+#define FAIRKV_RT_COLLECTIVES_RENDEZVOUS 0
+#define FAIRKV_RT_COLLECTIVES_NCCL 1
 
 /// devices 1, max_new_tokens 16, snapkv_window 8, page_tokens 16,
-/// kv_bytes_per_device 0, adakv_alpha -1 (static budgets), backend CPU.
+/// kv_bytes_per_device 0, adakv_alpha -1 (static budgets), backend CPU,
+/// collectives RENDEZVOUS.
 void fairkv_rt_default_options(fairkv_rt_options *options);
 
 /// Opens `weights_path` (safetensors, memory-mapped) for `options->devices`

@@ -18,6 +18,8 @@
 #include "ModelKernels.h"
 #include "PrefillSelect.h"
 
+#include <nccl.h>
+
 #include <algorithm>
 #include <cfloat>
 #include <chrono>
@@ -41,6 +43,8 @@ struct fairkv::rt::GpuDevice {
   };
   std::map<std::pair<int64_t, int64_t>, HeadCache> caches;
   int64_t reservedBytes = 0;
+  /// This device's rank of the session's NCCL communicator, if any.
+  ncclComm_t comm = nullptr;
 
   void dropCaches() {
     cudaSetDevice(gpu);
@@ -54,6 +58,8 @@ struct fairkv::rt::GpuDevice {
   }
   ~GpuDevice() {
     dropCaches();
+    if (comm)
+      ncclCommDestroy(comm);
     if (blas)
       cublasDestroy(blas);
     cudaFree(workspace);
@@ -72,6 +78,11 @@ void check(cudaError_t e, const char *what) {
 void check(cublasStatus_t s, const char *what) {
   if (s != CUBLAS_STATUS_SUCCESS)
     fatal(std::string("cuBLAS: ") + what + ": status " + std::to_string(s));
+}
+
+void check(ncclResult_t r, const char *what) {
+  if (r != ncclSuccess)
+    fatal(std::string("NCCL: ") + what + ": " + ncclGetErrorString(r));
 }
 
 #define CU(call) check((call), #call)
@@ -351,6 +362,22 @@ std::string fairkv::rt::gpu::start(fairkv_rt_session &session) {
             CUBLAS_STATUS_SUCCESS)
       return "cuBLAS did not start";
     ctx->gpu = g;
+  }
+  if (session.options.collectives == FAIRKV_RT_COLLECTIVES_NCCL) {
+    const int G = static_cast<int>(session.devices.size());
+    if (G > count)
+      return "NCCL collectives need one GPU per device: " + std::to_string(G) +
+             " devices, " + std::to_string(count) + " GPUs visible";
+    // One process drives every device: one communicator, a rank per GPU.
+    std::vector<ncclComm_t> comms(G);
+    std::vector<int> gpus(G);
+    for (int d = 0; d < G; ++d)
+      gpus[d] = session.devices[d]->gpu->gpu;
+    if (ncclResult_t r = ncclCommInitAll(comms.data(), G, gpus.data());
+        r != ncclSuccess)
+      return std::string("ncclCommInitAll: ") + ncclGetErrorString(r);
+    for (int d = 0; d < G; ++d)
+      session.devices[d]->gpu->comm = comms[d];
   }
   return "";
 }
@@ -745,9 +772,41 @@ Tensor *fairkv::rt::gpu::takeRows(fairkv_rt_ctx *ctx, Tensor *x,
 
 Tensor *fairkv::rt::gpu::gatherRows(
     fairkv_rt_ctx *ctx, Tensor *x, const std::string &key,
-    int64_t participants, int64_t index,
+    const std::vector<int64_t> &devices, int64_t index,
     const std::vector<std::vector<int64_t>> &owners) {
   GpuDevice &g = dev(ctx);
+  const int64_t participants = static_cast<int64_t>(devices.size());
+  if (g.comm) {
+    // Every replica sends its rows to every other one (point to point on
+    // the session's communicator), then places them.
+    std::vector<int64_t> shape = x->shape;
+    shape[0] = ctx->batch;
+    Tensor *out = make(ctx, shape);
+    const int64_t row = x->rowSize();
+    std::vector<std::shared_ptr<void>> keep;
+    std::vector<float *> received(participants, nullptr);
+    CU(ncclGroupStart());
+    for (int64_t r = 0; r < participants; ++r) {
+      if (r == index)
+        continue;
+      const size_t count = owners[r].size() * row;
+      keep.push_back(deviceBuffer(ctx, count * 4));
+      received[r] = static_cast<float *>(keep.back().get());
+      CU(ncclSend(data<float>(ctx, x), x->numel(), ncclFloat,
+                  static_cast<int>(devices[r]), g.comm, g.stream));
+      CU(ncclRecv(received[r], count, ncclFloat, static_cast<int>(devices[r]),
+                  g.comm, g.stream));
+    }
+    CU(ncclGroupEnd());
+    for (int64_t r = 0; r < participants; ++r) {
+      std::vector<int64_t> from(owners[r].size());
+      for (size_t i = 0; i < from.size(); ++i)
+        from[i] = static_cast<int64_t>(i);
+      copyRows(ctx, r == index ? data<float>(ctx, x) : received[r], from,
+               data<float>(ctx, out), owners[r], row, false);
+    }
+    return out;
+  }
   publish(ctx, x);
   std::vector<const Tensor *> parts =
       ctx->session->comm.exchange(key, participants, index, x);
@@ -799,6 +858,13 @@ Tensor *fairkv::rt::gpu::allReduce(fairkv_rt_ctx *ctx, Tensor *x,
                                    int64_t kind, const std::string &key) {
   GpuDevice &g = dev(ctx);
   const int64_t G = static_cast<int64_t>(ctx->session->devices.size());
+  if (g.comm) {
+    Tensor *out = make(ctx, x->shape);
+    CU(ncclAllReduce(data<float>(ctx, x), data<float>(ctx, out), x->numel(),
+                     ncclFloat, kind == 1 ? ncclMax : ncclSum, g.comm,
+                     g.stream));
+    return out;
+  }
   publish(ctx, x);
   std::vector<const Tensor *> parts =
       ctx->session->comm.exchange(key, G, ctx->device, x);
@@ -825,9 +891,20 @@ Tensor *fairkv::rt::gpu::allGather(fairkv_rt_ctx *ctx, Tensor *x, int64_t axis,
                                    const std::string &key) {
   GpuDevice &g = dev(ctx);
   const int64_t G = static_cast<int64_t>(ctx->session->devices.size());
-  publish(ctx, x);
-  std::vector<const Tensor *> parts =
-      ctx->session->comm.exchange(key, G, ctx->device, x);
+  // NCCL gathers rank-major ([G] + shape); the copies below move each
+  // rank's block to its place along `axis`.
+  std::shared_ptr<void> all;
+  const float *gathered = nullptr;
+  std::vector<const Tensor *> parts;
+  if (g.comm) {
+    all = deviceBuffer(ctx, G * x->numel() * 4);
+    CU(ncclAllGather(data<float>(ctx, x), static_cast<float *>(all.get()),
+                     x->numel(), ncclFloat, g.comm, g.stream));
+    gathered = static_cast<const float *>(all.get());
+  } else {
+    publish(ctx, x);
+    parts = ctx->session->comm.exchange(key, G, ctx->device, x);
+  }
   std::vector<int64_t> shape = x->shape;
   shape[axis] *= G;
   Tensor *out = make(ctx, shape);
@@ -838,12 +915,15 @@ Tensor *fairkv::rt::gpu::allGather(fairkv_rt_ctx *ctx, Tensor *x, int64_t axis,
     inner *= x->shape[d];
   std::vector<std::shared_ptr<void>> keep;
   for (int64_t p = 0; p < G && outer > 0 && inner > 0; ++p) {
-    const float *part = static_cast<const float *>(local(ctx, parts[p], keep));
+    const float *part =
+        gathered ? gathered + p * x->numel()
+                 : static_cast<const float *>(local(ctx, parts[p], keep));
     CU(cudaMemcpy2DAsync(data<float>(ctx, out) + p * inner, G * inner * 4,
                          part, inner * 4, inner * 4, outer,
                          cudaMemcpyDeviceToDevice, g.stream));
   }
   CU(cudaStreamSynchronize(g.stream));
-  ctx->session->comm.leave(key);
+  if (!gathered)
+    ctx->session->comm.leave(key);
   return out;
 }

@@ -70,7 +70,7 @@ Tensor *gpu::takeRows(fairkv_rt_ctx *, Tensor *,
   unreachable();
 }
 Tensor *gpu::gatherRows(fairkv_rt_ctx *, Tensor *, const std::string &,
-                        int64_t, int64_t,
+                        const std::vector<int64_t> &, int64_t,
                         const std::vector<std::vector<int64_t>> &) {
   unreachable();
 }
