@@ -22,8 +22,10 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "CudaCheck.h"
 #include "DecodeAttention.h"
 #include "GpuDecode.h"
+#include "ModelKernels.h"
 #include "fairkv/Placement/Report.h"
 #include "fairkv/Runtime/FairKVRuntime.h"
 
@@ -37,28 +39,7 @@
 using namespace fairkv::placement;
 using fairkv::cuda::DecodeAttentionArgs;
 
-#define CHECK_CUDA(call)                                                       \
-  do {                                                                         \
-    cudaError_t err_ = (call);                                                 \
-    if (err_ != cudaSuccess) {                                                 \
-      std::fprintf(stderr, "CUDA error: %s at %s:%d: %s\n", #call, __FILE__,   \
-                   __LINE__, cudaGetErrorString(err_));                        \
-      std::exit(2);                                                            \
-    }                                                                          \
-  } while (0)
-
 namespace {
-
-__global__ void fillRandom(__nv_bfloat16 *p, int64_t n, uint64_t seed) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x) {
-    uint64_t z = seed + 0x9e3779b97f4a7c15ull * (i + 1);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    p[i] = __float2bfloat16(static_cast<float>(z >> 40) / float(1 << 23) - 1.0f);
-  }
-}
 
 /// Device buffers for one batch of segments.
 struct Batch {
@@ -142,8 +123,8 @@ Batch makeBatch(const std::vector<int64_t> &lengths, int group, int headDim,
     upload(v, vb);
     upload(q, *hostQ);
   } else {
-    fillRandom<<<1024, 256>>>(k, kvElems, seed);
-    fillRandom<<<1024, 256>>>(v, kvElems, seed + 1);
+    CHECK_CUDA(fairkv::cuda::fillUniform(k, kvElems, seed, 1.0f, 0.0f, 0));
+    CHECK_CUDA(fairkv::cuda::fillUniform(v, kvElems, seed + 1, 1.0f, 0.0f, 0));
     std::vector<float> qh(qElems);
     std::mt19937_64 rng(seed);
     std::uniform_real_distribution<float> d(-1, 1);

@@ -14,6 +14,7 @@
 
 #include "GpuDecode.h"
 
+#include "CudaCheck.h"
 #include "DecodeStep.h"
 #include "PrefillSelect.h"
 
@@ -26,16 +27,6 @@ using namespace fairkv::cuda;
 
 namespace {
 
-#define CHECK(call)                                                            \
-  do {                                                                         \
-    cudaError_t err_ = (call);                                                 \
-    if (err_ != cudaSuccess) {                                                 \
-      std::fprintf(stderr, "CUDA error: %s at %s:%d: %s\n", #call, __FILE__,   \
-                   __LINE__, cudaGetErrorString(err_));                        \
-      std::exit(2);                                                            \
-    }                                                                          \
-  } while (0)
-
 /// A random-weight model on the device, scaled like the CPU runtime's
 /// random weights: matrices uniform within 1/sqrt(in), norms 1 +- 0.1.
 struct DeviceModel {
@@ -46,7 +37,7 @@ struct DeviceModel {
 
   __nv_bfloat16 *make(int64_t rows, int64_t cols, uint64_t seed, bool norm) {
     void *p = nullptr;
-    CHECK(cudaMalloc(&p, rows * cols * sizeof(__nv_bfloat16)));
+    CHECK_CUDA(cudaMalloc(&p, rows * cols * sizeof(__nv_bfloat16)));
     owned.push_back(p);
     bytes += rows * cols * sizeof(__nv_bfloat16);
     auto *w = static_cast<__nv_bfloat16 *>(p);
@@ -69,7 +60,7 @@ struct DeviceModel {
       w.down = make(d.hidden, d.ffn, ++seed, false);
       weights.layers.push_back(w);
     }
-    CHECK(cudaDeviceSynchronize());
+    CHECK_CUDA(cudaDeviceSynchronize());
   }
   ~DeviceModel() {
     for (void *p : owned)
@@ -92,9 +83,23 @@ cublasHandle_t makeBlas() {
   return blas;
 }
 
+/// Seeded random K and V in every segment's room, as if a prefill had left
+/// them there (the same for the same plan).
+void fillCaches(DecodeBatch &batch, const ModelDims &d,
+                const std::vector<std::vector<int64_t>> &initial, int steps) {
+  for (int l = 0; l < d.layers; ++l) {
+    const int64_t last = static_cast<int64_t>(initial[l].size()) - 1;
+    const int64_t capacity = batch.base(l, last) + initial[l][last] + steps;
+    CHECK_CUDA(fillUniform(batch.keys(l), capacity * d.headDim, 7 + l, 1.0f,
+                           0.0f, 0));
+    CHECK_CUDA(fillUniform(batch.values(l), capacity * d.headDim, 70 + l, 1.0f,
+                           0.0f, 0));
+  }
+}
+
 std::vector<double> download(const __nv_bfloat16 *p, int64_t n) {
   std::vector<__nv_bfloat16> raw(n);
-  CHECK(cudaMemcpy(raw.data(), p, n * sizeof(__nv_bfloat16),
+  CHECK_CUDA(cudaMemcpy(raw.data(), p, n * sizeof(__nv_bfloat16),
                    cudaMemcpyDeviceToHost));
   std::vector<double> out(n);
   for (int64_t i = 0; i < n; ++i)
@@ -154,17 +159,10 @@ bool fairkv::bench::checkWholeDecode() {
       std::printf("  whole decode check: %s  FAIL\n", e.c_str());
       return false;
     }
-    // Random cache contents, as a prefill would have left them (the same
-    // in both batches).
-    for (int l = 0; l < d.layers; ++l) {
-      int64_t capacity =
-          batchOf->base(l, segments - 1) + initial[l][segments - 1] + steps;
-      fillUniform(batchOf->keys(l), capacity * d.headDim, 7 + l, 1.0f, 0.0f, 0);
-      fillUniform(batchOf->values(l), capacity * d.headDim, 70 + l, 1.0f, 0.0f,
-                  0);
-    }
+    // The same random cache contents in both batches.
+    fillCaches(*batchOf, d, initial, steps);
   }
-  CHECK(cudaDeviceSynchronize());
+  CHECK_CUDA(cudaDeviceSynchronize());
 
   // The host's copy of everything the GPU holds.
   const ModelWeights &w = model.weights;
@@ -196,9 +194,9 @@ bool fairkv::bench::checkWholeDecode() {
   const std::vector<int> firstIds = {1, 500, 999};
   std::vector<int> ids = firstIds;
   int *idsD = nullptr, *nextD = nullptr;
-  CHECK(cudaMalloc(&idsD, batch * sizeof(int)));
-  CHECK(cudaMalloc(&nextD, batch * sizeof(int)));
-  CHECK(cudaMemcpy(idsD, ids.data(), batch * sizeof(int),
+  CHECK_CUDA(cudaMalloc(&idsD, batch * sizeof(int)));
+  CHECK_CUDA(cudaMalloc(&nextD, batch * sizeof(int)));
+  CHECK_CUDA(cudaMemcpy(idsD, ids.data(), batch * sizeof(int),
                    cudaMemcpyHostToDevice));
   cublasHandle_t blas = makeBlas();
   if (!blas) {
@@ -218,9 +216,9 @@ bool fairkv::bench::checkWholeDecode() {
     }
     std::vector<float> logits(int64_t(batch) * d.vocab);
     std::vector<int> next(batch);
-    CHECK(cudaMemcpy(logits.data(), gpu.logits(), logits.size() * sizeof(float),
+    CHECK_CUDA(cudaMemcpy(logits.data(), gpu.logits(), logits.size() * sizeof(float),
                      cudaMemcpyDeviceToHost));
-    CHECK(cudaMemcpy(next.data(), nextD, batch * sizeof(int),
+    CHECK_CUDA(cudaMemcpy(next.data(), nextD, batch * sizeof(int),
                      cudaMemcpyDeviceToHost));
     eagerLogits.push_back(logits);
     for (int b = 0; b < batch; ++b) {
@@ -302,8 +300,8 @@ bool fairkv::bench::checkWholeDecode() {
   bool graphOk = true;
   {
     cudaStream_t stream;
-    CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-    CHECK(cudaMemcpy(idsD, firstIds.data(), batch * sizeof(int),
+    CHECK_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    CHECK_CUDA(cudaMemcpy(idsD, firstIds.data(), batch * sizeof(int),
                      cudaMemcpyHostToDevice));
     cudaGraphExec_t graph = nullptr;
     if (std::string e = replayed.captureStep(d, w, blas, idsD, nextD, stream,
@@ -313,10 +311,10 @@ bool fairkv::bench::checkWholeDecode() {
       graphOk = false;
     }
     for (int t = 0; graphOk && t < steps; ++t) {
-      CHECK(cudaGraphLaunch(graph, stream));
-      CHECK(cudaStreamSynchronize(stream));
+      CHECK_CUDA(cudaGraphLaunch(graph, stream));
+      CHECK_CUDA(cudaStreamSynchronize(stream));
       std::vector<float> logits(int64_t(batch) * d.vocab);
-      CHECK(cudaMemcpy(logits.data(), replayed.logits(),
+      CHECK_CUDA(cudaMemcpy(logits.data(), replayed.logits(),
                        logits.size() * sizeof(float), cudaMemcpyDeviceToHost));
       for (size_t i = 0; i < logits.size(); ++i)
         graphDiff = std::max<double>(graphDiff,
@@ -365,26 +363,22 @@ double fairkv::bench::wholeDecodeTokensPerSecond(
     std::printf("  whole decode: %s\n", e.c_str());
     return 0;
   }
-  for (int l = 0; l < d.layers; ++l) {
-    int64_t capacity = gpu.base(l, segments - 1) + initial[l][segments - 1] + steps;
-    fillUniform(gpu.keys(l), capacity * d.headDim, 7 + l, 1.0f, 0.0f, 0);
-    fillUniform(gpu.values(l), capacity * d.headDim, 70 + l, 1.0f, 0.0f, 0);
-  }
+  fillCaches(gpu, d, initial, steps);
   int *ids = nullptr, *next = nullptr;
-  CHECK(cudaMalloc(&ids, batch * sizeof(int)));
-  CHECK(cudaMalloc(&next, batch * sizeof(int)));
-  CHECK(cudaMemset(ids, 0, batch * sizeof(int)));
+  CHECK_CUDA(cudaMalloc(&ids, batch * sizeof(int)));
+  CHECK_CUDA(cudaMalloc(&next, batch * sizeof(int)));
+  CHECK_CUDA(cudaMemset(ids, 0, batch * sizeof(int)));
   cublasHandle_t blas = makeBlas();
   if (!blas) {
     std::printf("  whole decode: cuBLAS did not start\n");
     return 0;
   }
   cudaStream_t stream;
-  CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  CHECK(cudaDeviceSynchronize());
+  CHECK_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  CHECK_CUDA(cudaDeviceSynchronize());
   cudaEvent_t start, stop;
-  CHECK(cudaEventCreate(&start));
-  CHECK(cudaEventCreate(&stop));
+  CHECK_CUDA(cudaEventCreate(&start));
+  CHECK_CUDA(cudaEventCreate(&stop));
   // Seconds per step over `timed` steps after `warm`, eager or graph.
   cudaGraphExec_t graph = nullptr;
   auto perStep = [&](bool useGraph) -> double {
@@ -392,9 +386,9 @@ double fairkv::bench::wholeDecodeTokensPerSecond(
       return 0;
     for (int t = 0; t < steps; ++t) {
       if (t == warm)
-        CHECK(cudaEventRecord(start, stream));
+        CHECK_CUDA(cudaEventRecord(start, stream));
       if (useGraph) {
-        CHECK(cudaGraphLaunch(graph, stream));
+        CHECK_CUDA(cudaGraphLaunch(graph, stream));
       } else if (std::string e =
                      gpu.step(d, model.weights, blas, ids, next, stream);
                  !e.empty()) {
@@ -402,10 +396,10 @@ double fairkv::bench::wholeDecodeTokensPerSecond(
         return 0;
       }
     }
-    CHECK(cudaEventRecord(stop, stream));
-    CHECK(cudaEventSynchronize(stop));
+    CHECK_CUDA(cudaEventRecord(stop, stream));
+    CHECK_CUDA(cudaEventSynchronize(stop));
     float ms = 0;
-    CHECK(cudaEventElapsedTime(&ms, start, stop));
+    CHECK_CUDA(cudaEventElapsedTime(&ms, start, stop));
     return ms / 1e3 / timed;
   };
   const double eager = perStep(false);
@@ -472,15 +466,15 @@ bool fairkv::bench::checkPrefillSelect() {
   std::vector<void *> owned;
   auto upload = [&](const auto &host) {
     void *p = nullptr;
-    CHECK(cudaMalloc(&p, std::max<size_t>(1, host.size() * sizeof(host[0]))));
-    CHECK(cudaMemcpy(p, host.data(), host.size() * sizeof(host[0]),
+    CHECK_CUDA(cudaMalloc(&p, std::max<size_t>(1, host.size() * sizeof(host[0]))));
+    CHECK_CUDA(cudaMemcpy(p, host.data(), host.size() * sizeof(host[0]),
                      cudaMemcpyHostToDevice));
     owned.push_back(p);
     return p;
   };
   auto scratch = [&](size_t bytes) {
     void *p = nullptr;
-    CHECK(cudaMalloc(&p, std::max<size_t>(1, bytes)));
+    CHECK_CUDA(cudaMalloc(&p, std::max<size_t>(1, bytes)));
     owned.push_back(p);
     return p;
   };
@@ -493,11 +487,11 @@ bool fairkv::bench::checkPrefillSelect() {
   a.pooled = static_cast<float *>(scratch(tokens * sizeof(float)));
   a.keep = static_cast<uint8_t *>(scratch(tokens));
   a.kept = static_cast<int *>(scratch(segments * sizeof(int)));
-  CHECK(launchPrefillSelect(a, 0));
+  CHECK_CUDA(launchPrefillSelect(a, 0));
   std::vector<uint8_t> keep(tokens);
   std::vector<int> kept(segments);
-  CHECK(cudaMemcpy(keep.data(), a.keep, tokens, cudaMemcpyDeviceToHost));
-  CHECK(cudaMemcpy(kept.data(), a.kept, segments * sizeof(int),
+  CHECK_CUDA(cudaMemcpy(keep.data(), a.keep, tokens, cudaMemcpyDeviceToHost));
+  CHECK_CUDA(cudaMemcpy(kept.data(), a.kept, segments * sizeof(int),
                    cudaMemcpyDeviceToHost));
   for (void *p : owned)
     cudaFree(p);

@@ -28,6 +28,22 @@ struct Sessions {
   }
 };
 
+/// A small weight file (sessions need one; attention reads none).
+std::string weightFile() {
+  std::string path = testing::TempDir() + "/fairkv-cuda-backend.safetensors";
+  EXPECT_EQ(fairkv_rt_write_random_weights(path.c_str(), 1, 16, 2, 1, 8, 16,
+                                           32, 1, "f32"),
+            FAIRKV_OK);
+  return path;
+}
+
+fairkv_rt_options cudaOptions() {
+  fairkv_rt_options o;
+  fairkv_rt_default_options(&o);
+  o.backend = FAIRKV_RT_BACKEND_CUDA;
+  return o;
+}
+
 std::vector<float> random(size_t n, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<float> d(-1, 1);
@@ -41,15 +57,12 @@ TEST(CudaBackend, AttentionMatchesTheCpuBackend) {
   int64_t count = 0;
   if (fairkv_rt_cuda_device_count(&count) != FAIRKV_OK)
     GTEST_SKIP() << "no CUDA device: " << fairkv_rt_last_error();
-  std::string path = testing::TempDir() + "/fairkv-cuda-backend.safetensors";
-  ASSERT_EQ(fairkv_rt_write_random_weights(path.c_str(), 1, 16, 2, 1, 8, 16,
-                                           32, 1, "f32"),
-            FAIRKV_OK);
+  std::string path = weightFile();
   Sessions s;
-  fairkv_rt_options o;
-  fairkv_rt_default_options(&o);
+  fairkv_rt_options o = cudaOptions();
   o.snapkv_window = 8;
   o.max_new_tokens = 3;
+  o.backend = FAIRKV_RT_BACKEND_CPU;
   ASSERT_EQ(fairkv_rt_session_create(path.c_str(), &o, &s.cpu), FAIRKV_OK);
   o.backend = FAIRKV_RT_BACKEND_CUDA;
   ASSERT_EQ(fairkv_rt_session_create(path.c_str(), &o, &s.gpu), FAIRKV_OK)
@@ -113,13 +126,8 @@ TEST(CudaBackend, NcclCollectives) {
   int64_t gpus = 0;
   if (fairkv_rt_cuda_device_count(&gpus) != FAIRKV_OK)
     GTEST_SKIP() << "no CUDA device: " << fairkv_rt_last_error();
-  std::string path = testing::TempDir() + "/fairkv-cuda-backend.safetensors";
-  ASSERT_EQ(fairkv_rt_write_random_weights(path.c_str(), 1, 16, 2, 1, 8, 16,
-                                           32, 1, "f32"),
-            FAIRKV_OK);
-  fairkv_rt_options o;
-  fairkv_rt_default_options(&o);
-  o.backend = FAIRKV_RT_BACKEND_CUDA;
+  std::string path = weightFile();
+  fairkv_rt_options o = cudaOptions();
   o.collectives = FAIRKV_RT_COLLECTIVES_NCCL;
   o.devices = gpus + 1;
   fairkv_rt_session *session = nullptr;
@@ -170,13 +178,8 @@ TEST(CudaBackend, UnavailableWithoutAGpuIsAnError) {
   int64_t count = 0;
   if (fairkv_rt_cuda_device_count(&count) == FAIRKV_OK)
     GTEST_SKIP() << "a CUDA device is present";
-  std::string path = testing::TempDir() + "/fairkv-cuda-backend.safetensors";
-  ASSERT_EQ(fairkv_rt_write_random_weights(path.c_str(), 1, 16, 2, 1, 8, 16,
-                                           32, 1, "f32"),
-            FAIRKV_OK);
-  fairkv_rt_options o;
-  fairkv_rt_default_options(&o);
-  o.backend = FAIRKV_RT_BACKEND_CUDA;
+  std::string path = weightFile();
+  fairkv_rt_options o = cudaOptions();
   fairkv_rt_session *session = nullptr;
   EXPECT_EQ(fairkv_rt_session_create(path.c_str(), &o, &session),
             FAIRKV_ERROR_UNAVAILABLE);

@@ -332,6 +332,14 @@ const void *local(fairkv_rt_ctx *ctx, const Tensor *part,
   return keep.back().get();
 }
 
+/// 0, 1, ..., n - 1.
+std::vector<int64_t> firstRows(size_t n) {
+  std::vector<int64_t> rows(n);
+  for (size_t i = 0; i < n; ++i)
+    rows[i] = static_cast<int64_t>(i);
+  return rows;
+}
+
 /// Makes this device's input of a collective readable by the others.
 void publish(fairkv_rt_ctx *ctx, Tensor *x) {
   if (x->isInt)
@@ -758,9 +766,7 @@ Tensor *fairkv::rt::gpu::takeRows(fairkv_rt_ctx *ctx, Tensor *x,
   std::vector<int64_t> shape = x->shape;
   shape[0] = static_cast<int64_t>(rows.size());
   Tensor *out = make(ctx, shape, x->isInt);
-  std::vector<int64_t> to(rows.size());
-  for (size_t r = 0; r < rows.size(); ++r)
-    to[r] = static_cast<int64_t>(r);
+  const std::vector<int64_t> to = firstRows(rows.size());
   if (x->isInt)
     copyRows(ctx, data<int64_t>(ctx, x), rows, data<int64_t>(ctx, out), to,
              x->rowSize(), false);
@@ -798,13 +804,10 @@ Tensor *fairkv::rt::gpu::gatherRows(
                   g.comm, g.stream));
     }
     CU(ncclGroupEnd());
-    for (int64_t r = 0; r < participants; ++r) {
-      std::vector<int64_t> from(owners[r].size());
-      for (size_t i = 0; i < from.size(); ++i)
-        from[i] = static_cast<int64_t>(i);
-      copyRows(ctx, r == index ? data<float>(ctx, x) : received[r], from,
-               data<float>(ctx, out), owners[r], row, false);
-    }
+    for (int64_t r = 0; r < participants; ++r)
+      copyRows(ctx, r == index ? data<float>(ctx, x) : received[r],
+               firstRows(owners[r].size()), data<float>(ctx, out), owners[r],
+               row, false);
     return out;
   }
   publish(ctx, x);
@@ -817,11 +820,9 @@ Tensor *fairkv::rt::gpu::gatherRows(
   for (int64_t r = 0; r < participants; ++r) {
     if (parts[r]->dim(0) != static_cast<int64_t>(owners[r].size()))
       fatal("gather_rows: replica rows do not match the admission");
-    std::vector<int64_t> from(owners[r].size());
-    for (size_t i = 0; i < from.size(); ++i)
-      from[i] = static_cast<int64_t>(i);
-    copyRows(ctx, static_cast<const float *>(local(ctx, parts[r], keep)), from,
-             data<float>(ctx, out), owners[r], x->rowSize(), false);
+    copyRows(ctx, static_cast<const float *>(local(ctx, parts[r], keep)),
+             firstRows(owners[r].size()), data<float>(ctx, out), owners[r],
+             x->rowSize(), false);
   }
   CU(cudaStreamSynchronize(g.stream));
   ctx->session->comm.leave(key);
@@ -839,11 +840,8 @@ Tensor *fairkv::rt::gpu::addRows(fairkv_rt_ctx *ctx, Tensor *acc,
   Tensor *out = make(ctx, acc->shape);
   CU(cudaMemcpyAsync(data<float>(ctx, out), data<float>(ctx, acc),
                      acc->numel() * 4, cudaMemcpyDeviceToDevice, g.stream));
-  std::vector<int64_t> from(at.size());
-  for (size_t i = 0; i < from.size(); ++i)
-    from[i] = static_cast<int64_t>(i);
-  copyRows(ctx, data<float>(ctx, rows), from, data<float>(ctx, out), at,
-           acc->rowSize(), true);
+  copyRows(ctx, data<float>(ctx, rows), firstRows(at.size()),
+           data<float>(ctx, out), at, acc->rowSize(), true);
   return out;
 }
 

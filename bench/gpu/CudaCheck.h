@@ -1,0 +1,23 @@
+//===- CudaCheck.h - Exit on a failed CUDA call in the GPU bench -*- C++ -*-===//
+
+#ifndef FAIRKV_BENCH_GPU_CUDACHECK_H
+#define FAIRKV_BENCH_GPU_CUDACHECK_H
+
+#include <cuda_runtime.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+/// The bench has nothing to recover: a failed CUDA call ends it, naming the
+/// call and where.
+#define CHECK_CUDA(call)                                                       \
+  do {                                                                         \
+    cudaError_t err_ = (call);                                                 \
+    if (err_ != cudaSuccess) {                                                 \
+      std::fprintf(stderr, "CUDA error: %s at %s:%d: %s\n", #call, __FILE__,   \
+                   __LINE__, cudaGetErrorString(err_));                        \
+      std::exit(2);                                                            \
+    }                                                                          \
+  } while (0)
+
+#endif // FAIRKV_BENCH_GPU_CUDACHECK_H
