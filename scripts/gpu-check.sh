@@ -92,6 +92,26 @@ for p in tp-2 fairkv-2 tp-3 fairkv-3 tp-4 fairkv-4; do
     programs_failed=1
   echo "  compression on, $p against the unsharded GPU run, 6 steps: $(tail -1 "$out.err")"
 done
+# Ada-KV (floor 0.2): the prefill against the CPU, whole decodes of every
+# placement against the unsharded GPU run.
+for p in g1 fairkv-3; do
+  out="$runs/adakv-cpu-$p"
+  "$programs/on-$p" "${args[@]}" --quiet --adakv-alpha 0.2 --max-new-tokens 1 \
+    --force-tokens "$programs/adakv.tokens" --tolerance 2e-2 \
+    --reference-logits "$programs/adakv.logits" > "$out.tokens" 2> "$out.err" ||
+    programs_failed=1
+  echo "  Ada-KV, $p against the CPU backend, prefill logits: $(tail -1 "$out.err")"
+done
+"$programs/on-g1" "${args[@]}" --quiet --adakv-alpha 0.2 --max-new-tokens 6 \
+  --force-tokens "$programs/adakv.tokens" --dump-logits "$runs/adakv-gpu.logits" > /dev/null
+for p in tp-2 fairkv-2 tp-3 fairkv-3 tp-4 fairkv-4; do
+  out="$runs/adakv-gpu-$p"
+  "$programs/on-$p" "${args[@]}" --quiet --adakv-alpha 0.2 --max-new-tokens 6 \
+    --force-tokens "$programs/adakv.tokens" --tolerance 2e-2 \
+    --reference-logits "$runs/adakv-gpu.logits" > "$out.tokens" 2> "$out.err" ||
+    programs_failed=1
+  echo "  Ada-KV, $p against the unsharded GPU run, 6 steps: $(tail -1 "$out.err")"
+done
 "$programs/on-fairkv-4" "${args[@]}" --max-new-tokens 6 2>&1 | tail -6
 if [ $programs_failed = 0 ]; then
   echo "compiled programs on the CUDA backend: PASS"

@@ -34,5 +34,9 @@ for mode in on off; do
     --prompt-len 40 --min-prompt-len 20 --max-new-tokens 6 --seed 5 --quiet \
     --dump-logits "$out/$mode.logits" > "$out/$mode.tokens"
 done
+# Ada-KV (floor 0.2) over the compression-on programs.
+"$out/on-g1" --weights "$out/weights.safetensors" --random-prompts 6 \
+  --prompt-len 40 --min-prompt-len 20 --max-new-tokens 6 --seed 5 --quiet \
+  --adakv-alpha 0.2 --dump-logits "$out/adakv.logits" > "$out/adakv.tokens"
 grep -h '"extra_replicas"' "$out"/on-fairkv-*.json
 echo "gpu-programs: wrote $out"

@@ -31,6 +31,11 @@ void download(const Tensor *t);
 void cacheStats(const fairkv_rt_ctx *ctx, int64_t *tokens, int64_t *bytes);
 /// Drops the device's KV cache (a new batch).
 void dropCache(fairkv_rt_ctx *ctx);
+/// Ada-KV: fills the cache with the tokens chosen for each of
+/// `ctx->pending` (whose scores an attention prefill left there), from that
+/// prefill's keys and values on the device.
+void fillCache(fairkv_rt_ctx *ctx,
+               const std::vector<std::vector<int64_t>> &keep);
 
 Tensor *embedding(fairkv_rt_ctx *ctx, Tensor *ids, Tensor *table);
 Tensor *rmsNorm(fairkv_rt_ctx *ctx, Tensor *x, Tensor *w, double eps);

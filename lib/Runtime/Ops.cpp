@@ -518,8 +518,10 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_attention(
 
 FAIRKV_RT_EXPORT void fairkv_rt_step_end(fairkv_rt_ctx *ctx) {
   // Only a prefill leaves work; every device knows which step this was.
-  // (The CUDA backend chooses what to keep during the prefill itself.)
-  if (ctx->seq <= 1 || ctx->gpu)
+  // (With static budgets the CUDA backend chooses what to keep during the
+  // prefill itself; with Ada-KV it leaves the scores here like the CPU.)
+  if (ctx->seq <= 1 ||
+      (ctx->gpu && ctx->session->options.adakv_alpha < 0))
     return;
   auto start = std::chrono::steady_clock::now();
   const fairkv_rt_options &opt = ctx->session->options;
@@ -579,6 +581,14 @@ FAIRKV_RT_EXPORT void fairkv_rt_step_end(fairkv_rt_ctx *ctx) {
       for (int64_t t = p.length - p.window; t < p.length; ++t)
         keep[e].push_back(t);
     }
+  }
+  if (ctx->gpu) {
+    gpu::fillCache(ctx, keep);
+    ctx->pending.clear();
+    ctx->prefillAttentionSeconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
+    return;
   }
   // Size each head's page pool for what it keeps plus the decode steps.
   std::map<std::pair<int64_t, int64_t>, int64_t> pages;

@@ -53,15 +53,15 @@ std::vector<float> random(size_t n, uint64_t seed) {
   return v;
 }
 
-TEST(CudaBackend, AttentionMatchesTheCpuBackend) {
-  int64_t count = 0;
-  if (fairkv_rt_cuda_device_count(&count) != FAIRKV_OK)
-    GTEST_SKIP() << "no CUDA device: " << fairkv_rt_last_error();
+/// Runs the same prefill and decode steps on a CPU and a CUDA session with
+/// Ada-KV's floor `alpha` (negative: static budgets) and compares them.
+void compareAttention(double alpha) {
   std::string path = weightFile();
   Sessions s;
   fairkv_rt_options o = cudaOptions();
   o.snapkv_window = 8;
   o.max_new_tokens = 3;
+  o.adakv_alpha = alpha;
   o.backend = FAIRKV_RT_BACKEND_CPU;
   ASSERT_EQ(fairkv_rt_session_create(path.c_str(), &o, &s.cpu), FAIRKV_OK);
   o.backend = FAIRKV_RT_BACKEND_CUDA;
@@ -112,11 +112,28 @@ TEST(CudaBackend, AttentionMatchesTheCpuBackend) {
       }
     EXPECT_EQ(tokens[0], tokens[1]) << "KV tokens held after step " << step;
   }
-  std::printf("CUDA backend attention: max |gpu - cpu| prefill %.2e, decode "
-              "%.2e; KV tokens %lld on both\n",
-              worstPrefill, worstDecode, static_cast<long long>(tokens[1]));
+  std::printf("CUDA backend attention (%s): max |gpu - cpu| prefill %.2e, "
+              "decode %.2e; KV tokens %lld on both\n",
+              alpha < 0 ? "static budgets" : "Ada-KV, floor 0.2", worstPrefill,
+              worstDecode, static_cast<long long>(tokens[1]));
   EXPECT_LT(worstPrefill, 1e-4);
   EXPECT_LT(worstDecode, 2e-2);
+}
+
+TEST(CudaBackend, AttentionMatchesTheCpuBackend) {
+  int64_t count = 0;
+  if (fairkv_rt_cuda_device_count(&count) != FAIRKV_OK)
+    GTEST_SKIP() << "no CUDA device: " << fairkv_rt_last_error();
+  compareAttention(-1);
+}
+
+// Ada-KV: the GPU scores, the host allocates across heads (as on the CPU),
+// the GPU keeps what was chosen.
+TEST(CudaBackend, AdaKVAttentionMatchesTheCpuBackend) {
+  int64_t count = 0;
+  if (fairkv_rt_cuda_device_count(&count) != FAIRKV_OK)
+    GTEST_SKIP() << "no CUDA device: " << fairkv_rt_last_error();
+  compareAttention(0.2);
 }
 
 // NCCL collectives (one communicator over the devices, one GPU each): every

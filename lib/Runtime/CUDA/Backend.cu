@@ -6,8 +6,9 @@
 // tokens still to decode, each request owning a contiguous segment of it.
 // Prefill attention is a plain causal kernel over the left-padded prompts;
 // what each head keeps is chosen by PrefillSelect (the CPU runtime's static
-// SnapKV rule); decode appends to the segments and runs the compressed
-// decode-attention kernel. Ada-KV's exchange of scores is CPU-only for now.
+// SnapKV rule) or, under Ada-KV, left to the end of the step, where the
+// host exchanges every head's scores and allocates as the CPU does; decode
+// appends to the segments and runs the compressed decode-attention kernel.
 //
 //===----------------------------------------------------------------------===//
 
@@ -43,6 +44,15 @@ struct fairkv::rt::GpuDevice {
   };
   std::map<std::pair<int64_t, int64_t>, HeadCache> caches;
   int64_t reservedBytes = 0;
+  /// Ada-KV: where the keys and values of each of the context's pending
+  /// prefills are (token t of the prompt is row firstRow + t * rowStride of
+  /// the prefill's K and V), until the step ends.
+  struct PendingSource {
+    std::shared_ptr<void> keys, values;
+    int64_t firstRow = 0, rowStride = 0;
+    int headDim = 0;
+  };
+  std::vector<PendingSource> pendingSources;
   /// This device's rank of the session's NCCL communicator, if any.
   ncclComm_t comm = nullptr;
 
@@ -55,6 +65,7 @@ struct fairkv::rt::GpuDevice {
     }
     caches.clear();
     reservedBytes = 0;
+    pendingSources.clear();
   }
   ~GpuDevice() {
     dropCaches();
@@ -349,6 +360,46 @@ void publish(fairkv_rt_ctx *ctx, Tensor *x) {
   CU(cudaStreamSynchronize(ctx->gpu->stream));
 }
 
+/// Gives (layer, head) its cache: a segment per request of `rows` (the
+/// request and the K/V rows it keeps, in order), with room for the tokens
+/// still to decode, filled from `keys` / `values` (fp32, head_dim d).
+void fillHead(fairkv_rt_ctx *ctx, int64_t layer, int64_t head,
+              const float *keys, const float *values, int d,
+              const std::vector<std::pair<int64_t, std::vector<int64_t>>> &rows) {
+  GpuDevice &g = *ctx->gpu;
+  const fairkv_rt_options &opt = ctx->session->options;
+  GpuDevice::HeadCache &c = g.caches[{layer, head}];
+  if (c.keys)
+    fatal("prefill: layer " + std::to_string(layer) + " kv head " +
+          std::to_string(head) + " was prefilled twice in one batch");
+  std::vector<int64_t> src, dst;
+  int64_t capacity = 0;
+  for (const auto &[request, kept] : rows) {
+    GpuDevice::Segment &segment = c.segments[request];
+    segment.base = capacity;
+    for (int64_t row : kept) {
+      src.push_back(row);
+      dst.push_back(segment.base + segment.length++);
+    }
+    segment.capacity = segment.length + opt.max_new_tokens;
+    capacity += segment.capacity;
+  }
+  const int64_t bytes = 2 * capacity * d * 2;
+  if (opt.kv_bytes_per_device > 0 &&
+      g.reservedBytes + bytes > opt.kv_bytes_per_device)
+    fatal("out of memory for the requested batch: device " +
+          std::to_string(ctx->device) + " needs more than " +
+          std::to_string(g.reservedBytes + bytes) + " bytes of KV (layer " +
+          std::to_string(layer) + ", kv head " + std::to_string(head) +
+          ") but may hold " + std::to_string(opt.kv_bytes_per_device));
+  g.reservedBytes += bytes;
+  c.capacity = capacity;
+  CU(cudaMalloc(&c.keys, std::max<int64_t>(16, capacity * d * 2)));
+  CU(cudaMalloc(&c.values, std::max<int64_t>(16, capacity * d * 2)));
+  appendRows(ctx, keys, src, c.keys, dst, d);
+  appendRows(ctx, values, src, c.values, dst, d);
+}
+
 } // namespace
 
 std::string fairkv::rt::gpu::start(fairkv_rt_session &session) {
@@ -443,6 +494,37 @@ void fairkv::rt::gpu::dropCache(fairkv_rt_ctx *ctx) {
     ctx->gpu->dropCaches();
 }
 
+void fairkv::rt::gpu::fillCache(fairkv_rt_ctx *ctx,
+                                const std::vector<std::vector<int64_t>> &keep) {
+  GpuDevice &g = dev(ctx);
+  if (g.pendingSources.size() != ctx->pending.size())
+    fatal("prefill: the device lost track of its pending prefills");
+  // The entries of one (layer, head) come from one attention call.
+  std::map<std::pair<int64_t, int64_t>, std::vector<size_t>> heads;
+  for (size_t e = 0; e < ctx->pending.size(); ++e)
+    heads[{ctx->pending[e].layer, ctx->pending[e].head}].push_back(e);
+  for (const auto &[layerHead, entries] : heads) {
+    const GpuDevice::PendingSource &source = g.pendingSources[entries[0]];
+    std::vector<std::pair<int64_t, std::vector<int64_t>>> kept;
+    for (size_t e : entries) {
+      const GpuDevice::PendingSource &from = g.pendingSources[e];
+      if (from.keys != source.keys)
+        fatal("prefill: kv head " + std::to_string(layerHead.second) +
+              " of layer " + std::to_string(layerHead.first) +
+              " was prefilled by two calls");
+      kept.push_back({ctx->pending[e].request, {}});
+      for (int64_t t : keep[e])
+        kept.back().second.push_back(from.firstRow + t * from.rowStride);
+    }
+    fillHead(ctx, layerHead.first, layerHead.second,
+             static_cast<const float *>(source.keys.get()),
+             static_cast<const float *>(source.values.get()), source.headDim,
+             kept);
+  }
+  g.pendingSources.clear();
+  CU(cudaStreamSynchronize(g.stream));
+}
+
 Tensor *fairkv::rt::gpu::embedding(fairkv_rt_ctx *ctx, Tensor *ids,
                                    Tensor *table) {
   GpuDevice &g = dev(ctx);
@@ -525,9 +607,6 @@ Tensor *fairkv::rt::gpu::attention(fairkv_rt_ctx *ctx, Tensor *q, Tensor *k,
               *vd = data<float>(ctx, v);
   std::vector<std::shared_ptr<void>> keep;
   if (s > 1) {
-    if (opt.adakv_alpha >= 0)
-      fatal("attention: Ada-KV runs on the CPU backend only (its score "
-            "exchange has no CUDA path yet)");
     const std::vector<int64_t> &all = ctx->session->promptLengths;
     std::vector<int> lengths(b);
     for (int i = 0; i < b; ++i) {
@@ -585,46 +664,50 @@ Tensor *fairkv::rt::gpu::attention(fairkv_rt_ctx *ctx, Tensor *q, Tensor *k,
     a.pooled = static_cast<float *>(scratch(tokens * 4));
     a.keep = static_cast<uint8_t *>(scratch(tokens));
     a.kept = static_cast<int *>(scratch(segments * 4));
+    const bool adaKV = opt.adakv_alpha >= 0;
+    a.poolOnly = adaKV;
     CU(launchPrefillSelect(a, g.stream));
-    std::vector<uint8_t> mask(tokens);
-    CU(cudaMemcpyAsync(mask.data(), a.keep, tokens, cudaMemcpyDeviceToHost,
-                       g.stream));
-    CU(cudaStreamSynchronize(g.stream));
-    // One cache per head, a segment per row: kept + the tokens to decode.
-    for (int j = 0; j < nk; ++j) {
-      GpuDevice::HeadCache &c = g.caches[{layer, kvHeads[j]}];
-      if (c.keys)
-        fatal("prefill: layer " + std::to_string(layer) + " kv head " +
-              std::to_string(kvHeads[j]) + " was prefilled twice in one batch");
-      std::vector<int64_t> src, dst;
-      int64_t capacity = 0;
-      for (int i = 0; i < b; ++i) {
-        const int seg = i * nk + j, pad = s - lengths[i];
-        GpuDevice::Segment &segment = c.segments[rows[i]];
-        segment.base = capacity;
-        for (int t = 0; t < lengths[i]; ++t)
-          if (mask[offsets[seg] + t]) {
-            src.push_back((int64_t(i) * s + pad + t) * nk + j);
-            dst.push_back(segment.base + segment.length++);
-          }
-        segment.capacity = segment.length + opt.max_new_tokens;
-        capacity += segment.capacity;
+    if (adaKV) {
+      // The layer's allocation needs every head's scores, from every
+      // device: leave them for the end of the step (fairkv_rt_step_end).
+      std::vector<float> pooled(tokens);
+      CU(cudaMemcpyAsync(pooled.data(), a.pooled, tokens * 4,
+                         cudaMemcpyDeviceToHost, g.stream));
+      CU(cudaStreamSynchronize(g.stream));
+      for (int i = 0; i < b; ++i)
+        for (int j = 0; j < nk; ++j) {
+          const int seg = i * nk + j, w = std::min(window, lengths[i]);
+          PendingPrefill p;
+          p.layer = layer;
+          p.head = kvHeads[j];
+          p.request = rows[i];
+          p.budget = budgets[j];
+          p.length = lengths[i];
+          p.window = w;
+          p.pooled.assign(pooled.begin() + offsets[seg],
+                          pooled.begin() + offsets[seg] + lengths[i] - w);
+          ctx->pending.push_back(std::move(p));
+          g.pendingSources.push_back(
+              {k->device, v->device,
+               (int64_t(i) * s + (s - lengths[i])) * nk + j, nk, d});
+        }
+    } else {
+      std::vector<uint8_t> mask(tokens);
+      CU(cudaMemcpyAsync(mask.data(), a.keep, tokens, cudaMemcpyDeviceToHost,
+                         g.stream));
+      CU(cudaStreamSynchronize(g.stream));
+      // One cache per head, a segment per row.
+      for (int j = 0; j < nk; ++j) {
+        std::vector<std::pair<int64_t, std::vector<int64_t>>> kept;
+        for (int i = 0; i < b; ++i) {
+          const int seg = i * nk + j, pad = s - lengths[i];
+          kept.push_back({rows[i], {}});
+          for (int t = 0; t < lengths[i]; ++t)
+            if (mask[offsets[seg] + t])
+              kept.back().second.push_back((int64_t(i) * s + pad + t) * nk + j);
+        }
+        fillHead(ctx, layer, kvHeads[j], kd, vd, d, kept);
       }
-      const int64_t bytes = 2 * capacity * d * 2;
-      if (opt.kv_bytes_per_device > 0 &&
-          g.reservedBytes + bytes > opt.kv_bytes_per_device)
-        fatal("out of memory for the requested batch: device " +
-              std::to_string(ctx->device) + " needs more than " +
-              std::to_string(g.reservedBytes + bytes) +
-              " bytes of KV (layer " + std::to_string(layer) + ", kv head " +
-              std::to_string(kvHeads[j]) + ") but may hold " +
-              std::to_string(opt.kv_bytes_per_device));
-      g.reservedBytes += bytes;
-      c.capacity = capacity;
-      CU(cudaMalloc(&c.keys, std::max<int64_t>(16, capacity * d * 2)));
-      CU(cudaMalloc(&c.values, std::max<int64_t>(16, capacity * d * 2)));
-      appendRows(ctx, kd, src, c.keys, dst, d);
-      appendRows(ctx, vd, src, c.values, dst, d);
     }
   } else {
     float *o = data<float>(ctx, out);

@@ -42,6 +42,9 @@ void gpu::cacheStats(const fairkv_rt_ctx *, int64_t *, int64_t *) {
   unreachable();
 }
 void gpu::dropCache(fairkv_rt_ctx *) {}
+void gpu::fillCache(fairkv_rt_ctx *, const std::vector<std::vector<int64_t>> &) {
+  unreachable();
+}
 Tensor *gpu::embedding(fairkv_rt_ctx *, Tensor *, Tensor *) { unreachable(); }
 Tensor *gpu::rmsNorm(fairkv_rt_ctx *, Tensor *, Tensor *, double) {
   unreachable();

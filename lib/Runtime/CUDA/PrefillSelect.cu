@@ -61,6 +61,17 @@ __global__ void __launch_bounds__(kThreads) scoreKernel(PrefillSelectArgs a) {
   }
 }
 
+/// pooled[t] = the largest score within 3 tokens of t (SnapKV's 7-token
+/// max-pool), for the block's segment.
+__device__ void maxPool(const float *scores, int candidates, float *pooled) {
+  for (int t = threadIdx.x; t < candidates; t += kThreads) {
+    float m = 0;
+    for (int u = max(0, t - 3); u <= min(candidates - 1, t + 3); ++u)
+      m = fmaxf(m, scores[u]);
+    pooled[t] = m;
+  }
+}
+
 __global__ void __launch_bounds__(kThreads) selectKernel(PrefillSelectArgs a) {
   const int seg = blockIdx.x;
   const int64_t first = a.offsets[seg];
@@ -70,6 +81,10 @@ __global__ void __launch_bounds__(kThreads) selectKernel(PrefillSelectArgs a) {
   uint8_t *keep = a.keep + first;
   const float *scores = a.scores + first;
   float *pooled = a.pooled + first;
+  if (a.poolOnly) {
+    maxPool(scores, candidates, pooled);
+    return;
+  }
   if (length <= budget || budget <= w) {
     // Everything, or the prompt's last `budget` tokens.
     const int from = length <= budget ? 0 : length - budget;
@@ -79,12 +94,7 @@ __global__ void __launch_bounds__(kThreads) selectKernel(PrefillSelectArgs a) {
       a.kept[seg] = length - from;
     return;
   }
-  for (int t = threadIdx.x; t < candidates; t += kThreads) {
-    float m = 0;
-    for (int u = max(0, t - 3); u <= min(candidates - 1, t + 3); ++u)
-      m = fmaxf(m, scores[u]);
-    pooled[t] = m;
-  }
+  maxPool(scores, candidates, pooled);
   __syncthreads();
   const int k = budget - w;
   // The largest bit pattern T with count(pooled >= T) >= k.

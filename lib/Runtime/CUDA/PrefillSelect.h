@@ -38,6 +38,10 @@ struct PrefillSelectArgs {
   /// how many are kept.
   uint8_t *keep = nullptr;
   int *kept = nullptr;
+  /// Only score: leave every segment's max-pooled candidate scores in
+  /// `pooled` (its first length - min(window, length) entries) and choose
+  /// nothing (Ada-KV chooses across heads, elsewhere).
+  bool poolOnly = false;
 };
 
 /// Launches scoring and selection on `stream`.
