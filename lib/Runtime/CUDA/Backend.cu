@@ -2,8 +2,9 @@
 //
 // See GpuBackend.h. Every op runs on the device's stream; temporaries are
 // stream-ordered allocations. A device's KV cache is one bf16 buffer per
-// (layer, KV head), sized at prefill from what each request keeps plus the
-// tokens still to decode, each request owning a contiguous segment of it.
+// attention call (a layer's KV heads on the device, or one copied head),
+// sized at prefill from what each (request, head) keeps plus the tokens
+// still to decode, each owning a contiguous segment of it.
 // Prefill attention is a plain causal kernel over the left-padded prompts;
 // what each head keeps is chosen by PrefillSelect (the CPU runtime's static
 // SnapKV rule) or, under Ada-KV, left to the end of the step, where the
@@ -37,12 +38,18 @@ struct fairkv::rt::GpuDevice {
   struct Segment {
     int64_t base = 0, length = 0, capacity = 0;
   };
-  struct HeadCache {
+  /// The cache of one attention call (a layer's KV heads on this device,
+  /// or one copied head): every (request, head) segment in one buffer, so a
+  /// decode step is one append and one attention launch for all of them.
+  struct CallCache {
     __nv_bfloat16 *keys = nullptr, *values = nullptr;
     int64_t capacity = 0;
-    std::map<int64_t, Segment> segments;
+    std::vector<int64_t> heads;
+    /// By (request, index in `heads`).
+    std::map<std::pair<int64_t, int64_t>, Segment> segments;
   };
-  std::map<std::pair<int64_t, int64_t>, HeadCache> caches;
+  /// By (layer, the call's first KV head).
+  std::map<std::pair<int64_t, int64_t>, CallCache> caches;
   int64_t reservedBytes = 0;
   /// Ada-KV: where the keys and values of each of the context's pending
   /// prefills are (token t of the prompt is row firstRow + t * rowStride of
@@ -51,6 +58,9 @@ struct fairkv::rt::GpuDevice {
     std::shared_ptr<void> keys, values;
     int64_t firstRow = 0, rowStride = 0;
     int headDim = 0;
+    /// The attention call's KV heads, and this prefill's index among them.
+    std::vector<int64_t> heads;
+    int64_t headIndex = 0;
   };
   std::vector<PendingSource> pendingSources;
   /// This device's rank of the session's NCCL communicator, if any.
@@ -360,24 +370,32 @@ void publish(fairkv_rt_ctx *ctx, Tensor *x) {
   CU(cudaStreamSynchronize(ctx->gpu->stream));
 }
 
-/// Gives (layer, head) its cache: a segment per request of `rows` (the
-/// request and the K/V rows it keeps, in order), with room for the tokens
-/// still to decode, filled from `keys` / `values` (fp32, head_dim d).
-void fillHead(fairkv_rt_ctx *ctx, int64_t layer, int64_t head,
-              const float *keys, const float *values, int d,
-              const std::vector<std::pair<int64_t, std::vector<int64_t>>> &rows) {
+/// What one (request, head) of an attention call keeps: the K/V rows of
+/// its prefill, in order.
+struct Kept {
+  int64_t request = 0, headIndex = 0;
+  std::vector<int64_t> rows;
+};
+
+/// Gives an attention call (layer, `heads`) its cache: a segment per
+/// (request, head) of `kept`, with room for the tokens still to decode,
+/// filled from `keys` / `values` (fp32, head_dim d).
+void fillCall(fairkv_rt_ctx *ctx, int64_t layer,
+              const std::vector<int64_t> &heads, const float *keys,
+              const float *values, int d, const std::vector<Kept> &kept) {
   GpuDevice &g = *ctx->gpu;
   const fairkv_rt_options &opt = ctx->session->options;
-  GpuDevice::HeadCache &c = g.caches[{layer, head}];
+  GpuDevice::CallCache &c = g.caches[{layer, heads.at(0)}];
   if (c.keys)
     fatal("prefill: layer " + std::to_string(layer) + " kv head " +
-          std::to_string(head) + " was prefilled twice in one batch");
+          std::to_string(heads[0]) + " was prefilled twice in one batch");
+  c.heads = heads;
   std::vector<int64_t> src, dst;
   int64_t capacity = 0;
-  for (const auto &[request, kept] : rows) {
-    GpuDevice::Segment &segment = c.segments[request];
+  for (const Kept &k : kept) {
+    GpuDevice::Segment &segment = c.segments[{k.request, k.headIndex}];
     segment.base = capacity;
-    for (int64_t row : kept) {
+    for (int64_t row : k.rows) {
       src.push_back(row);
       dst.push_back(segment.base + segment.length++);
     }
@@ -390,7 +408,7 @@ void fillHead(fairkv_rt_ctx *ctx, int64_t layer, int64_t head,
     fatal("out of memory for the requested batch: device " +
           std::to_string(ctx->device) + " needs more than " +
           std::to_string(g.reservedBytes + bytes) + " bytes of KV (layer " +
-          std::to_string(layer) + ", kv head " + std::to_string(head) +
+          std::to_string(layer) + ", kv head " + std::to_string(heads[0]) +
           ") but may hold " + std::to_string(opt.kv_bytes_per_device));
   g.reservedBytes += bytes;
   c.capacity = capacity;
@@ -499,24 +517,24 @@ void fairkv::rt::gpu::fillCache(fairkv_rt_ctx *ctx,
   GpuDevice &g = dev(ctx);
   if (g.pendingSources.size() != ctx->pending.size())
     fatal("prefill: the device lost track of its pending prefills");
-  // The entries of one (layer, head) come from one attention call.
-  std::map<std::pair<int64_t, int64_t>, std::vector<size_t>> heads;
+  // Group the entries by attention call: (layer, its first KV head).
+  std::map<std::pair<int64_t, int64_t>, std::vector<size_t>> calls;
   for (size_t e = 0; e < ctx->pending.size(); ++e)
-    heads[{ctx->pending[e].layer, ctx->pending[e].head}].push_back(e);
-  for (const auto &[layerHead, entries] : heads) {
+    calls[{ctx->pending[e].layer, g.pendingSources[e].heads.at(0)}].push_back(e);
+  for (const auto &[call, entries] : calls) {
     const GpuDevice::PendingSource &source = g.pendingSources[entries[0]];
-    std::vector<std::pair<int64_t, std::vector<int64_t>>> kept;
+    std::vector<Kept> kept;
     for (size_t e : entries) {
       const GpuDevice::PendingSource &from = g.pendingSources[e];
       if (from.keys != source.keys)
-        fatal("prefill: kv head " + std::to_string(layerHead.second) +
-              " of layer " + std::to_string(layerHead.first) +
+        fatal("prefill: kv head " + std::to_string(call.second) +
+              " of layer " + std::to_string(call.first) +
               " was prefilled by two calls");
-      kept.push_back({ctx->pending[e].request, {}});
+      kept.push_back({ctx->pending[e].request, from.headIndex, {}});
       for (int64_t t : keep[e])
-        kept.back().second.push_back(from.firstRow + t * from.rowStride);
+        kept.back().rows.push_back(from.firstRow + t * from.rowStride);
     }
-    fillHead(ctx, layerHead.first, layerHead.second,
+    fillCall(ctx, call.first, source.heads,
              static_cast<const float *>(source.keys.get()),
              static_cast<const float *>(source.values.get()), source.headDim,
              kept);
@@ -689,35 +707,40 @@ Tensor *fairkv::rt::gpu::attention(fairkv_rt_ctx *ctx, Tensor *q, Tensor *k,
           ctx->pending.push_back(std::move(p));
           g.pendingSources.push_back(
               {k->device, v->device,
-               (int64_t(i) * s + (s - lengths[i])) * nk + j, nk, d});
+               (int64_t(i) * s + (s - lengths[i])) * nk + j, nk, d,
+               std::vector<int64_t>(kvHeads, kvHeads + nk), j});
         }
     } else {
       std::vector<uint8_t> mask(tokens);
       CU(cudaMemcpyAsync(mask.data(), a.keep, tokens, cudaMemcpyDeviceToHost,
                          g.stream));
       CU(cudaStreamSynchronize(g.stream));
-      // One cache per head, a segment per row.
-      for (int j = 0; j < nk; ++j) {
-        std::vector<std::pair<int64_t, std::vector<int64_t>>> kept;
-        for (int i = 0; i < b; ++i) {
+      std::vector<Kept> kept;
+      for (int i = 0; i < b; ++i)
+        for (int j = 0; j < nk; ++j) {
           const int seg = i * nk + j, pad = s - lengths[i];
-          kept.push_back({rows[i], {}});
+          kept.push_back({rows[i], j, {}});
           for (int t = 0; t < lengths[i]; ++t)
             if (mask[offsets[seg] + t])
-              kept.back().second.push_back((int64_t(i) * s + pad + t) * nk + j);
+              kept.back().rows.push_back((int64_t(i) * s + pad + t) * nk + j);
         }
-        fillHead(ctx, layer, kvHeads[j], kd, vd, d, kept);
-      }
+      fillCall(ctx, layer, std::vector<int64_t>(kvHeads, kvHeads + nk), kd, vd,
+               d, kept);
     }
   } else {
-    float *o = data<float>(ctx, out);
-    for (int j = 0; j < nk; ++j) {
-      GpuDevice::HeadCache &c = g.caches[{layer, kvHeads[j]}];
-      std::vector<int64_t> src, dst;
-      std::vector<int> chunkSegment, firstChunk;
-      std::vector<int64_t> chunkBegin, chunkEnd;
-      for (int i = 0; i < b; ++i) {
-        auto it = c.segments.find(rows[i]);
+    auto found = g.caches.find({layer, kvHeads[0]});
+    if (found == g.caches.end() ||
+        found->second.heads != std::vector<int64_t>(kvHeads, kvHeads + nk))
+      fatal("attention: decode of layer " + std::to_string(layer) +
+            " without a prefill of its kv heads");
+    GpuDevice::CallCache &c = found->second;
+    // Segment i * nk + j, the layout of the queries [b, nk, group, d].
+    std::vector<int64_t> src, dst;
+    std::vector<int> chunkSegment, firstChunk;
+    std::vector<int64_t> chunkBegin, chunkEnd;
+    for (int i = 0; i < b; ++i)
+      for (int j = 0; j < nk; ++j) {
+        auto it = c.segments.find({rows[i], j});
         if (it == c.segments.end())
           fatal("attention: decode of request " + std::to_string(rows[i]) +
                 " without a prefill (layer " + std::to_string(layer) + ")");
@@ -729,43 +752,32 @@ Tensor *fairkv::rt::gpu::attention(fairkv_rt_ctx *ctx, Tensor *q, Tensor *k,
         dst.push_back(segment.base + segment.length++);
         firstChunk.push_back(static_cast<int>(chunkSegment.size()));
         for (int64_t u = 0; u < segment.length; u += kChunkTokens) {
-          chunkSegment.push_back(i);
+          chunkSegment.push_back(i * nk + j);
           chunkBegin.push_back(segment.base + u);
           chunkEnd.push_back(segment.base +
                              std::min<int64_t>(segment.length, u + kChunkTokens));
         }
       }
-      firstChunk.push_back(static_cast<int>(chunkSegment.size()));
-      appendRows(ctx, kd, src, c.keys, dst, d);
-      appendRows(ctx, vd, src, c.values, dst, d);
-      // This head's group of queries, [b, group, d], and its output.
-      const size_t rowBytes = size_t(group) * d * 4, pitch = size_t(nq) * d * 4;
-      keep.push_back(deviceBuffer(ctx, b * rowBytes));
-      auto *queries = static_cast<float *>(keep.back().get());
-      keep.push_back(deviceBuffer(ctx, b * rowBytes));
-      auto *headOut = static_cast<float *>(keep.back().get());
-      CU(cudaMemcpy2DAsync(queries, rowBytes, qd + j * group * d, pitch,
-                           rowBytes, b, cudaMemcpyDeviceToDevice, g.stream));
-      DecodeAttentionArgs a;
-      a.keys = c.keys;
-      a.values = c.values;
-      a.queries = queries;
-      a.out = headOut;
-      a.segments = b;
-      a.group = group;
-      a.headDim = d;
-      a.chunkSegment = upload(ctx, chunkSegment, keep);
-      a.chunkBegin = upload(ctx, chunkBegin, keep);
-      a.chunkEnd = upload(ctx, chunkEnd, keep);
-      a.chunks = static_cast<int>(chunkSegment.size());
-      a.segmentFirstChunk = upload(ctx, firstChunk, keep);
-      keep.push_back(deviceBuffer(
-          ctx, partialFloats(a.chunks, group, d) * sizeof(float)));
-      a.partial = static_cast<float *>(keep.back().get());
-      CU(launchDecodeAttention(a, g.stream));
-      CU(cudaMemcpy2DAsync(o + j * group * d, pitch, headOut, rowBytes,
-                           rowBytes, b, cudaMemcpyDeviceToDevice, g.stream));
-    }
+    firstChunk.push_back(static_cast<int>(chunkSegment.size()));
+    appendRows(ctx, kd, src, c.keys, dst, d);
+    appendRows(ctx, vd, src, c.values, dst, d);
+    DecodeAttentionArgs a;
+    a.keys = c.keys;
+    a.values = c.values;
+    a.queries = qd;
+    a.out = data<float>(ctx, out);
+    a.segments = b * nk;
+    a.group = group;
+    a.headDim = d;
+    a.chunkSegment = upload(ctx, chunkSegment, keep);
+    a.chunkBegin = upload(ctx, chunkBegin, keep);
+    a.chunkEnd = upload(ctx, chunkEnd, keep);
+    a.chunks = static_cast<int>(chunkSegment.size());
+    a.segmentFirstChunk = upload(ctx, firstChunk, keep);
+    keep.push_back(
+        deviceBuffer(ctx, partialFloats(a.chunks, group, d) * sizeof(float)));
+    a.partial = static_cast<float *>(keep.back().get());
+    CU(launchDecodeAttention(a, g.stream));
   }
   // Timed to completion, like the CPU backend's attention.
   CU(cudaStreamSynchronize(g.stream));
