@@ -71,6 +71,15 @@ for p in g1 tp-2 fairkv-2 tp-3 fairkv-3 tp-4 fairkv-4; do
 done
 # NCCL collectives: one device per GPU, so only G = 1 on a one-GPU machine.
 run off g1 0 6 1 --collectives nccl
+# fp16 storage.
+for p in g1 fairkv-3; do
+  run off $p 0 6 1 --storage fp16
+done
+# With fp16 storage the roundings are small enough that compression keeps
+# the CPU's tokens here: whole decodes held to the tolerance.
+for p in g1 fairkv-3; do
+  run on $p 0 6 1 --storage fp16
+done
 # With compression on, bf16 roundings can move a token across a head's
 # selection boundary, so only the prefill's logits (full attention) are held
 # to the bf16 tolerance; whole decodes are reported.

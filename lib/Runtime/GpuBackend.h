@@ -3,7 +3,7 @@
 // With `fairkv_rt_options.backend` = FAIRKV_RT_BACKEND_CUDA every entry point
 // of a device whose context has a GPU runs there: device d on GPU d modulo
 // the GPUs visible, its own stream and cuBLAS handle. Activations are fp32,
-// weights and the KV cache bf16, GEMMs accumulate in fp32. Collectives meet
+// weights and the KV cache bf16 (or fp16), GEMMs accumulate in fp32. Collectives meet
 // at the session's rendezvous, as on the CPU, and copy between devices'
 // buffers, or, with NCCL collectives, go through one NCCL communicator
 // over the devices (one GPU each). What is not built without CUDA (NoCUDA.cpp) refuses to start.
@@ -23,7 +23,8 @@ namespace fairkv::rt::gpu {
 /// Gives every device of `session` a GPU; "" or a one-line reason.
 std::string start(fairkv_rt_session &session);
 
-/// Moves a weight the host has read (fp32) to the device as bf16.
+/// Moves a weight the host has read (fp32) to the device in the storage
+/// type (bf16 or fp16).
 void adoptWeight(fairkv_rt_ctx *ctx, Tensor *weight);
 /// Fills the host copy of a tensor that lives on the device.
 void download(const Tensor *t);

@@ -102,7 +102,12 @@ int main(int argc, char **argv) {
                  "the GPUs visible; bf16 weights and KV)")
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
-  std::string collectives = "rendezvous";
+  std::string collectives = "rendezvous", storage = "bf16";
+  app.add_option("--storage", storage,
+                 "cuda backend: the 16-bit type of weights, KV cache and GEMM "
+                 "inputs (bf16 or fp16; fp32 accumulation either way)")
+      ->check(CLI::IsMember({"bf16", "fp16"}))
+      ->capture_default_str();
   app.add_option("--collectives", collectives,
                  "cuda backend: rendezvous (devices meet in the process and "
                  "copy; any number per GPU) or nccl (one NCCL communicator, "
@@ -132,6 +137,8 @@ int main(int argc, char **argv) {
   options.adakv_alpha = adakvAlpha;
   options.backend =
       backend == "cuda" ? FAIRKV_RT_BACKEND_CUDA : FAIRKV_RT_BACKEND_CPU;
+  options.storage = storage == "fp16" ? FAIRKV_RT_STORAGE_FP16
+                                      : FAIRKV_RT_STORAGE_BF16;
   options.collectives = collectives == "nccl"
                             ? FAIRKV_RT_COLLECTIVES_NCCL
                             : FAIRKV_RT_COLLECTIVES_RENDEZVOUS;

@@ -26,10 +26,11 @@ struct fairkv_rt_tensor {
   std::vector<float> f;
   std::vector<int64_t> i;
   bool isInt = false;
-  /// CUDA backend: the tensor's device buffer (fp32 or int64; bf16 for
-  /// weights), and whether `f`/`i` hold its data too.
+  /// CUDA backend: the tensor's device buffer (fp32 or int64; the 16-bit
+  /// storage type, bf16 or fp16, for weights), and whether `f`/`i` hold
+  /// its data too.
   std::shared_ptr<void> device;
-  bool bf16 = false;
+  bool storage16 = false;
   bool hostValid = true;
 
   int64_t numel() const;

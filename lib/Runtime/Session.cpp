@@ -114,6 +114,7 @@ FAIRKV_RT_EXPORT void fairkv_rt_default_options(fairkv_rt_options *options) {
   options->adakv_alpha = -1;
   options->backend = FAIRKV_RT_BACKEND_CPU;
   options->collectives = FAIRKV_RT_COLLECTIVES_RENDEZVOUS;
+  options->storage = FAIRKV_RT_STORAGE_BF16;
 }
 
 FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_create(
@@ -136,6 +137,12 @@ FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_create(
        options->backend != FAIRKV_RT_BACKEND_CUDA))
     return fail(FAIRKV_ERROR_INVALID_ARGUMENT,
                 "NCCL collectives need the CUDA backend");
+  if (options->storage != FAIRKV_RT_STORAGE_BF16 &&
+      (options->storage != FAIRKV_RT_STORAGE_FP16 ||
+       options->backend != FAIRKV_RT_BACKEND_CUDA))
+    return fail(FAIRKV_ERROR_INVALID_ARGUMENT,
+                "fp16 storage needs the CUDA backend (the CPU computes in "
+                "fp32)");
   auto s = std::make_unique<fairkv_rt_session>();
   s->options = *options;
   std::string error;

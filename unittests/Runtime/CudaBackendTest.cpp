@@ -54,8 +54,9 @@ std::vector<float> random(size_t n, uint64_t seed) {
 }
 
 /// Runs the same prefill and decode steps on a CPU and a CUDA session with
-/// Ada-KV's floor `alpha` (negative: static budgets) and compares them.
-void compareAttention(double alpha) {
+/// Ada-KV's floor `alpha` (negative: static budgets) and the CUDA storage
+/// type `storage`, and compares them.
+void compareAttention(double alpha, int64_t storage = FAIRKV_RT_STORAGE_BF16) {
   std::string path = weightFile();
   Sessions s;
   fairkv_rt_options o = cudaOptions();
@@ -65,6 +66,7 @@ void compareAttention(double alpha) {
   o.backend = FAIRKV_RT_BACKEND_CPU;
   ASSERT_EQ(fairkv_rt_session_create(path.c_str(), &o, &s.cpu), FAIRKV_OK);
   o.backend = FAIRKV_RT_BACKEND_CUDA;
+  o.storage = storage;
   ASSERT_EQ(fairkv_rt_session_create(path.c_str(), &o, &s.gpu), FAIRKV_OK)
       << fairkv_rt_last_error();
 
@@ -112,9 +114,10 @@ void compareAttention(double alpha) {
       }
     EXPECT_EQ(tokens[0], tokens[1]) << "KV tokens held after step " << step;
   }
-  std::printf("CUDA backend attention (%s): max |gpu - cpu| prefill %.2e, "
-              "decode %.2e; KV tokens %lld on both\n",
-              alpha < 0 ? "static budgets" : "Ada-KV, floor 0.2", worstPrefill,
+  std::printf("CUDA backend attention (%s, %s KV): max |gpu - cpu| prefill "
+              "%.2e, decode %.2e; KV tokens %lld on both\n",
+              alpha < 0 ? "static budgets" : "Ada-KV, floor 0.2",
+              storage == FAIRKV_RT_STORAGE_FP16 ? "fp16" : "bf16", worstPrefill,
               worstDecode, static_cast<long long>(tokens[1]));
   EXPECT_LT(worstPrefill, 1e-4);
   EXPECT_LT(worstDecode, 2e-2);
@@ -139,6 +142,15 @@ TEST(CudaBackend, AdaKVAttentionMatchesTheCpuBackend) {
 // NCCL collectives (one communicator over the devices, one GPU each): every
 // device's all_reduce and all_gather against the values they must give. With
 // fewer GPUs than devices the session refuses to start, saying why.
+// fp16 storage: the KV cache rounds to fp16 instead of bf16 (3 more
+// mantissa bits), so decode comes closer to the fp32 CPU.
+TEST(CudaBackend, Fp16StorageMatchesTheCpuBackend) {
+  int64_t count = 0;
+  if (fairkv_rt_cuda_device_count(&count) != FAIRKV_OK)
+    GTEST_SKIP() << "no CUDA device: " << fairkv_rt_last_error();
+  compareAttention(-1, FAIRKV_RT_STORAGE_FP16);
+}
+
 TEST(CudaBackend, NcclCollectives) {
   int64_t gpus = 0;
   if (fairkv_rt_cuda_device_count(&gpus) != FAIRKV_OK)
@@ -189,6 +201,18 @@ TEST(CudaBackend, NcclCollectives) {
   std::printf("NCCL collectives over %d GPU(s): all_reduce and all_gather "
               "agree\n", G);
   fairkv_rt_session_destroy(session);
+}
+
+TEST(CudaBackend, Fp16StorageNeedsTheCudaBackend) {
+  std::string path = weightFile();
+  fairkv_rt_options o;
+  fairkv_rt_default_options(&o);
+  o.storage = FAIRKV_RT_STORAGE_FP16;
+  fairkv_rt_session *session = nullptr;
+  EXPECT_EQ(fairkv_rt_session_create(path.c_str(), &o, &session),
+            FAIRKV_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(fairkv_rt_last_error()).find("fp16 storage"),
+            std::string::npos);
 }
 
 TEST(CudaBackend, UnavailableWithoutAGpuIsAnError) {

@@ -77,16 +77,22 @@ typedef struct fairkv_rt_options {
   /// GPU) or FAIRKV_RT_COLLECTIVES_NCCL (one NCCL communicator over the
   /// devices, ncclCommInitAll; needs one GPU per device).
   int64_t collectives;
+  /// CUDA backend: the 16-bit type of weights, KV cache and GEMM inputs,
+  /// FAIRKV_RT_STORAGE_BF16 or FAIRKV_RT_STORAGE_FP16 (activations and
+  /// accumulation stay fp32; the CPU backend is fp32 throughout).
+  int64_t storage;
 } fairkv_rt_options;
 
 #define FAIRKV_RT_BACKEND_CPU 0
 #define FAIRKV_RT_BACKEND_CUDA 1
 #define FAIRKV_RT_COLLECTIVES_RENDEZVOUS 0
 #define FAIRKV_RT_COLLECTIVES_NCCL 1
+#define FAIRKV_RT_STORAGE_BF16 0
+#define FAIRKV_RT_STORAGE_FP16 1
 
 /// devices 1, max_new_tokens 16, snapkv_window 8, page_tokens 16,
 /// kv_bytes_per_device 0, adakv_alpha -1 (static budgets), backend CPU,
-/// collectives RENDEZVOUS.
+/// collectives RENDEZVOUS, storage BF16.
 void fairkv_rt_default_options(fairkv_rt_options *options);
 
 /// Opens `weights_path` (safetensors, memory-mapped) for `options->devices`

@@ -1,7 +1,9 @@
 //===- Backend.cu - The CUDA backend of the runtime ABI -------------------===//
 //
 // See GpuBackend.h. Every op runs on the device's stream; temporaries are
-// stream-ordered allocations. A device's KV cache is one bf16 buffer per
+// stream-ordered allocations. Weights, the KV cache and GEMM inputs are in
+// the session's 16-bit storage type (bf16, or fp16 by option). A device's
+// KV cache is one buffer per
 // attention call (a layer's KV heads on the device, or one copied head),
 // sized at prefill from what each (request, head) keeps plus the tokens
 // still to decode, each owning a contiguous segment of it.
@@ -32,6 +34,8 @@ using namespace fairkv::cuda;
 
 struct fairkv::rt::GpuDevice {
   int gpu = 0;
+  /// fp16 storage instead of bf16.
+  bool fp16 = false;
   cudaStream_t stream = nullptr;
   cublasHandle_t blas = nullptr;
   void *workspace = nullptr;
@@ -42,7 +46,7 @@ struct fairkv::rt::GpuDevice {
   /// or one copied head): every (request, head) segment in one buffer, so a
   /// decode step is one append and one attention launch for all of them.
   struct CallCache {
-    __nv_bfloat16 *keys = nullptr, *values = nullptr;
+    void *keys = nullptr, *values = nullptr;
     int64_t capacity = 0;
     std::vector<int64_t> heads;
     /// By (request, index in `heads`).
@@ -153,10 +157,19 @@ template <typename T> T *data(fairkv_rt_ctx *ctx, Tensor *t) {
   return static_cast<T *>(t->device.get());
 }
 
-__nv_bfloat16 *weightData(fairkv_rt_ctx *ctx, Tensor *w, const char *op) {
-  if (!w->bf16)
+/// Calls f with a value of the device's storage type (only its type
+/// matters), so one body serves bf16 and fp16.
+template <typename F> void withStorage(const GpuDevice &g, F &&f) {
+  if (g.fp16)
+    f(__half());
+  else
+    f(__nv_bfloat16());
+}
+
+const void *weightData(fairkv_rt_ctx *ctx, Tensor *w, const char *op) {
+  if (!w->storage16)
     fatal(std::string(op) + ": the weight is not on the device");
-  return static_cast<__nv_bfloat16 *>(w->device.get());
+  return w->device.get();
 }
 
 /// Uploads a small host array for this op (freed with the step's stream).
@@ -170,23 +183,39 @@ T *upload(fairkv_rt_ctx *ctx, const std::vector<T> &host,
   return static_cast<T *>(keep.back().get());
 }
 
-/// x as bf16 (a GEMM input), in a temporary kept alive by `keep`.
-__nv_bfloat16 *asBf16(fairkv_rt_ctx *ctx, Tensor *x,
+/// x in the storage type (a GEMM input), in a temporary kept alive by
+/// `keep`.
+const void *asStorage(fairkv_rt_ctx *ctx, Tensor *x,
                       std::vector<std::shared_ptr<void>> &keep) {
   keep.push_back(deviceBuffer(ctx, x->numel() * 2));
-  auto *out = static_cast<__nv_bfloat16 *>(keep.back().get());
-  CU(toBf16(data<float>(ctx, x), out, x->numel(), ctx->gpu->stream));
+  void *out = keep.back().get();
+  withStorage(*ctx->gpu, [&](auto tag) {
+    using T = decltype(tag);
+    CU(toStorage(data<float>(ctx, x), static_cast<T *>(out), x->numel(),
+                 ctx->gpu->stream));
+  });
   return out;
+}
+
+/// y[m, n] = x[m, k] * w[n, k]^T for storage-type x and w.
+void gemmStorage(fairkv_rt_ctx *ctx, const void *x, const void *w, float *y,
+                 int64_t m, int64_t n, int64_t k) {
+  GpuDevice &g = *ctx->gpu;
+  CU(cublasSetStream(g.blas, g.stream));
+  withStorage(g, [&](auto tag) {
+    using T = decltype(tag);
+    CU(gemm(g.blas, static_cast<const T *>(x), static_cast<const T *>(w), y,
+            static_cast<int>(m), static_cast<int>(n), static_cast<int>(k),
+            false));
+  });
 }
 
 void linear(fairkv_rt_ctx *ctx, Tensor *x, int64_t rows, int64_t k,
             Tensor *w, int64_t n, float *y) {
   std::vector<std::shared_ptr<void>> keep;
-  GpuDevice &g = dev(ctx);
-  CU(cublasSetStream(g.blas, g.stream));
-  CU(gemm(g.blas, asBf16(ctx, x, keep), weightData(ctx, w, "linear"), y,
-          static_cast<int>(rows), static_cast<int>(n), static_cast<int>(k),
-          false));
+  dev(ctx);
+  gemmStorage(ctx, asStorage(ctx, x, keep), weightData(ctx, w, "linear"), y,
+              rows, n, k);
 }
 
 __global__ void addKernel(const float *a, const float *b, float *out,
@@ -236,28 +265,37 @@ void copyRows(fairkv_rt_ctx *ctx, const T *src,
   CU(cudaGetLastError());
 }
 
-/// K or V rows (fp32, [b, s, nk, d]) appended to a cache as bf16.
+__device__ void storeAs(__nv_bfloat16 *p, float v) { *p = __float2bfloat16(v); }
+__device__ void storeAs(__half *p, float v) { *p = __float2half(v); }
+
+/// K or V rows (fp32, [b, s, nk, d]) appended to a cache in the storage
+/// type.
+template <typename T>
 __global__ void appendRowsKernel(const float *src, const int64_t *srcRows,
-                                 __nv_bfloat16 *dst, const int64_t *dstRows,
-                                 int64_t count, int d) {
+                                 T *dst, const int64_t *dstRows, int64_t count,
+                                 int d) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
        i < count * d; i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t r = i / d, e = i % d;
-    dst[dstRows[r] * d + e] = __float2bfloat16(src[srcRows[r] * d + e]);
+    storeAs(&dst[dstRows[r] * d + e], src[srcRows[r] * d + e]);
   }
 }
 
 void appendRows(fairkv_rt_ctx *ctx, const float *src,
-                const std::vector<int64_t> &srcRows, __nv_bfloat16 *dst,
+                const std::vector<int64_t> &srcRows, void *dst,
                 const std::vector<int64_t> &dstRows, int d) {
   const int64_t count = static_cast<int64_t>(srcRows.size());
   if (count == 0)
     return;
   std::vector<std::shared_ptr<void>> keep;
   const int64_t *s = upload(ctx, srcRows, keep), *t = upload(ctx, dstRows, keep);
-  appendRowsKernel<<<static_cast<int>(
-                         std::min<int64_t>(4096, (count * d + 255) / 256)),
-                     256, 0, ctx->gpu->stream>>>(src, s, dst, t, count, d);
+  const int grid =
+      static_cast<int>(std::min<int64_t>(4096, (count * d + 255) / 256));
+  withStorage(*ctx->gpu, [&](auto tag) {
+    using T = decltype(tag);
+    appendRowsKernel<<<grid, 256, 0, ctx->gpu->stream>>>(
+        src, s, static_cast<T *>(dst), t, count, d);
+  });
   CU(cudaGetLastError());
 }
 
@@ -429,6 +467,7 @@ std::string fairkv::rt::gpu::start(fairkv_rt_session &session) {
   for (auto &ctx : session.devices) {
     auto g = std::make_shared<GpuDevice>();
     g->gpu = static_cast<int>(ctx->device % count);
+    g->fp16 = session.options.storage == FAIRKV_RT_STORAGE_FP16;
     if ((e = cudaSetDevice(g->gpu)) != cudaSuccess ||
         (e = cudaStreamCreateWithFlags(&g->stream, cudaStreamNonBlocking)) !=
             cudaSuccess ||
@@ -461,24 +500,27 @@ std::string fairkv::rt::gpu::start(fairkv_rt_session &session) {
 
 void fairkv::rt::gpu::adoptWeight(fairkv_rt_ctx *ctx, Tensor *w) {
   dev(ctx);
-  std::vector<__nv_bfloat16> host(w->f.size());
-  for (size_t i = 0; i < w->f.size(); ++i)
-    host[i] = __float2bfloat16(w->f[i]);
   void *p = nullptr;
-  CU(cudaMalloc(&p, std::max<size_t>(16, host.size() * 2)));
-  CU(cudaMemcpy(p, host.data(), host.size() * 2, cudaMemcpyHostToDevice));
+  CU(cudaMalloc(&p, std::max<size_t>(16, w->f.size() * 2)));
+  withStorage(*ctx->gpu, [&](auto tag) {
+    using T = decltype(tag);
+    std::vector<T> host(w->f.size());
+    for (size_t i = 0; i < w->f.size(); ++i)
+      host[i] = static_cast<T>(w->f[i]);
+    CU(cudaMemcpy(p, host.data(), host.size() * 2, cudaMemcpyHostToDevice));
+  });
   int gpuIndex = ctx->gpu->gpu;
   w->device = std::shared_ptr<void>(p, [gpuIndex](void *q) {
     cudaSetDevice(gpuIndex);
     cudaFree(q);
   });
-  w->bf16 = true;
+  w->storage16 = true;
   w->hostValid = false;
   std::vector<float>().swap(w->f);
 }
 
 void fairkv::rt::gpu::download(const Tensor *t) {
-  if (t->hostValid || !t->device || t->bf16)
+  if (t->hostValid || !t->device || t->storage16)
     return;
   auto *m = const_cast<Tensor *>(t);
   // Device tensors of a context are only read by its own thread after its
@@ -553,11 +595,13 @@ Tensor *fairkv::rt::gpu::embedding(fairkv_rt_ctx *ctx, Tensor *ids,
         fatal("embedding: token id " + std::to_string(id) +
               " is outside the vocabulary of " + std::to_string(vocab));
   Tensor *out = make(ctx, {ids->dim(0), ids->dim(1), hidden});
-  CU(fairkv::cuda::embedding(weightData(ctx, table, "embedding"),
-                             data<int64_t>(ctx, ids),
-                             static_cast<int>(ids->numel()),
-                             static_cast<int>(hidden), data<float>(ctx, out),
-                             g.stream));
+  withStorage(g, [&](auto tag) {
+    using T = decltype(tag);
+    CU(fairkv::cuda::embedding(
+        static_cast<const T *>(weightData(ctx, table, "embedding")),
+        data<int64_t>(ctx, ids), static_cast<int>(ids->numel()),
+        static_cast<int>(hidden), data<float>(ctx, out), g.stream));
+  });
   return out;
 }
 
@@ -568,10 +612,14 @@ Tensor *fairkv::rt::gpu::rmsNorm(fairkv_rt_ctx *ctx, Tensor *x, Tensor *w,
   if (w->numel() != width)
     fatal("rms_norm: weight does not match the input");
   Tensor *out = make(ctx, x->shape);
-  CU(fairkv::cuda::rmsNorm(data<float>(ctx, x), weightData(ctx, w, "rms_norm"),
-                           static_cast<int>(x->numel() / width),
-                           static_cast<int>(width), static_cast<float>(eps),
-                           data<float>(ctx, out), g.stream));
+  withStorage(g, [&](auto tag) {
+    using T = decltype(tag);
+    CU(fairkv::cuda::rmsNorm(
+        data<float>(ctx, x),
+        static_cast<const T *>(weightData(ctx, w, "rms_norm")),
+        static_cast<int>(x->numel() / width), static_cast<int>(width),
+        static_cast<float>(eps), data<float>(ctx, out), g.stream));
+  });
   return out;
 }
 
@@ -764,6 +812,7 @@ Tensor *fairkv::rt::gpu::attention(fairkv_rt_ctx *ctx, Tensor *q, Tensor *k,
     DecodeAttentionArgs a;
     a.keys = c.keys;
     a.values = c.values;
+    a.halfKV = g.fp16;
     a.queries = qd;
     a.out = data<float>(ctx, out);
     a.segments = b * nk;
@@ -810,17 +859,18 @@ Tensor *fairkv::rt::gpu::mlp(fairkv_rt_ctx *ctx, Tensor *x, Tensor *wg,
   keep.push_back(deviceBuffer(ctx, rows * ffn * 4));
   auto *up = static_cast<float *>(keep.back().get());
   keep.push_back(deviceBuffer(ctx, rows * ffn * 2));
-  auto *act = static_cast<__nv_bfloat16 *>(keep.back().get());
-  CU(cublasSetStream(g.blas, g.stream));
-  const __nv_bfloat16 *xb = asBf16(ctx, x, keep);
-  const int m = static_cast<int>(rows), f = static_cast<int>(ffn),
-            h = static_cast<int>(hidden);
-  CU(gemm(g.blas, xb, weightData(ctx, wg, "mlp"), gate, m, f, h, false));
-  CU(gemm(g.blas, xb, weightData(ctx, wu, "mlp"), up, m, f, h, false));
-  CU(siluMul(gate, up, ffn, m, f, act, g.stream));
+  void *act = keep.back().get();
+  const void *xs = asStorage(ctx, x, keep);
+  gemmStorage(ctx, xs, weightData(ctx, wg, "mlp"), gate, rows, ffn, hidden);
+  gemmStorage(ctx, xs, weightData(ctx, wu, "mlp"), up, rows, ffn, hidden);
+  withStorage(g, [&](auto tag) {
+    using T = decltype(tag);
+    CU(siluMul(gate, up, ffn, static_cast<int>(rows), static_cast<int>(ffn),
+               static_cast<T *>(act), g.stream));
+  });
   Tensor *out = make(ctx, x->shape);
-  CU(gemm(g.blas, act, weightData(ctx, wd, "mlp"), data<float>(ctx, out), m,
-          h, f, false));
+  gemmStorage(ctx, act, weightData(ctx, wd, "mlp"), data<float>(ctx, out),
+              rows, hidden, ffn);
   return out;
 }
 

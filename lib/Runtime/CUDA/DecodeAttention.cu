@@ -21,21 +21,26 @@ constexpr int kWarps = 4;
 /// K or V rows a warp loads before it uses them.
 constexpr int kUnroll = 4;
 
-/// Loads a lane's PerLane bf16 values in one vector load (8 or 4 bytes).
-template <int PerLane>
-__device__ __forceinline__ void loadRow(const __nv_bfloat16 *src, float *dst) {
+/// Two 16-bit values as floats.
+__device__ __forceinline__ float2 toFloat2(unsigned raw, __nv_bfloat16) {
+  return __bfloat1622float2(*reinterpret_cast<__nv_bfloat162 *>(&raw));
+}
+__device__ __forceinline__ float2 toFloat2(unsigned raw, __half) {
+  return __half22float2(*reinterpret_cast<__half2 *>(&raw));
+}
+
+/// Loads a lane's PerLane 16-bit values in one vector load (8 or 4 bytes).
+template <int PerLane, typename T>
+__device__ __forceinline__ void loadRow(const T *src, float *dst) {
   if constexpr (PerLane == 4) {
     uint2 raw = *reinterpret_cast<const uint2 *>(src);
-    __nv_bfloat162 lo = *reinterpret_cast<__nv_bfloat162 *>(&raw.x);
-    __nv_bfloat162 hi = *reinterpret_cast<__nv_bfloat162 *>(&raw.y);
-    float2 a = __bfloat1622float2(lo), b = __bfloat1622float2(hi);
+    float2 a = toFloat2(raw.x, T()), b = toFloat2(raw.y, T());
     dst[0] = a.x;
     dst[1] = a.y;
     dst[2] = b.x;
     dst[3] = b.y;
   } else {
-    unsigned raw = *reinterpret_cast<const unsigned *>(src);
-    float2 a = __bfloat1622float2(*reinterpret_cast<__nv_bfloat162 *>(&raw));
+    float2 a = toFloat2(*reinterpret_cast<const unsigned *>(src), T());
     dst[0] = a.x;
     dst[1] = a.y;
   }
@@ -43,9 +48,9 @@ __device__ __forceinline__ void loadRow(const __nv_bfloat16 *src, float *dst) {
 
 /// Loads, for the kUnroll tokens t0, t0 + kWarps, ... below `count`, the
 /// lane's slice of their rows of `rows` (the chunk's first K or V row).
-template <int HeadDim, int PerLane>
-__device__ __forceinline__ void loadRows(const __nv_bfloat16 *rows, int t0,
-                                         int count, int lane,
+template <int HeadDim, int PerLane, typename T>
+__device__ __forceinline__ void loadRows(const T *rows, int t0, int count,
+                                         int lane,
                                          float (&dst)[kUnroll][PerLane]) {
 #pragma unroll
   for (int u = 0; u < kUnroll; ++u) {
@@ -57,9 +62,11 @@ __device__ __forceinline__ void loadRows(const __nv_bfloat16 *rows, int t0,
 
 // Group is a template parameter so the per-head arrays below stay in
 // registers (a runtime bound would put them in local memory).
-template <int HeadDim, int Group>
+template <int HeadDim, int Group, typename T>
 __global__ void __launch_bounds__(kWarps * 32)
     decodeSplit(DecodeAttentionArgs a) {
+  const T *keys = static_cast<const T *>(a.keys);
+  const T *values = static_cast<const T *>(a.values);
   constexpr int PerLane = HeadDim / 32; // 4 for 128, 2 for 64
   const int chunk = blockIdx.x;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -90,7 +97,7 @@ __global__ void __launch_bounds__(kWarps * 32)
   // shuffles.
   for (int t0 = warp; t0 < count; t0 += kWarps * kUnroll) {
     float kv[kUnroll][PerLane];
-    loadRows<HeadDim>(a.keys + begin * HeadDim, t0, count, lane, kv);
+    loadRows<HeadDim>(keys + begin * HeadDim, t0, count, lane, kv);
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       int t = t0 + u * kWarps;
@@ -143,7 +150,7 @@ __global__ void __launch_bounds__(kWarps * 32)
       acc[h][e] = 0;
   for (int t0 = warp; t0 < count; t0 += kWarps * kUnroll) {
     float vv[kUnroll][PerLane];
-    loadRows<HeadDim>(a.values + begin * HeadDim, t0, count, lane, vv);
+    loadRows<HeadDim>(values + begin * HeadDim, t0, count, lane, vv);
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       int t = t0 + u * kWarps;
@@ -260,7 +267,10 @@ cudaError_t launchDecodeAttention(const DecodeAttentionArgs &args,
   const dim3 grid(args.chunks), block(kWarps * 32);
 #define FAIRKV_SPLIT(D, G)                                                     \
   case G:                                                                      \
-    decodeSplit<D, G><<<grid, block, 0, stream>>>(args);                       \
+    if (args.halfKV)                                                           \
+      decodeSplit<D, G, __half><<<grid, block, 0, stream>>>(args);             \
+    else                                                                       \
+      decodeSplit<D, G, __nv_bfloat16><<<grid, block, 0, stream>>>(args);      \
     break;
   if (args.headDim == 128) {
     switch (args.group) {

@@ -2,7 +2,7 @@
 //
 // The CUDA decode-attention kernel over compressed per-head KV: one segment
 // per (request, KV head) of any length, its keys and values stored
-// contiguously (bf16, flattened, prefix-sum offsets), the whole GQA group of
+// contiguously (bf16 or fp16, flattened, prefix-sum offsets), the whole GQA group of
 // queries handled together so K and V are read once. Long segments are split
 // into chunks (flash-decoding style) whose partial softmax results a second
 // kernel combines exactly.
@@ -13,6 +13,7 @@
 #define FAIRKV_RUNTIME_CUDA_DECODEATTENTION_H
 
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -23,8 +24,10 @@ namespace fairkv::cuda {
 constexpr int kChunkTokens = 128;
 
 struct DecodeAttentionArgs {
-  const __nv_bfloat16 *keys = nullptr;   ///< [total tokens, headDim]
-  const __nv_bfloat16 *values = nullptr; ///< [total tokens, headDim]
+  /// [total tokens, headDim] each: bf16, or fp16 when `halfKV` is set.
+  const void *keys = nullptr;
+  const void *values = nullptr;
+  bool halfKV = false;
   const int64_t *offsets = nullptr;      ///< [segments + 1] token offsets
   const float *queries = nullptr;        ///< [segments, group, headDim]
   float *out = nullptr;                  ///< [segments, group, headDim]

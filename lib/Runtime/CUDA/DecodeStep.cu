@@ -252,7 +252,7 @@ std::string DecodeBatch::step(const ModelDims &dims,
         qkv, positions0, stepCounter, dims.ropeTheta, dims.heads, dims.kvHeads,
         d, queries, layerKeys[l], layerValues[l], appendStart[l]);
     RETURN_IF_CUDA(launchDecodeAttention(attention[l], stream));
-    RETURN_IF_CUDA(toBf16(attnOut, attnBf16, int64_t(batch) * dims.heads * d,
+    RETURN_IF_CUDA(toStorage(attnOut, attnBf16, int64_t(batch) * dims.heads * d,
                           stream));
     // The residual add is the GEMM's beta = 1.
     RETURN_IF_CUBLAS(gemm(blas, attnBf16, w.o, x, batch, H, dims.heads * d,

@@ -12,12 +12,24 @@ namespace {
 
 constexpr int kThreads = 256;
 
+__device__ __host__ inline float toFloat(__nv_bfloat16 v) {
+  return __bfloat162float(v);
+}
+__device__ __host__ inline float toFloat(__half v) { return __half2float(v); }
+template <typename T> __device__ T fromFloat(float v);
+template <> __device__ __nv_bfloat16 fromFloat(float v) {
+  return __float2bfloat16(v);
+}
+template <> __device__ __half fromFloat(float v) { return __float2half(v); }
+template <> __device__ float fromFloat(float v) { return v; }
+
 int gridFor(int64_t n) {
   return static_cast<int>(std::min<int64_t>(4096, (n + kThreads - 1) / kThreads));
 }
 
-__global__ void fillUniformKernel(__nv_bfloat16 *p, int64_t n, uint64_t seed,
-                                  float scale, float offset) {
+template <typename T>
+__global__ void fillUniformKernel(T *p, int64_t n, uint64_t seed, float scale,
+                                  float offset) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x) {
     uint64_t z = seed + 0x9e3779b97f4a7c15ull * (i + 1);
@@ -25,33 +37,30 @@ __global__ void fillUniformKernel(__nv_bfloat16 *p, int64_t n, uint64_t seed,
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     z ^= z >> 31;
     float u = static_cast<float>(z >> 40) / float(1 << 23) - 1.0f; // [-1, 1)
-    p[i] = __float2bfloat16(offset + scale * u);
+    p[i] = fromFloat<T>(offset + scale * u);
   }
 }
 
-template <typename Id>
-__global__ void embeddingKernel(const __nv_bfloat16 *table, const Id *ids,
-                                float *x, int hidden) {
+template <typename T, typename Id>
+__global__ void embeddingKernel(const T *table, const Id *ids, float *x,
+                                int hidden) {
   const int r = blockIdx.x;
-  const __nv_bfloat16 *row = table + static_cast<int64_t>(ids[r]) * hidden;
+  const T *row = table + static_cast<int64_t>(ids[r]) * hidden;
   for (int e = threadIdx.x; e < hidden; e += blockDim.x)
-    x[static_cast<int64_t>(r) * hidden + e] = __bfloat162float(row[e]);
+    x[static_cast<int64_t>(r) * hidden + e] = toFloat(row[e]);
 }
 
-__device__ void store(__nv_bfloat16 *p, float v) { *p = __float2bfloat16(v); }
-__device__ void store(float *p, float v) { *p = v; }
-
-template <typename Out>
-__global__ void rmsNormKernel(const float *x, const __nv_bfloat16 *w,
-                              Out *out, int width, float eps) {
+template <typename T, typename Out>
+__global__ void rmsNormKernel(const float *x, const T *w, Out *out, int width,
+                              float eps) {
   const float *row = x + static_cast<int64_t>(blockIdx.x) * width;
   float sq = 0;
   for (int e = threadIdx.x; e < width; e += blockDim.x)
     sq += row[e] * row[e];
   const float inv = rsqrtf(blockReduce<kThreads, false>(sq) / width + eps);
   for (int e = threadIdx.x; e < width; e += blockDim.x)
-    store(out + static_cast<int64_t>(blockIdx.x) * width + e,
-          row[e] * inv * __bfloat162float(w[e]));
+    out[static_cast<int64_t>(blockIdx.x) * width + e] =
+        fromFloat<Out>(row[e] * inv * toFloat(w[e]));
 }
 
 __global__ void rotaryKernel(const float *x, const int64_t *positions,
@@ -70,20 +79,21 @@ __global__ void rotaryKernel(const float *x, const int64_t *positions,
   }
 }
 
-__global__ void toBf16Kernel(const float *in, __nv_bfloat16 *out, int64_t n) {
+template <typename T>
+__global__ void toStorageKernel(const float *in, T *out, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x)
-    out[i] = __float2bfloat16(in[i]);
+    out[i] = fromFloat<T>(in[i]);
 }
 
+template <typename T>
 __global__ void siluMulKernel(const float *gate, const float *up,
-                              int64_t rowStride, int ffn, int64_t n,
-                              __nv_bfloat16 *out) {
+                              int64_t rowStride, int ffn, int64_t n, T *out) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t r = i / ffn, f = i % ffn;
     const float g = gate[r * rowStride + f], u = up[r * rowStride + f];
-    out[i] = __float2bfloat16(g / (1.0f + __expf(-g)) * u);
+    out[i] = fromFloat<T>(g / (1.0f + __expf(-g)) * u);
   }
 }
 
@@ -121,68 +131,58 @@ __global__ void argmaxKernel(const float *logits, int64_t rowStride, int vocab,
     out[blockIdx.x] = idOf[0];
 }
 
+/// The cuBLAS type of a storage type.
+constexpr cudaDataType_t blasType(__nv_bfloat16) { return CUDA_R_16BF; }
+constexpr cudaDataType_t blasType(__half) { return CUDA_R_16F; }
+
 } // namespace
 
-cudaError_t fairkv::cuda::fillUniform(__nv_bfloat16 *data, int64_t count,
-                                      uint64_t seed, float scale, float offset,
-                                      cudaStream_t stream) {
+namespace fairkv::cuda {
+
+template <typename T>
+cudaError_t fillUniform(T *data, int64_t count, uint64_t seed, float scale,
+                        float offset, cudaStream_t stream) {
   fillUniformKernel<<<gridFor(count), kThreads, 0, stream>>>(data, count, seed,
                                                              scale, offset);
   return cudaGetLastError();
 }
 
-cudaError_t fairkv::cuda::embedding(const __nv_bfloat16 *table, const int *ids,
-                                    int rows, int hidden, float *x,
-                                    cudaStream_t stream) {
+template <typename T, typename Id>
+cudaError_t embedding(const T *table, const Id *ids, int rows, int hidden,
+                      float *x, cudaStream_t stream) {
   if (rows > 0)
     embeddingKernel<<<rows, kThreads, 0, stream>>>(table, ids, x, hidden);
   return cudaGetLastError();
 }
 
-cudaError_t fairkv::cuda::embedding(const __nv_bfloat16 *table,
-                                    const int64_t *ids, int rows, int hidden,
-                                    float *x, cudaStream_t stream) {
-  if (rows > 0)
-    embeddingKernel<<<rows, kThreads, 0, stream>>>(table, ids, x, hidden);
-  return cudaGetLastError();
-}
-
-cudaError_t fairkv::cuda::rmsNorm(const float *x, const __nv_bfloat16 *w,
-                                  int rows, int width, float eps,
-                                  __nv_bfloat16 *out, cudaStream_t stream) {
+template <typename T, typename Out>
+cudaError_t rmsNorm(const float *x, const T *w, int rows, int width,
+                    float eps, Out *out, cudaStream_t stream) {
   if (rows > 0)
     rmsNormKernel<<<rows, kThreads, 0, stream>>>(x, w, out, width, eps);
   return cudaGetLastError();
 }
 
-cudaError_t fairkv::cuda::rmsNorm(const float *x, const __nv_bfloat16 *w,
-                                  int rows, int width, float eps, float *out,
-                                  cudaStream_t stream) {
-  if (rows > 0)
-    rmsNormKernel<<<rows, kThreads, 0, stream>>>(x, w, out, width, eps);
-  return cudaGetLastError();
-}
-
-cudaError_t fairkv::cuda::rotary(const float *x, const int64_t *positions,
-                                 int rows, int heads, int headDim,
-                                 double theta, float *out,
-                                 cudaStream_t stream) {
+cudaError_t rotary(const float *x, const int64_t *positions, int rows,
+                   int heads, int headDim, double theta, float *out,
+                   cudaStream_t stream) {
   if (rows > 0)
     rotaryKernel<<<rows, kThreads, 0, stream>>>(x, positions, heads, headDim,
                                                 theta, out);
   return cudaGetLastError();
 }
 
-cudaError_t fairkv::cuda::toBf16(const float *in, __nv_bfloat16 *out,
-                                 int64_t count, cudaStream_t stream) {
+template <typename T>
+cudaError_t toStorage(const float *in, T *out, int64_t count,
+                      cudaStream_t stream) {
   if (count > 0)
-    toBf16Kernel<<<gridFor(count), kThreads, 0, stream>>>(in, out, count);
+    toStorageKernel<<<gridFor(count), kThreads, 0, stream>>>(in, out, count);
   return cudaGetLastError();
 }
 
-cudaError_t fairkv::cuda::siluMul(const float *gate, const float *up,
-                                  int64_t rowStride, int rows, int ffn,
-                                  __nv_bfloat16 *out, cudaStream_t stream) {
+template <typename T>
+cudaError_t siluMul(const float *gate, const float *up, int64_t rowStride,
+                    int rows, int ffn, T *out, cudaStream_t stream) {
   const int64_t n = int64_t(rows) * ffn;
   if (n > 0)
     siluMulKernel<<<gridFor(n), kThreads, 0, stream>>>(gate, up, rowStride,
@@ -190,32 +190,50 @@ cudaError_t fairkv::cuda::siluMul(const float *gate, const float *up,
   return cudaGetLastError();
 }
 
-cudaError_t fairkv::cuda::argmax(const float *logits, int64_t rowStride,
-                                 int rows, int vocab, int *out,
-                                 cudaStream_t stream) {
+template <typename Id>
+cudaError_t argmax(const float *logits, int64_t rowStride, int rows,
+                   int vocab, Id *out, cudaStream_t stream) {
   if (rows > 0)
     argmaxKernel<<<rows, kArgmaxThreads, 0, stream>>>(logits, rowStride, vocab,
                                                       out);
   return cudaGetLastError();
 }
 
-cudaError_t fairkv::cuda::argmax(const float *logits, int64_t rowStride,
-                                 int rows, int vocab, int64_t *out,
-                                 cudaStream_t stream) {
-  if (rows > 0)
-    argmaxKernel<<<rows, kArgmaxThreads, 0, stream>>>(logits, rowStride, vocab,
-                                                      out);
-  return cudaGetLastError();
-}
-
-cublasStatus_t fairkv::cuda::gemm(cublasHandle_t blas, const __nv_bfloat16 *x,
-                                  const __nv_bfloat16 *w, float *y, int m,
-                                  int n, int k, bool accumulate) {
+template <typename T>
+cublasStatus_t gemm(cublasHandle_t blas, const T *x, const T *w, float *y,
+                    int m, int n, int k, bool accumulate) {
   if (m == 0 || n == 0)
     return CUBLAS_STATUS_SUCCESS;
   const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
   // Row-major y [m, n] is column-major y^T = w x^T.
   return cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &alpha, w,
-                      CUDA_R_16BF, k, x, CUDA_R_16BF, k, &beta, y, CUDA_R_32F,
-                      n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+                      blasType(T()), k, x, blasType(T()), k, &beta, y,
+                      CUDA_R_32F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
 }
+
+// The instances the backend and the decode step use.
+#define FAIRKV_STORAGE(T)                                                      \
+  template cudaError_t fillUniform(T *, int64_t, uint64_t, float, float,       \
+                                   cudaStream_t);                              \
+  template cudaError_t embedding(const T *, const int *, int, int, float *,    \
+                                 cudaStream_t);                                \
+  template cudaError_t embedding(const T *, const int64_t *, int, int,         \
+                                 float *, cudaStream_t);                       \
+  template cudaError_t rmsNorm(const float *, const T *, int, int, float,      \
+                               T *, cudaStream_t);                             \
+  template cudaError_t rmsNorm(const float *, const T *, int, int, float,      \
+                               float *, cudaStream_t);                         \
+  template cudaError_t toStorage(const float *, T *, int64_t, cudaStream_t);   \
+  template cudaError_t siluMul(const float *, const float *, int64_t, int,     \
+                               int, T *, cudaStream_t);                        \
+  template cublasStatus_t gemm(cublasHandle_t, const T *, const T *, float *,  \
+                               int, int, int, bool);
+FAIRKV_STORAGE(__nv_bfloat16)
+FAIRKV_STORAGE(__half)
+#undef FAIRKV_STORAGE
+template cudaError_t argmax(const float *, int64_t, int, int, int *,
+                            cudaStream_t);
+template cudaError_t argmax(const float *, int64_t, int, int, int64_t *,
+                            cudaStream_t);
+
+} // namespace fairkv::cuda

@@ -13,29 +13,31 @@
 
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
 
 namespace fairkv::cuda {
 
-/// Fills `count` bf16 values with a seeded uniform [offset - scale,
+// Storage types (weights, KV, GEMM inputs): __nv_bfloat16 or __half.
+
+/// Fills `count` values with a seeded uniform [offset - scale,
 /// offset + scale) (random weights and caches for checks and benchmarks).
-cudaError_t fillUniform(__nv_bfloat16 *data, int64_t count, uint64_t seed,
-                        float scale, float offset, cudaStream_t stream);
+template <typename T>
+cudaError_t fillUniform(T *data, int64_t count, uint64_t seed, float scale,
+                        float offset, cudaStream_t stream);
 
-/// x[r] = table[ids[r]] as fp32, for `rows` ids.
-cudaError_t embedding(const __nv_bfloat16 *table, const int *ids, int rows,
-                      int hidden, float *x, cudaStream_t stream);
-cudaError_t embedding(const __nv_bfloat16 *table, const int64_t *ids,
-                      int rows, int hidden, float *x, cudaStream_t stream);
+/// x[r] = table[ids[r]] as fp32, for `rows` ids (int or int64_t).
+template <typename T, typename Id>
+cudaError_t embedding(const T *table, const Id *ids, int rows, int hidden,
+                      float *x, cudaStream_t stream);
 
-/// out[r] = x[r] / rms(x[r]) * w, one block per row of `width`.
-cudaError_t rmsNorm(const float *x, const __nv_bfloat16 *w, int rows,
-                    int width, float eps, __nv_bfloat16 *out,
-                    cudaStream_t stream);
-cudaError_t rmsNorm(const float *x, const __nv_bfloat16 *w, int rows,
-                    int width, float eps, float *out, cudaStream_t stream);
+/// out[r] = x[r] / rms(x[r]) * w, one block per row of `width`; `Out` is
+/// the storage type or float.
+template <typename T, typename Out>
+cudaError_t rmsNorm(const float *x, const T *w, int rows, int width,
+                    float eps, Out *out, cudaStream_t stream);
 
 /// Rotary embedding of x [rows, heads, headDim] at positions [rows]: pairs
 /// (i, i + headDim / 2) turn by position * theta^(-2i / headDim).
@@ -43,26 +45,28 @@ cudaError_t rotary(const float *x, const int64_t *positions, int rows,
                    int heads, int headDim, double theta, float *out,
                    cudaStream_t stream);
 
-cudaError_t toBf16(const float *in, __nv_bfloat16 *out, int64_t count,
-                   cudaStream_t stream);
+/// fp32 to the storage type.
+template <typename T>
+cudaError_t toStorage(const float *in, T *out, int64_t count,
+                      cudaStream_t stream);
 
-/// out[r, f] = silu(gate[r, f]) * up[r, f] as bf16; row r of gate and up
-/// starts at r * rowStride.
+/// out[r, f] = silu(gate[r, f]) * up[r, f] in the storage type; row r of
+/// gate and up starts at r * rowStride.
+template <typename T>
 cudaError_t siluMul(const float *gate, const float *up, int64_t rowStride,
-                    int rows, int ffn, __nv_bfloat16 *out, cudaStream_t stream);
+                    int rows, int ffn, T *out, cudaStream_t stream);
 
 /// out[r] = the id of the largest of logits[r * rowStride + v], v < vocab
-/// (ties: the smallest id).
+/// (ties: the smallest id); Id is int or int64_t.
+template <typename Id>
 cudaError_t argmax(const float *logits, int64_t rowStride, int rows,
-                   int vocab, int *out, cudaStream_t stream);
-cudaError_t argmax(const float *logits, int64_t rowStride, int rows,
-                   int vocab, int64_t *out, cudaStream_t stream);
+                   int vocab, Id *out, cudaStream_t stream);
 
-/// y[m, n] (+)= x[m, k] * w[n, k]^T: bf16 x and w (Hugging Face [out, in]
-/// layout), fp32 y, fp32 accumulation.
-cublasStatus_t gemm(cublasHandle_t blas, const __nv_bfloat16 *x,
-                    const __nv_bfloat16 *w, float *y, int m, int n, int k,
-                    bool accumulate);
+/// y[m, n] (+)= x[m, k] * w[n, k]^T: x and w in the storage type (w in the
+/// Hugging Face [out, in] layout), fp32 y and accumulation.
+template <typename T>
+cublasStatus_t gemm(cublasHandle_t blas, const T *x, const T *w, float *y,
+                    int m, int n, int k, bool accumulate);
 
 #ifdef __CUDACC__
 /// cos and sin of the rotary angle of pair `i` at `position`.
