@@ -35,6 +35,15 @@ if os.path.isdir(shared_profiles):
 if config.fairkv_enable_cuda:
     config.available_features.add("cuda-build")
 
+# MPI jobs: the runtime built with MPI and an mpirun to launch them. CI runs
+# as root, which OpenMPI refuses unless told; ranks may outnumber the cores.
+import shutil
+if config.fairkv_have_mpi and shutil.which("mpirun"):
+    config.available_features.add("mpi")
+    config.substitutions.append(
+        ("%mpirun", "env OMPI_ALLOW_RUN_AS_ROOT=1 "
+                    "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe"))
+
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.add_tool_substitutions(

@@ -63,10 +63,18 @@ int64_t HeadCache::usedTokens() const {
   return n;
 }
 
-std::vector<const Tensor *> Rendezvous::exchange(const std::string &key,
-                                                 int64_t participants,
-                                                 int64_t index,
-                                                 const Tensor *input) {
+std::vector<const Tensor *> Rendezvous::exchange(
+    const std::string &key, const std::vector<int64_t> &devices, int64_t index,
+    const Tensor *input) {
+  const int64_t participants = static_cast<int64_t>(devices.size());
+  if (mpi) {
+    std::vector<std::unique_ptr<Tensor>> &all = received[key];
+    all = mpi::allgather(devices, index, *input);
+    std::vector<const Tensor *> inputs;
+    for (const auto &t : all)
+      inputs.push_back(t.get());
+    return inputs;
+  }
   std::unique_lock<std::mutex> lock(mutex);
   Entry &e = entries[key];
   if (e.inputs.empty()) {
@@ -81,6 +89,11 @@ std::vector<const Tensor *> Rendezvous::exchange(const std::string &key,
 }
 
 void Rendezvous::leave(const std::string &key) {
+  if (mpi) {
+    // The copies were this process's own: nobody else reads them.
+    received.erase(key);
+    return;
+  }
   std::unique_lock<std::mutex> lock(mutex);
   Entry &e = entries[key];
   ++e.left;

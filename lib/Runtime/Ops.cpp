@@ -545,7 +545,7 @@ FAIRKV_RT_EXPORT void fairkv_rt_step_end(fairkv_rt_ctx *ctx) {
     std::iota(everyone.begin(), everyone.end(), 0);
     std::string key = ctx->collectiveKey("prefill_scores", everyone);
     std::vector<const Tensor *> parts =
-        ctx->session->comm.exchange(key, G, ctx->device, &mine);
+        ctx->session->comm.exchange(key, everyone, ctx->device, &mine);
     std::map<std::pair<int64_t, int64_t>, std::vector<PendingPrefill>> byLayer;
     for (const Tensor *part : parts) {
       size_t f = 0;
@@ -731,7 +731,7 @@ fairkv_rt_gather_rows(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t head,
   if (ctx->gpu)
     return gpu::gatherRows(ctx, x, key, sp.devices, index, owners);
   std::vector<const Tensor *> parts =
-      ctx->session->comm.exchange(key, n, index, x);
+      ctx->session->comm.exchange(key, sp.devices, index, x);
   std::vector<int64_t> shape = x->shape;
   shape[0] = ctx->batch;
   Tensor *out = ctx->make(shape);
@@ -785,7 +785,7 @@ fairkv_rt_all_reduce(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t kind) {
   if (ctx->gpu)
     return gpu::allReduce(ctx, x, kind, key);
   std::vector<const Tensor *> parts =
-      ctx->session->comm.exchange(key, G, ctx->device, x);
+      ctx->session->comm.exchange(key, all, ctx->device, x);
   Tensor *out = ctx->make(x->shape);
   // Every device adds in device order: identical results everywhere.
   for (int64_t g = 0; g < G; ++g) {
@@ -809,7 +809,7 @@ fairkv_rt_all_gather(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t axis) {
   if (ctx->gpu)
     return gpu::allGather(ctx, x, axis, key);
   std::vector<const Tensor *> parts =
-      ctx->session->comm.exchange(key, G, ctx->device, x);
+      ctx->session->comm.exchange(key, all, ctx->device, x);
   std::vector<int64_t> shape = x->shape;
   shape[axis] *= G;
   Tensor *out = ctx->make(shape);

@@ -114,8 +114,21 @@ int main(int argc, char **argv) {
                  "ncclCommInitAll; one GPU per device)")
       ->check(CLI::IsMember({"rendezvous", "nccl"}))
       ->capture_default_str();
+  bool useMpi = false;
+  app.add_flag("--mpi", useMpi,
+               "run as one rank of an MPI job with one rank per device "
+               "(mpirun -np <devices>): this process runs device <rank>; rank "
+               "0 prints");
   app.add_flag("--quiet", quiet, "print only the generated tokens");
   CLI11_PARSE(app, argc, argv);
+  int64_t rank = -1, ranks = 0;
+  if (useMpi) {
+    if (fairkv_rt_mpi_init(&argc, &argv, &rank, &ranks) != FAIRKV_OK)
+      return fail(fairkv_rt_last_error());
+    std::atexit(fairkv_rt_mpi_finalize);
+  }
+  // Rank 0 (or the one process) reads references and writes every output.
+  const bool leader = rank <= 0;
 
   if (maxNew <= 0 || promptLen < 2 || window <= 0 || kvBytes < 0 ||
       batchSize < 0)
@@ -137,6 +150,7 @@ int main(int argc, char **argv) {
   options.adakv_alpha = adakvAlpha;
   options.backend =
       backend == "cuda" ? FAIRKV_RT_BACKEND_CUDA : FAIRKV_RT_BACKEND_CPU;
+  options.mpi_rank = rank;
   options.storage = storage == "fp16" ? FAIRKV_RT_STORAGE_FP16
                                       : FAIRKV_RT_STORAGE_BF16;
   options.collectives = collectives == "nccl"
@@ -201,6 +215,10 @@ int main(int argc, char **argv) {
 
   // The reference run's logits, by (step, request).
   std::map<std::pair<int64_t, int64_t>, std::vector<float>> reference;
+  if (!leader) {
+    referenceLogits.clear();
+    dumpLogits.clear();
+  }
   if (!referenceLogits.empty()) {
     std::ifstream in(referenceLogits);
     if (!in)
@@ -275,9 +293,7 @@ int main(int argc, char **argv) {
       const int64_t seq = step == 0 ? length : 1;
       auto stepStart = std::chrono::steady_clock::now();
       std::vector<std::vector<int64_t>> results(G);
-      std::vector<std::thread> threads;
-      for (int64_t g = 0; g < G; ++g)
-        threads.emplace_back([&, g] {
+      auto runDevice = [&](int64_t g) {
           fairkv_rt_ctx *ctx = fairkv_rt_session_device(session, g);
           fairkv_rt_step_begin(ctx, batch, seq);
           fairkv_rt_tensor *idsT =
@@ -290,20 +306,29 @@ int main(int argc, char **argv) {
             fairkv_rt_fatal("the program returned no tokens");
           results[g].assign(data, data + batch);
           fairkv_rt_step_end(ctx);
-        });
-      for (std::thread &t : threads)
-        t.join();
+      };
+      if (useMpi) {
+        // One device per process, on this thread (MPI's FUNNELED level).
+        runDevice(rank);
+      } else {
+        std::vector<std::thread> threads;
+        for (int64_t g = 0; g < G; ++g)
+          threads.emplace_back(runDevice, g);
+        for (std::thread &t : threads)
+          t.join();
+      }
       (step == 0 ? prefillSeconds : decodeSeconds) +=
           std::chrono::duration<double>(std::chrono::steady_clock::now() -
                                         stepStart)
               .count();
-      for (int64_t g = 1; g < G; ++g)
+      const int64_t here = useMpi ? rank : 0;
+      for (int64_t g = 1; g < G && !useMpi; ++g)
         if (results[g] != results[0])
           return fail("devices disagree on the tokens of step " +
                       std::to_string(step));
       int64_t count = 0;
       const float *l = fairkv_rt_ctx_last_logits(
-          fairkv_rt_session_device(session, 0), &count);
+          fairkv_rt_session_device(session, here), &count);
       for (int64_t i = 0; i < batch; ++i) {
         const float *row = l + i * vocab;
         float top = -INFINITY, second = -INFINITY, scale = 0;
@@ -340,16 +365,16 @@ int main(int argc, char **argv) {
           logits << "\n";
         }
       }
-      ids.assign(results[0].begin(), results[0].end());
+      ids.assign(results[here].begin(), results[here].end());
       positions.clear();
       for (int64_t i = 0; i < batch; ++i) {
-        generated[first + i].push_back(results[0][i]);
+        generated[first + i].push_back(results[here][i]);
         positions.push_back(lengths[i] + step);
         if (!forced.empty())
           ids[i] = forced[first + i][step];
       }
     }
-    if (!quiet && total > batch)
+    if (!quiet && leader && total > batch)
       std::cerr << "batch of requests " << first << ".." << first + batch - 1
                 << " done\n";
   }
@@ -369,6 +394,8 @@ int main(int argc, char **argv) {
     return fail("a step's top two logits are only " +
                 std::to_string(worstMargin) +
                 " apart (relative): choose another seed");
+  if (!leader)
+    return 0;
   for (int64_t i = 0; i < total; ++i) {
     if (!quiet)
       std::cout << "request " << i << ":";
@@ -378,7 +405,8 @@ int main(int argc, char **argv) {
   }
   if (!quiet) {
     std::cout << "decoded " << total << " x " << maxNew << " tokens on " << G
-              << " devices in " << seconds << " s ("
+              << (useMpi ? " devices (MPI ranks)" : " devices") << " in "
+              << seconds << " s ("
               << total * maxNew / seconds << " tokens/s)\n";
     // The prefill yields each request's first token; the decode steps the
     // rest.
@@ -386,7 +414,8 @@ int main(int argc, char **argv) {
               << " s for " << total << " x " << maxNew - 1 << " tokens ("
               << (decodeSeconds > 0 ? total * (maxNew - 1) / decodeSeconds : 0)
               << " decode tokens/s)\n";
-    for (int64_t g = 0; g < G; ++g) {
+    // Each MPI rank holds only its own device's figures: rank 0 prints its.
+    for (int64_t g = 0; g < (useMpi ? 1 : G); ++g) {
       double prefill = 0, decode = 0;
       int64_t tokens = 0, bytes = 0;
       fairkv_rt_ctx_stats(fairkv_rt_session_device(session, g), &prefill,

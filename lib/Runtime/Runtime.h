@@ -110,18 +110,23 @@ private:
   int64_t pageTokens = 0, headDim = 0, totalPages = 0;
 };
 
-/// Meeting point of the devices (threads) for collectives: every
-/// participant deposits its input under a key, waits for the others, reads,
-/// and leaves; the entry disappears when the last one has left.
+/// Meeting point of the devices for collectives. Devices as threads of one
+/// process: every participant deposits its input under a key, waits for the
+/// others, reads, and leaves; the entry disappears when the last one has
+/// left. Devices as processes (MPI, one device per rank): every participant
+/// receives a copy of every other's input, kept until it leaves.
 class Rendezvous {
 public:
-  /// Returns every participant's input, indexed by participant.
+  /// Returns every participant's input, indexed by participant; the
+  /// participants are `devices`, this one is devices[index].
   std::vector<const Tensor *> exchange(const std::string &key,
-                                       int64_t participants, int64_t index,
-                                       const Tensor *input);
+                                       const std::vector<int64_t> &devices,
+                                       int64_t index, const Tensor *input);
   /// Signals this participant is done reading; waits for the others so
   /// inputs stay alive until nobody reads them.
   void leave(const std::string &key);
+  /// From now on, exchange across MPI ranks (device d is rank d).
+  void useMpi() { mpi = true; }
 
 private:
   struct Entry {
@@ -131,7 +136,22 @@ private:
   std::mutex mutex;
   std::condition_variable changed;
   std::map<std::string, Entry> entries;
+  bool mpi = false;
+  std::map<std::string, std::vector<std::unique_ptr<Tensor>>> received;
 };
+
+namespace mpi {
+/// Every rank of `ranks` gets every one's `mine` (this rank is
+/// ranks[index]), in the order of `ranks`.
+std::vector<std::unique_ptr<Tensor>> allgather(const std::vector<int64_t> &ranks,
+                                               int64_t index,
+                                               const Tensor &mine);
+/// `bytes` at `data` from rank `root` to every rank.
+void broadcast(void *data, size_t bytes, int root);
+/// This process's rank and the number of ranks, or an error when MPI is
+/// not initialized (or not built).
+std::string world(int64_t *rank, int64_t *size);
+} // namespace mpi
 
 /// Safetensors weights, memory-mapped: one file, or the shards listed by a
 /// Hugging Face `model.safetensors.index.json`.

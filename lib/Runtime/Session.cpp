@@ -115,6 +115,7 @@ FAIRKV_RT_EXPORT void fairkv_rt_default_options(fairkv_rt_options *options) {
   options->backend = FAIRKV_RT_BACKEND_CPU;
   options->collectives = FAIRKV_RT_COLLECTIVES_RENDEZVOUS;
   options->storage = FAIRKV_RT_STORAGE_BF16;
+  options->mpi_rank = -1;
 }
 
 FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_create(
@@ -143,8 +144,26 @@ FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_create(
     return fail(FAIRKV_ERROR_INVALID_ARGUMENT,
                 "fp16 storage needs the CUDA backend (the CPU computes in "
                 "fp32)");
+  if (options->mpi_rank >= 0) {
+    int64_t rank = 0, size = 0;
+    if (std::string error = fairkv::rt::mpi::world(&rank, &size);
+        !error.empty())
+      return fail(FAIRKV_ERROR_UNAVAILABLE, error);
+    if (size != options->devices || rank != options->mpi_rank)
+      return fail(FAIRKV_ERROR_INVALID_ARGUMENT,
+                  "an MPI run needs one rank per device: " +
+                      std::to_string(options->devices) + " devices, " +
+                      std::to_string(size) + " ranks (this is rank " +
+                      std::to_string(rank) + ")");
+    if (options->backend == FAIRKV_RT_BACKEND_CUDA &&
+        options->collectives != FAIRKV_RT_COLLECTIVES_NCCL)
+      return fail(FAIRKV_ERROR_INVALID_ARGUMENT,
+                  "an MPI run on GPUs needs NCCL collectives");
+  }
   auto s = std::make_unique<fairkv_rt_session>();
   s->options = *options;
+  if (options->mpi_rank >= 0)
+    s->comm.useMpi();
   std::string error;
   if (!s->weights.open(weightsPath, error))
     return fail(FAIRKV_ERROR_INVALID_ARGUMENT, error);

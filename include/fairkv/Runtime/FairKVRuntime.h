@@ -81,6 +81,12 @@ typedef struct fairkv_rt_options {
   /// FAIRKV_RT_STORAGE_BF16 or FAIRKV_RT_STORAGE_FP16 (activations and
   /// accumulation stay fp32; the CPU backend is fp32 throughout).
   int64_t storage;
+  /// -1: every device is a thread of this process. Otherwise this process
+  /// is MPI rank `mpi_rank` of an MPI job with one rank per device, and runs
+  /// only device `mpi_rank`; collectives go through MPI (through NCCL on
+  /// the CUDA backend, which then needs NCCL collectives). Call
+  /// fairkv_rt_mpi_init first.
+  int64_t mpi_rank;
 } fairkv_rt_options;
 
 #define FAIRKV_RT_BACKEND_CPU 0
@@ -92,7 +98,7 @@ typedef struct fairkv_rt_options {
 
 /// devices 1, max_new_tokens 16, snapkv_window 8, page_tokens 16,
 /// kv_bytes_per_device 0, adakv_alpha -1 (static budgets), backend CPU,
-/// collectives RENDEZVOUS, storage BF16.
+/// collectives RENDEZVOUS, storage BF16, mpi_rank -1.
 void fairkv_rt_default_options(fairkv_rt_options *options);
 
 /// Opens `weights_path` (safetensors, memory-mapped) for `options->devices`
@@ -105,6 +111,14 @@ void fairkv_rt_session_destroy(fairkv_rt_session *session);
 /// context must be used by one thread at a time.
 fairkv_rt_ctx *fairkv_rt_session_device(fairkv_rt_session *session,
                                         int64_t device);
+
+/// Initializes MPI (thread level FUNNELED: a process's MPI calls come from
+/// the thread that runs its device) and returns this process's rank and the
+/// job's size. FAIRKV_ERROR_UNAVAILABLE when FairKV was built without MPI.
+fairkv_status_t fairkv_rt_mpi_init(int *argc, char ***argv, int64_t *rank,
+                                   int64_t *size);
+/// Finalizes MPI if it was initialized.
+void fairkv_rt_mpi_finalize(void);
 
 /// Starts a batch of `batch` requests whose prompts have `lengths` tokens
 /// (prefilled left-padded to the longest): drops every device's KV cache of

@@ -391,6 +391,14 @@ const void *local(fairkv_rt_ctx *ctx, const Tensor *part,
   return keep.back().get();
 }
 
+/// Devices 0, ..., G - 1.
+std::vector<int64_t> everyone(int64_t G) {
+  std::vector<int64_t> all(G);
+  for (int64_t d = 0; d < G; ++d)
+    all[d] = d;
+  return all;
+}
+
 /// 0, 1, ..., n - 1.
 std::vector<int64_t> firstRows(size_t n) {
   std::vector<int64_t> rows(n);
@@ -464,7 +472,11 @@ std::string fairkv::rt::gpu::start(fairkv_rt_session &session) {
   if (e != cudaSuccess || count == 0)
     return std::string("the CUDA backend needs a GPU: ") +
            (e != cudaSuccess ? cudaGetErrorString(e) : "none visible");
+  const int64_t mpiRank = session.options.mpi_rank;
   for (auto &ctx : session.devices) {
+    // An MPI rank runs only its own device.
+    if (mpiRank >= 0 && ctx->device != mpiRank)
+      continue;
     auto g = std::make_shared<GpuDevice>();
     g->gpu = static_cast<int>(ctx->device % count);
     g->fp16 = session.options.storage == FAIRKV_RT_STORAGE_FP16;
@@ -478,6 +490,24 @@ std::string fairkv::rt::gpu::start(fairkv_rt_session &session) {
             CUBLAS_STATUS_SUCCESS)
       return "cuBLAS did not start";
     ctx->gpu = g;
+  }
+  if (session.options.collectives == FAIRKV_RT_COLLECTIVES_NCCL &&
+      mpiRank >= 0) {
+    // One process per device: rank 0 makes the communicator's id and MPI
+    // hands it to the others.
+    const int G = static_cast<int>(session.devices.size());
+    ncclUniqueId id;
+    if (mpiRank == 0)
+      if (ncclResult_t r = ncclGetUniqueId(&id); r != ncclSuccess)
+        return std::string("ncclGetUniqueId: ") + ncclGetErrorString(r);
+    mpi::broadcast(&id, sizeof(id), 0);
+    GpuDevice &g = *session.devices[mpiRank]->gpu;
+    cudaSetDevice(g.gpu);
+    if (ncclResult_t r =
+            ncclCommInitRank(&g.comm, G, id, static_cast<int>(mpiRank));
+        r != ncclSuccess)
+      return std::string("ncclCommInitRank: ") + ncclGetErrorString(r);
+    return "";
   }
   if (session.options.collectives == FAIRKV_RT_COLLECTIVES_NCCL) {
     const int G = static_cast<int>(session.devices.size());
@@ -957,7 +987,7 @@ Tensor *fairkv::rt::gpu::gatherRows(
   }
   publish(ctx, x);
   std::vector<const Tensor *> parts =
-      ctx->session->comm.exchange(key, participants, index, x);
+      ctx->session->comm.exchange(key, devices, index, x);
   std::vector<int64_t> shape = x->shape;
   shape[0] = ctx->batch;
   Tensor *out = make(ctx, shape);
@@ -1010,7 +1040,7 @@ Tensor *fairkv::rt::gpu::allReduce(fairkv_rt_ctx *ctx, Tensor *x,
   }
   publish(ctx, x);
   std::vector<const Tensor *> parts =
-      ctx->session->comm.exchange(key, G, ctx->device, x);
+      ctx->session->comm.exchange(key, everyone(G), ctx->device, x);
   Tensor *out = make(ctx, x->shape);
   float *o = data<float>(ctx, out);
   std::vector<std::shared_ptr<void>> keep;
@@ -1046,7 +1076,7 @@ Tensor *fairkv::rt::gpu::allGather(fairkv_rt_ctx *ctx, Tensor *x, int64_t axis,
     gathered = static_cast<const float *>(all.get());
   } else {
     publish(ctx, x);
-    parts = ctx->session->comm.exchange(key, G, ctx->device, x);
+    parts = ctx->session->comm.exchange(key, everyone(G), ctx->device, x);
   }
   std::vector<int64_t> shape = x->shape;
   shape[axis] *= G;

@@ -1,0 +1,149 @@
+//===- Mpi.cpp - Devices as MPI ranks: the runtime's MPI collectives ------===//
+//
+// With `mpi_rank` set, each process of an MPI job runs one device (device d
+// is rank d). Collectives go through MPI: a participant set gets its own
+// communicator (MPI_Comm_create_group, collective over the set only, so a
+// copied head's replicas build theirs without the others), and a tensor is
+// exchanged as its shape and bytes by MPI_Allgatherv.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Runtime.h"
+#include "Status.h"
+
+#include <mpi.h>
+
+#include <climits>
+#include <cstring>
+
+#define FAIRKV_RT_EXPORT extern "C" __attribute__((visibility("default")))
+
+using namespace fairkv::rt;
+
+namespace {
+
+/// One communicator per participant set, made on first use.
+MPI_Comm communicator(const std::vector<int64_t> &ranks) {
+  static std::map<std::vector<int64_t>, MPI_Comm> comms;
+  auto it = comms.find(ranks);
+  if (it != comms.end())
+    return it->second;
+  MPI_Group world, group;
+  MPI_Comm_group(MPI_COMM_WORLD, &world);
+  std::vector<int> members(ranks.begin(), ranks.end());
+  MPI_Group_incl(world, static_cast<int>(members.size()), members.data(),
+                 &group);
+  MPI_Comm comm;
+  if (MPI_Comm_create_group(MPI_COMM_WORLD, group, /*tag=*/0, &comm) !=
+      MPI_SUCCESS)
+    fatal("MPI: cannot make a communicator for a collective");
+  MPI_Group_free(&group);
+  MPI_Group_free(&world);
+  return comms[ranks] = comm;
+}
+
+} // namespace
+
+std::vector<std::unique_ptr<Tensor>>
+fairkv::rt::mpi::allgather(const std::vector<int64_t> &ranks, int64_t index,
+                           const Tensor &mine) {
+  MPI_Comm comm = communicator(ranks);
+  // [isInt, rank, dims..., ints, floats], then the int64 and the float
+  // data (both: a tensor may carry either or, for the prefill's score
+  // exchange, both).
+  std::vector<int64_t> header = {mine.isInt ? 1 : 0,
+                                 static_cast<int64_t>(mine.shape.size())};
+  header.insert(header.end(), mine.shape.begin(), mine.shape.end());
+  header.push_back(static_cast<int64_t>(mine.i.size()));
+  header.push_back(static_cast<int64_t>(mine.f.size()));
+  std::vector<char> bytes(header.size() * 8 + mine.i.size() * 8 +
+                          mine.f.size() * 4);
+  char *w = bytes.data();
+  std::memcpy(w, header.data(), header.size() * 8);
+  w += header.size() * 8;
+  std::memcpy(w, mine.i.data(), mine.i.size() * 8);
+  w += mine.i.size() * 8;
+  std::memcpy(w, mine.f.data(), mine.f.size() * 4);
+  if (bytes.size() > INT_MAX)
+    fatal("MPI: a collective's input exceeds 2 GB");
+  const int n = static_cast<int>(ranks.size());
+  int count = static_cast<int>(bytes.size());
+  std::vector<int> counts(n), offsets(n, 0);
+  MPI_Allgather(&count, 1, MPI_INT, counts.data(), 1, MPI_INT, comm);
+  int64_t total = 0;
+  for (int r = 0; r < n; ++r) {
+    offsets[r] = static_cast<int>(total);
+    total += counts[r];
+  }
+  if (total > INT_MAX)
+    fatal("MPI: a collective exceeds 2 GB");
+  std::vector<char> all(total);
+  MPI_Allgatherv(bytes.data(), count, MPI_BYTE, all.data(), counts.data(),
+                 offsets.data(), MPI_BYTE, comm);
+  std::vector<std::unique_ptr<Tensor>> out;
+  for (int r = 0; r < n; ++r) {
+    const char *p = all.data() + offsets[r];
+    auto t = std::make_unique<Tensor>();
+    int64_t isInt, rank, ints, floats;
+    std::memcpy(&isInt, p, 8);
+    std::memcpy(&rank, p + 8, 8);
+    t->isInt = isInt != 0;
+    t->shape.resize(rank);
+    std::memcpy(t->shape.data(), p + 16, rank * 8);
+    p += 16 + rank * 8;
+    std::memcpy(&ints, p, 8);
+    std::memcpy(&floats, p + 8, 8);
+    p += 16;
+    t->i.resize(ints);
+    std::memcpy(t->i.data(), p, ints * 8);
+    t->f.resize(floats);
+    std::memcpy(t->f.data(), p + ints * 8, floats * 4);
+    out.push_back(std::move(t));
+  }
+  (void)index;
+  return out;
+}
+
+void fairkv::rt::mpi::broadcast(void *data, size_t bytes, int root) {
+  MPI_Bcast(data, static_cast<int>(bytes), MPI_BYTE, root, MPI_COMM_WORLD);
+}
+
+std::string fairkv::rt::mpi::world(int64_t *rank, int64_t *size) {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (!initialized)
+    return "MPI is not initialized (call fairkv_rt_mpi_init)";
+  int r = 0, n = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &r);
+  MPI_Comm_size(MPI_COMM_WORLD, &n);
+  *rank = r;
+  *size = n;
+  return "";
+}
+
+FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_mpi_init(int *argc, char ***argv,
+                                                    int64_t *rank,
+                                                    int64_t *size) {
+  if (!rank || !size)
+    return fail(FAIRKV_ERROR_INVALID_ARGUMENT, "null argument");
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  int provided = 0;
+  // Every MPI call comes from the thread that runs the process's device.
+  if (!initialized &&
+      MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) !=
+          MPI_SUCCESS)
+    return fail(FAIRKV_ERROR_UNAVAILABLE, "MPI_Init_thread failed");
+  std::string error = mpi::world(rank, size);
+  if (!error.empty())
+    return fail(FAIRKV_ERROR_UNAVAILABLE, error);
+  return ok();
+}
+
+FAIRKV_RT_EXPORT void fairkv_rt_mpi_finalize(void) {
+  int initialized = 0, finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (initialized && !finalized)
+    MPI_Finalize();
+}
