@@ -52,74 +52,64 @@ echo "== compiled programs on the CUDA backend against the CPU backend"
 args=(--weights "$programs/weights.safetensors" --random-prompts 6 --prompt-len 40
       --min-prompt-len 20 --seed 5 --backend cuda)
 programs_failed=0
-# run MODE PROGRAM BATCH-SIZE STEPS STRICT [ARGS...]: fed the CPU run's
-# tokens, every step's logits against the CPU's; STRICT=1 fails beyond 2e-2.
-run() {
-  local mode=$1 p=$2 bs=$3 steps=$4 strict=$5 out="$runs/$1-$2-$3-$4"
-  shift 5
-  if ! "$programs/$mode-$p" "${args[@]}" "$@" --quiet --batch-size "$bs" --max-new-tokens "$steps" \
-      --force-tokens "$programs/$mode.tokens" --tolerance 2e-2 \
-      --reference-logits "$programs/$mode.logits" > "$out.tokens" 2> "$out.err"; then
+# compare LABEL PROGRAM TOKENS REFERENCE BATCH-SIZE STEPS STRICT [ARGS...]:
+# PROGRAM fed TOKENS (another run's), every step's logits against the
+# REFERENCE dump; STRICT=1 fails beyond 2e-2, STRICT=0 only reports.
+compare() {
+  local label=$1 p=$2 tokens=$3 reference=$4 bs=$5 steps=$6 strict=$7
+  local out="$runs/$(echo "$label $p $bs $steps $*" | tr -c 'a-z0-9\n' _)"
+  shift 7
+  if ! "$programs/$p" "${args[@]}" "$@" --quiet --batch-size "$bs" \
+      --max-new-tokens "$steps" --force-tokens "$tokens" --tolerance 2e-2 \
+      --reference-logits "$reference" > "$out.tokens" 2> "$out.err"; then
     grep -q "logits differ" "$out.err" && [ "$strict" = 0 ] || programs_failed=1
   fi
-  echo "  compression $mode, $p, batch size ${bs/#0/all}, $steps step(s)${*:+, $*}: $(grep -h "largest difference\|error" "$out.err" | tail -1)"
+  echo "  $label, ${p#*-}, batch size ${bs/#0/all}, $steps step(s)${*:+, $*}: $(grep -h "largest difference\|error" "$out.err" | tail -1)"
+}
+# against the CPU run of the same mode (off, on, adakv)
+cpu() {
+  local mode=$1 p=$2
+  shift 2
+  compare "compression $mode vs CPU" "${mode/adakv/on}-$p" "$programs/$mode.tokens" \
+    "$programs/$mode.logits" "$@"
 }
 for p in g1 tp-2 fairkv-2 tp-3 fairkv-3 tp-4 fairkv-4; do
   for bs in 0 4; do
-    run off $p $bs 6 1
+    cpu off $p $bs 6 1
   done
 done
 # NCCL collectives: one device per GPU, so only G = 1 on a one-GPU machine.
-run off g1 0 6 1 --collectives nccl
-# fp16 storage.
+cpu off g1 0 6 1 --collectives nccl
+# fp16 storage; its roundings are small enough that compression keeps the
+# CPU's tokens here, so whole decodes with compression are held too.
 for p in g1 fairkv-3; do
-  run off $p 0 6 1 --storage fp16
-done
-# With fp16 storage the roundings are small enough that compression keeps
-# the CPU's tokens here: whole decodes held to the tolerance.
-for p in g1 fairkv-3; do
-  run on $p 0 6 1 --storage fp16
+  cpu off $p 0 6 1 --storage fp16
+  cpu on $p 0 6 1 --storage fp16
 done
 # With compression on, bf16 roundings can move a token across a head's
 # selection boundary, so only the prefill's logits (full attention) are held
 # to the bf16 tolerance; whole decodes are reported.
 for p in g1 tp-2 fairkv-2 tp-3 fairkv-3 tp-4 fairkv-4; do
   for bs in 0 4; do
-    run on $p $bs 1 1
-    run on $p $bs 6 0
+    cpu on $p $bs 1 1
+    cpu on $p $bs 6 0
   done
 done
-# Placement never changes the answer on the GPU either: with compression
-# on, every sharded program's whole decode against the unsharded GPU run.
-"$programs/on-g1" "${args[@]}" --quiet --max-new-tokens 6 \
-  --force-tokens "$programs/on.tokens" --dump-logits "$runs/on-gpu.logits" > /dev/null
-for p in tp-2 fairkv-2 tp-3 fairkv-3 tp-4 fairkv-4; do
-  out="$runs/on-gpu-$p"
-  "$programs/on-$p" "${args[@]}" --quiet --max-new-tokens 6 \
-    --force-tokens "$programs/on.tokens" --tolerance 2e-2 \
-    --reference-logits "$runs/on-gpu.logits" > "$out.tokens" 2> "$out.err" ||
-    programs_failed=1
-  echo "  compression on, $p against the unsharded GPU run, 6 steps: $(tail -1 "$out.err")"
-done
-# Ada-KV (floor 0.2): the prefill against the CPU, whole decodes of every
-# placement against the unsharded GPU run.
 for p in g1 fairkv-3; do
-  out="$runs/adakv-cpu-$p"
-  "$programs/on-$p" "${args[@]}" --quiet --adakv-alpha 0.2 --max-new-tokens 1 \
-    --force-tokens "$programs/adakv.tokens" --tolerance 2e-2 \
-    --reference-logits "$programs/adakv.logits" > "$out.tokens" 2> "$out.err" ||
-    programs_failed=1
-  echo "  Ada-KV, $p against the CPU backend, prefill logits: $(tail -1 "$out.err")"
+  cpu adakv $p 0 1 1 --adakv-alpha 0.2
 done
-"$programs/on-g1" "${args[@]}" --quiet --adakv-alpha 0.2 --max-new-tokens 6 \
-  --force-tokens "$programs/adakv.tokens" --dump-logits "$runs/adakv-gpu.logits" > /dev/null
-for p in tp-2 fairkv-2 tp-3 fairkv-3 tp-4 fairkv-4; do
-  out="$runs/adakv-gpu-$p"
-  "$programs/on-$p" "${args[@]}" --quiet --adakv-alpha 0.2 --max-new-tokens 6 \
-    --force-tokens "$programs/adakv.tokens" --tolerance 2e-2 \
-    --reference-logits "$runs/adakv-gpu.logits" > "$out.tokens" 2> "$out.err" ||
-    programs_failed=1
-  echo "  Ada-KV, $p against the unsharded GPU run, 6 steps: $(tail -1 "$out.err")"
+# Placement never changes the answer on the GPU either: with compression
+# on (static budgets and Ada-KV), every sharded program's whole decode
+# against the unsharded GPU run.
+for mode in on adakv; do
+  extra=()
+  [ $mode = adakv ] && extra=(--adakv-alpha 0.2)
+  "$programs/on-g1" "${args[@]}" "${extra[@]}" --quiet --max-new-tokens 6 \
+    --force-tokens "$programs/$mode.tokens" --dump-logits "$runs/$mode-gpu.logits" > /dev/null
+  for p in tp-2 fairkv-2 tp-3 fairkv-3 tp-4 fairkv-4; do
+    compare "$mode vs unsharded GPU" "on-$p" "$programs/$mode.tokens" \
+      "$runs/$mode-gpu.logits" 0 6 1 "${extra[@]}"
+  done
 done
 "$programs/on-fairkv-4" "${args[@]}" --max-new-tokens 6 2>&1 | tail -6
 if [ $programs_failed = 0 ]; then
