@@ -69,7 +69,7 @@ std::vector<const Tensor *> Rendezvous::exchange(
   const int64_t participants = static_cast<int64_t>(devices.size());
   if (mpi) {
     std::vector<std::unique_ptr<Tensor>> &all = received[key];
-    all = mpi::allgather(devices, index, *input);
+    all = mpi::allgather(devices, *input);
     std::vector<const Tensor *> inputs;
     for (const auto &t : all)
       inputs.push_back(t.get());

@@ -45,7 +45,7 @@ MPI_Comm communicator(const std::vector<int64_t> &ranks) {
 } // namespace
 
 std::vector<std::unique_ptr<Tensor>>
-fairkv::rt::mpi::allgather(const std::vector<int64_t> &ranks, int64_t index,
+fairkv::rt::mpi::allgather(const std::vector<int64_t> &ranks,
                            const Tensor &mine) {
   MPI_Comm comm = communicator(ranks);
   // [isInt, rank, dims..., ints, floats], then the int64 and the float
@@ -100,7 +100,6 @@ fairkv::rt::mpi::allgather(const std::vector<int64_t> &ranks, int64_t index,
     std::memcpy(t->f.data(), p + ints * 8, floats * 4);
     out.push_back(std::move(t));
   }
-  (void)index;
   return out;
 }
 

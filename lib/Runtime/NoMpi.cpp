@@ -11,8 +11,7 @@
 using namespace fairkv::rt;
 
 std::vector<std::unique_ptr<Tensor>>
-fairkv::rt::mpi::allgather(const std::vector<int64_t> &, int64_t,
-                           const Tensor &) {
+fairkv::rt::mpi::allgather(const std::vector<int64_t> &, const Tensor &) {
   fatal("FairKV was built without MPI");
 }
 

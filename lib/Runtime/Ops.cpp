@@ -269,7 +269,8 @@ fairkv_rt_weight(fairkv_rt_ctx *ctx, const char *name, int64_t sliceDim,
   if (cached != ctx->weights.end())
     return cached->second.get();
   // A whole weight is the same on every device: the first one to ask loads
-  // it for all (weights are read-only).
+  // it for all (weights are read-only), and each device keeps a reference,
+  // so later steps find it without the session's lock.
   // (On GPUs every device keeps its own copy on its GPU.)
   const bool shared = sliceDim < 0 && !ctx->gpu;
   std::unique_lock<std::mutex> sharedLock(ctx->session->sharedWeightsMutex,
@@ -278,13 +279,13 @@ fairkv_rt_weight(fairkv_rt_ctx *ctx, const char *name, int64_t sliceDim,
     sharedLock.lock();
     auto it = ctx->session->sharedWeights.find(key);
     if (it != ctx->session->sharedWeights.end())
-      return it->second.get();
+      return (ctx->weights[key] = it->second).get();
   }
   const WeightFile::Info *info = ctx->session->weights.find(name);
   require(info, "weight", std::string("the weights have no tensor '") + name +
                               "'");
   std::vector<int64_t> expected(shape, shape + rank);
-  auto t = std::make_unique<Tensor>();
+  auto t = std::make_shared<Tensor>();
   t->shape = expected;
   t->f.assign(t->numel(), 0.0f);
   std::vector<int64_t> full = info->shape;
@@ -333,9 +334,8 @@ fairkv_rt_weight(fairkv_rt_ctx *ctx, const char *name, int64_t sliceDim,
   if (ctx->gpu)
     gpu::adoptWeight(ctx, raw);
   if (shared)
-    ctx->session->sharedWeights[key] = std::move(t);
-  else
-    ctx->weights[key] = std::move(t);
+    ctx->session->sharedWeights[key] = t;
+  ctx->weights[key] = std::move(t);
   return raw;
 }
 
@@ -508,11 +508,7 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_attention(
       }
     }
   }
-  double seconds = std::chrono::duration<double>(
-                       std::chrono::steady_clock::now() - start)
-                       .count();
-  (s > 1 ? ctx->prefillAttentionSeconds : ctx->decodeAttentionSeconds) +=
-      seconds;
+  ctx->addAttentionTime(s > 1, start);
   return out;
 }
 
@@ -585,9 +581,7 @@ FAIRKV_RT_EXPORT void fairkv_rt_step_end(fairkv_rt_ctx *ctx) {
   if (ctx->gpu) {
     gpu::fillCache(ctx, keep);
     ctx->pending.clear();
-    ctx->prefillAttentionSeconds +=
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-            .count();
+    ctx->addAttentionTime(/*prefill=*/true, start);
     return;
   }
   // Size each head's page pool for what it keeps plus the decode steps.
@@ -624,9 +618,7 @@ FAIRKV_RT_EXPORT void fairkv_rt_step_end(fairkv_rt_ctx *ctx) {
       cache.append(p.request, &p.keys[t * headDim], &p.values[t * headDim]);
   }
   ctx->pending.clear();
-  ctx->prefillAttentionSeconds += std::chrono::duration<double>(
-                                      std::chrono::steady_clock::now() - start)
-                                      .count();
+  ctx->addAttentionTime(/*prefill=*/true, start);
 }
 
 FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_out_proj(fairkv_rt_ctx *ctx,

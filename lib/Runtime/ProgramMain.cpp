@@ -34,6 +34,34 @@ int fail(const std::string &message) {
   return 1;
 }
 
+/// Reads `path`'s lines of token ids separated by spaces (empty lines
+/// skipped), every id inside the vocabulary; "" or a one-line error naming
+/// the ids as `what`.
+std::string readTokenLines(const std::string &path, const std::string &what,
+                           int64_t vocab,
+                           std::vector<std::vector<int64_t>> &lines) {
+  std::ifstream in(path);
+  if (!in)
+    return "cannot open " + what + "s '" + path + "'";
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::vector<int64_t> ids;
+    int64_t id;
+    while (fields >> id) {
+      if (id < 0 || id >= vocab)
+        return what + " token " + std::to_string(id) +
+               " is outside the vocabulary of " + std::to_string(vocab);
+      ids.push_back(id);
+    }
+    if (!fields.eof())
+      return what + "s must be token ids separated by spaces";
+    if (!ids.empty())
+      lines.push_back(std::move(ids));
+  }
+  return "";
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -171,29 +199,14 @@ int main(int argc, char **argv) {
   if (!promptsFile.empty() == (randomPrompts > 0))
     return fail("give exactly one of --prompts and --random-prompts");
   if (!promptsFile.empty()) {
-    std::ifstream in(promptsFile);
-    if (!in)
-      return fail("cannot open prompts '" + promptsFile + "'");
-    std::string line;
-    while (std::getline(in, line)) {
-      std::istringstream fields(line);
-      std::vector<int64_t> prompt;
-      int64_t id;
-      while (fields >> id) {
-        if (id < 0 || id >= vocab)
-          return fail("prompt token " + std::to_string(id) +
-                      " is outside the vocabulary of " +
-                      std::to_string(vocab));
-        prompt.push_back(id);
-      }
-      if (!fields.eof())
-        return fail("prompts must be token ids separated by spaces");
-      if (prompt.size() == 1)
-        return fail("prompt " + std::to_string(prompts.size()) +
+    if (std::string error =
+            readTokenLines(promptsFile, "prompt", vocab, prompts);
+        !error.empty())
+      return fail(error);
+    for (size_t p = 0; p < prompts.size(); ++p)
+      if (prompts[p].size() == 1)
+        return fail("prompt " + std::to_string(p) +
                     " has a single token: a prefill needs at least 2");
-      if (!prompt.empty())
-        prompts.push_back(std::move(prompt));
-    }
     if (prompts.empty())
       return fail("'" + promptsFile + "' holds no prompt");
   } else {
@@ -240,18 +253,10 @@ int main(int argc, char **argv) {
   // Tokens to feed instead of the sampled ones, per request.
   std::vector<std::vector<int64_t>> forced;
   if (!forceTokens.empty()) {
-    std::ifstream in(forceTokens);
-    if (!in)
-      return fail("cannot open '" + forceTokens + "'");
-    std::string line;
-    while (std::getline(in, line)) {
-      std::istringstream fields(line);
-      std::vector<int64_t> tokens;
-      int64_t id;
-      while (fields >> id)
-        tokens.push_back(id);
-      forced.push_back(std::move(tokens));
-    }
+    if (std::string error =
+            readTokenLines(forceTokens, "forced", vocab, forced);
+        !error.empty())
+      return fail(error);
     if (forced.size() != prompts.size())
       return fail("--force-tokens has " + std::to_string(forced.size()) +
                   " lines for " + std::to_string(prompts.size()) + " prompts");

@@ -12,6 +12,7 @@
 
 #include "fairkv/Runtime/FairKVRuntime.h"
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
@@ -141,10 +142,9 @@ private:
 };
 
 namespace mpi {
-/// Every rank of `ranks` gets every one's `mine` (this rank is
-/// ranks[index]), in the order of `ranks`.
+/// Every rank of `ranks` gets every one's `mine` (this rank is one of
+/// them), in the order of `ranks`.
 std::vector<std::unique_ptr<Tensor>> allgather(const std::vector<int64_t> &ranks,
-                                               int64_t index,
                                                const Tensor &mine);
 /// `bytes` at `data` from rank `root` to every rank.
 void broadcast(void *data, size_t bytes, int root);
@@ -199,7 +199,9 @@ struct fairkv_rt_ctx {
   std::shared_ptr<fairkv::rt::GpuDevice> gpu;
   int64_t batch = 0, seq = 0;
   std::vector<std::unique_ptr<fairkv::rt::Tensor>> arena;
-  std::map<std::string, std::unique_ptr<fairkv::rt::Tensor>> weights;
+  /// Weights this device has asked for (whole ones shared with the
+  /// session's other devices).
+  std::map<std::string, std::shared_ptr<fairkv::rt::Tensor>> weights;
   std::map<std::pair<int64_t, int64_t>, fairkv::rt::HeadCache> cache;
   /// Bytes of KV page pools reserved on this device so far.
   int64_t reservedKVBytes = 0;
@@ -212,6 +214,10 @@ struct fairkv_rt_ctx {
   std::vector<float> lastLogits;
   /// Seconds spent in attention at prefill and at decode, summed over steps.
   double prefillAttentionSeconds = 0, decodeAttentionSeconds = 0;
+  /// Adds the time since `start` to the prefill's (prefill) or the
+  /// decode's attention time.
+  void addAttentionTime(bool prefill,
+                        std::chrono::steady_clock::time_point start);
 
   fairkv::rt::Tensor *make(std::vector<int64_t> shape, bool isInt = false);
   /// The next key for a collective among `participants`.
@@ -226,7 +232,7 @@ struct fairkv_rt_session {
   /// Whole (unsliced) weights, which every device reads (embeddings, norms):
   /// loaded once per session, not once per device.
   std::mutex sharedWeightsMutex;
-  std::map<std::string, std::unique_ptr<fairkv::rt::Tensor>> sharedWeights;
+  std::map<std::string, std::shared_ptr<fairkv::rt::Tensor>> sharedWeights;
   /// Prompt length of each request of the current batch (empty: all as
   /// long as the prefill's sequence).
   std::vector<int64_t> promptLengths;

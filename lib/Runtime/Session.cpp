@@ -94,6 +94,13 @@ Tensor *fairkv_rt_ctx::make(std::vector<int64_t> shape, bool isInt) {
   return arena.back().get();
 }
 
+void fairkv_rt_ctx::addAttentionTime(
+    bool prefill, std::chrono::steady_clock::time_point start) {
+  (prefill ? prefillAttentionSeconds : decodeAttentionSeconds) +=
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+}
+
 std::string
 fairkv_rt_ctx::collectiveKey(const std::string &kind,
                              const std::vector<int64_t> &participants) {

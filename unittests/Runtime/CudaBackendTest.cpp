@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Collectives.h"
 #include "fairkv/Runtime/FairKVRuntime.h"
 
 #include <gtest/gtest.h>
@@ -170,34 +171,7 @@ TEST(CudaBackend, NcclCollectives) {
   o.devices = G;
   ASSERT_EQ(fairkv_rt_session_create(path.c_str(), &o, &session), FAIRKV_OK)
       << fairkv_rt_last_error();
-  std::vector<std::vector<float>> sums(G), gathers(G);
-  std::vector<std::thread> threads;
-  for (int g = 0; g < G; ++g)
-    threads.emplace_back([&, g] {
-      fairkv_rt_ctx *c = fairkv_rt_session_device(session, g);
-      fairkv_rt_step_begin(c, 1, 1);
-      std::vector<float> mine = {float(g + 1), float(10 * (g + 1))};
-      int64_t shape[] = {1, 1, 2};
-      fairkv_rt_tensor *x = fairkv_rt_tensor_from_f32(c, mine.data(), shape, 3);
-      fairkv_rt_tensor *s = fairkv_rt_all_reduce(c, x, 0);
-      fairkv_rt_tensor *a = fairkv_rt_all_gather(c, x, 2);
-      sums[g].assign(fairkv_rt_tensor_f32_data(s),
-                     fairkv_rt_tensor_f32_data(s) + 2);
-      gathers[g].assign(fairkv_rt_tensor_f32_data(a),
-                        fairkv_rt_tensor_f32_data(a) + 2 * G);
-    });
-  for (std::thread &t : threads)
-    t.join();
-  std::vector<float> sum = {0, 0}, gather;
-  for (int g = 0; g < G; ++g) {
-    sum[0] += g + 1;
-    sum[1] += 10 * (g + 1);
-    gather.insert(gather.end(), {float(g + 1), float(10 * (g + 1))});
-  }
-  for (int g = 0; g < G; ++g) {
-    EXPECT_EQ(sums[g], sum) << "device " << g;
-    EXPECT_EQ(gathers[g], gather) << "device " << g;
-  }
+  expectCollectivesAgree(session, G);
   std::printf("NCCL collectives over %d GPU(s): all_reduce and all_gather "
               "agree\n", G);
   fairkv_rt_session_destroy(session);

@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "Collectives.h"
 #include "fairkv/Runtime/FairKVRuntime.h"
 
 #include <gtest/gtest.h>
@@ -342,28 +343,8 @@ TEST_F(Kernels, AdmissionCountsTheHeadsKV) {
 
 TEST_F(Kernels, AllReduceAndAllGatherAcrossThreads) {
   open(3);
-  std::vector<std::vector<float>> sums(3), gathers(3);
-  std::vector<std::thread> threads;
-  for (int64_t g = 0; g < 3; ++g)
-    threads.emplace_back([&, g] {
-      fairkv_rt_ctx *c = fairkv_rt_session_device(session, g);
-      fairkv_rt_step_begin(c, 1, 1);
-      std::vector<float> mine = {float(g + 1), float(10 * (g + 1))};
-      int64_t shape[] = {1, 1, 2};
-      fairkv_rt_tensor *x = fairkv_rt_tensor_from_f32(c, mine.data(), shape, 3);
-      fairkv_rt_tensor *s = fairkv_rt_all_reduce(c, x, 0);
-      fairkv_rt_tensor *a = fairkv_rt_all_gather(c, x, 2);
-      sums[g].assign(fairkv_rt_tensor_f32_data(s),
-                     fairkv_rt_tensor_f32_data(s) + 2);
-      gathers[g].assign(fairkv_rt_tensor_f32_data(a),
-                        fairkv_rt_tensor_f32_data(a) + 6);
-    });
-  for (std::thread &t : threads)
-    t.join();
-  for (int g = 0; g < 3; ++g) {
-    EXPECT_EQ(sums[g], (std::vector<float>{6, 60}));
-    EXPECT_EQ(gathers[g], (std::vector<float>{1, 10, 2, 20, 3, 30}));
-  }
+  // Sums {6, 60}; gathered {1, 10, 2, 20, 3, 30}.
+  expectCollectivesAgree(session, 3);
 }
 
 TEST(Session, BadWeightsAreOneLineErrors) {

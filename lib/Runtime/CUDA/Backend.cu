@@ -860,11 +860,7 @@ Tensor *fairkv::rt::gpu::attention(fairkv_rt_ctx *ctx, Tensor *q, Tensor *k,
   }
   // Timed to completion, like the CPU backend's attention.
   CU(cudaStreamSynchronize(g.stream));
-  double seconds = std::chrono::duration<double>(
-                       std::chrono::steady_clock::now() - start)
-                       .count();
-  (s > 1 ? ctx->prefillAttentionSeconds : ctx->decodeAttentionSeconds) +=
-      seconds;
+  ctx->addAttentionTime(s > 1, start);
   return out;
 }
 
