@@ -7,7 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "Collectives.h"
+#include "RuntimeTestSupport.h"
 #include "fairkv/Runtime/FairKVRuntime.h"
 
 #include <gtest/gtest.h>
@@ -43,15 +43,6 @@ fairkv_rt_options cudaOptions() {
   fairkv_rt_default_options(&o);
   o.backend = FAIRKV_RT_BACKEND_CUDA;
   return o;
-}
-
-std::vector<float> random(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> d(-1, 1);
-  std::vector<float> v(n);
-  for (float &x : v)
-    x = d(rng);
-  return v;
 }
 
 /// Runs the same prefill and decode steps on a CPU and a CUDA session with

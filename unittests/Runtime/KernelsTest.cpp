@@ -7,7 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "Collectives.h"
+#include "RuntimeTestSupport.h"
 #include "fairkv/Runtime/FairKVRuntime.h"
 
 #include <gtest/gtest.h>
@@ -43,15 +43,6 @@ protected:
     ASSERT_EQ(fairkv_rt_session_create(path.c_str(), &o, &session), FAIRKV_OK)
         << fairkv_rt_last_error();
     ctx = fairkv_rt_session_device(session, 0);
-  }
-
-  std::vector<float> random(size_t n, uint64_t seed) {
-    std::mt19937_64 rng(seed);
-    std::uniform_real_distribution<float> d(-1, 1);
-    std::vector<float> v(n);
-    for (float &x : v)
-      x = d(rng);
-    return v;
   }
 
   fairkv_rt_tensor *tensor(const std::vector<float> &data,

@@ -1,22 +1,34 @@
-//===- Collectives.h - A session's all_reduce and all_gather, checked -*- C++ -*-===//
+//===- RuntimeTestSupport.h - Helpers of the runtime tests -------*- C++ -*-===//
 //
-// Shared by the CPU and CUDA runtime tests: every device of a session, one
-// thread each, contributes {d + 1, 10 (d + 1)}; all_reduce must give every
-// device the sums and all_gather (along the last axis) every contribution
-// in device order.
+// Shared by the CPU and CUDA runtime tests: seeded inputs, and a check of a
+// session's all_reduce and all_gather.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef FAIRKV_UNITTESTS_RUNTIME_COLLECTIVES_H
-#define FAIRKV_UNITTESTS_RUNTIME_COLLECTIVES_H
+#ifndef FAIRKV_UNITTESTS_RUNTIME_RUNTIMETESTSUPPORT_H
+#define FAIRKV_UNITTESTS_RUNTIME_RUNTIMETESTSUPPORT_H
 
 #include "fairkv/Runtime/FairKVRuntime.h"
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <thread>
 #include <vector>
 
+/// `n` seeded values, uniform in [-1, 1).
+inline std::vector<float> random(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> d(-1, 1);
+  std::vector<float> v(n);
+  for (float &x : v)
+    x = d(rng);
+  return v;
+}
+
+/// Every device of `session`, one thread each, contributes
+/// {d + 1, 10 (d + 1)}: all_reduce must give every device the sums and
+/// all_gather (along the last axis) every contribution in device order.
 inline void expectCollectivesAgree(fairkv_rt_session *session, int devices) {
   std::vector<std::vector<float>> sums(devices), gathers(devices);
   std::vector<std::thread> threads;
@@ -48,4 +60,4 @@ inline void expectCollectivesAgree(fairkv_rt_session *session, int devices) {
   }
 }
 
-#endif // FAIRKV_UNITTESTS_RUNTIME_COLLECTIVES_H
+#endif // FAIRKV_UNITTESTS_RUNTIME_RUNTIMETESTSUPPORT_H
