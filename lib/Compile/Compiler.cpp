@@ -145,6 +145,8 @@ std::string fairkv::compile::compileToExecutable(const std::string &moduleText,
   shard.decodeTokens = o.decodeTokens;
   shard.hardware = o.hardware;
   shard.report = o.report;
+  shard.overlapChunks = o.overlapChunks;
+  shard.overlapMinChunkBytes = o.overlapMinChunkBytes;
   mlir::PassManager pm(&context);
   mlir::fairkv::buildShardPipeline(pm, shard);
   mlir::fairkv::buildLowerToLLVMPipeline(pm);

@@ -51,6 +51,8 @@ Tensor *attention(fairkv_rt_ctx *ctx, Tensor *q, Tensor *k, Tensor *v,
 Tensor *outProj(fairkv_rt_ctx *ctx, Tensor *x, Tensor *wo);
 Tensor *mlp(fairkv_rt_ctx *ctx, Tensor *x, Tensor *wg, Tensor *wu,
             Tensor *wd);
+/// silu(x @ wg^T) * (x @ wu^T), [B, S, ffn].
+Tensor *gatedAct(fairkv_rt_ctx *ctx, Tensor *x, Tensor *wg, Tensor *wu);
 Tensor *add(fairkv_rt_ctx *ctx, Tensor *a, Tensor *b);
 Tensor *lmHead(fairkv_rt_ctx *ctx, Tensor *x, Tensor *w);
 Tensor *greedySample(fairkv_rt_ctx *ctx, Tensor *logits);
@@ -66,6 +68,11 @@ Tensor *addRows(fairkv_rt_ctx *ctx, Tensor *acc, Tensor *rows,
 Tensor *zerosLike(fairkv_rt_ctx *ctx, Tensor *x);
 Tensor *allReduce(fairkv_rt_ctx *ctx, Tensor *x, int64_t kind,
                   const std::string &key);
+/// The sum over all devices of x @ w^T, reduced in `blocks` column blocks
+/// (fairkv_rt_reduction_blocks); with NCCL, block c's all_reduce runs on the device's
+/// communication stream while block c + 1's GEMM runs.
+Tensor *linearAllReduce(fairkv_rt_ctx *ctx, Tensor *x, Tensor *w,
+                        int64_t blocks);
 Tensor *allGather(fairkv_rt_ctx *ctx, Tensor *x, int64_t axis,
                   const std::string &key);
 

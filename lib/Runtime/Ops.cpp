@@ -28,16 +28,37 @@ void require(bool condition, const std::string &op, const std::string &what) {
 }
 
 /// y[M, N] = x[M, K] * W[N, K]^T.
+/// y[m, n] = x[m, k] * w[n, k]^T, rows of y `ldy` apart (default n).
 void linear(const float *x, int64_t m, int64_t k, const float *w, int64_t n,
-            float *y) {
+            float *y, int64_t ldy = 0) {
+  if (ldy == 0)
+    ldy = n;
   if (m == 0 || n == 0)
     return;
   if (k == 0) {
-    std::fill(y, y + m * n, 0.0f);
+    for (int64_t r = 0; r < m; ++r)
+      std::fill(y + r * ldy, y + r * ldy + n, 0.0f);
     return;
   }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, x, k, w,
-              k, 0.0f, y, n);
+              k, 0.0f, y, ldy);
+}
+
+/// silu(x @ wg^T) * (x @ wu^T) for x [rows, hidden]: [rows, ffn].
+std::vector<float> gatedActivation(const Tensor *x, const Tensor *wg,
+                                   const Tensor *wu) {
+  int64_t hidden = x->shape.back(), rows = x->numel() / hidden,
+          ffn = wg->dim(0);
+  require(wg->dim(1) == hidden && wu->dim(0) == ffn && wu->dim(1) == hidden,
+          "gated_act",
+          "weights " + wg->shapeString() + " and " + wu->shapeString() +
+              " do not match " + x->shapeString());
+  std::vector<float> gate(rows * ffn), up(rows * ffn);
+  linear(x->f.data(), rows, hidden, wg->f.data(), ffn, gate.data());
+  linear(x->f.data(), rows, hidden, wu->f.data(), ffn, up.data());
+  for (int64_t e = 0; e < rows * ffn; ++e)
+    gate[e] = gate[e] / (1.0f + std::exp(-gate[e])) * up[e];
+  return gate;
 }
 
 float halfToFloat(uint16_t h) {
@@ -642,13 +663,19 @@ fairkv_rt_mlp(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, fairkv_rt_tensor *wg,
     return gpu::mlp(ctx, x, wg, wu, wd);
   int64_t hidden = x->shape.back(), rows = x->numel() / hidden,
           ffn = wg->dim(0);
-  std::vector<float> gate(rows * ffn), up(rows * ffn);
-  linear(x->f.data(), rows, hidden, wg->f.data(), ffn, gate.data());
-  linear(x->f.data(), rows, hidden, wu->f.data(), ffn, up.data());
-  for (int64_t e = 0; e < rows * ffn; ++e)
-    gate[e] = gate[e] / (1.0f + std::exp(-gate[e])) * up[e];
+  std::vector<float> act = gatedActivation(x, wg, wu);
   Tensor *out = ctx->make(x->shape);
-  linear(gate.data(), rows, ffn, wd->f.data(), hidden, out->f.data());
+  linear(act.data(), rows, ffn, wd->f.data(), hidden, out->f.data());
+  return out;
+}
+
+FAIRKV_RT_EXPORT fairkv_rt_tensor *
+fairkv_rt_gated_act(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x,
+                    fairkv_rt_tensor *wg, fairkv_rt_tensor *wu) {
+  if (ctx->gpu)
+    return gpu::gatedAct(ctx, x, wg, wu);
+  Tensor *out = ctx->make({x->dim(0), x->dim(1), wg->dim(0)});
+  out->f = gatedActivation(x, wg, wu);
   return out;
 }
 
@@ -789,6 +816,51 @@ fairkv_rt_all_reduce(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t kind) {
                                : std::max(out->f[e], parts[g]->f[e]);
   }
   ctx->session->comm.leave(key);
+  return out;
+}
+
+FAIRKV_RT_EXPORT int64_t fairkv_rt_reduction_blocks(int64_t rows,
+                                                    int64_t columns,
+                                                    int64_t chunks,
+                                                    int64_t minChunkBytes) {
+  int64_t blocks = chunks;
+  if (minChunkBytes > 0)
+    blocks = std::min(blocks, rows * columns * 4 / minChunkBytes);
+  return std::max<int64_t>(1, std::min(blocks, columns));
+}
+
+FAIRKV_RT_EXPORT fairkv_rt_tensor *
+fairkv_rt_linear_all_reduce(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x,
+                            fairkv_rt_tensor *w, int64_t chunks,
+                            int64_t minChunkBytes) {
+  const int64_t rows = x->dim(0) * x->dim(1), hidden = w->dim(0);
+  int64_t k = 1;
+  for (size_t d = 2; d < x->shape.size(); ++d)
+    k *= x->dim(d);
+  require(chunks >= 1 && minChunkBytes >= 0, "linear_all_reduce",
+          "needs chunks >= 1 and min_chunk_bytes >= 0");
+  require(w->dim(1) == k, "linear_all_reduce",
+          "weight " + w->shapeString() + " does not match " +
+              x->shapeString());
+  const int64_t blocks =
+      fairkv_rt_reduction_blocks(rows, hidden, chunks, minChunkBytes);
+  if (ctx->gpu)
+    return gpu::linearAllReduce(ctx, x, w, blocks);
+  Tensor *out = ctx->make({x->dim(0), x->dim(1), hidden});
+  // Block c holds result columns [c * hidden / blocks, (c + 1) * ...): its
+  // GEMM is the weight's rows of those columns; its all_reduce adds in
+  // device order, like the unfused all_reduce, element for element.
+  for (int64_t c = 0; c < blocks; ++c) {
+    const int64_t c0 = c * hidden / blocks, c1 = (c + 1) * hidden / blocks;
+    Tensor *part = ctx->make({rows, c1 - c0});
+    linear(x->f.data(), rows, k, w->f.data() + c0 * k, c1 - c0,
+           part->f.data());
+    Tensor *sum = fairkv_rt_all_reduce(ctx, part, 0);
+    for (int64_t r = 0; r < rows; ++r)
+      std::copy(sum->f.begin() + r * (c1 - c0),
+                sum->f.begin() + (r + 1) * (c1 - c0),
+                out->f.begin() + r * hidden + c0);
+  }
   return out;
 }
 

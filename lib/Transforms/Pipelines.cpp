@@ -42,6 +42,13 @@ void mlir::fairkv::buildShardPipeline(OpPassManager &pm,
   // Fold each copied head's gather into the following all_reduce, and drop
   // weights no device uses any more.
   pm.addPass(createCanonicalizerPass());
+  // Let each row-parallel projection's all_reduce overlap its GEMM.
+  if (options.overlapChunks > 0) {
+    FairKVOverlapCollectivesPassOptions overlap;
+    overlap.chunks = options.overlapChunks;
+    overlap.minChunkBytes = options.overlapMinChunkBytes;
+    pm.addPass(createFairKVOverlapCollectivesPass(overlap));
+  }
   // Reject anything computed twice or never, or weights not owned.
   pm.addPass(createFairKVVerifyShardingPass());
 }

@@ -8,6 +8,7 @@
 
 #include "fairkv/Dialect/FairKV/IR/FairKVDialect.h"
 #include "fairkv/Dialect/FairKV/IR/FairKVOps.h"
+#include "fairkv/Transforms/DevicePrograms.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
 
@@ -90,12 +91,8 @@ struct VerifyShardingPass
     const int64_t group = config.getQueryGroupSize();
     const int64_t d = config.getHeadDim();
 
-    // Programs are grouped by the function they came from.
-    std::map<std::string, SmallVector<func::FuncOp>> programs;
-    for (func::FuncOp f : module.getOps<func::FuncOp>()) {
-      auto device =
-          f->getAttrOfType<IntegerAttr>(FairKVDialect::getDeviceAttrName());
-      if (!device) {
+    for (func::FuncOp f : module.getOps<func::FuncOp>())
+      if (deviceOf(f) < 0)
         f.walk([&](Operation *op) {
           if (isa<FairKVDialect>(op->getDialect()) && !isa<WeightOp>(op) &&
               ok) {
@@ -104,19 +101,11 @@ struct VerifyShardingPass
             ok = false;
           }
         });
-        continue;
-      }
-      StringRef name = f.getName();
-      std::string base = name.str();
-      std::string suffix = "_dev" + std::to_string(device.getInt());
-      if (name.ends_with(suffix))
-        base = name.drop_back(suffix.size()).str();
-      programs[base].push_back(f);
-    }
     if (!ok)
       return signalPassFailure();
 
-    for (auto &[base, funcs] : programs) {
+    // Programs are grouped by the function they came from.
+    for (auto &[base, funcs] : groupDevicePrograms(module)) {
       // The placement of every layer, from any attention op of it.
       std::map<int64_t, PlacementAttr> placements;
       int64_t devices = 0;
@@ -129,16 +118,15 @@ struct VerifyShardingPass
         });
       std::map<std::pair<int64_t, int64_t>, SmallVector<Claim>> claims;
       for (func::FuncOp f : funcs) {
-        int64_t device =
-            f->getAttrOfType<IntegerAttr>(FairKVDialect::getDeviceAttrName())
-                .getInt();
+        int64_t device = deviceOf(f);
         WalkResult walk = f.walk([&](Operation *op) {
           if (auto attention = dyn_cast<AttentionOp>(op))
             return checkAttention(attention, device, claims);
           if (auto weight = dyn_cast<WeightOp>(op))
             return checkWeight(weight, device, devices, placements, config,
                                group, d);
-          if (isa<QKVProjOp, OutProjOp, MLPOp, LMHeadOp>(op))
+          if (isa<QKVProjOp, OutProjOp, MLPOp, GatedActOp, LinearAllReduceOp,
+                  LMHeadOp>(op))
             for (Value operand : op->getOperands().drop_front())
               if (auto weight = operand.getDefiningOp<WeightOp>();
                   !weight || !weight.isSlice()) {

@@ -123,6 +123,17 @@ std::function<int()> fairkv::tool::addCompileCommand(CLI::App &app,
   c->add_option("--decode-tokens", a.options.decodeTokens,
                 "tokens each request will decode: plan for budget + these")
       ->capture_default_str();
+  c->add_option("--overlap-chunks", a.options.overlapChunks,
+                "fuse each row-parallel projection with its all_reduce and "
+                "reduce it in up to this many blocks, each overlapping the "
+                "next block's GEMM (0: off)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  c->add_option("--overlap-min-chunk-bytes", a.options.overlapMinChunkBytes,
+                "fewest fp32 result bytes per overlapped block (smaller "
+                "reductions, e.g. decode steps, stay whole)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   c->add_option("--report", a.options.report,
                 "also write the JSON plan report here");
   c->add_flag("--keep-ir", a.options.keepIR,

@@ -168,6 +168,35 @@ TEST(CudaBackend, NcclCollectives) {
   fairkv_rt_session_destroy(session);
 }
 
+TEST(CudaBackend, LinearAllReduceSumsEveryBlock) {
+  int64_t gpus = 0;
+  if (fairkv_rt_cuda_device_count(&gpus) != FAIRKV_OK)
+    GTEST_SKIP() << "no CUDA device: " << fairkv_rt_last_error();
+  std::string path = weightFile();
+  // bf16 activations and weights, fp32 sums: 2e-2 of the largest value.
+  const double tolerance = 2e-2;
+  // The rendezvous (2 devices, one GPU is enough): one GEMM, one all_reduce.
+  fairkv_rt_options o = cudaOptions();
+  o.devices = 2;
+  fairkv_rt_session *session = nullptr;
+  ASSERT_EQ(fairkv_rt_session_create(path.c_str(), &o, &session), FAIRKV_OK)
+      << fairkv_rt_last_error();
+  expectLinearAllReduceSums(session, 2, path, 16, 16, 3, tolerance);
+  fairkv_rt_session_destroy(session);
+  // NCCL: each block's all_reduce on the communication stream while the
+  // next block's GEMM runs (one GPU per device).
+  const int G = static_cast<int>(std::min<int64_t>(gpus, 4));
+  o.devices = G;
+  o.collectives = FAIRKV_RT_COLLECTIVES_NCCL;
+  ASSERT_EQ(fairkv_rt_session_create(path.c_str(), &o, &session), FAIRKV_OK)
+      << fairkv_rt_last_error();
+  for (int64_t chunks : {1, 3, 16})
+    expectLinearAllReduceSums(session, G, path, 16, 16, chunks, tolerance);
+  std::printf("linear_all_reduce over NCCL on %d GPU(s): 1, 3 and 16 blocks "
+              "sum correctly\n", G);
+  fairkv_rt_session_destroy(session);
+}
+
 TEST(CudaBackend, Fp16StorageNeedsTheCudaBackend) {
   std::string path = weightFile();
   fairkv_rt_options o;

@@ -338,6 +338,29 @@ TEST_F(Kernels, AllReduceAndAllGatherAcrossThreads) {
   expectCollectivesAgree(session, 3);
 }
 
+TEST_F(Kernels, LinearAllReduceSumsEveryBlock) {
+  // 16 result columns in 1, 3 (5 + 5 + 6) and 16 blocks, on 3 devices
+  // holding 5, 5 and 6 of the 16 ffn columns.
+  open(3);
+  for (int64_t chunks : {1, 3, 40})
+    expectLinearAllReduceSums(session, 3,
+                              testing::TempDir() +
+                                  "/fairkv-kernels.safetensors",
+                              16, 16, chunks, 1e-6);
+}
+
+TEST(Runtime, ReductionBlocksFollowTheShape) {
+  // llama-3-70b at tp 8, decode batch 64: 2 MiB of fp32 result.
+  EXPECT_EQ(fairkv_rt_reduction_blocks(64, 8192, 4, 1 << 20), 2);
+  EXPECT_EQ(fairkv_rt_reduction_blocks(64, 8192, 4, 0), 4);
+  // A prefill of 64 x 512 tokens: as many blocks as asked.
+  EXPECT_EQ(fairkv_rt_reduction_blocks(64 * 512, 8192, 4, 1 << 20), 4);
+  // Small results stay whole; never more blocks than columns.
+  EXPECT_EQ(fairkv_rt_reduction_blocks(1, 64, 4, 1 << 20), 1);
+  EXPECT_EQ(fairkv_rt_reduction_blocks(0, 64, 4, 1 << 20), 1);
+  EXPECT_EQ(fairkv_rt_reduction_blocks(8, 3, 8, 0), 3);
+}
+
 TEST(Session, BadWeightsAreOneLineErrors) {
   fairkv_rt_options o;
   fairkv_rt_default_options(&o);

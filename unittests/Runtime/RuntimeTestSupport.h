@@ -1,7 +1,7 @@
 //===- RuntimeTestSupport.h - Helpers of the runtime tests -------*- C++ -*-===//
 //
-// Shared by the CPU and CUDA runtime tests: seeded inputs, and a check of a
-// session's all_reduce and all_gather.
+// Shared by the CPU and CUDA runtime tests: seeded inputs, and checks of a
+// session's all_reduce, all_gather and fused linear_all_reduce.
 //
 //===----------------------------------------------------------------------===//
 
@@ -12,7 +12,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -57,6 +60,72 @@ inline void expectCollectivesAgree(fairkv_rt_session *session, int devices) {
   for (int g = 0; g < devices; ++g) {
     EXPECT_EQ(sums[g], sum) << "device " << g;
     EXPECT_EQ(gathers[g], gather) << "device " << g;
+  }
+}
+
+/// Device g of `session` (one thread each) holds columns
+/// [g * ffn / G, (g + 1) * ffn / G) of layer 0's down projection (read from
+/// `weightsPath`, [hidden, ffn]) and seeded activations of that width for a
+/// [2, 3] batch; fairkv_rt_linear_all_reduce in up to `chunks` blocks must
+/// give every device the sum of the devices' products (float64 reference,
+/// within `tolerance` of the largest |value|), identical on every device.
+inline void expectLinearAllReduceSums(fairkv_rt_session *session, int devices,
+                                      const std::string &weightsPath,
+                                      int64_t hidden, int64_t ffn,
+                                      int64_t chunks, double tolerance) {
+  const char *name = "model.layers.0.mlp.down_proj.weight";
+  const int64_t rows = 6;
+  // The reference reads the whole weight through a CPU session.
+  fairkv_rt_options o;
+  fairkv_rt_default_options(&o);
+  fairkv_rt_session *cpu = nullptr;
+  ASSERT_EQ(fairkv_rt_session_create(weightsPath.c_str(), &o, &cpu), FAIRKV_OK)
+      << fairkv_rt_last_error();
+  fairkv_rt_ctx *host = fairkv_rt_session_device(cpu, 0);
+  fairkv_rt_step_begin(host, 1, 1);
+  const int64_t shape[] = {hidden, ffn};
+  const float *w = fairkv_rt_tensor_f32_data(
+      fairkv_rt_weight(host, name, -1, nullptr, 0, shape, 2));
+  std::vector<double> want(rows * hidden, 0.0);
+  std::vector<std::vector<float>> inputs(devices);
+  for (int g = 0; g < devices; ++g) {
+    const int64_t c0 = g * ffn / devices, c1 = (g + 1) * ffn / devices;
+    inputs[g] = random(rows * (c1 - c0), 100 + g);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t h = 0; h < hidden; ++h)
+        for (int64_t c = c0; c < c1; ++c)
+          want[r * hidden + h] += double(inputs[g][r * (c1 - c0) + c - c0]) *
+                                  w[h * ffn + c];
+  }
+  fairkv_rt_session_destroy(cpu);
+
+  std::vector<std::vector<float>> got(devices);
+  std::vector<std::thread> threads;
+  for (int g = 0; g < devices; ++g)
+    threads.emplace_back([&, g] {
+      fairkv_rt_ctx *c = fairkv_rt_session_device(session, g);
+      fairkv_rt_step_begin(c, 2, 3);
+      const int64_t range[] = {g * ffn / devices, (g + 1) * ffn / devices};
+      const int64_t width = range[1] - range[0];
+      const int64_t sliceShape[] = {hidden, width}, xShape[] = {2, 3, width};
+      fairkv_rt_tensor *wg = fairkv_rt_weight(c, name, 1, range, 2, sliceShape, 2);
+      fairkv_rt_tensor *x =
+          fairkv_rt_tensor_from_f32(c, inputs[g].data(), xShape, 3);
+      fairkv_rt_tensor *y = fairkv_rt_linear_all_reduce(c, x, wg, chunks, 0);
+      const float *data = fairkv_rt_tensor_f32_data(y);
+      got[g].assign(data, data + fairkv_rt_tensor_numel(y));
+    });
+  for (std::thread &t : threads)
+    t.join();
+  double largest = 0;
+  for (double v : want)
+    largest = std::max(largest, std::fabs(v));
+  for (int g = 0; g < devices; ++g) {
+    ASSERT_EQ(got[g].size(), want.size()) << "device " << g;
+    for (size_t i = 0; i < want.size(); ++i)
+      ASSERT_NEAR(got[g][i], want[i], tolerance * largest)
+          << "device " << g << ", element " << i;
+    EXPECT_EQ(got[g], got[0]) << "device " << g << " differs from device 0";
   }
 }
 

@@ -193,6 +193,13 @@ void fairkv_rt_cache_fill_random(fairkv_rt_ctx *ctx, int64_t layer,
                                  int64_t head_dim, int64_t requests,
                                  uint64_t seed);
 
+/// How many column blocks fairkv_rt_linear_all_reduce reduces a [rows,
+/// columns] fp32 result in: at most `chunks` and `columns`, each block of
+/// at least `min_chunk_bytes` (0: no floor), at least one. It depends only
+/// on the shape, so every device of a collective splits alike.
+int64_t fairkv_rt_reduction_blocks(int64_t rows, int64_t columns,
+                                   int64_t chunks, int64_t min_chunk_bytes);
+
 /// Prints "fairkv runtime: error: <message>" and exits the process.
 void fairkv_rt_fatal(const char *message);
 

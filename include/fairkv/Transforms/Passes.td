@@ -194,4 +194,61 @@ def FairKVVerifyShardingPass
   }];
 }
 
+def FairKVOverlapCollectivesPass
+    : Pass<"fairkv-overlap-collectives", "::mlir::ModuleOp"> {
+  let summary = "Fuse row-parallel projections with their all_reduce so the two overlap";
+  let description = [{
+    Runs on sharded modules (after `fairkv-shard-pipeline`). Every
+    `all_reduce` (sum) whose input is the result of an `out_proj`, or of an
+    `mlp` (split into `gated_act` and its down projection), becomes one
+    `fairkv.linear_all_reduce` of that projection: the runtime then computes
+    the projection in column blocks and reduces each block while it computes
+    the next one.
+
+    **Where the plan allows.** A collective must be issued alike by every
+    device, so the pass looks at the k-th `all_reduce` of all device
+    programs of a function together and fuses it only if it can on every
+    device. In a layer with a copied KV head, the attention's partial sum on
+    some device is an `add_rows` of the copy's rows (or of zeros, when the
+    device holds only a copy), not a projection: that layer's attention
+    all_reduce stays unfused on every device. The MLP's all_reduce always
+    fuses.
+
+    Before (one device of two):
+
+    ```mlir
+    %p = fairkv.out_proj %a, %wo : ...
+    %r = fairkv.all_reduce %p on @grid reduction = sum : tensor<?x?x64xf32>
+    %m = fairkv.mlp %n, %wg, %wu, %wd : ...
+    %s = fairkv.all_reduce %m on @grid reduction = sum : tensor<?x?x64xf32>
+    ```
+
+    After `--fairkv-overlap-collectives="chunks=4"`:
+
+    ```mlir
+    %r = fairkv.linear_all_reduce %a, %wo on @grid chunks = 4
+        min_chunk_bytes = 1048576 : ...
+    %g = fairkv.gated_act %n, %wg, %wu : ...
+    %s = fairkv.linear_all_reduce %g, %wd on @grid chunks = 4
+        min_chunk_bytes = 1048576 : ...
+    ```
+
+    Errors: device programs of one function that issue different numbers of
+    `all_reduce` ops (they could not run together).
+  }];
+  let options = [
+    Option<"chunks", "chunks", "int64_t", "4",
+           "most column blocks a fused projection is reduced in (>= 1)">,
+    Option<"minChunkBytes", "min-chunk-bytes", "int64_t", "1048576",
+           "fewest bytes of fp32 result per block: smaller reductions are "
+           "split into fewer blocks, down to one">
+  ];
+  let statistics = [
+    Statistic<"numFused", "fused-all-reduces",
+              "all_reduce ops fused with their projection (per device)">,
+    Statistic<"numKept", "kept-all-reduces",
+              "all_reduce ops left unfused (per device)">
+  ];
+}
+
 #endif // FAIRKV_TRANSFORMS_PASSES_TD

@@ -13,7 +13,8 @@ class OpPassManager;
 
 namespace mlir::fairkv {
 
-/// Options of fairkv-shard-pipeline: those of fairkv-plan-placement.
+/// Options of fairkv-shard-pipeline: those of fairkv-plan-placement, and
+/// those of fairkv-overlap-collectives.
 struct ShardPipelineOptions
     : public PassPipelineOptions<ShardPipelineOptions> {
   PassOptions::Option<std::string> strategy{
@@ -60,13 +61,23 @@ struct ShardPipelineOptions
       llvm::cl::desc("tokens each request will decode: plan for budget + "
                      "these"),
       llvm::cl::init(0)};
+  PassOptions::Option<int64_t> overlapChunks{
+      *this, "overlap-chunks",
+      llvm::cl::desc("fuse projections with their all_reduce and reduce in "
+                     "up to this many overlapped blocks (0: no fusion)"),
+      llvm::cl::init(0)};
+  PassOptions::Option<int64_t> overlapMinChunkBytes{
+      *this, "overlap-min-chunk-bytes",
+      llvm::cl::desc("fewest fp32 result bytes per overlapped block"),
+      llvm::cl::init(1048576)};
   PassOptions::Option<std::string> planFile{
       *this, "plan-file",
       llvm::cl::desc("use this fairkv-plan/v1 JSON plan instead of planning"),
       llvm::cl::init("")};
 };
 
-/// plan -> shard -> canonicalize (folds gathers) -> verify.
+/// plan -> shard -> canonicalize (folds gathers) -> [overlap collectives]
+/// -> verify.
 void buildShardPipeline(OpPassManager &pm, const ShardPipelineOptions &options);
 
 /// convert-fairkv-to-runtime, then the upstream lowering of func, arith and

@@ -290,6 +290,12 @@ LogicalResult Lowering::lowerOp(Operation *op, Value ctx) {
                                              m.getWUp(), m.getWDown()})));
             return success();
           })
+          .Case([&](GatedActOp m) {
+            results.push_back(call(
+                loc, "gated_act",
+                operands({m.getInput(), m.getWGate(), m.getWUp()})));
+            return success();
+          })
           .Case([&](AddOp a) {
             results.push_back(
                 call(loc, "add", operands({a.getLhs(), a.getRhs()})));
@@ -331,6 +337,14 @@ LogicalResult Lowering::lowerOp(Operation *op, Value ctx) {
             int64_t kind = r.getReduction() == ReductionKind::Sum ? 0 : 1;
             results.push_back(call(
                 loc, "all_reduce", operands({r.getInput(), constI64(loc, kind)})));
+            return success();
+          })
+          .Case([&](LinearAllReduceOp r) {
+            results.push_back(call(
+                loc, "linear_all_reduce",
+                operands({r.getInput(), r.getWeight(),
+                          constI64(loc, r.getChunks()),
+                          constI64(loc, r.getMinChunkBytes())})));
             return success();
           })
           .Case([&](AllGatherOp g) {

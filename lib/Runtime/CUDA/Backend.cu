@@ -69,6 +69,11 @@ struct fairkv::rt::GpuDevice {
   std::vector<PendingSource> pendingSources;
   /// This device's rank of the session's NCCL communicator, if any.
   ncclComm_t comm = nullptr;
+  /// With NCCL: the stream fused projections reduce their blocks on, so the
+  /// next block's GEMM on `stream` runs meanwhile, and the events that
+  /// order the two (grown on first use).
+  cudaStream_t commStream = nullptr;
+  std::vector<cudaEvent_t> events;
 
   void dropCaches() {
     cudaSetDevice(gpu);
@@ -85,6 +90,10 @@ struct fairkv::rt::GpuDevice {
     dropCaches();
     if (comm)
       ncclCommDestroy(comm);
+    for (cudaEvent_t e : events)
+      cudaEventDestroy(e);
+    if (commStream)
+      cudaStreamDestroy(commStream);
     if (blas)
       cublasDestroy(blas);
     cudaFree(workspace);
@@ -874,21 +883,39 @@ Tensor *fairkv::rt::gpu::outProj(fairkv_rt_ctx *ctx, Tensor *x, Tensor *wo) {
   return out;
 }
 
+namespace {
+/// The gate and up projections of x [rows, hidden] in fp32 (temporaries
+/// kept alive by `keep`), for siluMul.
+std::pair<float *, float *> gateAndUp(fairkv_rt_ctx *ctx, Tensor *x,
+                                      Tensor *wg, Tensor *wu,
+                                      std::vector<std::shared_ptr<void>> &keep) {
+  dev(ctx);
+  const int64_t hidden = x->shape.back(), rows = x->numel() / hidden,
+                ffn = wg->dim(0);
+  if (wg->dim(1) != hidden || wu->dim(0) != ffn || wu->dim(1) != hidden)
+    fatal("mlp: weights " + wg->shapeString() + " and " + wu->shapeString() +
+          " do not match " + x->shapeString());
+  keep.push_back(deviceBuffer(ctx, rows * ffn * 4));
+  auto *gate = static_cast<float *>(keep.back().get());
+  keep.push_back(deviceBuffer(ctx, rows * ffn * 4));
+  auto *up = static_cast<float *>(keep.back().get());
+  const void *xs = asStorage(ctx, x, keep);
+  gemmStorage(ctx, xs, weightData(ctx, wg, "mlp"), gate, rows, ffn, hidden);
+  gemmStorage(ctx, xs, weightData(ctx, wu, "mlp"), up, rows, ffn, hidden);
+  return {gate, up};
+}
+} // namespace
+
 Tensor *fairkv::rt::gpu::mlp(fairkv_rt_ctx *ctx, Tensor *x, Tensor *wg,
                              Tensor *wu, Tensor *wd) {
   GpuDevice &g = dev(ctx);
   const int64_t hidden = x->shape.back(), rows = x->numel() / hidden,
                 ffn = wg->dim(0);
   std::vector<std::shared_ptr<void>> keep;
-  keep.push_back(deviceBuffer(ctx, rows * ffn * 4));
-  auto *gate = static_cast<float *>(keep.back().get());
-  keep.push_back(deviceBuffer(ctx, rows * ffn * 4));
-  auto *up = static_cast<float *>(keep.back().get());
+  const std::pair<float *, float *> gateUp = gateAndUp(ctx, x, wg, wu, keep);
+  const float *gate = gateUp.first, *up = gateUp.second;
   keep.push_back(deviceBuffer(ctx, rows * ffn * 2));
   void *act = keep.back().get();
-  const void *xs = asStorage(ctx, x, keep);
-  gemmStorage(ctx, xs, weightData(ctx, wg, "mlp"), gate, rows, ffn, hidden);
-  gemmStorage(ctx, xs, weightData(ctx, wu, "mlp"), up, rows, ffn, hidden);
   withStorage(g, [&](auto tag) {
     using T = decltype(tag);
     CU(siluMul(gate, up, ffn, static_cast<int>(rows), static_cast<int>(ffn),
@@ -897,6 +924,20 @@ Tensor *fairkv::rt::gpu::mlp(fairkv_rt_ctx *ctx, Tensor *x, Tensor *wg,
   Tensor *out = make(ctx, x->shape);
   gemmStorage(ctx, act, weightData(ctx, wd, "mlp"), data<float>(ctx, out),
               rows, hidden, ffn);
+  return out;
+}
+
+Tensor *fairkv::rt::gpu::gatedAct(fairkv_rt_ctx *ctx, Tensor *x, Tensor *wg,
+                                  Tensor *wu) {
+  GpuDevice &g = dev(ctx);
+  const int64_t rows = x->numel() / x->shape.back(), ffn = wg->dim(0);
+  std::vector<std::shared_ptr<void>> keep;
+  auto [gate, up] = gateAndUp(ctx, x, wg, wu, keep);
+  // An fp32 activation like every op's result; the GEMM that reads it
+  // rounds it to the storage type, as mlp does.
+  Tensor *out = make(ctx, {x->dim(0), x->dim(1), ffn});
+  CU(siluMul(gate, up, ffn, static_cast<int>(rows), static_cast<int>(ffn),
+             data<float>(ctx, out), g.stream));
   return out;
 }
 
@@ -1053,6 +1094,56 @@ Tensor *fairkv::rt::gpu::allReduce(fairkv_rt_ctx *ctx, Tensor *x,
   }
   CU(cudaStreamSynchronize(g.stream));
   ctx->session->comm.leave(key);
+  return out;
+}
+
+Tensor *fairkv::rt::gpu::linearAllReduce(fairkv_rt_ctx *ctx, Tensor *x,
+                                         Tensor *w, int64_t blocks) {
+  GpuDevice &g = dev(ctx);
+  const int64_t rows = x->dim(0) * x->dim(1), hidden = w->dim(0),
+                k = w->dim(1);
+  Tensor *out = make(ctx, {x->dim(0), x->dim(1), hidden});
+  float *o = data<float>(ctx, out);
+  if (!g.comm) {
+    // The rendezvous meets on the host, which would wait for each block in
+    // turn: nothing to overlap. One GEMM, one all_reduce (every device of
+    // the session does the same).
+    linear(ctx, x, rows, k, w, hidden, o);
+    const int64_t G = static_cast<int64_t>(ctx->session->devices.size());
+    return allReduce(ctx, out, 0,
+                     ctx->collectiveKey("all_reduce", everyone(G)));
+  }
+  if (!g.commStream)
+    CU(cudaStreamCreateWithFlags(&g.commStream, cudaStreamNonBlocking));
+  while (g.events.size() < size_t(blocks) + 1) {
+    cudaEvent_t e;
+    CU(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    g.events.push_back(e);
+  }
+  std::vector<std::shared_ptr<void>> keep;
+  const void *xs = asStorage(ctx, x, keep);
+  const auto *weights = static_cast<const char *>(weightData(ctx, w, "linear_all_reduce"));
+  // Blocks one after another, each [rows, width] and contiguous, as NCCL
+  // needs; the communication stream reduces block c in place and copies it
+  // into its columns of the result while `stream` computes block c + 1.
+  keep.push_back(deviceBuffer(ctx, rows * hidden * 4));
+  auto *staged = static_cast<float *>(keep.back().get());
+  for (int64_t c = 0; c < blocks; ++c) {
+    const int64_t c0 = c * hidden / blocks, c1 = (c + 1) * hidden / blocks,
+                  width = c1 - c0;
+    float *block = staged + rows * c0;
+    gemmStorage(ctx, xs, weights + c0 * k * 2, block, rows, width, k);
+    CU(cudaEventRecord(g.events[c], g.stream));
+    CU(cudaStreamWaitEvent(g.commStream, g.events[c], 0));
+    CU(ncclAllReduce(block, block, rows * width, ncclFloat, ncclSum, g.comm,
+                     g.commStream));
+    CU(cudaMemcpy2DAsync(o + c0, hidden * 4, block, width * 4, width * 4,
+                         rows, cudaMemcpyDeviceToDevice, g.commStream));
+  }
+  // Whatever reads the result, and the staging buffer's release, come
+  // after the last block.
+  CU(cudaEventRecord(g.events[blocks], g.commStream));
+  CU(cudaStreamWaitEvent(g.stream, g.events[blocks], 0));
   return out;
 }
 

@@ -231,6 +231,9 @@ cublasStatus_t gemm(cublasHandle_t blas, const T *x, const T *w, float *y,
 FAIRKV_STORAGE(__nv_bfloat16)
 FAIRKV_STORAGE(__half)
 #undef FAIRKV_STORAGE
+// fp32 activations for the backend's gated_act op.
+template cudaError_t siluMul(const float *, const float *, int64_t, int, int,
+                             float *, cudaStream_t);
 template cudaError_t argmax(const float *, int64_t, int, int, int *,
                             cudaStream_t);
 template cudaError_t argmax(const float *, int64_t, int, int, int64_t *,

@@ -65,6 +65,9 @@ Tensor *gpu::outProj(fairkv_rt_ctx *, Tensor *, Tensor *) { unreachable(); }
 Tensor *gpu::mlp(fairkv_rt_ctx *, Tensor *, Tensor *, Tensor *, Tensor *) {
   unreachable();
 }
+Tensor *gpu::gatedAct(fairkv_rt_ctx *, Tensor *, Tensor *, Tensor *) {
+  unreachable();
+}
 Tensor *gpu::add(fairkv_rt_ctx *, Tensor *, Tensor *) { unreachable(); }
 Tensor *gpu::lmHead(fairkv_rt_ctx *, Tensor *, Tensor *) { unreachable(); }
 Tensor *gpu::greedySample(fairkv_rt_ctx *, Tensor *) { unreachable(); }
@@ -84,6 +87,9 @@ Tensor *gpu::addRows(fairkv_rt_ctx *, Tensor *, Tensor *,
 Tensor *gpu::zerosLike(fairkv_rt_ctx *, Tensor *) { unreachable(); }
 Tensor *gpu::allReduce(fairkv_rt_ctx *, Tensor *, int64_t,
                        const std::string &) {
+  unreachable();
+}
+Tensor *gpu::linearAllReduce(fairkv_rt_ctx *, Tensor *, Tensor *, int64_t) {
   unreachable();
 }
 Tensor *gpu::allGather(fairkv_rt_ctx *, Tensor *, int64_t,

@@ -2,6 +2,19 @@
 // RUN: fairkv-opt %fairkv_src_root/examples/tiny-2layer.mlir --fairkv-shard-pipeline="devices=2" --fairkv-lower-to-llvm-pipeline | mlir-translate --mlir-to-llvmir | FileCheck %s --check-prefix=LLVM
 // RUN: fairkv-opt %fairkv_src_root/examples/tiny-2layer.mlir --fairkv-shard-pipeline="devices=2 strategy=fairkv" --convert-fairkv-to-runtime | FileCheck %s --check-prefix=DECL
 // RUN: fairkv-opt %s -split-input-file --convert-fairkv-to-runtime -verify-diagnostics
+// RUN: fairkv-opt %fairkv_src_root/examples/tiny-2layer.mlir --fairkv-shard-pipeline="devices=2 strategy=tp overlap-chunks=2 overlap-min-chunk-bytes=512" --convert-fairkv-to-runtime | FileCheck %s --check-prefix=FUSED
+
+// A fused projection passes its block count and smallest block size.
+// FUSED-LABEL: func.func @decode_step_dev0(
+// FUSED: %[[A:.+]] = call @fairkv_rt_attention(
+// FUSED: %[[WO:.+]] = call @fairkv_rt_weight(
+// FUSED: %[[C2:.+]] = arith.constant 2 : i64
+// FUSED: %[[MIN:.+]] = arith.constant 512 : i64
+// FUSED: call @fairkv_rt_linear_all_reduce(%{{.+}}, %[[A]], %[[WO]], %[[C2]], %[[MIN]])
+// FUSED: %[[G:.+]] = call @fairkv_rt_gated_act(
+// FUSED: call @fairkv_rt_linear_all_reduce(%{{.+}}, %[[G]],
+// FUSED-NOT: call @fairkv_rt_all_reduce(
+// FUSED-NOT: call @fairkv_rt_mlp(
 
 // Device programs take the runtime context first and pass handles; attribute
 // payloads become private constant globals; a copy's split descriptor is its

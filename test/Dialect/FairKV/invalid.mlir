@@ -491,3 +491,45 @@ func.func @all_gather_missing_grid(%x: tensor<2x3x16xf32>) {
   %y = fairkv.all_gather %x on @grid axis = 2 : tensor<2x3x16xf32> -> tensor<2x3x64xf32>
   return
 }
+
+// -----
+
+shard.grid @grid(shape = 2)
+func.func @linear_all_reduce_weight(%h: tensor<?x?x2x8xf32>, %wo: tensor<64x32xf32>) {
+  // expected-error @+1 {{'fairkv.linear_all_reduce' op weight shape [64, 32] does not match [hidden, K] = [64, 16]}}
+  %r = fairkv.linear_all_reduce %h, %wo on @grid chunks = 2 min_chunk_bytes = 0 : (tensor<?x?x2x8xf32>, tensor<64x32xf32>) -> tensor<?x?x64xf32>
+  return
+}
+
+// -----
+
+shard.grid @grid(shape = 2)
+func.func @linear_all_reduce_chunks(%h: tensor<?x?x2x8xf32>, %wo: tensor<64x16xf32>) {
+  // expected-error @+1 {{'fairkv.linear_all_reduce' op attribute 'chunks' failed to satisfy constraint: 64-bit signless integer attribute whose value is positive}}
+  %r = fairkv.linear_all_reduce %h, %wo on @grid chunks = 0 min_chunk_bytes = 0 : (tensor<?x?x2x8xf32>, tensor<64x16xf32>) -> tensor<?x?x64xf32>
+  return
+}
+
+// -----
+
+func.func @linear_all_reduce_grid(%h: tensor<?x?x2x8xf32>, %wo: tensor<64x16xf32>) {
+  // expected-error @+1 {{'fairkv.linear_all_reduce' op '@nowhere' does not reference a shard.grid}}
+  %r = fairkv.linear_all_reduce %h, %wo on @nowhere chunks = 1 min_chunk_bytes = 0 : (tensor<?x?x2x8xf32>, tensor<64x16xf32>) -> tensor<?x?x64xf32>
+  return
+}
+
+// -----
+
+func.func @gated_act_result(%x: tensor<?x?x64xf32>, %wg: tensor<32x64xf32>, %wu: tensor<32x64xf32>) {
+  // expected-error @+1 {{'fairkv.gated_act' op result features (48) must be w_gate's rows (32)}}
+  %a = fairkv.gated_act %x, %wg, %wu : (tensor<?x?x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>) -> tensor<?x?x48xf32>
+  return
+}
+
+// -----
+
+func.func @gated_act_up(%x: tensor<?x?x64xf32>, %wg: tensor<32x64xf32>, %wu: tensor<16x64xf32>) {
+  // expected-error @+1 {{'fairkv.gated_act' op w_up shape [16, 64] does not match [ffn, hidden] = [32, 64]}}
+  %a = fairkv.gated_act %x, %wg, %wu : (tensor<?x?x64xf32>, tensor<32x64xf32>, tensor<16x64xf32>) -> tensor<?x?x32xf32>
+  return
+}

@@ -435,12 +435,19 @@ LogicalResult OutProjOp::verify() {
 // MLPOp
 //===----------------------------------------------------------------------===//
 
+/// Checks the gate and up projections of a gated MLP: both [ffn, hidden].
+static LogicalResult checkGateUp(Operation *op, Value wGate, Value wUp,
+                                 int64_t hidden) {
+  int64_t ffn = dimOf(wGate, 0);
+  return success(
+      succeeded(checkMatrix(op, "w_gate", wGate, {ffn, hidden},
+                            "[ffn, hidden]")) &&
+      succeeded(checkMatrix(op, "w_up", wUp, {ffn, hidden}, "[ffn, hidden]")));
+}
+
 LogicalResult MLPOp::verify() {
   int64_t hidden = dimOf(getInput(), 2), ffn = dimOf(getWGate(), 0);
-  if (failed(checkMatrix(*this, "w_gate", getWGate(), {ffn, hidden},
-                         "[ffn, hidden]")) ||
-      failed(checkMatrix(*this, "w_up", getWUp(), {ffn, hidden},
-                         "[ffn, hidden]")) ||
+  if (failed(checkGateUp(*this, getWGate(), getWUp(), hidden)) ||
       failed(checkMatrix(*this, "w_down", getWDown(), {hidden, ffn},
                          "[hidden, ffn]")))
     return failure();
@@ -449,6 +456,21 @@ LogicalResult MLPOp::verify() {
         succeeded(checkConfig(*this, "ffn size", ffn, config.getFfn())) &&
         succeeded(checkConfig(*this, "hidden size", hidden,
                               config.getHidden())));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// GatedActOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult GatedActOp::verify() {
+  int64_t hidden = dimOf(getInput(), 2), ffn = dimOf(getWGate(), 0);
+  if (failed(checkGateUp(*this, getWGate(), getWUp(), hidden)) ||
+      failed(checkBatchSeq(*this, "result", getResult(), getInput(), "input")))
+    return failure();
+  if (!dimsAgree(dimOf(getResult(), 2), ffn))
+    return emitOpError() << "result features (" << dimStr(dimOf(getResult(), 2))
+                         << ") must be w_gate's rows (" << dimStr(ffn) << ")";
   return success();
 }
 
@@ -581,6 +603,29 @@ LogicalResult GatherOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
 
 LogicalResult
 AllReduceOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
+  return success(succeeded(lookupGridSize(*this, getGridAttr(), symbolTable)));
+}
+
+//===----------------------------------------------------------------------===//
+// LinearAllReduceOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult LinearAllReduceOp::verify() {
+  auto in = cast<RankedTensorType>(getInput().getType());
+  int64_t k = in.getRank() == 4 ? mulDims(in.getDimSize(2), in.getDimSize(3))
+                                : in.getDimSize(2);
+  int64_t hidden = dimOf(getResult(), 2);
+  if (failed(checkMatrix(*this, "weight", getWeight(), {hidden, k},
+                         "[hidden, K]")) ||
+      failed(checkBatchSeq(*this, "result", getResult(), getInput(), "input")))
+    return failure();
+  if (ModelConfigAttr config = lookupModelConfig(*this))
+    return checkConfig(*this, "hidden size", hidden, config.getHidden());
+  return success();
+}
+
+LogicalResult
+LinearAllReduceOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
   return success(succeeded(lookupGridSize(*this, getGridAttr(), symbolTable)));
 }
 

@@ -319,6 +319,34 @@ def FairKV_MLPOp : FairKV_Op<"mlp", [Pure, AllTypesMatch<["input", "result"]>]> 
   let hasVerifier = 1;
 }
 
+def FairKV_GatedActOp : FairKV_Op<"gated_act", [Pure]> {
+  let summary = "The gated SiLU activation of an MLP, before its down projection";
+  let description = [{
+    `result = silu(x @ w_gate^T) * (x @ w_up^T)`, with `w_gate` and `w_up` of
+    shape `[ffn, hidden]`: the first half of `fairkv.mlp`. It exists so that
+    `fairkv-overlap-collectives` can fuse the down projection with the
+    all_reduce that follows it (`fairkv.linear_all_reduce`).
+
+    Example:
+
+    ```mlir
+    %a = fairkv.gated_act %n, %wg, %wu
+        : (tensor<?x?x64xf32>, tensor<128x64xf32>, tensor<128x64xf32>)
+        -> tensor<?x?x128xf32>
+    ```
+
+    **Constraints:**
+    - `w_gate` and `w_up` are `[ffn, hidden]` with the input's `hidden`;
+    - the result is `[batch, seq, ffn]` with the input's batch and seq dims.
+  }];
+  let arguments = (ins FairKV_Hidden:$input, FairKV_Matrix:$w_gate,
+                       FairKV_Matrix:$w_up);
+  let results = (outs FairKV_Hidden:$result);
+  let assemblyFormat =
+      "$input `,` $w_gate `,` $w_up attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
 def FairKV_AddOp : FairKV_Op<"add", [Pure, Commutative,
                                       SameOperandsAndResultType]> {
   let summary = "Residual add";
@@ -557,6 +585,54 @@ def FairKV_AllReduceOp : FairKV_GridOp<"all_reduce",
   let results = (outs FairKV_Activation:$result);
   let assemblyFormat =
       "$input `on` $grid `reduction` `=` $reduction attr-dict `:` type($result)";
+}
+
+def FairKV_LinearAllReduceOp : FairKV_GridOp<"linear_all_reduce",
+    [FairKV_Collective]> {
+  let summary = "A row-parallel projection fused with the all_reduce of its result";
+  let description = [{
+    `result = all_reduce_sum(reshape(input, [batch, seq, K]) @ weight^T)` over
+    every device of `grid`, with `weight` of shape `[hidden, K]` and `K` the
+    product of the input's non-batch, non-seq dims. It replaces an
+    `out_proj` or a down projection followed by `all_reduce` (see
+    `fairkv-overlap-collectives`), so the runtime can overlap the two: it
+    computes the result in up to `chunks` column blocks and reduces block
+    `c` while it computes block `c + 1` (a separate stream on GPUs). A block
+    holds at least `min_chunk_bytes` of fp32 result, so small (decode-sized)
+    reductions stay whole: there the collective's latency, not its bandwidth,
+    dominates, and splitting it would only add latency. The number of blocks
+    depends only on the shape, so every device splits alike; every device of
+    the grid must issue the same `linear_all_reduce` (same `chunks` and
+    `min_chunk_bytes`) at the same point of its program.
+
+    The result equals `all_reduce` of the unfused projection: each device
+    adds the devices' blocks in device order, as `all_reduce` does.
+
+    Example:
+
+    ```mlir
+    %r = fairkv.linear_all_reduce %o, %wo on @grid chunks = 4
+        min_chunk_bytes = 1048576
+        : (tensor<?x?x2x16xf32>, tensor<64x32xf32>) -> tensor<?x?x64xf32>
+    ```
+
+    **Constraints:**
+    - `weight` is `[hidden, K]` and the result `[batch, seq, hidden]` with
+      the input's batch and seq dims;
+    - `chunks` >= 1 and `min_chunk_bytes` >= 0;
+    - `grid` references a `shard.grid`.
+  }];
+  let arguments = (ins FairKV_Activation:$input, FairKV_Matrix:$weight,
+                       FlatSymbolRefAttr:$grid,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$chunks,
+                       ConfinedAttr<I64Attr, [IntNonNegative]>:$min_chunk_bytes);
+  let results = (outs FairKV_Hidden:$result);
+  let assemblyFormat = [{
+    $input `,` $weight `on` $grid `chunks` `=` $chunks
+    `min_chunk_bytes` `=` $min_chunk_bytes attr-dict
+    `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
 }
 
 def FairKV_AllGatherOp : FairKV_GridOp<"all_gather", [FairKV_Collective]> {

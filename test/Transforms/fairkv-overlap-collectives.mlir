@@ -1,0 +1,87 @@
+// RUN: fairkv-opt %fairkv_src_root/examples/tiny-2layer.mlir --fairkv-shard-pipeline="devices=2 strategy=tp overlap-chunks=3 overlap-min-chunk-bytes=4096" > %t.tp.mlir
+// RUN: FileCheck %s --check-prefix=TP --input-file=%t.tp.mlir
+// RUN: grep -c "fairkv.linear_all_reduce" %t.tp.mlir | FileCheck %s --check-prefix=COUNT
+// RUN: fairkv-opt %fairkv_src_root/examples/tiny-2layer.mlir --fairkv-shard-pipeline="devices=2 strategy=fairkv" --fairkv-overlap-collectives | FileCheck %s --check-prefix=COPY
+// RUN: fairkv-opt %fairkv_src_root/examples/tiny-2layer.mlir --fairkv-shard-pipeline="devices=2 strategy=fairkv" | FileCheck %s --check-prefix=OFF
+// RUN: fairkv-opt %s -split-input-file --fairkv-overlap-collectives -verify-diagnostics | FileCheck %s --check-prefix=KEEP
+// RUN: not fairkv-opt %fairkv_src_root/examples/tiny-2layer.mlir --fairkv-shard-pipeline="devices=2" --fairkv-overlap-collectives="chunks=0" 2>&1 | FileCheck %s --check-prefix=BADOPT
+
+// tp: every all_reduce follows a projection on every device, so all fuse:
+// the attention's out_proj, and the MLP split into gated_act and its down
+// projection. The pipeline options reach the pass.
+// TP-LABEL: func.func @decode_step_dev0
+// TP: %[[A:.+]] = fairkv.attention
+// TP: %[[WO:.+]] = fairkv.weight "model.layers.0.self_attn.o_proj.weight" slice 1 [0, 32] of [64, 64]
+// TP: %[[R:.+]] = fairkv.linear_all_reduce %[[A]], %[[WO]] on @grid chunks = 3 min_chunk_bytes = 4096 : (tensor<?x?x2x16xf32>, tensor<64x32xf32>) -> tensor<?x?x64xf32>
+// TP: %[[H:.+]] = fairkv.add %{{.+}}, %[[R]]
+// TP: %[[N:.+]] = fairkv.rms_norm %[[H]]
+// TP: %[[WD:.+]] = fairkv.weight "model.layers.0.mlp.down_proj.weight" slice 1 [0, 64] of [64, 128]
+// TP: %[[G:.+]] = fairkv.gated_act %[[N]], %{{.+}}, %{{.+}} : (tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>) -> tensor<?x?x64xf32>
+// TP: fairkv.linear_all_reduce %[[G]], %[[WD]] on @grid chunks = 3
+// TP-NOT: fairkv.all_reduce
+// TP-NOT: fairkv.mlp
+// TP-LABEL: func.func @decode_step_dev1
+// TP-NOT: fairkv.all_reduce
+// TP: fairkv.linear_all_reduce
+// 2 devices x 2 layers x (attention, MLP):
+// COUNT: 8
+
+// fairkv: layer 0 copies head 0 and layer 1 copies head 1, so on some
+// device each attention partial sum is an add_rows: both attention
+// all_reduces stay unfused on both devices. The MLPs fuse everywhere.
+// COPY-LABEL: func.func @decode_step_dev0
+// COPY: fairkv.add_rows
+// COPY-NEXT: fairkv.all_reduce
+// COPY: fairkv.gated_act
+// COPY: fairkv.linear_all_reduce {{.*}} chunks = 4 min_chunk_bytes = 1048576
+// COPY: fairkv.all_reduce
+// COPY: fairkv.gated_act
+// COPY: fairkv.linear_all_reduce
+// COPY-LABEL: func.func @decode_step_dev1
+// COPY: fairkv.all_reduce
+// COPY: fairkv.linear_all_reduce
+// COPY: fairkv.all_reduce
+// COPY: fairkv.linear_all_reduce
+// COPY-NOT: fairkv.mlp
+
+// Without the option the pipeline leaves every collective as it was.
+// OFF-NOT: fairkv.linear_all_reduce
+// OFF-NOT: fairkv.gated_act
+
+// BADOPT: fairkv-overlap-collectives needs chunks >= 1 and min-chunk-bytes >= 0 (got 0 and 1048576)
+
+// A max reduction, and a projection used twice, are not fused; the other
+// device's matching all_reduce is then kept too.
+shard.grid @grid(shape = 2)
+// KEEP-LABEL: func.func @step_dev0
+// KEEP: fairkv.all_reduce %{{.+}} on @grid reduction = max
+// KEEP: fairkv.all_reduce %{{.+}} on @grid reduction = sum
+// KEEP-LABEL: func.func @step_dev1
+// KEEP-NOT: linear_all_reduce
+func.func @step_dev0(%a: tensor<?x?x2x16xf32>, %wo: tensor<64x32xf32>) -> (tensor<?x?x64xf32>, tensor<?x?x64xf32>) attributes {fairkv.device = 0 : i64} {
+  %p = fairkv.out_proj %a, %wo : (tensor<?x?x2x16xf32>, tensor<64x32xf32>) -> tensor<?x?x64xf32>
+  %r = fairkv.all_reduce %p on @grid reduction = max : tensor<?x?x64xf32>
+  %q = fairkv.out_proj %a, %wo : (tensor<?x?x2x16xf32>, tensor<64x32xf32>) -> tensor<?x?x64xf32>
+  %s = fairkv.all_reduce %q on @grid reduction = sum : tensor<?x?x64xf32>
+  return %r, %q : tensor<?x?x64xf32>, tensor<?x?x64xf32>
+}
+func.func @step_dev1(%a: tensor<?x?x2x16xf32>, %wo: tensor<64x32xf32>) -> (tensor<?x?x64xf32>, tensor<?x?x64xf32>) attributes {fairkv.device = 1 : i64} {
+  %p = fairkv.out_proj %a, %wo : (tensor<?x?x2x16xf32>, tensor<64x32xf32>) -> tensor<?x?x64xf32>
+  %r = fairkv.all_reduce %p on @grid reduction = sum : tensor<?x?x64xf32>
+  %q = fairkv.out_proj %a, %wo : (tensor<?x?x2x16xf32>, tensor<64x32xf32>) -> tensor<?x?x64xf32>
+  %s = fairkv.all_reduce %q on @grid reduction = sum : tensor<?x?x64xf32>
+  return %r, %s : tensor<?x?x64xf32>, tensor<?x?x64xf32>
+}
+
+// -----
+
+// Device programs that disagree on their collectives cannot run together.
+shard.grid @grid(shape = 2)
+func.func @step_dev0(%x: tensor<?x?x64xf32>) -> tensor<?x?x64xf32> attributes {fairkv.device = 0 : i64} {
+  %r = fairkv.all_reduce %x on @grid reduction = sum : tensor<?x?x64xf32>
+  return %r : tensor<?x?x64xf32>
+}
+// expected-error @+1 {{issues 0 all_reduce ops where device program 'step_dev0' issues 1: the devices could not run together}}
+func.func @step_dev1(%x: tensor<?x?x64xf32>) -> tensor<?x?x64xf32> attributes {fairkv.device = 1 : i64} {
+  return %x : tensor<?x?x64xf32>
+}
