@@ -12,7 +12,8 @@
 #  3. compiled programs on the CUDA backend (--backend cuda) against the CPU
 #     backend's logits, unsharded and for tp / fairkv at G = 2, 3, 4 (all
 #     devices on the one GPU), fed the CPU run's tokens so every step's
-#     logits compare; built beforehand by scripts/gpu-programs.sh into
+#     logits compare, also with projections fused with their all_reduce
+#     (--overlap-chunks); built beforehand by scripts/gpu-programs.sh into
 #     build/gpu-programs (skipped, saying so, when absent).
 # The HeadKV profile is looked for in build/profiles/ (copy it there before
 # carrying the build) or ../shared/profiles/.
@@ -80,6 +81,15 @@ for p in g1 tp-2 fairkv-2 tp-3 fairkv-3 tp-4 fairkv-4; do
 done
 # NCCL collectives: one device per GPU, so only G = 1 on a one-GPU machine.
 cpu off g1 0 6 1 --collectives nccl
+# Projections fused with their all_reduce, three blocks each: through the
+# rendezvous (G = 3, 4 on the one GPU) and through NCCL's communication
+# stream (G = 1), whole decodes without compression and prefills with it.
+for p in g1-fused fairkv-3-fused tp-4-fused; do
+  cpu off $p 0 6 1
+  cpu on $p 0 1 1
+done
+cpu off g1-fused 0 6 1 --collectives nccl
+cpu on g1-fused 4 1 1 --collectives nccl
 # fp16 storage; its roundings are small enough that compression keeps the
 # CPU's tokens here, so whole decodes with compression are held too.
 for p in g1 fairkv-3; do

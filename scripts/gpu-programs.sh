@@ -3,7 +3,8 @@
 # the CUDA backend of compiled programs on a GPU machine (which has no MLIR
 # to compile them): a 2-layer model with head_dim 64 (12 KV heads, GQA
 # group 2), its random bf16 weights (exact on both backends),
-# programs for G = 1 and tp / fairkv at G = 2, 3, 4, and the CPU backend's
+# programs for G = 1 and tp / fairkv at G = 2, 3, 4 (some also with fused
+# projection + all_reduce), and the CPU backend's
 # tokens and logits for the same prompts (prompts of 20 to 40 tokens,
 # compression on). Writes build/gpu-programs/.
 set -euo pipefail
@@ -28,6 +29,15 @@ for mode in on off; do
       "$fairkv" compile --model "$out/config.json" "${profile[@]}" --devices $g \
         --strategy $s --report "$out/$mode-$s-$g.json" -o "$out/$mode-$s-$g"
     done
+  done
+  # Projections fused with their all_reduce, three blocks each
+  # (fairkv-overlap-collectives): G = 1 runs the NCCL two-stream path on
+  # one GPU, G = 3 and 4 the rendezvous's.
+  for p in g1 fairkv-3 tp-4; do
+    g=${p##*-}; s=${p%-*}; [ $p = g1 ] && g=1 && s=tp
+    "$fairkv" compile --model "$out/config.json" "${profile[@]}" --devices $g \
+      --strategy $s --overlap-chunks 3 --overlap-min-chunk-bytes 0 \
+      -o "$out/$mode-$p-fused"
   done
   # The CPU reference.
   "$out/$mode-g1" --weights "$out/weights.safetensors" --random-prompts 6 \
