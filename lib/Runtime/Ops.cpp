@@ -28,20 +28,16 @@ void require(bool condition, const std::string &op, const std::string &what) {
 }
 
 /// y[M, N] = x[M, K] * W[N, K]^T.
-/// y[m, n] = x[m, k] * w[n, k]^T, rows of y `ldy` apart (default n).
 void linear(const float *x, int64_t m, int64_t k, const float *w, int64_t n,
-            float *y, int64_t ldy = 0) {
-  if (ldy == 0)
-    ldy = n;
+            float *y) {
   if (m == 0 || n == 0)
     return;
   if (k == 0) {
-    for (int64_t r = 0; r < m; ++r)
-      std::fill(y + r * ldy, y + r * ldy + n, 0.0f);
+    std::fill(y, y + m * n, 0.0f);
     return;
   }
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, x, k, w,
-              k, 0.0f, y, ldy);
+              k, 0.0f, y, n);
 }
 
 /// silu(x @ wg^T) * (x @ wu^T) for x [rows, hidden]: [rows, ffn].
@@ -669,9 +665,10 @@ fairkv_rt_mlp(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, fairkv_rt_tensor *wg,
   return out;
 }
 
-FAIRKV_RT_EXPORT fairkv_rt_tensor *
-fairkv_rt_gated_act(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x,
-                    fairkv_rt_tensor *wg, fairkv_rt_tensor *wu) {
+FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_gated_act(fairkv_rt_ctx *ctx,
+                                                       fairkv_rt_tensor *x,
+                                                       fairkv_rt_tensor *wg,
+                                                       fairkv_rt_tensor *wu) {
   if (ctx->gpu)
     return gpu::gatedAct(ctx, x, wg, wu);
   Tensor *out = ctx->make({x->dim(0), x->dim(1), wg->dim(0)});
@@ -840,8 +837,7 @@ fairkv_rt_linear_all_reduce(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x,
   require(chunks >= 1 && minChunkBytes >= 0, "linear_all_reduce",
           "needs chunks >= 1 and min_chunk_bytes >= 0");
   require(w->dim(1) == k, "linear_all_reduce",
-          "weight " + w->shapeString() + " does not match " +
-              x->shapeString());
+          "weight " + w->shapeString() + " does not match " + x->shapeString());
   const int64_t blocks =
       fairkv_rt_reduction_blocks(rows, hidden, chunks, minChunkBytes);
   if (ctx->gpu)
@@ -853,8 +849,7 @@ fairkv_rt_linear_all_reduce(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x,
   for (int64_t c = 0; c < blocks; ++c) {
     const int64_t c0 = c * hidden / blocks, c1 = (c + 1) * hidden / blocks;
     Tensor *part = ctx->make({rows, c1 - c0});
-    linear(x->f.data(), rows, k, w->f.data() + c0 * k, c1 - c0,
-           part->f.data());
+    linear(x->f.data(), rows, k, w->f.data() + c0 * k, c1 - c0, part->f.data());
     Tensor *sum = fairkv_rt_all_reduce(ctx, part, 0);
     for (int64_t r = 0; r < rows; ++r)
       std::copy(sum->f.begin() + r * (c1 - c0),

@@ -27,8 +27,7 @@ Operation *fusableProducer(AllReduceOp reduce) {
   if (reduce.getReduction() != ReductionKind::Sum)
     return nullptr;
   Operation *producer = reduce.getInput().getDefiningOp();
-  if (!producer || !producer->hasOneUse() ||
-      !isa<OutProjOp, MLPOp>(producer))
+  if (!producer || !producer->hasOneUse() || !isa<OutProjOp, MLPOp>(producer))
     return nullptr;
   return producer;
 }
@@ -85,8 +84,8 @@ struct OverlapCollectivesPass
     } else {
       auto mlp = cast<MLPOp>(producer);
       b.setInsertionPoint(mlp);
-      int64_t ffn = cast<RankedTensorType>(mlp.getWGate().getType())
-                        .getDimSize(0);
+      int64_t ffn =
+          cast<RankedTensorType>(mlp.getWGate().getType()).getDimSize(0);
       auto hiddenType = cast<RankedTensorType>(mlp.getInput().getType());
       auto actType = RankedTensorType::get(
           {hiddenType.getDimSize(0), hiddenType.getDimSize(1), ffn},

@@ -93,7 +93,8 @@ std::function<int()> fairkv::tool::addCompileCommand(CLI::App &app,
   CompileArgs &a = *args;
   CLI::App *c = app.add_subcommand(
       "compile", "Plan, shard and compile a model into an executable that "
-                 "decodes with the FairKV runtime (CPU backend)");
+                 "decodes with the FairKV runtime (CPU backend, or CUDA "
+                 "with --backend cuda)");
   addProfileOptions(*c, a);
   // Here the model may come from --input instead.
   c->get_option("--model")->required(false);

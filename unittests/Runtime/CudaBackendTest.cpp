@@ -193,7 +193,8 @@ TEST(CudaBackend, LinearAllReduceSumsEveryBlock) {
   for (int64_t chunks : {1, 3, 16})
     expectLinearAllReduceSums(session, G, path, 16, 16, chunks, tolerance);
   std::printf("linear_all_reduce over NCCL on %d GPU(s): 1, 3 and 16 blocks "
-              "sum correctly\n", G);
+              "sum correctly\n",
+              G);
   fairkv_rt_session_destroy(session);
 }
 

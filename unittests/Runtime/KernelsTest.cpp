@@ -343,10 +343,9 @@ TEST_F(Kernels, LinearAllReduceSumsEveryBlock) {
   // holding 5, 5 and 6 of the 16 ffn columns.
   open(3);
   for (int64_t chunks : {1, 3, 40})
-    expectLinearAllReduceSums(session, 3,
-                              testing::TempDir() +
-                                  "/fairkv-kernels.safetensors",
-                              16, 16, chunks, 1e-6);
+    expectLinearAllReduceSums(
+        session, 3, testing::TempDir() + "/fairkv-kernels.safetensors", 16, 16,
+        chunks, 1e-6);
 }
 
 TEST(Runtime, ReductionBlocksFollowTheShape) {

@@ -1,4 +1,5 @@
-//===- RuntimeTestSupport.h - Helpers of the runtime tests -------*- C++ -*-===//
+//===- RuntimeTestSupport.h - Helpers of the runtime tests -------*- C++
+//-*-===//
 //
 // Shared by the CPU and CUDA runtime tests: seeded inputs, and checks of a
 // session's all_reduce, all_gather and fused linear_all_reduce.
@@ -94,8 +95,8 @@ inline void expectLinearAllReduceSums(fairkv_rt_session *session, int devices,
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t h = 0; h < hidden; ++h)
         for (int64_t c = c0; c < c1; ++c)
-          want[r * hidden + h] += double(inputs[g][r * (c1 - c0) + c - c0]) *
-                                  w[h * ffn + c];
+          want[r * hidden + h] +=
+              double(inputs[g][r * (c1 - c0) + c - c0]) * w[h * ffn + c];
   }
   fairkv_rt_session_destroy(cpu);
 
@@ -108,7 +109,8 @@ inline void expectLinearAllReduceSums(fairkv_rt_session *session, int devices,
       const int64_t range[] = {g * ffn / devices, (g + 1) * ffn / devices};
       const int64_t width = range[1] - range[0];
       const int64_t sliceShape[] = {hidden, width}, xShape[] = {2, 3, width};
-      fairkv_rt_tensor *wg = fairkv_rt_weight(c, name, 1, range, 2, sliceShape, 2);
+      fairkv_rt_tensor *wg =
+          fairkv_rt_weight(c, name, 1, range, 2, sliceShape, 2);
       fairkv_rt_tensor *x =
           fairkv_rt_tensor_from_f32(c, inputs[g].data(), xShape, 3);
       fairkv_rt_tensor *y = fairkv_rt_linear_all_reduce(c, x, wg, chunks, 0);

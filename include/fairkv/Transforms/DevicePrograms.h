@@ -1,4 +1,4 @@
-//===- DevicePrograms.h - The per-device functions of a module ---*- C++ -*-===//
+//===- DevicePrograms.h - Per-device functions of a module ---*- C++ -*-===//
 //
 // fairkv-shard-heads writes one function per device, `@<name>_dev<g>` marked
 // `fairkv.device = g`. The passes that look at all devices of a program at

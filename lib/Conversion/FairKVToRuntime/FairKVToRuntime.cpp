@@ -291,9 +291,9 @@ LogicalResult Lowering::lowerOp(Operation *op, Value ctx) {
             return success();
           })
           .Case([&](GatedActOp m) {
-            results.push_back(call(
-                loc, "gated_act",
-                operands({m.getInput(), m.getWGate(), m.getWUp()})));
+            results.push_back(
+                call(loc, "gated_act",
+                     operands({m.getInput(), m.getWGate(), m.getWUp()})));
             return success();
           })
           .Case([&](AddOp a) {
@@ -340,11 +340,11 @@ LogicalResult Lowering::lowerOp(Operation *op, Value ctx) {
             return success();
           })
           .Case([&](LinearAllReduceOp r) {
-            results.push_back(call(
-                loc, "linear_all_reduce",
-                operands({r.getInput(), r.getWeight(),
-                          constI64(loc, r.getChunks()),
-                          constI64(loc, r.getMinChunkBytes())})));
+            results.push_back(
+                call(loc, "linear_all_reduce",
+                     operands({r.getInput(), r.getWeight(),
+                               constI64(loc, r.getChunks()),
+                               constI64(loc, r.getMinChunkBytes())})));
             return success();
           })
           .Case([&](AllGatherOp g) {

@@ -886,22 +886,22 @@ Tensor *fairkv::rt::gpu::outProj(fairkv_rt_ctx *ctx, Tensor *x, Tensor *wo) {
 namespace {
 /// The gate and up projections of x [rows, hidden] in fp32 (temporaries
 /// kept alive by `keep`), for siluMul.
-std::pair<float *, float *> gateAndUp(fairkv_rt_ctx *ctx, Tensor *x,
-                                      Tensor *wg, Tensor *wu,
-                                      std::vector<std::shared_ptr<void>> &keep) {
+std::pair<float *, float *>
+gateAndUp(fairkv_rt_ctx *ctx, const char *op, Tensor *x, Tensor *wg, Tensor *wu,
+          std::vector<std::shared_ptr<void>> &keep) {
   dev(ctx);
   const int64_t hidden = x->shape.back(), rows = x->numel() / hidden,
                 ffn = wg->dim(0);
   if (wg->dim(1) != hidden || wu->dim(0) != ffn || wu->dim(1) != hidden)
-    fatal("mlp: weights " + wg->shapeString() + " and " + wu->shapeString() +
-          " do not match " + x->shapeString());
+    fatal(std::string(op) + ": weights " + wg->shapeString() + " and " +
+          wu->shapeString() + " do not match " + x->shapeString());
   keep.push_back(deviceBuffer(ctx, rows * ffn * 4));
   auto *gate = static_cast<float *>(keep.back().get());
   keep.push_back(deviceBuffer(ctx, rows * ffn * 4));
   auto *up = static_cast<float *>(keep.back().get());
   const void *xs = asStorage(ctx, x, keep);
-  gemmStorage(ctx, xs, weightData(ctx, wg, "mlp"), gate, rows, ffn, hidden);
-  gemmStorage(ctx, xs, weightData(ctx, wu, "mlp"), up, rows, ffn, hidden);
+  gemmStorage(ctx, xs, weightData(ctx, wg, op), gate, rows, ffn, hidden);
+  gemmStorage(ctx, xs, weightData(ctx, wu, op), up, rows, ffn, hidden);
   return {gate, up};
 }
 } // namespace
@@ -912,7 +912,8 @@ Tensor *fairkv::rt::gpu::mlp(fairkv_rt_ctx *ctx, Tensor *x, Tensor *wg,
   const int64_t hidden = x->shape.back(), rows = x->numel() / hidden,
                 ffn = wg->dim(0);
   std::vector<std::shared_ptr<void>> keep;
-  const std::pair<float *, float *> gateUp = gateAndUp(ctx, x, wg, wu, keep);
+  const std::pair<float *, float *> gateUp =
+      gateAndUp(ctx, "mlp", x, wg, wu, keep);
   const float *gate = gateUp.first, *up = gateUp.second;
   keep.push_back(deviceBuffer(ctx, rows * ffn * 2));
   void *act = keep.back().get();
@@ -932,7 +933,7 @@ Tensor *fairkv::rt::gpu::gatedAct(fairkv_rt_ctx *ctx, Tensor *x, Tensor *wg,
   GpuDevice &g = dev(ctx);
   const int64_t rows = x->numel() / x->shape.back(), ffn = wg->dim(0);
   std::vector<std::shared_ptr<void>> keep;
-  auto [gate, up] = gateAndUp(ctx, x, wg, wu, keep);
+  auto [gate, up] = gateAndUp(ctx, "gated_act", x, wg, wu, keep);
   // An fp32 activation like every op's result; the GEMM that reads it
   // rounds it to the storage type, as mlp does.
   Tensor *out = make(ctx, {x->dim(0), x->dim(1), ffn});
@@ -1100,8 +1101,7 @@ Tensor *fairkv::rt::gpu::allReduce(fairkv_rt_ctx *ctx, Tensor *x,
 Tensor *fairkv::rt::gpu::linearAllReduce(fairkv_rt_ctx *ctx, Tensor *x,
                                          Tensor *w, int64_t blocks) {
   GpuDevice &g = dev(ctx);
-  const int64_t rows = x->dim(0) * x->dim(1), hidden = w->dim(0),
-                k = w->dim(1);
+  const int64_t rows = x->dim(0) * x->dim(1), hidden = w->dim(0), k = w->dim(1);
   Tensor *out = make(ctx, {x->dim(0), x->dim(1), hidden});
   float *o = data<float>(ctx, out);
   if (!g.comm) {
@@ -1122,7 +1122,8 @@ Tensor *fairkv::rt::gpu::linearAllReduce(fairkv_rt_ctx *ctx, Tensor *x,
   }
   std::vector<std::shared_ptr<void>> keep;
   const void *xs = asStorage(ctx, x, keep);
-  const auto *weights = static_cast<const char *>(weightData(ctx, w, "linear_all_reduce"));
+  const auto *weights =
+      static_cast<const char *>(weightData(ctx, w, "linear_all_reduce"));
   // Blocks one after another, each [rows, width] and contiguous, as NCCL
   // needs; the communication stream reduces block c in place and copies it
   // into its columns of the result while `stream` computes block c + 1.
@@ -1137,8 +1138,8 @@ Tensor *fairkv::rt::gpu::linearAllReduce(fairkv_rt_ctx *ctx, Tensor *x,
     CU(cudaStreamWaitEvent(g.commStream, g.events[c], 0));
     CU(ncclAllReduce(block, block, rows * width, ncclFloat, ncclSum, g.comm,
                      g.commStream));
-    CU(cudaMemcpy2DAsync(o + c0, hidden * 4, block, width * 4, width * 4,
-                         rows, cudaMemcpyDeviceToDevice, g.commStream));
+    CU(cudaMemcpy2DAsync(o + c0, hidden * 4, block, width * 4, width * 4, rows,
+                         cudaMemcpyDeviceToDevice, g.commStream));
   }
   // Whatever reads the result, and the staging buffer's release, come
   // after the last block.

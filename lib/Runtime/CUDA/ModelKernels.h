@@ -50,8 +50,8 @@ template <typename T>
 cudaError_t toStorage(const float *in, T *out, int64_t count,
                       cudaStream_t stream);
 
-/// out[r, f] = silu(gate[r, f]) * up[r, f] in the storage type (or fp32); row r of
-/// gate and up starts at r * rowStride.
+/// out[r, f] = silu(gate[r, f]) * up[r, f] in the storage type (or fp32); row r
+/// of gate and up starts at r * rowStride.
 template <typename T>
 cudaError_t siluMul(const float *gate, const float *up, int64_t rowStride,
                     int rows, int ffn, T *out, cudaStream_t stream);

@@ -440,8 +440,8 @@ static LogicalResult checkGateUp(Operation *op, Value wGate, Value wUp,
                                  int64_t hidden) {
   int64_t ffn = dimOf(wGate, 0);
   return success(
-      succeeded(checkMatrix(op, "w_gate", wGate, {ffn, hidden},
-                            "[ffn, hidden]")) &&
+      succeeded(
+          checkMatrix(op, "w_gate", wGate, {ffn, hidden}, "[ffn, hidden]")) &&
       succeeded(checkMatrix(op, "w_up", wUp, {ffn, hidden}, "[ffn, hidden]")));
 }
 
