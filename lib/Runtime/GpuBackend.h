@@ -30,6 +30,10 @@ void adoptWeight(fairkv_rt_ctx *ctx, Tensor *weight);
 void download(const Tensor *t);
 /// KV tokens held and bytes of cache on the device.
 void cacheStats(const fairkv_rt_ctx *ctx, int64_t *tokens, int64_t *bytes);
+/// Seconds the device spent in attention calls at prefill and at decode
+/// (timed by events on the device; waits for the calls still running).
+void attentionSeconds(const fairkv_rt_ctx *ctx, double *prefill,
+                      double *decode);
 /// Drops the device's KV cache (a new batch).
 void dropCache(fairkv_rt_ctx *ctx);
 /// Ada-KV: fills the cache with the tokens chosen for each of

@@ -201,6 +201,12 @@ fairkv_rt_session_device(fairkv_rt_session *session, int64_t device) {
 
 FAIRKV_RT_EXPORT void fairkv_rt_step_begin(fairkv_rt_ctx *ctx, int64_t batch,
                                            int64_t seq) {
+  if (ctx->gpu) {
+    // Adds up the last step's attention times (its kernels are done by
+    // now: its tokens came back) and frees their events for this step.
+    double prefill, decode;
+    fairkv::rt::gpu::attentionSeconds(ctx, &prefill, &decode);
+  }
   ctx->arena.clear();
   ctx->batch = batch;
   ctx->seq = seq;
@@ -276,6 +282,11 @@ FAIRKV_RT_EXPORT void fairkv_rt_ctx_stats(const fairkv_rt_ctx *ctx,
   *kvTokens = 0;
   *kvPoolBytes = 0;
   if (ctx->gpu) {
+    double prefill = 0, decode = 0;
+    fairkv::rt::gpu::attentionSeconds(ctx, &prefill, &decode);
+    // Ada-KV's selection at the end of a prefill step runs on the host.
+    *prefillAttentionSeconds += prefill;
+    *decodeAttentionSeconds += decode;
     fairkv::rt::gpu::cacheStats(ctx, kvTokens, kvPoolBytes);
     return;
   }

@@ -67,6 +67,8 @@ void compareAttention(double alpha, int64_t storage = FAIRKV_RT_STORAGE_BF16) {
   int64_t heads[] = {0, 1, 2, 3}, budgets[] = {12, 50, 6, 20};
   double worstPrefill = 0, worstDecode = 0;
   int64_t tokens[2] = {0, 0};
+  // The GPU session's attention seconds, timed by events on the device.
+  double gpuPrefillSeconds = 0, gpuDecodeSeconds = 0;
   for (int step = 0; step < 3; ++step) {
     const int seq = step == 0 ? S : 1;
     std::vector<float> q = random(size_t(b) * seq * nq * d, 10 + step),
@@ -91,6 +93,10 @@ void compareAttention(double alpha, int64_t storage = FAIRKV_RT_STORAGE_BF16) {
       double prefill = 0, decode = 0;
       int64_t bytes = 0;
       fairkv_rt_ctx_stats(ctx, &prefill, &decode, &tokens[which], &bytes);
+      if (which == 1) {
+        gpuPrefillSeconds = prefill;
+        gpuDecodeSeconds = decode;
+      }
     }
     // Prefill: fp32 on both sides. Decode: the GPU keeps K/V in bf16.
     for (int i = 0; i < b; ++i)
@@ -113,6 +119,8 @@ void compareAttention(double alpha, int64_t storage = FAIRKV_RT_STORAGE_BF16) {
               worstDecode, static_cast<long long>(tokens[1]));
   EXPECT_LT(worstPrefill, 1e-4);
   EXPECT_LT(worstDecode, 2e-2);
+  EXPECT_GT(gpuPrefillSeconds, 0);
+  EXPECT_GT(gpuDecodeSeconds, 0);
 }
 
 TEST(CudaBackend, AttentionMatchesTheCpuBackend) {

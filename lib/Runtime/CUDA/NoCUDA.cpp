@@ -41,6 +41,9 @@ void gpu::download(const Tensor *) { unreachable(); }
 void gpu::cacheStats(const fairkv_rt_ctx *, int64_t *, int64_t *) {
   unreachable();
 }
+void gpu::attentionSeconds(const fairkv_rt_ctx *, double *, double *) {
+  unreachable();
+}
 void gpu::dropCache(fairkv_rt_ctx *) {}
 void gpu::fillCache(fairkv_rt_ctx *, const std::vector<std::vector<int64_t>> &) {
   unreachable();
