@@ -72,11 +72,12 @@ Tensor *addRows(fairkv_rt_ctx *ctx, Tensor *acc, Tensor *rows,
 Tensor *zerosLike(fairkv_rt_ctx *ctx, Tensor *x);
 Tensor *allReduce(fairkv_rt_ctx *ctx, Tensor *x, int64_t kind,
                   const std::string &key);
-/// The sum over all devices of x @ w^T, reduced in `blocks` column blocks
-/// (fairkv_rt_reduction_blocks); with NCCL, block c's all_reduce runs on the
-/// device's communication stream while block c + 1's GEMM runs.
+/// The sum over all devices of x @ w^T + addend (either may be null),
+/// reduced in `blocks` column blocks (fairkv_rt_reduction_blocks); with
+/// NCCL, block c's all_reduce runs on the device's communication stream
+/// while block c + 1's GEMM runs.
 Tensor *linearAllReduce(fairkv_rt_ctx *ctx, Tensor *x, Tensor *w,
-                        int64_t blocks);
+                        Tensor *addend, int64_t blocks);
 Tensor *allGather(fairkv_rt_ctx *ctx, Tensor *x, int64_t axis,
                   const std::string &key);
 

@@ -828,32 +828,49 @@ FAIRKV_RT_EXPORT int64_t fairkv_rt_reduction_blocks(int64_t rows,
 
 FAIRKV_RT_EXPORT fairkv_rt_tensor *
 fairkv_rt_linear_all_reduce(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x,
-                            fairkv_rt_tensor *w, int64_t chunks,
-                            int64_t minChunkBytes) {
-  const int64_t rows = x->dim(0) * x->dim(1), hidden = w->dim(0);
-  int64_t k = 1;
-  for (size_t d = 2; d < x->shape.size(); ++d)
-    k *= x->dim(d);
+                            fairkv_rt_tensor *w, fairkv_rt_tensor *addend,
+                            int64_t chunks, int64_t minChunkBytes) {
   require(chunks >= 1 && minChunkBytes >= 0, "linear_all_reduce",
           "needs chunks >= 1 and min_chunk_bytes >= 0");
-  require(w->dim(1) == k, "linear_all_reduce",
-          "weight " + w->shapeString() + " does not match " + x->shapeString());
+  require(!x == !w && (x || addend), "linear_all_reduce",
+          "needs a projection (input and weight), an addend or both");
+  Tensor *like = x ? x : addend;
+  const int64_t rows = like->dim(0) * like->dim(1),
+                hidden = w ? w->dim(0) : addend->dim(2);
+  int64_t k = 1;
+  for (size_t d = 2; x && d < x->shape.size(); ++d)
+    k *= x->dim(d);
+  require(!w || w->dim(1) == k, "linear_all_reduce",
+          "weight " + (w ? w->shapeString() : "") + " does not match " +
+              like->shapeString());
+  require(!addend ||
+              addend->shape ==
+                  std::vector<int64_t>{like->dim(0), like->dim(1), hidden},
+          "linear_all_reduce",
+          "addend " + (addend ? addend->shapeString() : "") +
+              " does not match the result");
   const int64_t blocks =
       fairkv_rt_reduction_blocks(rows, hidden, chunks, minChunkBytes);
   if (ctx->gpu)
-    return gpu::linearAllReduce(ctx, x, w, blocks);
-  Tensor *out = ctx->make({x->dim(0), x->dim(1), hidden});
+    return gpu::linearAllReduce(ctx, x, w, addend, blocks);
+  Tensor *out = ctx->make({like->dim(0), like->dim(1), hidden});
   // Block c holds result columns [c * hidden / blocks, (c + 1) * ...): its
-  // GEMM is the weight's rows of those columns; its all_reduce adds in
-  // device order, like the unfused all_reduce, element for element.
+  // GEMM is the weight's rows of those columns, then the addend's columns
+  // are added; its all_reduce adds in device order, like the unfused
+  // all_reduce, element for element.
   for (int64_t c = 0; c < blocks; ++c) {
-    const int64_t c0 = c * hidden / blocks, c1 = (c + 1) * hidden / blocks;
-    Tensor *part = ctx->make({rows, c1 - c0});
-    linear(x->f.data(), rows, k, w->f.data() + c0 * k, c1 - c0, part->f.data());
+    const int64_t c0 = c * hidden / blocks, c1 = (c + 1) * hidden / blocks,
+                  width = c1 - c0;
+    Tensor *part = ctx->make({rows, width});
+    if (x)
+      linear(x->f.data(), rows, k, w->f.data() + c0 * k, width, part->f.data());
+    if (addend)
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t e = 0; e < width; ++e)
+          part->f[r * width + e] += addend->f[r * hidden + c0 + e];
     Tensor *sum = fairkv_rt_all_reduce(ctx, part, 0);
     for (int64_t r = 0; r < rows; ++r)
-      std::copy(sum->f.begin() + r * (c1 - c0),
-                sum->f.begin() + (r + 1) * (c1 - c0),
+      std::copy(sum->f.begin() + r * width, sum->f.begin() + (r + 1) * width,
                 out->f.begin() + r * hidden + c0);
   }
   return out;

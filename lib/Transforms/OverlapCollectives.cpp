@@ -10,6 +10,8 @@
 #include "fairkv/Transforms/DevicePrograms.h"
 #include "mlir/IR/Builders.h"
 
+#include <optional>
+
 namespace mlir::fairkv {
 #define GEN_PASS_DEF_FAIRKVOVERLAPCOLLECTIVESPASS
 #include "fairkv/Transforms/Passes.h.inc"
@@ -20,16 +22,61 @@ using namespace mlir::fairkv;
 
 namespace {
 
-/// The projection an all_reduce could absorb: its input's producer when
-/// that is an out_proj or an mlp used only by this all_reduce, and the
-/// reduction is a sum.
-Operation *fusableProducer(AllReduceOp reduce) {
+/// What one device's all_reduce (a sum) absorbs. Its input is a
+/// projection, an add_rows chain of copies' rows on a projection, or such
+/// a chain on zeros (a device holding only copies, or nothing, of the
+/// layer); each value on the way used only by the next.
+struct Fusion {
+  /// The out_proj or mlp whose GEMM the fused op takes over, if any.
+  Operation *producer = nullptr;
+  /// The first add_rows of the copies' chain, if any.
+  AddRowsOp chainRoot;
+  /// With both: the layer's normed input, whose zeros the chain is moved
+  /// onto so it becomes the fused op's addend.
+  Value zerosLike;
+};
+
+/// The [batch, seq, hidden] input of the layer whose attention output
+/// `proj` projects: qkv_proj -> rotary -> attention -> out_proj, as
+/// fairkv-shard-heads writes it.
+Value layerInput(OutProjOp proj) {
+  auto attention = proj.getInput().getDefiningOp<AttentionOp>();
+  auto rotary =
+      attention ? attention.getQuery().getDefiningOp<RotaryOp>() : nullptr;
+  auto qkv = rotary ? rotary.getInput().getDefiningOp<QKVProjOp>() : nullptr;
+  return qkv ? qkv.getInput() : Value();
+}
+
+std::optional<Fusion> analyze(AllReduceOp reduce) {
   if (reduce.getReduction() != ReductionKind::Sum)
-    return nullptr;
-  Operation *producer = reduce.getInput().getDefiningOp();
-  if (!producer || !producer->hasOneUse() || !isa<OutProjOp, MLPOp>(producer))
-    return nullptr;
-  return producer;
+    return std::nullopt;
+  Fusion f;
+  Value acc = reduce.getInput();
+  while (auto addRows = acc.getDefiningOp<AddRowsOp>()) {
+    if (!acc.hasOneUse())
+      return std::nullopt;
+    f.chainRoot = addRows;
+    acc = addRows.getAcc();
+  }
+  Operation *def = acc.getDefiningOp();
+  if (!def || !acc.hasOneUse())
+    return std::nullopt;
+  if (isa<ZerosLikeOp>(def))
+    return f;
+  if (isa<MLPOp>(def) && !f.chainRoot) {
+    f.producer = def;
+    return f;
+  }
+  auto proj = dyn_cast<OutProjOp>(def);
+  if (!proj)
+    return std::nullopt;
+  f.producer = proj;
+  if (f.chainRoot) {
+    f.zerosLike = layerInput(proj);
+    if (!f.zerosLike || f.zerosLike.getType() != reduce.getType())
+      return std::nullopt;
+  }
+  return f;
 }
 
 struct OverlapCollectivesPass
@@ -59,14 +106,23 @@ struct OverlapCollectivesPass
           return signalPassFailure();
         }
       }
-      // The k-th all_reduce fuses on every device or on none.
+      // The k-th all_reduce fuses on every device or on none, and only
+      // where some device has a projection to overlap it with.
       for (size_t k = 0; k < reduces.front().size(); ++k) {
-        bool everywhere = llvm::all_of(reduces, [&](auto &list) {
-          return fusableProducer(list[k]) != nullptr;
-        });
-        for (auto &list : reduces) {
-          if (everywhere)
-            fuse(list[k]);
+        SmallVector<std::optional<Fusion>> plans;
+        for (auto &list : reduces)
+          plans.push_back(analyze(list[k]));
+        bool everywhere =
+            llvm::all_of(plans, [](const std::optional<Fusion> &p) {
+              return p.has_value();
+            });
+        bool anyProjection =
+            llvm::any_of(plans, [](const std::optional<Fusion> &p) {
+              return p && p->producer;
+            });
+        for (auto [list, plan] : llvm::zip(reduces, plans)) {
+          if (everywhere && anyProjection)
+            fuse(list[k], *plan);
           else
             ++numKept;
         }
@@ -74,34 +130,42 @@ struct OverlapCollectivesPass
     }
   }
 
-  void fuse(AllReduceOp reduce) {
-    Operation *producer = fusableProducer(reduce);
+  void fuse(AllReduceOp reduce, Fusion f) {
     OpBuilder b(reduce);
-    Value input, weight;
-    if (auto proj = dyn_cast<OutProjOp>(producer)) {
+    Value input, weight, addend;
+    if (auto proj = dyn_cast_or_null<OutProjOp>(f.producer)) {
       input = proj.getInput();
       weight = proj.getWo();
-    } else {
-      auto mlp = cast<MLPOp>(producer);
+    } else if (auto mlp = dyn_cast_or_null<MLPOp>(f.producer)) {
       b.setInsertionPoint(mlp);
-      int64_t ffn =
-          cast<RankedTensorType>(mlp.getWGate().getType()).getDimSize(0);
       auto hiddenType = cast<RankedTensorType>(mlp.getInput().getType());
       auto actType = RankedTensorType::get(
-          {hiddenType.getDimSize(0), hiddenType.getDimSize(1), ffn},
+          {hiddenType.getDimSize(0), hiddenType.getDimSize(1),
+           mlp.getWGate().getType().getDimSize(0)},
           hiddenType.getElementType());
       input = GatedActOp::create(b, mlp.getLoc(), actType, mlp.getInput(),
                                  mlp.getWGate(), mlp.getWUp());
       weight = mlp.getWDown();
-      b.setInsertionPoint(reduce);
     }
+    if (f.producer && f.chainRoot) {
+      // The copies' rows now start from zeros; the projection is added to
+      // them block by block.
+      b.setInsertionPoint(f.chainRoot);
+      Value zeros = ZerosLikeOp::create(b, f.chainRoot.getLoc(),
+                                        f.zerosLike.getType(), f.zerosLike);
+      f.chainRoot.getAccMutable().assign(zeros);
+    }
+    if (!f.producer || f.chainRoot)
+      addend = reduce.getInput();
+    b.setInsertionPoint(reduce);
     Value fused = LinearAllReduceOp::create(
-        b, reduce.getLoc(), reduce.getType(), input, weight,
+        b, reduce.getLoc(), reduce.getType(), input, weight, addend,
         reduce.getGridAttr(), b.getI64IntegerAttr(chunks),
         b.getI64IntegerAttr(minChunkBytes));
     reduce.replaceAllUsesWith(fused);
     reduce.erase();
-    producer->erase();
+    if (f.producer)
+      f.producer->erase();
     ++numFused;
   }
 };

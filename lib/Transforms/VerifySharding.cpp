@@ -125,15 +125,19 @@ struct VerifyShardingPass
           if (auto weight = dyn_cast<WeightOp>(op))
             return checkWeight(weight, device, devices, placements, config,
                                group, d);
-          if (isa<QKVProjOp, OutProjOp, MLPOp, GatedActOp, LinearAllReduceOp,
-                  LMHeadOp>(op))
-            for (Value operand : op->getOperands().drop_front())
-              if (auto weight = operand.getDefiningOp<WeightOp>();
-                  !weight || !weight.isSlice()) {
-                op->emitOpError("is an unsharded op left over: its weights "
-                                "are not per-device slices");
-                return WalkResult::interrupt();
-              }
+          SmallVector<Value> weights;
+          if (isa<QKVProjOp, OutProjOp, MLPOp, GatedActOp, LMHeadOp>(op))
+            llvm::append_range(weights, op->getOperands().drop_front());
+          if (auto fused = dyn_cast<LinearAllReduceOp>(op);
+              fused && fused.getWeight())
+            weights.push_back(fused.getWeight());
+          for (Value operand : weights)
+            if (auto weight = operand.getDefiningOp<WeightOp>();
+                !weight || !weight.isSlice()) {
+              op->emitOpError("is an unsharded op left over: its weights "
+                              "are not per-device slices");
+              return WalkResult::interrupt();
+            }
           return WalkResult::advance();
         });
         if (walk.wasInterrupted())

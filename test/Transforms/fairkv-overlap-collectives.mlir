@@ -12,12 +12,12 @@
 // TP-LABEL: func.func @decode_step_dev0
 // TP: %[[A:.+]] = fairkv.attention
 // TP: %[[WO:.+]] = fairkv.weight "model.layers.0.self_attn.o_proj.weight" slice 1 [0, 32] of [64, 64]
-// TP: %[[R:.+]] = fairkv.linear_all_reduce %[[A]], %[[WO]] on @grid chunks = 3 min_chunk_bytes = 4096 : (tensor<?x?x2x16xf32>, tensor<64x32xf32>) -> tensor<?x?x64xf32>
+// TP: %[[R:.+]] = fairkv.linear_all_reduce proj %[[A]], %[[WO]] on @grid chunks = 3 min_chunk_bytes = 4096 : (tensor<?x?x2x16xf32>, tensor<64x32xf32>) -> tensor<?x?x64xf32>
 // TP: %[[H:.+]] = fairkv.add %{{.+}}, %[[R]]
 // TP: %[[N:.+]] = fairkv.rms_norm %[[H]]
 // TP: %[[WD:.+]] = fairkv.weight "model.layers.0.mlp.down_proj.weight" slice 1 [0, 64] of [64, 128]
 // TP: %[[G:.+]] = fairkv.gated_act %[[N]], %{{.+}}, %{{.+}} : (tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>) -> tensor<?x?x64xf32>
-// TP: fairkv.linear_all_reduce %[[G]], %[[WD]] on @grid chunks = 3
+// TP: fairkv.linear_all_reduce proj %[[G]], %[[WD]] on @grid chunks = 3
 // TP-NOT: fairkv.all_reduce
 // TP-NOT: fairkv.mlp
 // TP-LABEL: func.func @decode_step_dev1
@@ -26,22 +26,31 @@
 // 2 devices x 2 layers x (attention, MLP):
 // COUNT: 8
 
-// fairkv: layer 0 copies head 0 and layer 1 copies head 1, so on some
-// device each attention partial sum is an add_rows: both attention
-// all_reduces stay unfused on both devices. The MLPs fuse everywhere.
+// fairkv: layer 0 copies head 0 and layer 1 copies head 1. A device that
+// holds whole heads and a copy projects its whole heads in the fused op and
+// adds the copy's rows, now gathered on zeros of the layer's input; a
+// device that holds only a copy has no projection, only the addend. The
+// MLPs fuse everywhere.
 // COPY-LABEL: func.func @decode_step_dev0
-// COPY: fairkv.add_rows
-// COPY-NEXT: fairkv.all_reduce
+// COPY: %[[N0:.+]] = fairkv.rms_norm %{{.+}}, %{{.+}} eps
+// COPY: %[[WHOLE:.+]] = fairkv.attention {{.*}} kv_heads [1] :
+// COPY: %[[WO:.+]] = fairkv.weight "model.layers.0.self_attn.o_proj.weight" slice 1 [32, 64]
+// COPY: %[[MINE:.+]] = fairkv.out_proj
+// COPY: %[[Z:.+]] = fairkv.zeros_like %[[N0]]
+// COPY: %[[ROWS:.+]] = fairkv.add_rows %[[Z]], %[[MINE]] head 0
+// COPY: fairkv.linear_all_reduce proj %[[WHOLE]], %[[WO]] plus %[[ROWS]] on @grid chunks = 4 min_chunk_bytes = 1048576
 // COPY: fairkv.gated_act
-// COPY: fairkv.linear_all_reduce {{.*}} chunks = 4 min_chunk_bytes = 1048576
-// COPY: fairkv.all_reduce
+// COPY: fairkv.linear_all_reduce proj
+// COPY: %[[ONLY:.+]] = fairkv.add_rows
+// COPY: fairkv.linear_all_reduce plus %[[ONLY]] on @grid
 // COPY: fairkv.gated_act
-// COPY: fairkv.linear_all_reduce
+// COPY: fairkv.linear_all_reduce proj
 // COPY-LABEL: func.func @decode_step_dev1
-// COPY: fairkv.all_reduce
-// COPY: fairkv.linear_all_reduce
-// COPY: fairkv.all_reduce
-// COPY: fairkv.linear_all_reduce
+// COPY: fairkv.linear_all_reduce plus
+// COPY: fairkv.linear_all_reduce proj
+// COPY: fairkv.linear_all_reduce proj {{.*}} plus
+// COPY: fairkv.linear_all_reduce proj
+// COPY-NOT: fairkv.all_reduce
 // COPY-NOT: fairkv.mlp
 
 // Without the option the pipeline leaves every collective as it was.
@@ -51,7 +60,8 @@
 // BADOPT: fairkv-overlap-collectives needs chunks >= 1 and min-chunk-bytes >= 0 (got 0 and 1048576)
 
 // A max reduction, and a projection used twice, are not fused; the other
-// device's matching all_reduce is then kept too.
+// device's matching all_reduce is then kept too. A collective with no
+// projection on any device has nothing to overlap: kept.
 shard.grid @grid(shape = 2)
 // KEEP-LABEL: func.func @step_dev0
 // KEEP: fairkv.all_reduce %{{.+}} on @grid reduction = max
@@ -71,6 +81,18 @@ func.func @step_dev1(%a: tensor<?x?x2x16xf32>, %wo: tensor<64x32xf32>) -> (tenso
   %q = fairkv.out_proj %a, %wo : (tensor<?x?x2x16xf32>, tensor<64x32xf32>) -> tensor<?x?x64xf32>
   %s = fairkv.all_reduce %q on @grid reduction = sum : tensor<?x?x64xf32>
   return %r, %s : tensor<?x?x64xf32>, tensor<?x?x64xf32>
+}
+// KEEP-LABEL: func.func @zeros_dev0
+// KEEP: fairkv.all_reduce
+func.func @zeros_dev0(%x: tensor<?x?x64xf32>) -> tensor<?x?x64xf32> attributes {fairkv.device = 0 : i64} {
+  %z = fairkv.zeros_like %x : tensor<?x?x64xf32>
+  %r = fairkv.all_reduce %z on @grid reduction = sum : tensor<?x?x64xf32>
+  return %r : tensor<?x?x64xf32>
+}
+func.func @zeros_dev1(%x: tensor<?x?x64xf32>) -> tensor<?x?x64xf32> attributes {fairkv.device = 1 : i64} {
+  %z = fairkv.zeros_like %x : tensor<?x?x64xf32>
+  %r = fairkv.all_reduce %z on @grid reduction = sum : tensor<?x?x64xf32>
+  return %r : tensor<?x?x64xf32>
 }
 
 // -----

@@ -64,18 +64,23 @@ inline void expectCollectivesAgree(fairkv_rt_session *session, int devices) {
   }
 }
 
-/// Device g of `session` (one thread each) holds columns
+/// fairkv_rt_linear_all_reduce on every device of `session` (one thread
+/// each), in up to `chunks` blocks: device g's projection is columns
 /// [g * ffn / G, (g + 1) * ffn / G) of layer 0's down projection (read from
-/// `weightsPath`, [hidden, ffn]) and seeded activations of that width for a
-/// [2, 3] batch; fairkv_rt_linear_all_reduce in up to `chunks` blocks must
-/// give every device the sum of the devices' products (float64 reference,
-/// within `tolerance` of the largest |value|), identical on every device.
+/// `weightsPath`, [hidden, ffn]) times seeded activations of that width for
+/// a [2, 3] batch, and device g >= 1 adds a seeded addend (the rows of
+/// copied heads); device 1 has no projection (it holds only copies). Every
+/// device must receive the sum of all projections and addends (float64
+/// reference, within `tolerance` of the largest |value|), identical on
+/// every device.
 inline void expectLinearAllReduceSums(fairkv_rt_session *session, int devices,
                                       const std::string &weightsPath,
                                       int64_t hidden, int64_t ffn,
                                       int64_t chunks, double tolerance) {
   const char *name = "model.layers.0.mlp.down_proj.weight";
   const int64_t rows = 6;
+  auto projects = [](int g) { return g != 1; };
+  auto adds = [](int g) { return g >= 1; };
   // The reference reads the whole weight through a CPU session.
   fairkv_rt_options o;
   fairkv_rt_default_options(&o);
@@ -88,15 +93,19 @@ inline void expectLinearAllReduceSums(fairkv_rt_session *session, int devices,
   const float *w = fairkv_rt_tensor_f32_data(
       fairkv_rt_weight(host, name, -1, nullptr, 0, shape, 2));
   std::vector<double> want(rows * hidden, 0.0);
-  std::vector<std::vector<float>> inputs(devices);
+  std::vector<std::vector<float>> inputs(devices), addends(devices);
   for (int g = 0; g < devices; ++g) {
     const int64_t c0 = g * ffn / devices, c1 = (g + 1) * ffn / devices;
     inputs[g] = random(rows * (c1 - c0), 100 + g);
+    addends[g] = random(rows * hidden, 200 + g);
     for (int64_t r = 0; r < rows; ++r)
-      for (int64_t h = 0; h < hidden; ++h)
-        for (int64_t c = c0; c < c1; ++c)
+      for (int64_t h = 0; h < hidden; ++h) {
+        if (adds(g))
+          want[r * hidden + h] += addends[g][r * hidden + h];
+        for (int64_t c = c0; projects(g) && c < c1; ++c)
           want[r * hidden + h] +=
               double(inputs[g][r * (c1 - c0) + c - c0]) * w[h * ffn + c];
+      }
   }
   fairkv_rt_session_destroy(cpu);
 
@@ -108,12 +117,18 @@ inline void expectLinearAllReduceSums(fairkv_rt_session *session, int devices,
       fairkv_rt_step_begin(c, 2, 3);
       const int64_t range[] = {g * ffn / devices, (g + 1) * ffn / devices};
       const int64_t width = range[1] - range[0];
-      const int64_t sliceShape[] = {hidden, width}, xShape[] = {2, 3, width};
-      fairkv_rt_tensor *wg =
-          fairkv_rt_weight(c, name, 1, range, 2, sliceShape, 2);
-      fairkv_rt_tensor *x =
-          fairkv_rt_tensor_from_f32(c, inputs[g].data(), xShape, 3);
-      fairkv_rt_tensor *y = fairkv_rt_linear_all_reduce(c, x, wg, chunks, 0);
+      const int64_t sliceShape[] = {hidden, width}, xShape[] = {2, 3, width},
+                    addendShape[] = {2, 3, hidden};
+      fairkv_rt_tensor *x = nullptr, *wg = nullptr, *addend = nullptr;
+      if (projects(g)) {
+        wg = fairkv_rt_weight(c, name, 1, range, 2, sliceShape, 2);
+        x = fairkv_rt_tensor_from_f32(c, inputs[g].data(), xShape, 3);
+      }
+      if (adds(g))
+        addend =
+            fairkv_rt_tensor_from_f32(c, addends[g].data(), addendShape, 3);
+      fairkv_rt_tensor *y =
+          fairkv_rt_linear_all_reduce(c, x, wg, addend, chunks, 0);
       const float *data = fairkv_rt_tensor_f32_data(y);
       got[g].assign(data, data + fairkv_rt_tensor_numel(y));
     });

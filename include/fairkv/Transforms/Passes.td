@@ -199,37 +199,47 @@ def FairKVOverlapCollectivesPass
   let summary = "Fuse row-parallel projections with their all_reduce so the two overlap";
   let description = [{
     Runs on sharded modules (after `fairkv-shard-pipeline`). Every
-    `all_reduce` (sum) whose input is the result of an `out_proj`, or of an
-    `mlp` (split into `gated_act` and its down projection), becomes one
-    `fairkv.linear_all_reduce` of that projection: the runtime then computes
-    the projection in column blocks and reduces each block while it computes
-    the next one.
+    `all_reduce` (sum) of a projection's partial sums becomes one
+    `fairkv.linear_all_reduce`: the runtime then computes the projection in
+    column blocks and reduces each block while it computes the next one.
+    What it absorbs on each device:
+    - an `out_proj`, or an `mlp` (split into `gated_act` and its down
+      projection);
+    - in a layer with a copied KV head, an `out_proj` with the `add_rows`
+      of the copies' rows on it: the rows are gathered on zeros of the
+      layer's input instead, and the fused op adds them (`plus`);
+    - on a device holding only copies (or nothing) of the layer, the
+      `add_rows` on zeros alone: no projection, the addend only.
 
     **Where the plan allows.** A collective must be issued alike by every
     device, so the pass looks at the k-th `all_reduce` of all device
-    programs of a function together and fuses it only if it can on every
-    device. In a layer with a copied KV head, the attention's partial sum on
-    some device is an `add_rows` of the copy's rows (or of zeros, when the
-    device holds only a copy), not a projection: that layer's attention
-    all_reduce stays unfused on every device. The MLP's all_reduce always
-    fuses.
+    programs of a function together, and fuses it on every device or on
+    none: on none when some device's input is anything else (a max
+    reduction, a value used twice), or when no device has a projection to
+    overlap it with.
 
-    Before (one device of two):
+    Before (one device of two, whole heads and a copy in layer 0):
 
     ```mlir
     %p = fairkv.out_proj %a, %wo : ...
-    %r = fairkv.all_reduce %p on @grid reduction = sum : tensor<?x?x64xf32>
+    ...
+    %c = fairkv.out_proj %copy, %wo0 : ...
+    %s = fairkv.add_rows %p, %c head 0 budget 512 replicas [...] on @grid : ...
+    %r = fairkv.all_reduce %s on @grid reduction = sum : tensor<?x?x64xf32>
     %m = fairkv.mlp %n, %wg, %wu, %wd : ...
-    %s = fairkv.all_reduce %m on @grid reduction = sum : tensor<?x?x64xf32>
+    %t = fairkv.all_reduce %m on @grid reduction = sum : tensor<?x?x64xf32>
     ```
 
     After `--fairkv-overlap-collectives="chunks=4"`:
 
     ```mlir
-    %r = fairkv.linear_all_reduce %a, %wo on @grid chunks = 4
+    %c = fairkv.out_proj %copy, %wo0 : ...
+    %z = fairkv.zeros_like %input : tensor<?x?x64xf32>
+    %s = fairkv.add_rows %z, %c head 0 budget 512 replicas [...] on @grid : ...
+    %r = fairkv.linear_all_reduce proj %a, %wo plus %s on @grid chunks = 4
         min_chunk_bytes = 1048576 : ...
     %g = fairkv.gated_act %n, %wg, %wu : ...
-    %s = fairkv.linear_all_reduce %g, %wd on @grid chunks = 4
+    %t = fairkv.linear_all_reduce proj %g, %wd on @grid chunks = 4
         min_chunk_bytes = 1048576 : ...
     ```
 

@@ -340,11 +340,13 @@ LogicalResult Lowering::lowerOp(Operation *op, Value ctx) {
             return success();
           })
           .Case([&](LinearAllReduceOp r) {
-            results.push_back(
-                call(loc, "linear_all_reduce",
-                     operands({r.getInput(), r.getWeight(),
-                               constI64(loc, r.getChunks()),
-                               constI64(loc, r.getMinChunkBytes())})));
+            // An absent projection or addend is a null handle.
+            auto orNull = [&](Value v) { return v ? v : null(loc); };
+            results.push_back(call(
+                loc, "linear_all_reduce",
+                operands({orNull(r.getInput()), orNull(r.getWeight()),
+                          orNull(r.getAddend()), constI64(loc, r.getChunks()),
+                          constI64(loc, r.getMinChunkBytes())})));
             return success();
           })
           .Case([&](AllGatherOp g) {

@@ -249,16 +249,16 @@ const void *asStorage(fairkv_rt_ctx *ctx, Tensor *x,
   return out;
 }
 
-/// y[m, n] = x[m, k] * w[n, k]^T for storage-type x and w.
+/// y[m, n] (+)= x[m, k] * w[n, k]^T for storage-type x and w.
 void gemmStorage(fairkv_rt_ctx *ctx, const void *x, const void *w, float *y,
-                 int64_t m, int64_t n, int64_t k) {
+                 int64_t m, int64_t n, int64_t k, bool accumulate = false) {
   GpuDevice &g = *ctx->gpu;
   CU(cublasSetStream(g.blas, g.stream));
   withStorage(g, [&](auto tag) {
     using T = decltype(tag);
     CU(gemm(g.blas, static_cast<const T *>(x), static_cast<const T *>(w), y,
             static_cast<int>(m), static_cast<int>(n), static_cast<int>(k),
-            false));
+            accumulate));
   });
 }
 
@@ -1151,16 +1151,29 @@ Tensor *fairkv::rt::gpu::allReduce(fairkv_rt_ctx *ctx, Tensor *x,
 }
 
 Tensor *fairkv::rt::gpu::linearAllReduce(fairkv_rt_ctx *ctx, Tensor *x,
-                                         Tensor *w, int64_t blocks) {
+                                         Tensor *w, Tensor *addend,
+                                         int64_t blocks) {
   GpuDevice &g = dev(ctx);
-  const int64_t rows = x->dim(0) * x->dim(1), hidden = w->dim(0), k = w->dim(1);
-  Tensor *out = make(ctx, {x->dim(0), x->dim(1), hidden});
+  Tensor *like = x ? x : addend;
+  const int64_t rows = like->dim(0) * like->dim(1),
+                hidden = w ? w->dim(0) : addend->dim(2), k = w ? w->dim(1) : 0;
+  Tensor *out = make(ctx, {like->dim(0), like->dim(1), hidden});
   float *o = data<float>(ctx, out);
+  const float *a = addend ? data<float>(ctx, addend) : nullptr;
+  std::vector<std::shared_ptr<void>> keep;
+  const void *xs = x ? asStorage(ctx, x, keep) : nullptr;
+  const auto *weights =
+      w ? static_cast<const char *>(weightData(ctx, w, "linear_all_reduce"))
+        : nullptr;
   if (!g.comm) {
     // The rendezvous meets on the host, which would wait for each block in
-    // turn: nothing to overlap. One GEMM, one all_reduce (every device of
-    // the session does the same).
-    linear(ctx, x, rows, k, w, hidden, o);
+    // turn: nothing to overlap. One GEMM onto the addend, one all_reduce
+    // (every device of the session does the same).
+    if (a)
+      CU(cudaMemcpyAsync(o, a, rows * hidden * 4, cudaMemcpyDeviceToDevice,
+                         g.stream));
+    if (x)
+      gemmStorage(ctx, xs, weights, o, rows, hidden, k, /*accumulate=*/a);
     const int64_t G = static_cast<int64_t>(ctx->session->devices.size());
     return allReduce(ctx, out, 0,
                      ctx->collectiveKey("all_reduce", everyone(G)));
@@ -1172,10 +1185,6 @@ Tensor *fairkv::rt::gpu::linearAllReduce(fairkv_rt_ctx *ctx, Tensor *x,
     CU(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
     g.events.push_back(e);
   }
-  std::vector<std::shared_ptr<void>> keep;
-  const void *xs = asStorage(ctx, x, keep);
-  const auto *weights =
-      static_cast<const char *>(weightData(ctx, w, "linear_all_reduce"));
   // Blocks one after another, each [rows, width] and contiguous, as NCCL
   // needs; the communication stream reduces block c in place and copies it
   // into its columns of the result while `stream` computes block c + 1.
@@ -1185,7 +1194,12 @@ Tensor *fairkv::rt::gpu::linearAllReduce(fairkv_rt_ctx *ctx, Tensor *x,
     const int64_t c0 = c * hidden / blocks, c1 = (c + 1) * hidden / blocks,
                   width = c1 - c0;
     float *block = staged + rows * c0;
-    gemmStorage(ctx, xs, weights + c0 * k * 2, block, rows, width, k);
+    if (a)
+      CU(cudaMemcpy2DAsync(block, width * 4, a + c0, hidden * 4, width * 4,
+                           rows, cudaMemcpyDeviceToDevice, g.stream));
+    if (x)
+      gemmStorage(ctx, xs, weights + c0 * k * 2, block, rows, width, k,
+                  /*accumulate=*/a);
     CU(cudaEventRecord(g.events[c], g.stream));
     CU(cudaStreamWaitEvent(g.commStream, g.events[c], 0));
     CU(ncclAllReduce(block, block, rows * width, ncclFloat, ncclSum, g.comm,

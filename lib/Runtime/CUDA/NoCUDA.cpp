@@ -92,7 +92,8 @@ Tensor *gpu::allReduce(fairkv_rt_ctx *, Tensor *, int64_t,
                        const std::string &) {
   unreachable();
 }
-Tensor *gpu::linearAllReduce(fairkv_rt_ctx *, Tensor *, Tensor *, int64_t) {
+Tensor *gpu::linearAllReduce(fairkv_rt_ctx *, Tensor *, Tensor *, Tensor *,
+                             int64_t) {
   unreachable();
 }
 Tensor *gpu::allGather(fairkv_rt_ctx *, Tensor *, int64_t,

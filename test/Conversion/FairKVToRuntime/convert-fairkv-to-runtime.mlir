@@ -3,18 +3,27 @@
 // RUN: fairkv-opt %fairkv_src_root/examples/tiny-2layer.mlir --fairkv-shard-pipeline="devices=2 strategy=fairkv" --convert-fairkv-to-runtime | FileCheck %s --check-prefix=DECL
 // RUN: fairkv-opt %s -split-input-file --convert-fairkv-to-runtime -verify-diagnostics
 // RUN: fairkv-opt %fairkv_src_root/examples/tiny-2layer.mlir --fairkv-shard-pipeline="devices=2 strategy=tp overlap-chunks=2 overlap-min-chunk-bytes=512" --convert-fairkv-to-runtime | FileCheck %s --check-prefix=FUSED
+// RUN: fairkv-opt %fairkv_src_root/examples/tiny-2layer.mlir --fairkv-shard-pipeline="devices=2 strategy=fairkv overlap-chunks=2" --convert-fairkv-to-runtime | FileCheck %s --check-prefix=COPIES
 
-// A fused projection passes its block count and smallest block size.
+// A fused projection passes its block count and smallest block size, and
+// a null handle for what it lacks: here the addend (tp has no copies); with
+// copies, the projection of a device that holds only copies.
 // FUSED-LABEL: func.func @decode_step_dev0(
 // FUSED: %[[A:.+]] = call @fairkv_rt_attention(
 // FUSED: %[[WO:.+]] = call @fairkv_rt_weight(
+// FUSED: %[[NULL:.+]] = llvm.mlir.zero : !llvm.ptr
 // FUSED: %[[C2:.+]] = arith.constant 2 : i64
 // FUSED: %[[MIN:.+]] = arith.constant 512 : i64
-// FUSED: call @fairkv_rt_linear_all_reduce(%{{.+}}, %[[A]], %[[WO]], %[[C2]], %[[MIN]])
+// FUSED: call @fairkv_rt_linear_all_reduce(%{{.+}}, %[[A]], %[[WO]], %[[NULL]], %[[C2]], %[[MIN]])
 // FUSED: %[[G:.+]] = call @fairkv_rt_gated_act(
 // FUSED: call @fairkv_rt_linear_all_reduce(%{{.+}}, %[[G]],
 // FUSED-NOT: call @fairkv_rt_all_reduce(
 // FUSED-NOT: call @fairkv_rt_mlp(
+// COPIES-LABEL: func.func @decode_step_dev1(
+// COPIES: %[[ROWS:.+]] = call @fairkv_rt_add_rows(
+// COPIES: %[[X:.+]] = llvm.mlir.zero : !llvm.ptr
+// COPIES: %[[W:.+]] = llvm.mlir.zero : !llvm.ptr
+// COPIES: call @fairkv_rt_linear_all_reduce(%{{.+}}, %[[X]], %[[W]], %[[ROWS]],
 
 // Device programs take the runtime context first and pass handles; attribute
 // payloads become private constant globals; a copy's split descriptor is its

@@ -497,7 +497,7 @@ func.func @all_gather_missing_grid(%x: tensor<2x3x16xf32>) {
 shard.grid @grid(shape = 2)
 func.func @linear_all_reduce_weight(%h: tensor<?x?x2x8xf32>, %wo: tensor<64x32xf32>) {
   // expected-error @+1 {{'fairkv.linear_all_reduce' op weight shape [64, 32] does not match [hidden, K] = [64, 16]}}
-  %r = fairkv.linear_all_reduce %h, %wo on @grid chunks = 2 min_chunk_bytes = 0 : (tensor<?x?x2x8xf32>, tensor<64x32xf32>) -> tensor<?x?x64xf32>
+  %r = fairkv.linear_all_reduce proj %h, %wo on @grid chunks = 2 min_chunk_bytes = 0 : (tensor<?x?x2x8xf32>, tensor<64x32xf32>) -> tensor<?x?x64xf32>
   return
 }
 
@@ -506,7 +506,7 @@ func.func @linear_all_reduce_weight(%h: tensor<?x?x2x8xf32>, %wo: tensor<64x32xf
 shard.grid @grid(shape = 2)
 func.func @linear_all_reduce_chunks(%h: tensor<?x?x2x8xf32>, %wo: tensor<64x16xf32>) {
   // expected-error @+1 {{'fairkv.linear_all_reduce' op attribute 'chunks' failed to satisfy constraint: 64-bit signless integer attribute whose value is positive}}
-  %r = fairkv.linear_all_reduce %h, %wo on @grid chunks = 0 min_chunk_bytes = 0 : (tensor<?x?x2x8xf32>, tensor<64x16xf32>) -> tensor<?x?x64xf32>
+  %r = fairkv.linear_all_reduce proj %h, %wo on @grid chunks = 0 min_chunk_bytes = 0 : (tensor<?x?x2x8xf32>, tensor<64x16xf32>) -> tensor<?x?x64xf32>
   return
 }
 
@@ -514,7 +514,7 @@ func.func @linear_all_reduce_chunks(%h: tensor<?x?x2x8xf32>, %wo: tensor<64x16xf
 
 func.func @linear_all_reduce_grid(%h: tensor<?x?x2x8xf32>, %wo: tensor<64x16xf32>) {
   // expected-error @+1 {{'fairkv.linear_all_reduce' op '@nowhere' does not reference a shard.grid}}
-  %r = fairkv.linear_all_reduce %h, %wo on @nowhere chunks = 1 min_chunk_bytes = 0 : (tensor<?x?x2x8xf32>, tensor<64x16xf32>) -> tensor<?x?x64xf32>
+  %r = fairkv.linear_all_reduce proj %h, %wo on @nowhere chunks = 1 min_chunk_bytes = 0 : (tensor<?x?x2x8xf32>, tensor<64x16xf32>) -> tensor<?x?x64xf32>
   return
 }
 
@@ -531,5 +531,32 @@ func.func @gated_act_result(%x: tensor<?x?x64xf32>, %wg: tensor<32x64xf32>, %wu:
 func.func @gated_act_up(%x: tensor<?x?x64xf32>, %wg: tensor<32x64xf32>, %wu: tensor<16x64xf32>) {
   // expected-error @+1 {{'fairkv.gated_act' op w_up shape [16, 64] does not match [ffn, hidden] = [32, 64]}}
   %a = fairkv.gated_act %x, %wg, %wu : (tensor<?x?x64xf32>, tensor<32x64xf32>, tensor<16x64xf32>) -> tensor<?x?x32xf32>
+  return
+}
+
+// -----
+
+shard.grid @grid(shape = 2)
+func.func @linear_all_reduce_nothing() {
+  // expected-error @+1 {{'fairkv.linear_all_reduce' op needs a projection, an addend or both}}
+  %r = fairkv.linear_all_reduce on @grid chunks = 1 min_chunk_bytes = 0 : () -> tensor<?x?x64xf32>
+  return
+}
+
+// -----
+
+shard.grid @grid(shape = 2)
+func.func @linear_all_reduce_addend(%h: tensor<?x?x2x8xf32>, %wo: tensor<64x16xf32>, %a: tensor<?x?x32xf32>) {
+  // expected-error @+1 {{'fairkv.linear_all_reduce' op addend type 'tensor<?x?x32xf32>' differs from the result type 'tensor<?x?x64xf32>'}}
+  %r = fairkv.linear_all_reduce proj %h, %wo plus %a on @grid chunks = 1 min_chunk_bytes = 0 : (tensor<?x?x2x8xf32>, tensor<64x16xf32>, tensor<?x?x32xf32>) -> tensor<?x?x64xf32>
+  return
+}
+
+// -----
+
+shard.grid @grid(shape = 2)
+func.func @linear_all_reduce_half(%h: tensor<?x?x2x8xf32>) {
+  // expected-error @+1 {{'fairkv.linear_all_reduce' op needs both the projection's input and its weight, or neither}}
+  %r = "fairkv.linear_all_reduce"(%h) <{grid = @grid, chunks = 1 : i64, min_chunk_bytes = 0 : i64, operandSegmentSizes = array<i32: 1, 0, 0>}> : (tensor<?x?x2x8xf32>) -> tensor<?x?x64xf32>
   return
 }

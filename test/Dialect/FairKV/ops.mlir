@@ -42,21 +42,29 @@ func.func @sharding_ops(%x: tensor<?x?x64xf32>, %h: tensor<?x?x2x8xf32>,
 }
 
 // Tests the fused form of a row-parallel projection and its all_reduce, on
-// an attention output and on an MLP's gated activation.
+// an attention output (with and without the copies' rows as an addend), on
+// an MLP's gated activation, and with only an addend.
 // CHECK-LABEL: func.func @fused_projections
-// CHECK: fairkv.linear_all_reduce %{{.*}}, %{{.*}} on @grid chunks = 4 min_chunk_bytes = 1048576 : (tensor<?x?x2x8xf32>, tensor<64x16xf32>) -> tensor<?x?x64xf32>
+// CHECK: fairkv.linear_all_reduce proj %{{.*}}, %{{.*}} on @grid chunks = 4 min_chunk_bytes = 1048576 : (tensor<?x?x2x8xf32>, tensor<64x16xf32>) -> tensor<?x?x64xf32>
+// CHECK: fairkv.linear_all_reduce proj %{{.*}}, %{{.*}} plus %{{.*}} on @grid chunks = 2 min_chunk_bytes = 0 : (tensor<?x?x2x8xf32>, tensor<64x16xf32>, tensor<?x?x64xf32>) -> tensor<?x?x64xf32>
 // CHECK: %[[A:.+]] = fairkv.gated_act %{{.*}}, %{{.*}}, %{{.*}} : (tensor<?x?x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>) -> tensor<?x?x32xf32>
-// CHECK: fairkv.linear_all_reduce %[[A]], %{{.*}} on @grid chunks = 1 min_chunk_bytes = 0 : (tensor<?x?x32xf32>, tensor<64x32xf32>) -> tensor<?x?x64xf32>
+// CHECK: fairkv.linear_all_reduce proj %[[A]], %{{.*}} on @grid chunks = 1 min_chunk_bytes = 0 : (tensor<?x?x32xf32>, tensor<64x32xf32>) -> tensor<?x?x64xf32>
+// CHECK: fairkv.linear_all_reduce plus %{{.*}} on @grid chunks = 3 min_chunk_bytes = 7 : (tensor<?x?x64xf32>) -> tensor<?x?x64xf32>
 func.func @fused_projections(%h: tensor<?x?x2x8xf32>, %wo: tensor<64x16xf32>,
                              %x: tensor<?x?x64xf32>, %wg: tensor<32x64xf32>,
                              %wu: tensor<32x64xf32>, %wd: tensor<64x32xf32>) {
-  %r = fairkv.linear_all_reduce %h, %wo on @grid chunks = 4
+  %r = fairkv.linear_all_reduce proj %h, %wo on @grid chunks = 4
       min_chunk_bytes = 1048576
       : (tensor<?x?x2x8xf32>, tensor<64x16xf32>) -> tensor<?x?x64xf32>
+  %p = fairkv.linear_all_reduce proj %h, %wo plus %x on @grid chunks = 2
+      min_chunk_bytes = 0
+      : (tensor<?x?x2x8xf32>, tensor<64x16xf32>, tensor<?x?x64xf32>) -> tensor<?x?x64xf32>
   %a = fairkv.gated_act %x, %wg, %wu
       : (tensor<?x?x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>) -> tensor<?x?x32xf32>
-  %s = fairkv.linear_all_reduce %a, %wd on @grid chunks = 1 min_chunk_bytes = 0
+  %s = fairkv.linear_all_reduce proj %a, %wd on @grid chunks = 1 min_chunk_bytes = 0
       : (tensor<?x?x32xf32>, tensor<64x32xf32>) -> tensor<?x?x64xf32>
+  %t = fairkv.linear_all_reduce plus %x on @grid chunks = 3 min_chunk_bytes = 7
+      : (tensor<?x?x64xf32>) -> tensor<?x?x64xf32>
   return
 }
 

@@ -611,6 +611,17 @@ AllReduceOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
 //===----------------------------------------------------------------------===//
 
 LogicalResult LinearAllReduceOp::verify() {
+  if (!getInput() != !getWeight())
+    return emitOpError("needs both the projection's input and its weight, "
+                       "or neither");
+  if (!getInput() && !getAddend())
+    return emitOpError("needs a projection, an addend or both");
+  if (getAddend() && getAddend().getType() != getResult().getType())
+    return emitOpError() << "addend type " << getAddend().getType()
+                         << " differs from the result type "
+                         << getResult().getType();
+  if (!getInput())
+    return success();
   auto in = cast<RankedTensorType>(getInput().getType());
   int64_t k = in.getRank() == 4 ? mulDims(in.getDimSize(2), in.getDimSize(3))
                                 : in.getDimSize(2);

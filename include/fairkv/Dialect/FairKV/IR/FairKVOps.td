@@ -588,48 +588,64 @@ def FairKV_AllReduceOp : FairKV_GridOp<"all_reduce",
 }
 
 def FairKV_LinearAllReduceOp : FairKV_GridOp<"linear_all_reduce",
-    [FairKV_Collective]> {
+    [FairKV_Collective, AttrSizedOperandSegments]> {
   let summary = "A row-parallel projection fused with the all_reduce of its result";
   let description = [{
-    `result = all_reduce_sum(reshape(input, [batch, seq, K]) @ weight^T)` over
-    every device of `grid`, with `weight` of shape `[hidden, K]` and `K` the
-    product of the input's non-batch, non-seq dims. It replaces an
-    `out_proj` or a down projection followed by `all_reduce` (see
+    `result = all_reduce_sum(reshape(input, [batch, seq, K]) @ weight^T +
+    addend)` over every device of `grid`, with `weight` of shape
+    `[hidden, K]` and `K` the product of the input's non-batch, non-seq
+    dims. The projection or the addend may be absent (not both): in a layer
+    with a copied KV head, the addend holds the copies' rows of this device
+    (`add_rows` on zeros), and a device that holds only copies has no
+    projection. It replaces an `out_proj` or a down projection (and the
+    `add_rows` of copies) followed by `all_reduce` (see
     `fairkv-overlap-collectives`), so the runtime can overlap the two: it
     computes the result in up to `chunks` column blocks and reduces block
     `c` while it computes block `c + 1` (a separate stream on GPUs). A block
     holds at least `min_chunk_bytes` of fp32 result, so small (decode-sized)
-    reductions stay whole: there the collective's latency, not its bandwidth,
-    dominates, and splitting it would only add latency. The number of blocks
-    depends only on the shape, so every device splits alike; every device of
-    the grid must issue the same `linear_all_reduce` (same `chunks` and
-    `min_chunk_bytes`) at the same point of its program.
+    reductions stay whole: there the collective's latency, not its
+    bandwidth, dominates, and splitting it would only add latency. The
+    number of blocks depends only on the shape, so every device splits
+    alike; every device of the grid must issue the same `linear_all_reduce`
+    (same `chunks` and `min_chunk_bytes`) at the same point of its program.
 
-    The result equals `all_reduce` of the unfused projection: each device
-    adds the devices' blocks in device order, as `all_reduce` does.
+    The result is that of `all_reduce` of the unfused partial sum, each
+    device adding the devices' blocks in device order, as `all_reduce`
+    does; only the copies' rows are added to the projection in another
+    order (`p + (c1 + c2)`, not `(p + c1) + c2`).
 
     Example:
 
     ```mlir
-    %r = fairkv.linear_all_reduce %o, %wo on @grid chunks = 4
+    %r = fairkv.linear_all_reduce proj %o, %wo on @grid chunks = 4
         min_chunk_bytes = 1048576
         : (tensor<?x?x2x16xf32>, tensor<64x32xf32>) -> tensor<?x?x64xf32>
+    %s = fairkv.linear_all_reduce proj %o, %wo plus %copies on @grid
+        chunks = 4 min_chunk_bytes = 1048576
+        : (tensor<?x?x2x16xf32>, tensor<64x32xf32>, tensor<?x?x64xf32>)
+        -> tensor<?x?x64xf32>
+    %t = fairkv.linear_all_reduce plus %copies on @grid chunks = 4
+        min_chunk_bytes = 1048576 : (tensor<?x?x64xf32>) -> tensor<?x?x64xf32>
     ```
 
     **Constraints:**
-    - `weight` is `[hidden, K]` and the result `[batch, seq, hidden]` with
-      the input's batch and seq dims;
+    - `input` and `weight` are both present or both absent, and at least
+      one of the projection and `addend` is present;
+    - `weight` is `[hidden, K]`, the result `[batch, seq, hidden]` with the
+      input's batch and seq dims, and `addend` has the result's type;
     - `chunks` >= 1 and `min_chunk_bytes` >= 0;
     - `grid` references a `shard.grid`.
   }];
-  let arguments = (ins FairKV_Activation:$input, FairKV_Matrix:$weight,
+  let arguments = (ins Optional<FairKV_Activation>:$input,
+                       Optional<FairKV_Matrix>:$weight,
+                       Optional<FairKV_Hidden>:$addend,
                        FlatSymbolRefAttr:$grid,
                        ConfinedAttr<I64Attr, [IntPositive]>:$chunks,
                        ConfinedAttr<I64Attr, [IntNonNegative]>:$min_chunk_bytes);
   let results = (outs FairKV_Hidden:$result);
   let assemblyFormat = [{
-    $input `,` $weight `on` $grid `chunks` `=` $chunks
-    `min_chunk_bytes` `=` $min_chunk_bytes attr-dict
+    (`proj` $input^ `,` $weight)? (`plus` $addend^)? `on` $grid
+    `chunks` `=` $chunks `min_chunk_bytes` `=` $min_chunk_bytes attr-dict
     `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
