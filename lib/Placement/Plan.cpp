@@ -80,15 +80,23 @@ fairkv::placement::replicaCounts(const Plan &plan) {
   return counts;
 }
 
-namespace {
-
-/// Ring all-reduce of `bytes` over `devices` devices.
-double allReduceSeconds(double bytes, int devices, const Hardware &hw) {
+double fairkv::placement::allReduceSeconds(double bytes, int devices,
+                                           const Hardware &hw) {
   if (devices <= 1)
     return 0;
   return hw.collectiveLatency +
          2.0 * (devices - 1) / devices * bytes / hw.linkBandwidth;
 }
+
+double fairkv::placement::smallestPayingReductionBlock(int devices,
+                                                       const Hardware &hw) {
+  if (devices <= 1 || hw.linkBandwidth <= 0)
+    return 0;
+  return hw.collectiveLatency * hw.linkBandwidth * devices /
+         (2.0 * (devices - 1));
+}
+
+namespace {
 
 /// One device's decode attention over `kv` bytes in one layer.
 double attentionSeconds(double kv, const Hardware &hw) {

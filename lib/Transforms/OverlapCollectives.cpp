@@ -7,9 +7,14 @@
 #include "fairkv/Transforms/Passes.h"
 
 #include "fairkv/Dialect/FairKV/IR/FairKVOps.h"
+#include "fairkv/Placement/Model.h"
+#include "fairkv/Placement/Plan.h"
 #include "fairkv/Transforms/DevicePrograms.h"
+#include "mlir/Dialect/Shard/IR/ShardOps.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/SymbolTable.h"
 
+#include <cmath>
 #include <optional>
 
 namespace mlir::fairkv {
@@ -19,6 +24,7 @@ namespace mlir::fairkv {
 
 using namespace mlir;
 using namespace mlir::fairkv;
+namespace fp = ::fairkv::placement;
 
 namespace {
 
@@ -85,13 +91,19 @@ struct OverlapCollectivesPass
   using Base::Base;
 
   void runOnOperation() override {
-    if (chunks < 1 || minChunkBytes < 0) {
+    if (chunks < 1 || minChunkBytes < -1) {
       getOperation().emitError()
           << "fairkv-overlap-collectives needs chunks >= 1 and "
-             "min-chunk-bytes >= 0 (got "
+             "min-chunk-bytes >= -1 (got "
           << int64_t(chunks) << " and " << int64_t(minChunkBytes) << ")";
       return signalPassFailure();
     }
+    fp::Result<fp::Hardware> hw = fp::hardwarePreset(hardware);
+    if (!hw) {
+      getOperation().emitError() << hw.error();
+      return signalPassFailure();
+    }
+    SymbolTableCollection symbols;
     for (auto &[base, funcs] : groupDevicePrograms(getOperation())) {
       SmallVector<SmallVector<AllReduceOp>> reduces;
       for (func::FuncOp f : funcs) {
@@ -120,17 +132,38 @@ struct OverlapCollectivesPass
             llvm::any_of(plans, [](const std::optional<Fusion> &p) {
               return p && p->producer;
             });
-        for (auto [list, plan] : llvm::zip(reduces, plans)) {
-          if (everywhere && anyProjection)
-            fuse(list[k], *plan);
-          else
-            ++numKept;
+        if (!everywhere || !anyProjection) {
+          numKept += reduces.size();
+          continue;
         }
+        auto [blocks, minBytes] = blocking(reduces.front()[k], *hw, symbols);
+        for (auto [list, plan] : llvm::zip(reduces, plans))
+          fuse(list[k], *plan, blocks, minBytes);
       }
     }
   }
 
-  void fuse(AllReduceOp reduce, Fusion f) {
+  /// The fused op's (chunks, min_chunk_bytes): the options, or with
+  /// min-chunk-bytes = -1 the smallest block that pays on `hw` for the
+  /// grid's size (one block on one device: nothing to reduce).
+  std::pair<int64_t, int64_t> blocking(AllReduceOp reduce,
+                                       const fp::Hardware &hw,
+                                       SymbolTableCollection &symbols) {
+    if (minChunkBytes >= 0)
+      return {chunks, minChunkBytes};
+    int64_t devices = 1;
+    if (auto grid = symbols.lookupNearestSymbolFrom<shard::GridOp>(
+            reduce, reduce.getGridAttr()))
+      for (int64_t dim : grid.getShape())
+        devices *= ShapedType::isDynamic(dim) ? 1 : dim;
+    if (devices <= 1)
+      return {1, 0};
+    return {chunks,
+            static_cast<int64_t>(std::ceil(fp::smallestPayingReductionBlock(
+                static_cast<int>(devices), hw)))};
+  }
+
+  void fuse(AllReduceOp reduce, Fusion f, int64_t blocks, int64_t minBytes) {
     OpBuilder b(reduce);
     Value input, weight, addend;
     if (auto proj = dyn_cast_or_null<OutProjOp>(f.producer)) {
@@ -160,8 +193,8 @@ struct OverlapCollectivesPass
     b.setInsertionPoint(reduce);
     Value fused = LinearAllReduceOp::create(
         b, reduce.getLoc(), reduce.getType(), input, weight, addend,
-        reduce.getGridAttr(), b.getI64IntegerAttr(chunks),
-        b.getI64IntegerAttr(minChunkBytes));
+        reduce.getGridAttr(), b.getI64IntegerAttr(blocks),
+        b.getI64IntegerAttr(minBytes));
     reduce.replaceAllUsesWith(fused);
     reduce.erase();
     if (f.producer)

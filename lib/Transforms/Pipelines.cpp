@@ -47,6 +47,7 @@ void mlir::fairkv::buildShardPipeline(OpPassManager &pm,
     FairKVOverlapCollectivesPassOptions overlap;
     overlap.chunks = options.overlapChunks;
     overlap.minChunkBytes = options.overlapMinChunkBytes;
+    overlap.hardware = options.hardware;
     pm.addPass(createFairKVOverlapCollectivesPass(overlap));
   }
   // Reject anything computed twice or never, or weights not owned.

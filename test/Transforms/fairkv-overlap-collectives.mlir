@@ -5,6 +5,9 @@
 // RUN: fairkv-opt %fairkv_src_root/examples/tiny-2layer.mlir --fairkv-shard-pipeline="devices=2 strategy=fairkv" | FileCheck %s --check-prefix=OFF
 // RUN: fairkv-opt %s -split-input-file --fairkv-overlap-collectives -verify-diagnostics | FileCheck %s --check-prefix=KEEP
 // RUN: not fairkv-opt %fairkv_src_root/examples/tiny-2layer.mlir --fairkv-shard-pipeline="devices=2" --fairkv-overlap-collectives="chunks=0" 2>&1 | FileCheck %s --check-prefix=BADOPT
+// RUN: fairkv-opt %fairkv_src_root/examples/tiny-2layer.mlir --fairkv-shard-pipeline="devices=1" --fairkv-overlap-collectives | FileCheck %s --check-prefix=ONE
+// RUN: fairkv-opt %fairkv_src_root/examples/tiny-2layer.mlir --fairkv-shard-pipeline="devices=2 overlap-chunks=2 hw=h200-sxm" | FileCheck %s --check-prefix=H200
+// RUN: not fairkv-opt %fairkv_src_root/examples/tiny-2layer.mlir --fairkv-shard-pipeline="devices=2" --fairkv-overlap-collectives="hw=tpu" 2>&1 | FileCheck %s --check-prefix=BADHW
 
 // tp: every all_reduce follows a projection on every device, so all fuse:
 // the attention's out_proj, and the MLP split into gated_act and its down
@@ -38,7 +41,7 @@
 // COPY: %[[MINE:.+]] = fairkv.out_proj
 // COPY: %[[Z:.+]] = fairkv.zeros_like %[[N0]]
 // COPY: %[[ROWS:.+]] = fairkv.add_rows %[[Z]], %[[MINE]] head 0
-// COPY: fairkv.linear_all_reduce proj %[[WHOLE]], %[[WO]] plus %[[ROWS]] on @grid chunks = 4 min_chunk_bytes = 1048576
+// COPY: fairkv.linear_all_reduce proj %[[WHOLE]], %[[WO]] plus %[[ROWS]] on @grid chunks = 4 min_chunk_bytes = 3600000
 // COPY: fairkv.gated_act
 // COPY: fairkv.linear_all_reduce proj
 // COPY: %[[ONLY:.+]] = fairkv.add_rows
@@ -53,11 +56,20 @@
 // COPY-NOT: fairkv.all_reduce
 // COPY-NOT: fairkv.mlp
 
+// The smallest block defaults to where its transfer time equals the
+// collective's fixed cost on the hardware preset: 8 us x 450 GB/s x G /
+// (2 (G - 1)) = 3.6 MB at G = 2 on h100-sxm and h200-sxm (the same NVLink).
+// On one device there is nothing to reduce: one block.
+// ONE: fairkv.linear_all_reduce proj {{.*}} on @grid chunks = 1 min_chunk_bytes = 0
+// ONE-NOT: chunks = 4
+// H200: fairkv.linear_all_reduce proj {{.*}} on @grid chunks = 2 min_chunk_bytes = 3600000
+// BADHW: unknown hardware preset 'tpu'
+
 // Without the option the pipeline leaves every collective as it was.
 // OFF-NOT: fairkv.linear_all_reduce
 // OFF-NOT: fairkv.gated_act
 
-// BADOPT: fairkv-overlap-collectives needs chunks >= 1 and min-chunk-bytes >= 0 (got 0 and 1048576)
+// BADOPT: fairkv-overlap-collectives needs chunks >= 1 and min-chunk-bytes >= -1 (got 0 and -1)
 
 // A max reduction, and a projection used twice, are not fused; the other
 // device's matching all_reduce is then kept too. A collective with no

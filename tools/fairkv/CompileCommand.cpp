@@ -15,6 +15,7 @@
 #include <CLI/CLI.hpp>
 
 #include <iostream>
+#include <limits>
 #include <memory>
 
 using namespace fairkv::placement;
@@ -131,10 +132,11 @@ std::function<int()> fairkv::tool::addCompileCommand(CLI::App &app,
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   c->add_option("--overlap-min-chunk-bytes", a.options.overlapMinChunkBytes,
-                "fewest fp32 result bytes per overlapped block (smaller "
-                "reductions, e.g. decode steps, stay whole)")
+                "fewest fp32 result bytes per overlapped block (-1: where a "
+                "block's transfer outlasts the collective's fixed cost on "
+                "--hw, so decode steps' small reductions stay whole)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(int64_t(-1), std::numeric_limits<int64_t>::max()));
   c->add_option("--report", a.options.report,
                 "also write the JSON plan report here");
   c->add_flag("--keep-ir", a.options.keepIR,

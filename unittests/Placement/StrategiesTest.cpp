@@ -1,5 +1,6 @@
 //===- StrategiesTest.cpp - Placement strategies and metrics --------------===//
 
+#include "fairkv/Placement/Plan.h"
 #include "fairkv/Placement/Report.h"
 
 #include <nlohmann/json.hpp>
@@ -216,6 +217,21 @@ TEST(Strategies, DecodeTokensPlanTheGrownBudgets) {
 // Every metric can be recomputed from the JSON replicas alone.
 // (With decode growth, the budgets in the JSON's terms are budget + the
 // plan's decode_tokens.)
+TEST(CostModel, SplitReductionBlocksPayFromTheirFixedCost) {
+  Result<Hardware> hw = hardwarePreset("h100-sxm");
+  ASSERT_TRUE(hw) << hw.error();
+  EXPECT_EQ(smallestPayingReductionBlock(1, *hw), 0);
+  EXPECT_NEAR(smallestPayingReductionBlock(2, *hw), 3.6e6, 1);
+  for (int g : {2, 4, 8, 64}) {
+    // At that size a block's transfer takes as long as the collective's
+    // fixed cost: the all-reduce costs twice that cost.
+    double bytes = smallestPayingReductionBlock(g, *hw);
+    EXPECT_NEAR(allReduceSeconds(bytes, g, *hw), 2 * hw->collectiveLatency,
+                1e-12)
+        << g << " devices";
+  }
+}
+
 TEST(Report, MetricsRecomputeFromJson) {
  for (int64_t decode : {0, 25}) {
   SCOPED_TRACE("decode tokens " + std::to_string(decode));

@@ -29,9 +29,10 @@ struct CompileOptions {
   int64_t decodeTokens = 0;
   std::string hardware = "h100-sxm";
   /// fairkv-overlap-collectives: most blocks per fused all_reduce (0: no
-  /// fusion), and the fewest result bytes per block.
+  /// fusion), and the fewest result bytes per block (-1: where a block pays
+  /// on `hardware`).
   int64_t overlapChunks = 0;
-  int64_t overlapMinChunkBytes = 1 << 20;
+  int64_t overlapMinChunkBytes = -1;
   /// Where to write the JSON plan report ("" for none).
   std::string report;
   /// The executable to write.

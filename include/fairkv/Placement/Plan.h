@@ -75,6 +75,16 @@ double predictStepSeconds(const Plan &plan, const BudgetProfile &profile,
                           const ModelShape &model, const Hardware &hw,
                           int64_t batch);
 
+/// Ring all-reduce of `bytes` over `devices` devices, seconds: the
+/// collective's fixed cost plus 2 (G - 1) / G of the bytes over the link.
+double allReduceSeconds(double bytes, int devices, const Hardware &hw);
+
+/// The fewest bytes worth a block of its own when an all-reduce is split to
+/// overlap the GEMM before it: a block's transfer time then equals the
+/// collective's fixed cost, which each extra block adds. 0 when there is
+/// nothing to reduce (one device).
+double smallestPayingReductionBlock(int devices, const Hardware &hw);
+
 } // namespace fairkv::placement
 
 #endif // FAIRKV_PLACEMENT_PLAN_H

@@ -237,21 +237,34 @@ def FairKVOverlapCollectivesPass
     %z = fairkv.zeros_like %input : tensor<?x?x64xf32>
     %s = fairkv.add_rows %z, %c head 0 budget 512 replicas [...] on @grid : ...
     %r = fairkv.linear_all_reduce proj %a, %wo plus %s on @grid chunks = 4
-        min_chunk_bytes = 1048576 : ...
+        min_chunk_bytes = 3600000 : ...
     %g = fairkv.gated_act %n, %wg, %wu : ...
     %t = fairkv.linear_all_reduce proj %g, %wd on @grid chunks = 4
-        min_chunk_bytes = 1048576 : ...
+        min_chunk_bytes = 3600000 : ...
     ```
 
+    **How many blocks.** Splitting a reduction adds the collective's fixed
+    cost once per extra block, and pays only while a block's bytes take at
+    least that long to move: the smallest block defaults to
+    `collective latency x link bandwidth x G / (2 (G - 1))` of the hardware
+    preset (about 2 MB on `h100-sxm` at G = 8), so decode steps' small
+    reductions stay whole and prefills split. On one device there is nothing
+    to reduce: one block.
+
     Errors: device programs of one function that issue different numbers of
-    `all_reduce` ops (they could not run together).
+    `all_reduce` ops (they could not run together); an unknown hardware
+    preset.
   }];
   let options = [
     Option<"chunks", "chunks", "int64_t", "4",
            "most column blocks a fused projection is reduced in (>= 1)">,
-    Option<"minChunkBytes", "min-chunk-bytes", "int64_t", "1048576",
+    Option<"minChunkBytes", "min-chunk-bytes", "int64_t", "-1",
            "fewest bytes of fp32 result per block: smaller reductions are "
-           "split into fewer blocks, down to one">
+           "split into fewer blocks, down to one (-1: where a block's "
+           "transfer time equals the collective's fixed cost, from the "
+           "hardware preset and the grid's size)">,
+    Option<"hardware", "hw", "std::string", "\"h100-sxm\"",
+           "hardware preset of the cost model (for min-chunk-bytes = -1)">
   ];
   let statistics = [
     Statistic<"numFused", "fused-all-reduces",

@@ -68,8 +68,9 @@ struct ShardPipelineOptions
       llvm::cl::init(0)};
   PassOptions::Option<int64_t> overlapMinChunkBytes{
       *this, "overlap-min-chunk-bytes",
-      llvm::cl::desc("fewest fp32 result bytes per overlapped block"),
-      llvm::cl::init(1048576)};
+      llvm::cl::desc("fewest fp32 result bytes per overlapped block (-1: "
+                     "where it pays on the hw preset)"),
+      llvm::cl::init(-1)};
   PassOptions::Option<std::string> planFile{
       *this, "plan-file",
       llvm::cl::desc("use this fairkv-plan/v1 JSON plan instead of planning"),
