@@ -78,8 +78,12 @@ std::optional<Fusion> analyze(AllReduceOp reduce) {
     return std::nullopt;
   f.producer = proj;
   if (f.chainRoot) {
+    // The zeros go where the chain starts, so the input must come before.
     f.zerosLike = layerInput(proj);
-    if (!f.zerosLike || f.zerosLike.getType() != reduce.getType())
+    Operation *input = f.zerosLike ? f.zerosLike.getDefiningOp() : nullptr;
+    if (!f.zerosLike || f.zerosLike.getType() != reduce.getType() ||
+        (input && (input->getBlock() != f.chainRoot->getBlock() ||
+                   !input->isBeforeInBlock(f.chainRoot))))
       return std::nullopt;
   }
   return f;
