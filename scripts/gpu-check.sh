@@ -9,7 +9,10 @@
 #     attention times of tp and fairkv plans with the planner's predicted
 #     ratio, and whole-decode tokens/s of a llama-3-8b-shaped model; then
 #     one summary table;
-#  3. compiled programs on the CUDA backend (--backend cuda) against the CPU
+#  3. fairkv-bench-overlap: a layer's two row-parallel projections with
+#     their all_reduce, unfused and fused in 1, 2 and 4 blocks (NCCL, one
+#     GPU), each fused result checked against the unfused one;
+#  4. compiled programs on the CUDA backend (--backend cuda) against the CPU
 #     backend's logits, unsharded and for tp / fairkv at G = 2, 3, 4 (all
 #     devices on the one GPU), fed the CPU run's tokens so every step's
 #     logits compare, also with projections fused with their all_reduce
@@ -43,6 +46,10 @@ FAIRKV_EXPECT_GPU=1 "$build_dir/unittests/Runtime/FairKVRuntimeTests" --gtest_fi
 echo "== kernels, bandwidth, per-device times"
 failed=0
 "$build_dir/bin/fairkv-bench-gpu" "$profile" || failed=1
+echo "== fused projection + all_reduce (one GPU: what splitting costs)"
+overlap_results=$(mktemp)
+"$build_dir/bin/fairkv-bench-overlap" --backend cuda --results "$overlap_results" || failed=1
+rm -f "$overlap_results"
 programs="$build_dir/gpu-programs"
 if [ ! -d "$programs" ]; then
   echo "== compiled programs on the CUDA backend: skipped (run scripts/gpu-programs.sh first)"

@@ -47,6 +47,7 @@ if config.fairkv_have_mpi and shutil.which("mpirun"):
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.add_tool_substitutions(
-    ["fairkv-opt", ToolSubst("mlir-translate", unresolved="fatal"),
+    ["fairkv-opt", "fairkv-bench-overlap",
+     ToolSubst("mlir-translate", unresolved="fatal"),
      ToolSubst("mlir-opt", unresolved="fatal")],
     [config.fairkv_tools_dir, config.llvm_tools_dir])

@@ -34,6 +34,8 @@ void cacheStats(const fairkv_rt_ctx *ctx, int64_t *tokens, int64_t *bytes);
 /// (timed by events on the device; waits for the calls still running).
 void attentionSeconds(const fairkv_rt_ctx *ctx, double *prefill,
                       double *decode);
+/// Waits for the device's streams.
+void synchronize(fairkv_rt_ctx *ctx);
 /// Drops the device's KV cache (a new batch).
 void dropCache(fairkv_rt_ctx *ctx);
 /// Ada-KV: fills the cache with the tokens chosen for each of

@@ -212,6 +212,11 @@ FAIRKV_RT_EXPORT void fairkv_rt_step_begin(fairkv_rt_ctx *ctx, int64_t batch,
   ctx->seq = seq;
 }
 
+FAIRKV_RT_EXPORT void fairkv_rt_ctx_synchronize(fairkv_rt_ctx *ctx) {
+  if (ctx->gpu)
+    fairkv::rt::gpu::synchronize(ctx);
+}
+
 FAIRKV_RT_EXPORT void fairkv_rt_session_begin_batch(fairkv_rt_session *session,
                                                    const int64_t *lengths,
                                                    int64_t batch) {

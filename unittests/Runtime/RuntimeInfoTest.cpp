@@ -47,6 +47,25 @@ TEST(RuntimeInfo, CudaDeviceCountIsConsistent) {
   }
 }
 
+// Device 0's name where there is one; otherwise a clean failure with a
+// reason, and never a write past the buffer.
+TEST(RuntimeInfo, CudaDeviceNameFollowsTheCount) {
+  int64_t count = 0;
+  const bool gpu = fairkv_rt_cuda_device_count(&count) == FAIRKV_OK;
+  char name[8] = "xxxxxxx";
+  fairkv_status_t status = fairkv_rt_cuda_device_name(0, name, sizeof(name));
+  if (gpu) {
+    ASSERT_EQ(status, FAIRKV_OK) << fairkv_rt_last_error();
+    EXPECT_GT(std::strlen(name), 0u);
+    EXPECT_LT(std::strlen(name), sizeof(name));
+    EXPECT_NE(fairkv_rt_cuda_device_name(count, name, sizeof(name)), FAIRKV_OK);
+  } else {
+    EXPECT_NE(status, FAIRKV_OK);
+    EXPECT_GT(std::strlen(fairkv_rt_last_error()), 0u);
+  }
+  EXPECT_NE(fairkv_rt_cuda_device_name(0, nullptr, 8), FAIRKV_OK);
+}
+
 TEST(RuntimeInfo, NcclVersionWhenBuiltWithCuda) {
   int64_t version = 0;
   fairkv_status_t status = fairkv_rt_nccl_version(&version);

@@ -38,6 +38,11 @@ int32_t fairkv_rt_cuda_built(void);
 /// no driver/device is present.
 fairkv_status_t fairkv_rt_cuda_device_count(int64_t *count);
 
+/// Writes the name of CUDA device `device` (e.g. "NVIDIA H100 80GB HBM3"),
+/// NUL-terminated, into `name` of `size` bytes.
+fairkv_status_t fairkv_rt_cuda_device_name(int64_t device, char *name,
+                                           int64_t size);
+
 /// Writes NCCL's version code (e.g. 22809 for 2.28.9) to `*version`.
 /// FAIRKV_ERROR_UNAVAILABLE when the CUDA backend is not built.
 fairkv_status_t fairkv_rt_nccl_version(int64_t *version);
@@ -137,6 +142,10 @@ void fairkv_rt_admit(const int64_t *costs, int64_t batch,
 /// prefill of the prompts, seq = 1: one decode step); frees the previous
 /// step's tensors.
 void fairkv_rt_step_begin(fairkv_rt_ctx *ctx, int64_t batch, int64_t seq);
+/// Waits until the work queued on this device has finished (the CUDA
+/// backend queues work on streams; the CPU backend runs it in the call).
+/// For timing.
+void fairkv_rt_ctx_synchronize(fairkv_rt_ctx *ctx);
 /// Ends a step. After a prefill it chooses the tokens each head keeps and
 /// fills the cache; with Ada-KV that is a collective of all devices (they
 /// exchange their heads' scores), so every device must call it.

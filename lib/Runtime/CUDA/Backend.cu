@@ -638,6 +638,13 @@ void fairkv::rt::gpu::attentionSeconds(const fairkv_rt_ctx *ctx,
   *decode = ctx->gpu->decodeSeconds;
 }
 
+void fairkv::rt::gpu::synchronize(fairkv_rt_ctx *ctx) {
+  GpuDevice &g = dev(ctx);
+  CU(cudaStreamSynchronize(g.stream));
+  if (g.commStream)
+    CU(cudaStreamSynchronize(g.commStream));
+}
+
 void fairkv::rt::gpu::dropCache(fairkv_rt_ctx *ctx) {
   if (ctx->gpu)
     ctx->gpu->dropCaches();

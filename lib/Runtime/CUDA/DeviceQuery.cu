@@ -8,8 +8,10 @@
 
 #include "Status.h"
 
+#include <cstdio>
 #include <cuda_runtime.h>
 #include <nccl.h>
+#include <string>
 
 #define FAIRKV_RT_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -40,5 +42,22 @@ FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_nccl_version(int64_t *version) {
                             std::string("ncclGetVersion failed: ") +
                                 ncclGetErrorString(res));
   *version = v;
+  return fairkv::rt::ok();
+}
+
+FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_cuda_device_name(int64_t device,
+                                                            char *name,
+                                                            int64_t size) {
+  if (!name || size < 1)
+    return fairkv::rt::fail(FAIRKV_ERROR_INVALID_ARGUMENT,
+                            "no room for the name");
+  cudaDeviceProp prop;
+  cudaError_t err = cudaGetDeviceProperties(&prop, static_cast<int>(device));
+  if (err != cudaSuccess)
+    return fairkv::rt::fail(FAIRKV_ERROR_UNAVAILABLE,
+                            std::string("no CUDA device ") +
+                                std::to_string(device) + ": " +
+                                cudaGetErrorString(err));
+  std::snprintf(name, static_cast<size_t>(size), "%s", prop.name);
   return fairkv::rt::ok();
 }

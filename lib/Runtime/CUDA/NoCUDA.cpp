@@ -19,6 +19,12 @@ FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_nccl_version(int64_t *version) {
                           "FairKV was built without the CUDA backend");
 }
 
+FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_cuda_device_name(int64_t, char *,
+                                                            int64_t) {
+  return fairkv::rt::fail(FAIRKV_ERROR_UNAVAILABLE,
+                          "FairKV was built without the CUDA backend");
+}
+
 // The CUDA backend's entry points (GpuBackend.h): a session cannot start
 // on GPUs, so no device context has one and none of the others is reached.
 
@@ -45,6 +51,7 @@ void gpu::attentionSeconds(const fairkv_rt_ctx *, double *, double *) {
   unreachable();
 }
 void gpu::dropCache(fairkv_rt_ctx *) {}
+void gpu::synchronize(fairkv_rt_ctx *) { unreachable(); }
 void gpu::fillCache(fairkv_rt_ctx *, const std::vector<std::vector<int64_t>> &) {
   unreachable();
 }
