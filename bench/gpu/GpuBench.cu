@@ -3,7 +3,8 @@
 // Run by scripts/gpu-check.sh on a GPU machine (built on one without):
 //  a. the decode-attention kernel against a float64 CPU reference on
 //     segments of awkward lengths, for GQA groups 1, 4, 8 and head_dim 64,
-//     128 (bf16 K/V, fp32 accumulation);
+//     128 (bf16 K/V, fp32 accumulation); the prefill-attention kernels
+//     (PrefillAttentionCheck.cu);
 //  b. device-to-device copy bandwidth, then the kernel's achieved bandwidth
 //     on the segments of the shared HeadKV profile (llama-3-8b, batch 64,
 //     base 512: every layer, request and KV head);
@@ -26,6 +27,7 @@
 #include "DecodeAttention.h"
 #include "GpuDecode.h"
 #include "ModelKernels.h"
+#include "PrefillAttentionCheck.h"
 #include "fairkv/Placement/Report.h"
 #include "fairkv/Runtime/FairKVRuntime.h"
 
@@ -347,6 +349,7 @@ int main(int argc, char **argv) {
   bool ok = true;
   for (auto [group, dim] : {std::pair{4, 128}, {1, 128}, {8, 128}, {4, 64}})
     ok &= checkKernel(group, dim);
+  ok &= fairkv::bench::checkPrefillAttention();
   ok &= fairkv::bench::checkPrefillSelect();
   ok &= fairkv::bench::checkWholeDecode();
   // The summary's figures.

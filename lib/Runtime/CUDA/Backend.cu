@@ -17,15 +17,14 @@
 
 #include "../GpuBackend.h"
 
-#include "BlockReduce.cuh"
 #include "DecodeAttention.h"
 #include "ModelKernels.h"
+#include "PrefillAttention.h"
 #include "PrefillSelect.h"
 
 #include <nccl.h>
 
 #include <algorithm>
-#include <cfloat>
 #include <chrono>
 #include <climits>
 
@@ -163,8 +162,6 @@ void check(ncclResult_t r, const char *what) {
 }
 
 #define CU(call) check((call), #call)
-
-constexpr int kThreads = 128;
 
 GpuDevice &dev(fairkv_rt_ctx *ctx) {
   CU(cudaSetDevice(ctx->gpu->gpu));
@@ -349,58 +346,6 @@ void appendRows(fairkv_rt_ctx *ctx, const float *src,
         src, s, static_cast<T *>(dst), t, count, d);
   });
   CU(cudaGetLastError());
-}
-
-/// Causal attention of one query row over its own prompt (left padding
-/// skipped): block per (row, position, query head).
-__global__ void __launch_bounds__(kThreads)
-    prefillAttentionKernel(const float *q, const float *k, const float *v,
-                           const int *lengths, int s, int nq, int nk, int d,
-                           float *out) {
-  extern __shared__ float shared[];
-  const int64_t idx = blockIdx.x;
-  const int h = static_cast<int>(idx % nq);
-  const int t = static_cast<int>((idx / nq) % s);
-  const int i = static_cast<int>(idx / (int64_t(nq) * s));
-  const int pad = s - lengths[i];
-  float *o = out + idx * d;
-  if (t < pad) {
-    for (int e = threadIdx.x; e < d; e += blockDim.x)
-      o[e] = 0.0f;
-    return;
-  }
-  const int j = h / (nq / nk), n = t - pad + 1;
-  float *qs = shared, *p = shared + d;
-  for (int e = threadIdx.x; e < d; e += blockDim.x)
-    qs[e] = q[idx * d + e];
-  __syncthreads();
-  const float scale = rsqrtf(static_cast<float>(d));
-  auto row = [&](const float *x, int u) {
-    return x + ((int64_t(i) * s + pad + u) * nk + j) * d;
-  };
-  float mx = -FLT_MAX;
-  for (int u = threadIdx.x; u < n; u += blockDim.x) {
-    const float *kr = row(k, u);
-    float dot = 0;
-    for (int e = 0; e < d; ++e)
-      dot += qs[e] * kr[e];
-    p[u] = dot * scale;
-    mx = fmaxf(mx, p[u]);
-  }
-  mx = blockReduce<kThreads, true>(mx);
-  float sum = 0;
-  for (int u = threadIdx.x; u < n; u += blockDim.x) {
-    p[u] = __expf(p[u] - mx);
-    sum += p[u];
-  }
-  sum = blockReduce<kThreads, false>(sum);
-  __syncthreads();
-  for (int e = threadIdx.x; e < d; e += blockDim.x) {
-    float acc = 0;
-    for (int u = 0; u < n; ++u)
-      acc += p[u] * row(v, u)[e];
-    o[e] = acc / sum;
-  }
 }
 
 /// Each segment (row i, KV head j) of a prefill, packed for PrefillSelect:
@@ -780,16 +725,19 @@ Tensor *fairkv::rt::gpu::attention(fairkv_rt_ctx *ctx, Tensor *q, Tensor *k,
               " tokens in a prefill of " + std::to_string(s));
       lengths[i] = static_cast<int>(length);
     }
-    const size_t sharedBytes = (size_t(s) + d) * sizeof(float);
-    if (sharedBytes > 48 * 1024)
-      fatal("attention: prompts longer than " +
-            std::to_string(48 * 1024 / 4 - d) +
-            " tokens need a tiled prefill kernel the CUDA backend lacks");
     int *lengthsD = upload(ctx, lengths, keep);
-    prefillAttentionKernel<<<static_cast<unsigned>(int64_t(b) * s * nq),
-                             kThreads, sharedBytes, g.stream>>>(qd, kd, vd, lengthsD, s, nq, nk, d,
-                                         data<float>(ctx, out));
-    CU(cudaGetLastError());
+    PrefillAttentionArgs pa;
+    pa.queries = qd;
+    pa.keys = kd;
+    pa.values = vd;
+    pa.lengths = lengthsD;
+    pa.out = data<float>(ctx, out);
+    pa.batch = b;
+    pa.seq = s;
+    pa.nq = nq;
+    pa.nk = nk;
+    pa.headDim = d;
+    CU(launchPrefillAttention(pa, g.stream));
 
     // What each (row, head) keeps.
     const int segments = b * nk, window = static_cast<int>(opt.snapkv_window);
