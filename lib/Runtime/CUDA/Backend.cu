@@ -61,8 +61,9 @@ struct fairkv::rt::GpuDevice {
     std::shared_ptr<void> keys, values;
     int64_t firstRow = 0, rowStride = 0;
     int headDim = 0;
-    /// The attention call's KV heads, and this prefill's index among them.
-    std::vector<int64_t> heads;
+    /// The attention call's KV heads (one list shared by the call's
+    /// prefills), and this prefill's index among them.
+    std::shared_ptr<const std::vector<int64_t>> heads;
     int64_t headIndex = 0;
   };
   std::vector<PendingSource> pendingSources;
@@ -603,7 +604,8 @@ void fairkv::rt::gpu::fillCache(fairkv_rt_ctx *ctx,
   // Group the entries by attention call: (layer, its first KV head).
   std::map<std::pair<int64_t, int64_t>, std::vector<size_t>> calls;
   for (size_t e = 0; e < ctx->pending.size(); ++e)
-    calls[{ctx->pending[e].layer, g.pendingSources[e].heads.at(0)}].push_back(e);
+    calls[{ctx->pending[e].layer, g.pendingSources[e].heads->at(0)}].push_back(
+        e);
   for (const auto &[call, entries] : calls) {
     const GpuDevice::PendingSource &source = g.pendingSources[entries[0]];
     std::vector<Kept> kept;
@@ -617,7 +619,7 @@ void fairkv::rt::gpu::fillCache(fairkv_rt_ctx *ctx,
       for (int64_t t : keep[e])
         kept.back().rows.push_back(from.firstRow + t * from.rowStride);
     }
-    fillCall(ctx, call.first, source.heads,
+    fillCall(ctx, call.first, *source.heads,
              static_cast<const float *>(source.keys.get()),
              static_cast<const float *>(source.values.get()), source.headDim,
              kept);
@@ -785,6 +787,8 @@ Tensor *fairkv::rt::gpu::attention(fairkv_rt_ctx *ctx, Tensor *q, Tensor *k,
       CU(cudaMemcpyAsync(pooled.data(), a.pooled, tokens * 4,
                          cudaMemcpyDeviceToHost, g.stream));
       CU(cudaStreamSynchronize(g.stream));
+      auto callHeads =
+          std::make_shared<const std::vector<int64_t>>(kvHeads, kvHeads + nk);
       for (int i = 0; i < b; ++i)
         for (int j = 0; j < nk; ++j) {
           const int seg = i * nk + j, w = std::min(window, lengths[i]);
@@ -800,8 +804,8 @@ Tensor *fairkv::rt::gpu::attention(fairkv_rt_ctx *ctx, Tensor *q, Tensor *k,
           ctx->pending.push_back(std::move(p));
           g.pendingSources.push_back(
               {k->device, v->device,
-               (int64_t(i) * s + (s - lengths[i])) * nk + j, nk, d,
-               std::vector<int64_t>(kvHeads, kvHeads + nk), j});
+               (int64_t(i) * s + (s - lengths[i])) * nk + j, nk, d, callHeads,
+               j});
         }
     } else {
       std::vector<uint8_t> mask(tokens);
