@@ -25,6 +25,7 @@
 
 #include "CudaCheck.h"
 #include "DecodeAttention.h"
+#include "EventTiming.h"
 #include "GpuDecode.h"
 #include "ModelKernels.h"
 #include "PrefillAttentionCheck.h"
@@ -39,6 +40,7 @@
 #include <vector>
 
 using namespace fairkv::placement;
+using fairkv::bench::secondsPerRepeat;
 using fairkv::cuda::DecodeAttentionArgs;
 
 namespace {
@@ -144,25 +146,6 @@ Batch makeBatch(const std::vector<int64_t> &lengths, int group, int headDim,
   a.segmentFirstChunk = firstChunkD;
   CHECK_CUDA(cudaDeviceSynchronize());
   return b;
-}
-
-/// Seconds per call of `enqueue` (work put on the default stream) over
-/// `repeats` back-to-back calls, timed by events on that stream.
-template <typename Enqueue>
-double secondsPerRepeat(int repeats, Enqueue enqueue) {
-  cudaEvent_t start, stop;
-  CHECK_CUDA(cudaEventCreate(&start));
-  CHECK_CUDA(cudaEventCreate(&stop));
-  CHECK_CUDA(cudaEventRecord(start));
-  for (int r = 0; r < repeats; ++r)
-    enqueue();
-  CHECK_CUDA(cudaEventRecord(stop));
-  CHECK_CUDA(cudaEventSynchronize(stop));
-  float ms = 0;
-  CHECK_CUDA(cudaEventElapsedTime(&ms, start, stop));
-  CHECK_CUDA(cudaEventDestroy(start));
-  CHECK_CUDA(cudaEventDestroy(stop));
-  return ms / 1e3 / repeats;
 }
 
 /// Seconds per launch over `repeats` back-to-back launches.

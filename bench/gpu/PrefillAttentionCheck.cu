@@ -7,6 +7,7 @@
 #include "PrefillAttentionCheck.h"
 
 #include "CudaCheck.h"
+#include "EventTiming.h"
 #include "PrefillAttention.h"
 
 #include <algorithm>
@@ -132,19 +133,9 @@ struct Prefill {
 /// Milliseconds per launch of one kernel over `repeats` launches.
 double milliseconds(Prefill &p, bool tiled, int repeats) {
   CHECK_CUDA(fairkv::cuda::launchPrefillAttention(p.args, tiled, 0));
-  cudaEvent_t start, stop;
-  CHECK_CUDA(cudaEventCreate(&start));
-  CHECK_CUDA(cudaEventCreate(&stop));
-  CHECK_CUDA(cudaEventRecord(start));
-  for (int r = 0; r < repeats; ++r)
-    CHECK_CUDA(fairkv::cuda::launchPrefillAttention(p.args, tiled, 0));
-  CHECK_CUDA(cudaEventRecord(stop));
-  CHECK_CUDA(cudaEventSynchronize(stop));
-  float ms = 0;
-  CHECK_CUDA(cudaEventElapsedTime(&ms, start, stop));
-  CHECK_CUDA(cudaEventDestroy(start));
-  CHECK_CUDA(cudaEventDestroy(stop));
-  return ms / repeats;
+  return 1e3 * fairkv::bench::secondsPerRepeat(repeats, [&] {
+           CHECK_CUDA(fairkv::cuda::launchPrefillAttention(p.args, tiled, 0));
+         });
 }
 
 } // namespace
