@@ -219,3 +219,22 @@ module attributes {fairkv.config = #fairkv.model_config<layers = 1, hidden = 16,
     return
   }
 }
+
+// -----
+
+module attributes {fairkv.config = #fairkv.model_config<layers = 1, hidden = 16, heads = 2, kv_heads = 2, head_dim = 8, ffn = 16, vocab = 16, rope_theta = 1.0e4, norm_eps = 1.0e-5, dtype = f32>} {
+  shard.grid @grid(shape = 2)
+  func.func @f_dev0(%q: tensor<?x?x1x8xf32>) attributes {fairkv.device = 0 : i64} {
+    %a0 = fairkv.attention %q, %q, %q layer 0 budgets <tokens = [64], source = ""> placement <devices = 2, heads = [[<0, 1.0>], [<1, 0.5>, <0, 0.5>]]> on @grid kv_heads [0] : (tensor<?x?x1x8xf32>, tensor<?x?x1x8xf32>, tensor<?x?x1x8xf32>) -> tensor<?x?x1x8xf32>
+    %a1s = fairkv.attention %q, %q, %q layer 0 budgets <tokens = [32], source = ""> placement <devices = 2, heads = [[<0, 1.0>], [<1, 0.5>, <0, 0.5>]]> on @grid kv_heads [1] share <0, 0.5> : (tensor<?x?x1x8xf32>, tensor<?x?x1x8xf32>, tensor<?x?x1x8xf32>) -> tensor<?x?x1x8xf32>
+    %wo16 = fairkv.weight "model.layers.0.self_attn.o_proj.weight" : tensor<16x8xf32>
+    // The same projection fused with its all_reduce.
+    // expected-error @+1 {{'fairkv.linear_all_reduce' op is an unsharded op left over: its weights are not per-device slices}}
+    %p = fairkv.linear_all_reduce proj %a0, %wo16 on @grid chunks = 2 min_chunk_bytes = 0 : (tensor<?x?x1x8xf32>, tensor<16x8xf32>) -> tensor<?x?x16xf32>
+    return
+  }
+  func.func @f_dev1(%q: tensor<?x?x1x8xf32>) attributes {fairkv.device = 1 : i64} {
+    %a1s = fairkv.attention %q, %q, %q layer 0 budgets <tokens = [32], source = ""> placement <devices = 2, heads = [[<0, 1.0>], [<1, 0.5>, <0, 0.5>]]> on @grid kv_heads [1] share <1, 0.5> : (tensor<?x?x1x8xf32>, tensor<?x?x1x8xf32>, tensor<?x?x1x8xf32>) -> tensor<?x?x1x8xf32>
+    return
+  }
+}

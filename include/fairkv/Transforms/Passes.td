@@ -189,8 +189,8 @@ def FairKVVerifyShardingPass
     - a device references a weight slice it does not own (rows of heads it
       does not hold, or another device's MLP or vocabulary block);
     - an unsharded op is left over: a fairkv op outside any device program,
-      an attention op without `kv_heads`, or a projection, MLP or LM head
-      whose weights are not slices.
+      an attention op without `kv_heads`, or a projection (fused with its
+      all_reduce or not), MLP or LM head whose weights are not slices.
   }];
 }
 
