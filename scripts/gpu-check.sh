@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every GPU-side check in one run, for a machine with a GPU, over a build made
-# elsewhere (carry ./build; nothing is installed here):
+# elsewhere (nothing is installed here):
 #  1. the runtime finds the GPU and NCCL (FAIRKV_EXPECT_GPU=1 makes a missing
 #     GPU a failure);
 #  2. fairkv-bench-gpu: the decode-attention kernel and a 2-layer model's
@@ -18,8 +18,9 @@
 #     logits compare, also with projections fused with their all_reduce
 #     (--overlap-chunks); built beforehand by scripts/gpu-programs.sh into
 #     build/gpu-programs (skipped, saying so, when absent).
-# The HeadKV profile is looked for in build/profiles/ (copy it there before
-# carrying the build) or ../shared/profiles/.
+# The HeadKV profile is looked for in build/profiles/ or ../shared/profiles/.
+# scripts/gpu-prepare.sh puts all of it in one folder to carry: then run with
+# FAIRKV_BUILD_DIR=build/gpu-carry.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${FAIRKV_BUILD_DIR:-build}
