@@ -227,8 +227,6 @@ std::string wholeDecode(const std::string &dir, const std::string &config,
 }
 
 using fairkv::bench::formatNumber;
-/// Short for the many table cells.
-std::string f(const char *format, double v) { return formatNumber(format, v); }
 
 } // namespace
 
@@ -331,19 +329,20 @@ int main(int argc, char **argv) {
       const Measured &m = rows[i].second;
       std::string perDevice;
       for (double s : m.seconds)
-        perDevice += (perDevice.empty() ? "" : " ") + f("%.1f", s * 1e3);
+        perDevice +=
+            (perDevice.empty() ? "" : " ") + formatNumber("%.1f", s * 1e3);
       md << "| " << G << " | " << (i == 2 ? "uniform" : "HeadKV") << " | "
          << rows[i].first << " | " << perDevice << " | "
-         << f("%.1f", maxOf(m) * 1e3) << " | "
-         << f("%.3f", maxOf(m) / meanOf(m)) << " | "
-         << (i == 1 ? f("%.3f", measuredRatio) : "") << " | "
-         << (i == 1 ? f("%.3f", predictedRatio) : "") << " |\n";
+         << formatNumber("%.1f", maxOf(m) * 1e3) << " | "
+         << formatNumber("%.3f", maxOf(m) / meanOf(m)) << " | "
+         << (i == 1 ? formatNumber("%.3f", measuredRatio) : "") << " | "
+         << (i == 1 ? formatNumber("%.3f", predictedRatio) : "") << " |\n";
     }
     std::cerr << "G=" << G << ": measured tp/fairkv " << measuredRatio
               << ", predicted " << predictedRatio << ", fairkv max / uniform max "
               << maxOf(rows[1].second) / maxOf(rows[2].second) << "\n";
     md << "| " << G << " | | fairkv max / uniform max | | "
-       << f("%.3f", maxOf(rows[1].second) / maxOf(rows[2].second))
+       << formatNumber("%.3f", maxOf(rows[1].second) / maxOf(rows[2].second))
        << " | | | |\n";
   }
   md << "\nAttention-bound decode throughput follows from the max column: "
@@ -408,9 +407,10 @@ int main(int argc, char **argv) {
        << "| strategy | prefill s | decode s | decode tokens/s |\n"
        << "|---|---|---|---|\n";
     for (const WholeDecode &w : decodes)
-      md << "| " << w.strategy << " | " << f("%.2f", w.prefillSeconds)
-         << " | " << f("%.2f", w.decodeSeconds) << " | "
-         << f("%.2f", w.decodeTokensPerSecond) << " |\n";
+      md << "| " << w.strategy << " | "
+         << formatNumber("%.2f", w.prefillSeconds) << " | "
+         << formatNumber("%.2f", w.decodeSeconds) << " | "
+         << formatNumber("%.2f", w.decodeTokensPerSecond) << " |\n";
     md << "\n";
   }
   std::filesystem::remove(weights);

@@ -38,8 +38,6 @@ struct Variant {
 };
 
 using fairkv::bench::formatNumber;
-/// Short for the many table cells.
-std::string f(const char *format, double v) { return formatNumber(format, v); }
 
 } // namespace
 
@@ -80,7 +78,7 @@ int main(int argc, char **argv) {
         return 1;
       }
       profiles.push_back({"HeadKV base " + std::to_string(base) + ", beta " +
-                              f("%.1f", beta) + " (group sum)",
+                              formatNumber("%.1f", beta) + " (group sum)",
                           *p});
     }
   for (auto [file, name] :
@@ -153,20 +151,20 @@ int main(int argc, char **argv) {
           }
           const PlanMetrics &m = r->metrics;
           md << "| " << G << " | " << b.name << " | " << v.name << " | "
-             << f("%.4f", m.attentionImbalance) << " | "
-             << f("%.4f", m.memoryImbalance) << " | "
-             << f("%.4f", m.extraWeightFraction) << " | "
-             << f("%.4f", r->result.lowerBoundImbalance) << " | "
-             << (r->tp ? f("%.3f", r->tp->predictedStepSeconds /
-                                       m.predictedStepSeconds)
+             << formatNumber("%.4f", m.attentionImbalance) << " | "
+             << formatNumber("%.4f", m.memoryImbalance) << " | "
+             << formatNumber("%.4f", m.extraWeightFraction) << " | "
+             << formatNumber("%.4f", r->result.lowerBoundImbalance) << " | "
+             << (r->tp ? formatNumber("%.3f", r->tp->predictedStepSeconds /
+                                                  m.predictedStepSeconds)
                        : "n/a")
              << " | "
              << (r->tp && r->tp->predictedThroughput > 0
-                     ? f("%.3f", m.predictedThroughput /
-                                     r->tp->predictedThroughput)
+                     ? formatNumber("%.3f", m.predictedThroughput /
+                                                r->tp->predictedThroughput)
                      : "n/a")
              << " | " << m.extraReplicas << " | "
-             << f("%.4f", r->result.solveSeconds)
+             << formatNumber("%.4f", r->result.solveSeconds)
              << (v.strategy == Strategy::Optimal && !r->result.provedOptimal
                      ? " (not proved)"
                      : "")
@@ -219,9 +217,9 @@ int main(int argc, char **argv) {
         }
         md << "| " << s.name << " | " << v.name << " | "
            << (fraction ? "10%" : "none") << " | "
-           << f("%.4f", r->metrics.attentionImbalance) << " | "
+           << formatNumber("%.4f", r->metrics.attentionImbalance) << " | "
            << r->metrics.extraReplicas << " | "
-           << f("%.4f", r->result.solveSeconds)
+           << formatNumber("%.4f", r->result.solveSeconds)
            << (v.strategy == Strategy::Optimal && !r->result.provedOptimal
                    ? " (time limit, not proved)"
                    : "")

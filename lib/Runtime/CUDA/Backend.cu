@@ -1125,20 +1125,15 @@ Tensor *fairkv::rt::gpu::linearAllReduce(fairkv_rt_ctx *ctx, Tensor *x,
       w ? static_cast<const char *>(weightData(ctx, w, "linear_all_reduce"))
         : nullptr;
   if (!g.comm || blocks == 1) {
-    // One GEMM onto the addend, one all_reduce: the rendezvous meets on the
-    // host, which would wait for each block in turn (every device of the
-    // session takes this path alike), and one block leaves nothing to
-    // overlap.
+    // One GEMM onto the addend, then the plain all_reduce (NCCL or the
+    // rendezvous): the rendezvous meets on the host, which would wait for
+    // each block in turn (every device of the session takes this path
+    // alike), and one block leaves nothing to overlap.
     if (a)
       CU(cudaMemcpyAsync(o, a, rows * hidden * 4, cudaMemcpyDeviceToDevice,
                          g.stream));
     if (x)
       gemmStorage(ctx, xs, weights, o, rows, hidden, k, /*accumulate=*/a);
-    if (g.comm) {
-      CU(ncclAllReduce(o, o, rows * hidden, ncclFloat, ncclSum, g.comm,
-                       g.stream));
-      return out;
-    }
     const int64_t G = static_cast<int64_t>(ctx->session->devices.size());
     return allReduce(ctx, out, 0,
                      ctx->collectiveKey("all_reduce", everyone(G)));
