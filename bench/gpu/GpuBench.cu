@@ -68,6 +68,9 @@ struct Batch {
   }
 };
 
+/// The split kernel batches are made with (part c compares them).
+fairkv::cuda::DecodeSplitKernel gKernel = DecodeAttentionArgs().kernel;
+
 /// Uploads segments of `lengths`; K/V/Q from the host vectors when given,
 /// else random on the device.
 Batch makeBatch(const std::vector<int64_t> &lengths, int group, int headDim,
@@ -77,6 +80,7 @@ Batch makeBatch(const std::vector<int64_t> &lengths, int group, int headDim,
                 uint64_t seed = 1) {
   Batch b;
   DecodeAttentionArgs &a = b.args;
+  a.kernel = gKernel;
   a.segments = static_cast<int>(lengths.size());
   a.group = group;
   a.headDim = headDim;
@@ -158,8 +162,24 @@ double timeLaunches(const Batch &b, int repeats) {
 
 float bf16Round(float x) { return __bfloat162float(__float2bfloat16(x)); }
 
+const char *kernelName(fairkv::cuda::DecodeSplitKernel k) {
+  switch (k) {
+  case fairkv::cuda::DecodeSplitKernel::Auto:
+    return "auto";
+  case fairkv::cuda::DecodeSplitKernel::ThreePass:
+    return "three-pass";
+  case fairkv::cuda::DecodeSplitKernel::Online:
+    return "online";
+  }
+  return "?";
+}
+
+constexpr fairkv::cuda::DecodeSplitKernel kKernels[] = {
+    fairkv::cuda::DecodeSplitKernel::ThreePass,
+    fairkv::cuda::DecodeSplitKernel::Online};
+
 /// a. The kernel against float64 on the host.
-bool checkKernel(int group, int headDim) {
+bool checkKernel(int group, int headDim, fairkv::cuda::DecodeSplitKernel kernel) {
   std::vector<int64_t> lengths = {1, 7, 255, 256, 257, 1000, 3000, 513, 64, 2049};
   std::mt19937_64 rng(group * 1000 + headDim);
   std::uniform_real_distribution<float> d(-1, 1);
@@ -175,6 +195,7 @@ bool checkKernel(int group, int headDim) {
   for (float &x : q)
     x = d(rng) * 3;
   Batch b = makeBatch(lengths, group, headDim, &k, &v, &q);
+  b.args.kernel = kernel;
   CHECK_CUDA(fairkv::cuda::launchDecodeAttention(b.args, 0));
   std::vector<float> out(q.size());
   CHECK_CUDA(cudaMemcpy(out.data(), b.args.out, out.size() * sizeof(float),
@@ -207,9 +228,9 @@ bool checkKernel(int group, int headDim) {
   }
   b.release();
   bool ok = worst < 2e-3;
-  std::printf("  decode attention, group %d, head_dim %3d: max |gpu - cpu| = "
-              "%.2e  %s\n",
-              group, headDim, worst, ok ? "PASS" : "FAIL");
+  std::printf("  decode attention (%s), group %d, head_dim %3d: max |gpu - "
+              "cpu| = %.2e  %s\n",
+              kernelName(kernel), group, headDim, worst, ok ? "PASS" : "FAIL");
   return ok;
 }
 
@@ -330,8 +351,9 @@ int main(int argc, char **argv) {
 
   std::printf("a. kernel checks against the CPU (float64) reference\n");
   bool ok = true;
-  for (auto [group, dim] : {std::pair{4, 128}, {1, 128}, {8, 128}, {4, 64}})
-    ok &= checkKernel(group, dim);
+  for (fairkv::cuda::DecodeSplitKernel kernel : kKernels)
+    for (auto [group, dim] : {std::pair{4, 128}, {1, 128}, {8, 128}, {4, 64}})
+      ok &= checkKernel(group, dim, kernel);
   ok &= fairkv::bench::checkPrefillAttention();
   ok &= fairkv::bench::checkPrefillSelect();
   ok &= fairkv::bench::checkWholeDecode();
@@ -365,17 +387,29 @@ int main(int argc, char **argv) {
         for (int64_t t : layer)
           lengths.push_back(t);
     Batch b = makeBatch(lengths, group, headDim);
-    double seconds = timeLaunches(b, 10);
-    double bw = b.bytesRead() / seconds;
-    bigBytes = b.bytesRead();
-    bigSeconds = seconds;
     summaryCopy = copy;
-    summaryKernel = bw;
-    std::printf("  decode attention, HeadKV llama-3-8b batch %lld, all 32 "
-                "layers (%d segments, %.2f GB of KV): %.3f ms, %.0f GB/s = "
-                "%.0f%% of copy\n",
-                (long long)kBatch, b.args.segments, b.bytesRead() / 1e9,
-                seconds * 1e3, bw / 1e9, 100 * bw / copy);
+    // Every split kernel on the same batch; the runtime's default is the
+    // one the rest of the run uses.
+    for (fairkv::cuda::DecodeSplitKernel kernel : kKernels) {
+      b.args.kernel = kernel;
+      double seconds = timeLaunches(b, 10);
+      double bw = b.bytesRead() / seconds;
+      // The runtime's default (Auto) on this batch.
+      DecodeAttentionArgs byDefault = b.args;
+      byDefault.kernel = DecodeAttentionArgs().kernel;
+      const bool isDefault = kernel == fairkv::cuda::splitKernel(byDefault);
+      if (isDefault) {
+        bigBytes = b.bytesRead();
+        bigSeconds = seconds;
+        summaryKernel = bw;
+      }
+      std::printf("  decode attention (%s%s), HeadKV llama-3-8b batch %lld, "
+                  "all 32 layers (%d segments, %.2f GB of KV): %.3f ms, %.0f "
+                  "GB/s = %.0f%% of copy\n",
+                  kernelName(kernel), isDefault ? ", the default" : "",
+                  (long long)kBatch, b.args.segments, b.bytesRead() / 1e9,
+                  seconds * 1e3, bw / 1e9, 100 * bw / copy);
+    }
     b.release();
   }
 
@@ -455,6 +489,29 @@ int main(int argc, char **argv) {
                 G, bandwidth / 1e9, latency * 1e6, tpModel / fairModel,
                 steps[0] / steps[1],
                 100 * ((steps[0] / steps[1]) / (tpModel / fairModel) - 1));
+  }
+  {
+    // Every split kernel on the launches that matter here: one device's
+    // share of one layer.
+    PlanOptions o;
+    o.devices = 8;
+    o.strategy = Strategy::TP;
+    Result<PlanReport> tp = planAndEvaluate(*profile, model, hw, o, kBatch);
+    o.strategy = Strategy::FairKV;
+    Result<PlanReport> fair = planAndEvaluate(*profile, model, hw, o, kBatch);
+    for (fairkv::cuda::DecodeSplitKernel kernel : kKernels) {
+      gKernel = kernel;
+      std::vector<double> perDevice;
+      const double tpStep =
+          stepTime(tp->result.plan, *profile, group, headDim, perDevice);
+      const double fairStep =
+          stepTime(fair->result.plan, *profile, group, headDim, perDevice);
+      std::printf("  G=8 with the %s split kernel: step tp %.3f ms, fairkv "
+                  "%.3f ms, tp/fairkv %.3f\n",
+                  kernelName(kernel), tpStep * 1e3, fairStep * 1e3,
+                  tpStep / fairStep);
+    }
+    gKernel = DecodeAttentionArgs().kernel;
   }
   {
     // The same at batch 256, where every device's launch is large enough to

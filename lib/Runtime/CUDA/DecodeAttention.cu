@@ -1,10 +1,12 @@
 //===- DecodeAttention.cu - Compressed variable-length decode attention ---===//
 //
-// Split kernel: one block of kWarps warps per chunk. Warp w takes tokens
-// w, w + kWarps, ...; lane l holds dims [4l, 4l + 4) of every query of the group,
-// so a warp reads one 256-byte K (then V) row per token, coalesced. Pass 1
-// scores the chunk's tokens into shared memory, pass 2 takes each head's max
-// and exponentials, pass 3 accumulates V; the block writes its unnormalised
+// Two split kernels (DecodeSplitKernel), one block of kWarps warps per
+// chunk each; the online one is described where it is defined. The
+// three-pass kernel: warp w takes tokens w, w + kWarps, ...; lane l holds
+// dims [4l, 4l + 4) of every query of the group, so a warp reads one
+// 256-byte K (then V) row per token, coalesced. Pass 1 scores the chunk's
+// tokens into shared memory, pass 2 takes each head's max and
+// exponentials, pass 3 accumulates V; the block writes its unnormalised
 // accumulator with the chunk's max and sum. Combine kernel: per segment,
 // rescales the chunks to a common max and normalises (exact softmax).
 //
@@ -186,6 +188,161 @@ __global__ void __launch_bounds__(kWarps * 32)
   }
 }
 
+/// Eight 16-bit values (one 16-byte load) as floats.
+template <typename T>
+__device__ __forceinline__ void toFloat8(const uint4 &raw, float (&dst)[8]) {
+  const unsigned words[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    float2 f = toFloat2(words[i], T());
+    dst[2 * i] = f.x;
+    dst[2 * i + 1] = f.y;
+  }
+}
+
+// The online split kernel. The three-pass kernel above reduces every
+// (token, head) score across all 32 lanes (five shuffles each) and reads
+// the chunk twice. Here a row is spread over HeadDim / 8 lanes (one 16-byte
+// load each), so a warp loads 2 (or 4) rows at once and a score takes 4
+// (or 3) shuffles for 2 (or 4) tokens.
+// K and V of a batch are loaded together and consumed in one pass with a
+// running max and sum per head (the scores never go to shared memory);
+// each of the block's kWarps x Rows row slots keeps its own state, and the
+// block merges them at the end into the same partial result as above.
+template <int HeadDim, int Group, typename T>
+__global__ void __launch_bounds__(kWarps * 32)
+    decodeSplitOnline(DecodeAttentionArgs a) {
+  constexpr int Lanes = HeadDim / 8; // lanes per row: 16 or 8
+  constexpr int Rows = 32 / Lanes;   // rows a warp loads at once: 2 or 4
+  constexpr int Unroll = 4;          // such loads of K and of V in flight
+  constexpr int BatchTokens = Rows * Unroll;
+  constexpr int Slots = kWarps * Rows;
+  const T *keys = static_cast<const T *>(a.keys);
+  const T *values = static_cast<const T *>(a.values);
+  const int chunk = blockIdx.x;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int row = lane / Lanes, dim0 = (lane % Lanes) * 8;
+  const int seg = a.chunkSegment[chunk];
+  const int64_t begin = a.chunkBegin[chunk];
+  int64_t end = a.chunkEnd[chunk];
+  if (a.decodeStart)
+    end = min(end, a.decodeStart[seg] + static_cast<int64_t>(*a.step) + 1);
+  const int count = end > begin ? static_cast<int>(end - begin) : 0;
+  const float scale = rsqrtf(static_cast<float>(HeadDim));
+
+  float q[Group][8], acc[Group][8], runMax[Group], runSum[Group];
+#pragma unroll
+  for (int h = 0; h < Group; ++h) {
+    runMax[h] = -FLT_MAX;
+    runSum[h] = 0;
+#pragma unroll
+    for (int e = 0; e < 8; ++e) {
+      q[h][e] = a.queries[(static_cast<int64_t>(seg) * Group + h) * HeadDim +
+                          dim0 + e] *
+                scale;
+      acc[h][e] = 0;
+    }
+  }
+
+  const T *kRows = keys + begin * HeadDim + dim0;
+  const T *vRows = values + begin * HeadDim + dim0;
+  // t0 is the same for the whole warp, so every lane reaches the shuffles.
+  for (int t0 = warp * BatchTokens; t0 < count; t0 += kWarps * BatchTokens) {
+    uint4 kRaw[Unroll], vRaw[Unroll];
+#pragma unroll
+    for (int u = 0; u < Unroll; ++u) {
+      const int t = t0 + u * Rows + row;
+      kRaw[u] = vRaw[u] = make_uint4(0, 0, 0, 0);
+      if (t < count) {
+        kRaw[u] = *reinterpret_cast<const uint4 *>(kRows + t * HeadDim);
+        vRaw[u] = *reinterpret_cast<const uint4 *>(vRows + t * HeadDim);
+      }
+    }
+    float score[Unroll][Group];
+#pragma unroll
+    for (int u = 0; u < Unroll; ++u) {
+      float k[8];
+      toFloat8<T>(kRaw[u], k);
+#pragma unroll
+      for (int h = 0; h < Group; ++h) {
+        float s = 0;
+#pragma unroll
+        for (int e = 0; e < 8; ++e)
+          s += q[h][e] * k[e];
+#pragma unroll
+        for (int o = Lanes / 2; o > 0; o /= 2)
+          s += __shfl_xor_sync(0xffffffffu, s, o);
+        score[u][h] = t0 + u * Rows + row < count ? s : -FLT_MAX;
+      }
+    }
+#pragma unroll
+    for (int h = 0; h < Group; ++h) {
+      float batchMax = score[0][h];
+#pragma unroll
+      for (int u = 1; u < Unroll; ++u)
+        batchMax = fmaxf(batchMax, score[u][h]);
+      const float newMax = fmaxf(runMax[h], batchMax);
+      const float rescale = __expf(runMax[h] - newMax);
+      runMax[h] = newMax;
+      runSum[h] *= rescale;
+#pragma unroll
+      for (int e = 0; e < 8; ++e)
+        acc[h][e] *= rescale;
+    }
+#pragma unroll
+    for (int u = 0; u < Unroll; ++u) {
+      float v[8];
+      toFloat8<T>(vRaw[u], v);
+      const bool valid = t0 + u * Rows + row < count;
+#pragma unroll
+      for (int h = 0; h < Group; ++h) {
+        // Explicitly zero: a slot with no token yet has runMax -FLT_MAX,
+        // where the exponential of a padding score would be 1.
+        const float p = valid ? __expf(score[u][h] - runMax[h]) : 0.0f;
+        runSum[h] += p;
+#pragma unroll
+        for (int e = 0; e < 8; ++e)
+          acc[h][e] += p * v[e];
+      }
+    }
+  }
+
+  __shared__ float slotAcc[Slots][Group][HeadDim];
+  __shared__ float slotMax[Slots][Group], slotSum[Slots][Group];
+  const int slot = warp * Rows + row;
+#pragma unroll
+  for (int h = 0; h < Group; ++h) {
+#pragma unroll
+    for (int e = 0; e < 8; ++e)
+      slotAcc[slot][h][dim0 + e] = acc[h][e];
+    if (lane % Lanes == 0) {
+      slotMax[slot][h] = runMax[h];
+      slotSum[slot][h] = runSum[h];
+    }
+  }
+  __syncthreads();
+  float *out = a.partial + static_cast<int64_t>(chunk) * Group * (HeadDim + 2);
+  for (int i = threadIdx.x; i < Group * HeadDim; i += kWarps * 32) {
+    const int h = i / HeadDim, e = i % HeadDim;
+    float m = -FLT_MAX;
+#pragma unroll
+    for (int s = 0; s < Slots; ++s)
+      m = fmaxf(m, slotMax[s][h]);
+    float num = 0, sum = 0;
+#pragma unroll
+    for (int s = 0; s < Slots; ++s) {
+      const float w = __expf(slotMax[s][h] - m);
+      num += w * slotAcc[s][h][e];
+      sum += w * slotSum[s][h];
+    }
+    out[h * (HeadDim + 2) + e] = num;
+    if (e == 0) {
+      out[h * (HeadDim + 2) + HeadDim] = m;
+      out[h * (HeadDim + 2) + HeadDim + 1] = sum;
+    }
+  }
+}
+
 /// Block-wide reduction of one float per thread (max or sum).
 template <bool IsMax>
 __device__ float blockReduce(float v, float *scratch) {
@@ -265,9 +422,14 @@ cudaError_t launchDecodeAttention(const DecodeAttentionArgs &args,
   if (args.chunks == 0)
     return cudaSuccess;
   const dim3 grid(args.chunks), block(kWarps * 32);
+  const bool online = splitKernel(args) == DecodeSplitKernel::Online;
 #define FAIRKV_SPLIT(D, G)                                                     \
   case G:                                                                      \
-    if (args.halfKV)                                                           \
+    if (online && args.halfKV)                                                 \
+      decodeSplitOnline<D, G, __half><<<grid, block, 0, stream>>>(args);       \
+    else if (online)                                                           \
+      decodeSplitOnline<D, G, __nv_bfloat16><<<grid, block, 0, stream>>>(args);\
+    else if (args.halfKV)                                                      \
       decodeSplit<D, G, __half><<<grid, block, 0, stream>>>(args);             \
     else                                                                       \
       decodeSplit<D, G, __nv_bfloat16><<<grid, block, 0, stream>>>(args);      \

@@ -23,7 +23,28 @@ namespace fairkv::cuda {
 /// Tokens one thread block handles; segments longer than this are split.
 constexpr int kChunkTokens = 128;
 
+/// The split kernel: both write the same partial results, which the
+/// combine kernel merges.
+enum class DecodeSplitKernel {
+  /// Online below kOnlineMaxChunks chunks, ThreePass from there.
+  Auto,
+  /// A lane holds 4 dims of a row; scores go to shared memory, then the
+  /// softmax, then a second read for V (three passes over the chunk).
+  ThreePass,
+  /// A lane holds 8 dims (one 16-byte load), a warp 2 or 4 rows at once;
+  /// K and V are read together in one pass with a running softmax.
+  Online,
+};
+
+/// Measured by fairkv-bench-gpu on an H100 and an H200 (bench/RESULTS.md):
+/// on one device's share of one layer (~1K chunks at batch 64, G = 8) the
+/// online kernel took 0.4-3.9% less time than the three-pass one; on all 32
+/// layers in one launch (~280K chunks) 0.9-4.4% more. Every launch the
+/// runtime makes is one layer.
+constexpr int kOnlineMaxChunks = 1 << 16;
+
 struct DecodeAttentionArgs {
+  DecodeSplitKernel kernel = DecodeSplitKernel::Auto;
   /// [total tokens, headDim] each: bf16, or fp16 when `halfKV` is set.
   const void *keys = nullptr;
   const void *values = nullptr;
@@ -56,6 +77,14 @@ struct DecodeAttentionArgs {
 /// Floats of workspace `partial` needs for `chunks` chunks.
 inline int64_t partialFloats(int chunks, int group, int headDim) {
   return static_cast<int64_t>(chunks) * group * (headDim + 2);
+}
+
+/// The split kernel `args` runs (Auto resolved).
+inline DecodeSplitKernel splitKernel(const DecodeAttentionArgs &args) {
+  if (args.kernel != DecodeSplitKernel::Auto)
+    return args.kernel;
+  return args.chunks < kOnlineMaxChunks ? DecodeSplitKernel::Online
+                                        : DecodeSplitKernel::ThreePass;
 }
 
 /// Launches the split and combine kernels on `stream`.
