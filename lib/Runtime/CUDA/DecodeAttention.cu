@@ -62,6 +62,18 @@ __device__ __forceinline__ void loadRows(const T *rows, int t0, int count,
   }
 }
 
+/// Tokens in `chunk`: its table entry, clipped to the current decode
+/// step's end when the table was planned over segments' capacity.
+__device__ __forceinline__ int chunkTokens(const DecodeAttentionArgs &a,
+                                           int chunk) {
+  const int64_t begin = a.chunkBegin[chunk];
+  int64_t end = a.chunkEnd[chunk];
+  if (a.decodeStart)
+    end = min(end, a.decodeStart[a.chunkSegment[chunk]] +
+                       static_cast<int64_t>(*a.step) + 1);
+  return end > begin ? static_cast<int>(end - begin) : 0;
+}
+
 // Group is a template parameter so the per-head arrays below stay in
 // registers (a runtime bound would put them in local memory).
 template <int HeadDim, int Group, typename T>
@@ -74,10 +86,7 @@ __global__ void __launch_bounds__(kWarps * 32)
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int seg = a.chunkSegment[chunk];
   const int64_t begin = a.chunkBegin[chunk];
-  int64_t end = a.chunkEnd[chunk];
-  if (a.decodeStart)
-    end = min(end, a.decodeStart[seg] + static_cast<int64_t>(*a.step) + 1);
-  const int count = end > begin ? static_cast<int>(end - begin) : 0;
+  const int count = chunkTokens(a, chunk);
   constexpr int group = Group;
   const float scale = rsqrtf(static_cast<float>(HeadDim));
 
@@ -224,10 +233,7 @@ __global__ void __launch_bounds__(kWarps * 32)
   const int row = lane / Lanes, dim0 = (lane % Lanes) * 8;
   const int seg = a.chunkSegment[chunk];
   const int64_t begin = a.chunkBegin[chunk];
-  int64_t end = a.chunkEnd[chunk];
-  if (a.decodeStart)
-    end = min(end, a.decodeStart[seg] + static_cast<int64_t>(*a.step) + 1);
-  const int count = end > begin ? static_cast<int>(end - begin) : 0;
+  const int count = chunkTokens(a, chunk);
   const float scale = rsqrtf(static_cast<float>(HeadDim));
 
   float q[Group][8], acc[Group][8], runMax[Group], runSum[Group];
