@@ -390,13 +390,12 @@ int main(int argc, char **argv) {
           lengths.push_back(t);
     Batch b = makeBatch(lengths, group, headDim);
     summaryCopy = copy;
-    // Every split kernel on the same batch; the runtime's default is the
-    // one the rest of the run uses.
+    // Every split kernel on the same batch; the summary reports the one
+    // the runtime's default (Auto) picks for it.
     for (fairkv::cuda::DecodeSplitKernel kernel : kKernels) {
       b.args.kernel = kernel;
       double seconds = timeLaunches(b, 10);
       double bw = b.bytesRead() / seconds;
-      // The runtime's default (Auto) on this batch.
       DecodeAttentionArgs byDefault = b.args;
       byDefault.kernel = DecodeAttentionArgs().kernel;
       const bool isDefault = kernel == fairkv::cuda::splitKernel(byDefault);
