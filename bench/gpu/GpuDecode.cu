@@ -340,16 +340,18 @@ bool fairkv::bench::checkWholeDecode() {
 }
 
 double fairkv::bench::wholeDecodeTokensPerSecond(
+    const fairkv::placement::ModelShape &shape,
     const std::vector<std::vector<int64_t>> &budgets, int batch) {
   ModelDims d;
   d.layers = static_cast<int>(budgets.size());
-  d.hidden = 4096;
-  d.heads = 32;
-  d.kvHeads = 8;
-  d.headDim = 128;
-  d.ffn = 14336;
-  d.vocab = 128256;
-  d.ropeTheta = 500000.0;
+  d.hidden = static_cast<int>(shape.hidden);
+  d.heads = static_cast<int>(shape.heads);
+  d.kvHeads = static_cast<int>(shape.kvHeads);
+  d.headDim = static_cast<int>(shape.headDim);
+  d.ffn = static_cast<int>(shape.ffn);
+  d.vocab = static_cast<int>(shape.vocab);
+  d.ropeTheta = shape.ropeTheta;
+  d.normEps = shape.normEps;
   const int warm = 2, timed = 16, steps = warm + timed;
   const int segments = batch * d.kvHeads;
   DeviceModel model(d);

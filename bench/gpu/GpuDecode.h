@@ -3,6 +3,8 @@
 #ifndef FAIRKV_BENCH_GPU_GPUDECODE_H
 #define FAIRKV_BENCH_GPU_GPUDECODE_H
 
+#include "fairkv/Placement/Model.h"
+
 #include <cstdint>
 #include <vector>
 
@@ -17,11 +19,12 @@ bool checkWholeDecode();
 /// line and returns whether it passed.
 bool checkPrefillSelect();
 
-/// Prints and returns the decode tokens/s of a llama-3-8b-shaped
-/// random-weight model with one layer per entry of `budgets` ([layer][kv
-/// head] tokens); 0 if it could not run.
-double wholeDecodeTokensPerSecond(const std::vector<std::vector<int64_t>> &budgets,
-                                int batch);
+/// Prints and returns the decode tokens/s of a random-weight model of
+/// `shape` with one layer per entry of `budgets` ([layer][kv head] tokens);
+/// 0 if it could not run.
+double wholeDecodeTokensPerSecond(const fairkv::placement::ModelShape &shape,
+                                  const std::vector<std::vector<int64_t>> &budgets,
+                                  int batch);
 
 } // namespace fairkv::bench
 

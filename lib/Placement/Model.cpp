@@ -90,29 +90,37 @@ const std::map<std::string, ModelShape> &presets() {
   return table;
 }
 
+/// The names of a preset table, in order.
+template <typename Map> std::vector<std::string> keysOf(const Map &table) {
+  std::vector<std::string> names;
+  for (const auto &[name, value] : table)
+    names.push_back(name);
+  return names;
+}
+
+/// Preset `name` of `table`, or an error naming the known ones.
 template <typename Map>
-std::string joinKeys(const Map &map) {
-  std::string s;
-  for (const auto &[key, value] : map)
-    s += (s.empty() ? "" : ", ") + key;
-  return s;
+Result<typename Map::mapped_type> findPreset(const Map &table,
+                                             const std::string &name,
+                                             const char *kind) {
+  auto it = table.find(name);
+  if (it != table.end())
+    return it->second;
+  std::string known;
+  for (const std::string &key : keysOf(table))
+    known += (known.empty() ? "" : ", ") + key;
+  return makeError("unknown " + std::string(kind) + " preset '" + name +
+                   "' (known: " + known + ")");
 }
 
 } // namespace
 
 std::vector<std::string> fairkv::placement::modelPresetNames() {
-  std::vector<std::string> names;
-  for (const auto &[name, m] : presets())
-    names.push_back(name);
-  return names;
+  return keysOf(presets());
 }
 
 Result<ModelShape> fairkv::placement::modelPreset(const std::string &name) {
-  auto it = presets().find(name);
-  if (it == presets().end())
-    return makeError("unknown model preset '" + name +
-                     "' (known: " + joinKeys(presets()) + ")");
-  return it->second;
+  return findPreset(presets(), name, "model");
 }
 
 Result<ModelShape> fairkv::placement::loadHFConfig(const std::string &path) {
@@ -231,16 +239,9 @@ const std::map<std::string, Hardware> &hardwareTable() {
 } // namespace
 
 std::vector<std::string> fairkv::placement::hardwarePresetNames() {
-  std::vector<std::string> names;
-  for (const auto &[name, hw] : hardwareTable())
-    names.push_back(name);
-  return names;
+  return keysOf(hardwareTable());
 }
 
 Result<Hardware> fairkv::placement::hardwarePreset(const std::string &name) {
-  auto it = hardwareTable().find(name);
-  if (it == hardwareTable().end())
-    return makeError("unknown hardware preset '" + name +
-                     "' (known: " + joinKeys(hardwareTable()) + ")");
-  return it->second;
+  return findPreset(hardwareTable(), name, "hardware");
 }
