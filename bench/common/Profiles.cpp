@@ -6,7 +6,7 @@ using namespace fairkv;
 
 placement::Result<placement::BudgetProfile>
 bench::loadLlama3HeadKV(const std::string &dir,
-                        const placement::ModelShape &model) {
+                        const placement::ModelConfig &model) {
   placement::Result<std::string> text =
       placement::readFile(dir + "/" + kLlama3HeadKVFile);
   if (!text)

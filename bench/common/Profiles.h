@@ -17,7 +17,7 @@ inline constexpr const char *kLlama3HeadKVFile =
 /// Reads kLlama3HeadKVFile from `dir` and imports it for `model` with the
 /// default HeadKV options.
 placement::Result<placement::BudgetProfile>
-loadLlama3HeadKV(const std::string &dir, const placement::ModelShape &model);
+loadLlama3HeadKV(const std::string &dir, const placement::ModelConfig &model);
 
 } // namespace fairkv::bench
 

@@ -47,7 +47,7 @@ struct Measured {
 
 /// Times every device's decode attention for `plan`, one device at a time.
 std::string measure(const Plan &plan, const BudgetProfile &profile,
-                    const ModelShape &model, const std::string &weights,
+                    const ModelConfig &model, const std::string &weights,
                     int64_t steps, Measured &out) {
   const int G = plan.devices;
   const int64_t d = model.headDim, group = model.queryGroup();
@@ -243,7 +243,7 @@ int main(int argc, char **argv) {
     return exit;
   const std::string &dir = args.profiles, &results = args.results;
   const int64_t steps = std::atoll(args.values["steps"].c_str());
-  ModelShape full = *modelPreset("llama-3-8b");
+  ModelConfig full = *modelPreset("llama-3-8b");
   Result<BudgetProfile> whole = fairkv::bench::loadLlama3HeadKV(dir, full);
   if (!whole) {
     std::cerr << "fairkv-bench-e2e-cpu: error: " << whole.error() << "\n";
@@ -251,7 +251,7 @@ int main(int argc, char **argv) {
   }
   // llama-3-8b attention, 4 layers; MLP and vocabulary do not touch
   // attention, so they stay out of the bench.
-  ModelShape model = full;
+  ModelConfig model = full;
   model.layers = kLayers;
   BudgetProfile profile = *whole;
   profile.tokens.resize(kLayers);

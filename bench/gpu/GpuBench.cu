@@ -364,7 +364,7 @@ int main(int argc, char **argv) {
          summaryPredicted8 = 0, summaryModel8 = 0, summaryUniform8 = 0,
          summaryPlanner8 = 0;
 
-  ModelShape model = *modelPreset("llama-3-8b");
+  ModelConfig model = *modelPreset("llama-3-8b");
   Result<std::string> text = readFile(argv[1]);
   if (!text) {
     std::fprintf(stderr, "fairkv-bench-gpu: %s\n", text.error().c_str());

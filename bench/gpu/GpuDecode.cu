@@ -340,7 +340,7 @@ bool fairkv::bench::checkWholeDecode() {
 }
 
 double fairkv::bench::wholeDecodeTokensPerSecond(
-    const fairkv::placement::ModelShape &shape,
+    const fairkv::placement::ModelConfig &shape,
     const std::vector<std::vector<int64_t>> &budgets, int batch) {
   ModelDims d;
   d.layers = static_cast<int>(budgets.size());

@@ -22,7 +22,7 @@ bool checkPrefillSelect();
 /// Prints and returns the decode tokens/s of a random-weight model of
 /// `shape` with one layer per entry of `budgets` ([layer][kv head] tokens);
 /// 0 if it could not run.
-double wholeDecodeTokensPerSecond(const fairkv::placement::ModelShape &shape,
+double wholeDecodeTokensPerSecond(const fairkv::placement::ModelConfig &shape,
                                   const std::vector<std::vector<int64_t>> &budgets,
                                   int batch);
 

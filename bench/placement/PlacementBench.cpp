@@ -56,7 +56,7 @@ int main(int argc, char **argv) {
               << "' (use --profiles)\n";
     return 1;
   }
-  ModelShape model = *modelPreset("llama-3-8b");
+  ModelConfig model = *modelPreset("llama-3-8b");
   Hardware hw = *hardwarePreset("h100-sxm");
   const int64_t batch = 32;
 
@@ -182,10 +182,10 @@ int main(int argc, char **argv) {
      << "|---|---|---|---|---|---|\n";
   struct Scale {
     std::string name;
-    ModelShape shape;
+    ModelConfig shape;
     int devices;
   };
-  ModelShape big = *modelPreset("llama-3-70b");
+  ModelConfig big = *modelPreset("llama-3-70b");
   big.name = "80 layers x 64 KV heads";
   big.kvHeads = 64;
   big.heads = 64;

@@ -37,7 +37,7 @@ int main(int argc, char **argv) {
       exit >= 0)
     return exit;
   const std::string &dir = args.profiles, &results = args.results;
-  placement::ModelShape model = *placement::modelPreset("llama-3-8b");
+  placement::ModelConfig model = *placement::modelPreset("llama-3-8b");
   placement::Result<placement::BudgetProfile> profile =
       bench::loadLlama3HeadKV(dir, model);
   if (!profile) {

@@ -3,15 +3,22 @@
 #include "fairkv/Import/ModelWriter.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <sstream>
 
 using namespace fairkv::placement;
 
 namespace {
 
+/// The shortest %e text that reads back as `v` (at least 7 digits), so a
+/// factor like yarn's 1.1386294361119891 survives the text exactly.
 std::string floatText(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.6e", v);
+  char buf[40];
+  for (int digits = 6; digits <= 17; ++digits) {
+    std::snprintf(buf, sizeof(buf), "%.*e", digits, v);
+    if (std::strtod(buf, nullptr) == v)
+      break;
+  }
   return buf;
 }
 
@@ -25,9 +32,28 @@ std::string quoted(const std::string &s) {
   return out + "\"";
 }
 
+/// `#fairkv.rope_scaling<...>` of a non-default rope, or "".
+std::string ropeScalingText(const fairkv::model::RopeScaling &r) {
+  if (r.isDefault())
+    return "";
+  std::string t = "#fairkv.rope_scaling<type = " + quoted(r.type) +
+                  ", factor = " + floatText(r.factor);
+  if (r.type != "linear")
+    t += ", original_max_positions = " + std::to_string(r.originalMaxPositions);
+  if (r.type == "llama3")
+    t += ", low_freq_factor = " + floatText(r.lowFreqFactor) +
+         ", high_freq_factor = " + floatText(r.highFreqFactor);
+  if (r.type == "yarn")
+    t += ", beta_fast = " + floatText(r.betaFast) +
+         ", beta_slow = " + floatText(r.betaSlow) +
+         ", truncate = " + (r.truncate ? "true" : "false") +
+         ", attention_factor = " + floatText(r.attentionFactor);
+  return t + ">";
+}
+
 } // namespace
 
-std::string fairkv::import::writeModelModule(const ModelShape &m,
+std::string fairkv::import::writeModelModule(const ModelConfig &m,
                                              const BudgetProfile &profile,
                                              const std::string &functionName) {
   const int64_t H = m.hidden, Q = m.heads, K = m.kvHeads, D = m.headDim;
@@ -42,13 +68,27 @@ std::string fairkv::import::writeModelModule(const ModelShape &m,
            "xf32>";
   };
   const std::string theta = floatText(m.ropeTheta), eps = floatText(m.normEps);
+  const std::string scaling = ropeScalingText(m.rope);
 
   std::ostringstream o;
   o << "module attributes {fairkv.config = #fairkv.model_config<layers = "
     << m.layers << ", hidden = " << H << ", heads = " << Q
     << ", kv_heads = " << K << ", head_dim = " << D << ", ffn = " << m.ffn
     << ", vocab = " << m.vocab << ", rope_theta = " << theta
-    << ", norm_eps = " << eps << ", dtype = " << m.dtype << ">} {\n";
+    << ", norm_eps = " << eps << ", dtype = " << m.dtype << ", family = "
+    << quoted(m.family);
+  if (!scaling.empty())
+    o << ", rope_scaling = " << scaling;
+  o << ", max_positions = " << m.maxPositions;
+  if (m.tiedEmbeddings)
+    o << ", tie_word_embeddings = true";
+  if (m.qkvBias)
+    o << ", qkv_bias = true";
+  if (m.qkNorm)
+    o << ", qk_norm = true";
+  if (m.slidingWindow > 0)
+    o << ", sliding_window = " << m.slidingWindow;
+  o << ">} {\n";
   o << "  func.func @" << functionName << "(%ids: " << ids << ", %pos: " << ids
     << ") -> tensor<?xi64> {\n";
   o << "    %embed = fairkv.weight \"model.embed_tokens.weight\" : "
@@ -80,10 +120,12 @@ std::string fairkv::import::writeModelModule(const ModelShape &m,
       << ", %wv" << s << " : (" << hid << ", " << mat(Q * D, H) << ", "
       << mat(K * D, H) << ", " << mat(K * D, H) << ") -> (" << heads(Q)
       << ", " << heads(K) << ", " << heads(K) << ")\n";
+    const std::string rope =
+        theta + (scaling.empty() ? "" : " scaling = " + scaling);
     o << "    %qr" << s << " = fairkv.rotary %q" << s << ", %pos theta = "
-      << theta << " : " << heads(Q) << ", " << ids << "\n";
+      << rope << " : " << heads(Q) << ", " << ids << "\n";
     o << "    %kr" << s << " = fairkv.rotary %k" << s << ", %pos theta = "
-      << theta << " : " << heads(K) << ", " << ids << "\n";
+      << rope << " : " << heads(K) << ", " << ids << "\n";
     o << "    %att" << s << " = fairkv.attention %qr" << s << ", %kr" << s
       << ", %v" << s << " layer " << l << " budgets <tokens = [";
     for (int64_t k = 0; k < K; ++k)
@@ -104,11 +146,14 @@ std::string fairkv::import::writeModelModule(const ModelShape &m,
       << hid << "\n";
   }
   o << "    %fn = fairkv.weight \"model.norm.weight\" : " << vec(H) << "\n";
-  o << "    %lm = fairkv.weight \"lm_head.weight\" : " << mat(m.vocab, H)
-    << "\n";
+  // A tied model's LM head is its embedding table.
+  if (!m.tiedEmbeddings)
+    o << "    %lm = fairkv.weight \"lm_head.weight\" : " << mat(m.vocab, H)
+      << "\n";
+  const std::string lm = m.tiedEmbeddings ? "%embed" : "%lm";
   o << "    %hf = fairkv.rms_norm %h" << m.layers << ", %fn eps = " << eps
     << " : " << hid << ", " << vec(H) << "\n";
-  o << "    %logits = fairkv.lm_head %hf, %lm : (" << hid << ", "
+  o << "    %logits = fairkv.lm_head %hf, " << lm << " : (" << hid << ", "
     << mat(m.vocab, H) << ") -> tensor<?x?x" << m.vocab << "xf32>\n";
   o << "    %next = fairkv.greedy_sample %logits : tensor<?x?x" << m.vocab
     << "xf32> -> tensor<?xi64>\n";

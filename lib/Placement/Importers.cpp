@@ -26,7 +26,7 @@ std::string fmt(double v) {
 
 Result<BudgetProfile>
 fairkv::placement::importHeadKV(const std::string &jsonText,
-                                const ModelShape &model,
+                                const ModelConfig &model,
                                 const HeadKVOptions &options) {
   if (options.base <= 0 || !(options.beta > 1.0) || !(options.temp > 0) ||
       options.window < 0)
@@ -122,7 +122,7 @@ fairkv::placement::importHeadKV(const std::string &jsonText,
 
 Result<BudgetProfile>
 fairkv::placement::importDuo(const std::string &tsvText,
-                             const ModelShape &model,
+                             const ModelConfig &model,
                              const DuoOptions &options) {
   if (options.sink < 0 || options.recent < 0 || options.context <= 0 ||
       options.sink + options.recent <= 0)

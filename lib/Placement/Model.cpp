@@ -9,52 +9,12 @@
 
 using namespace fairkv::placement;
 
-double ModelShape::kvHeadWeightBytes() const {
-  // K and V: 2 * head_dim columns; Q: q_per_kv * head_dim columns; O: the
-  // same number of rows; each is `hidden` long.
-  return static_cast<double>(2 + 2 * queryGroup()) * headDim * hidden *
-         dtypeBytes();
-}
-
-double ModelShape::mlpBytesPerDevice(int devices) const {
-  return 3.0 * hidden * ffn * dtypeBytes() / devices;
-}
-
-double ModelShape::nonAttentionBytesPerDevice(int devices) const {
-  double embedAndHead = 2.0 * vocab * hidden * dtypeBytes() / devices;
-  double norms = (2.0 * layers + 1) * hidden * dtypeBytes();
-  return layers * mlpBytesPerDevice(devices) + embedAndHead + norms;
-}
-
-double ModelShape::tpWeightBytesPerDevice(int devices) const {
-  return nonAttentionBytesPerDevice(devices) +
-         static_cast<double>(layers) * kvHeads * kvHeadWeightBytes() / devices;
-}
-
-Status ModelShape::validate() const {
-  std::pair<const char *, int64_t> sizes[] = {
-      {"layers", layers}, {"hidden", hidden},     {"heads", heads},
-      {"kv_heads", kvHeads}, {"head_dim", headDim}, {"ffn", ffn},
-      {"vocab", vocab}};
-  for (auto [name, value] : sizes)
-    if (value <= 0)
-      return makeError("model '" + this->name + "': " + name +
-                       " must be positive, got " + std::to_string(value));
-  if (heads % kvHeads != 0)
-    return makeError("model '" + name + "': heads (" + std::to_string(heads) +
-                     ") must be divisible by kv_heads (" +
-                     std::to_string(kvHeads) + ")");
-  if (dtype != "f32" && dtype != "f16" && dtype != "bf16")
-    return makeError("model '" + name + "': dtype must be f32, f16 or bf16");
-  return Status::ok();
-}
-
 namespace {
 
-ModelShape shape(std::string name, int64_t layers, int64_t hidden,
+ModelConfig shape(std::string name, int64_t layers, int64_t hidden,
                  int64_t heads, int64_t kvHeads, int64_t headDim, int64_t ffn,
                  int64_t vocab, double theta, double eps, std::string dtype) {
-  ModelShape m;
+  ModelConfig m;
   m.name = std::move(name);
   m.layers = layers;
   m.hidden = hidden;
@@ -69,8 +29,8 @@ ModelShape shape(std::string name, int64_t layers, int64_t hidden,
   return m;
 }
 
-const std::map<std::string, ModelShape> &presets() {
-  static const std::map<std::string, ModelShape> table = {
+const std::map<std::string, ModelConfig> &presets() {
+  static const std::map<std::string, ModelConfig> table = {
       // The bundled examples/tiny-2layer.mlir model.
       {"tiny", shape("tiny", 2, 64, 4, 2, 16, 128, 256, 1e4, 1e-5, "f32")},
       // `fairkv demo`'s model: 8 KV heads, so tp is defined on 2, 4, 8
@@ -119,93 +79,17 @@ std::vector<std::string> fairkv::placement::modelPresetNames() {
   return keysOf(presets());
 }
 
-Result<ModelShape> fairkv::placement::modelPreset(const std::string &name) {
+Result<ModelConfig> fairkv::placement::modelPreset(const std::string &name) {
   return findPreset(presets(), name, "model");
 }
 
-Result<ModelShape> fairkv::placement::loadHFConfig(const std::string &path) {
-  Result<std::string> text = readFile(path);
-  if (!text)
-    return makeError(text.error());
-  nlohmann::json j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object())
-    return makeError(path + ": not a JSON object");
-  auto getInt = [&](const char *key, int64_t fallback,
-                    bool required) -> Result<int64_t> {
-    auto it = j.find(key);
-    if (it == j.end() || it->is_null()) {
-      if (required)
-        return makeError(path + ": missing '" + key + "'");
-      return fallback;
-    }
-    if (!it->is_number_integer())
-      return makeError(path + ": '" + key + "' must be an integer");
-    return it->get<int64_t>();
-  };
-  auto getFloat = [&](const char *key, double fallback) -> Result<double> {
-    auto it = j.find(key);
-    if (it == j.end() || it->is_null())
-      return fallback;
-    if (!it->is_number())
-      return makeError(path + ": '" + key + "' must be a number");
-    return it->get<double>();
-  };
-  ModelShape m;
-  m.name = path;
-  if (auto it = j.find("_name_or_path"); it != j.end() && it->is_string())
-    m.name = it->get<std::string>();
-  Result<int64_t> layers = getInt("num_hidden_layers", 0, true);
-  Result<int64_t> hidden = getInt("hidden_size", 0, true);
-  Result<int64_t> heads = getInt("num_attention_heads", 0, true);
-  Result<int64_t> ffn = getInt("intermediate_size", 0, true);
-  Result<int64_t> vocab = getInt("vocab_size", 0, true);
-  for (const Result<int64_t> *r : {&layers, &hidden, &heads, &ffn, &vocab})
-    if (!*r)
-      return makeError(r->error());
-  m.layers = *layers;
-  m.hidden = *hidden;
-  m.heads = *heads;
-  m.ffn = *ffn;
-  m.vocab = *vocab;
-  Result<int64_t> kvHeads = getInt("num_key_value_heads", m.heads, false);
-  if (!kvHeads)
-    return makeError(kvHeads.error());
-  m.kvHeads = *kvHeads;
-  Result<int64_t> headDim =
-      getInt("head_dim", m.heads > 0 ? m.hidden / m.heads : 0, false);
-  if (!headDim)
-    return makeError(headDim.error());
-  m.headDim = *headDim;
-  Result<double> theta = getFloat("rope_theta", 10000.0);
-  Result<double> eps = getFloat("rms_norm_eps", 1e-6);
-  if (!theta || !eps)
-    return makeError(!theta ? theta.error() : eps.error());
-  m.ropeTheta = *theta;
-  m.normEps = *eps;
-  m.dtype = "bf16";
-  if (auto it = j.find("torch_dtype"); it != j.end() && it->is_string()) {
-    std::string dt = it->get<std::string>();
-    if (dt == "float32")
-      m.dtype = "f32";
-    else if (dt == "float16")
-      m.dtype = "f16";
-    else if (dt == "bfloat16")
-      m.dtype = "bf16";
-    else
-      return makeError(path + ": unsupported torch_dtype '" + dt + "'");
-  }
-  if (Status s = m.validate(); !s)
-    return makeError(s.error());
-  return m;
-}
-
-Result<ModelShape> fairkv::placement::resolveModel(const std::string &spec) {
+Result<ModelConfig> fairkv::placement::resolveModel(const std::string &spec) {
   if (presets().count(spec))
     return presets().at(spec);
   if (spec.find('/') == std::string::npos &&
       spec.find(".json") == std::string::npos)
     return modelPreset(spec); // an unknown preset name: say which exist
-  return loadHFConfig(spec);
+  return model::loadHFConfig(spec);
 }
 
 namespace {

@@ -107,7 +107,7 @@ double attentionSeconds(double kv, const Hardware &hw) {
 
 /// Sum over layers of the slowest device's decode attention.
 double attentionStepSeconds(const std::vector<std::vector<double>> &loads,
-                            const ModelShape &model, const Hardware &hw,
+                            const ModelConfig &model, const Hardware &hw,
                             int64_t batch) {
   double total = 0;
   for (const auto &layer : loads) {
@@ -122,7 +122,7 @@ double attentionStepSeconds(const std::vector<std::vector<double>> &loads,
 
 double stepSeconds(const std::vector<std::vector<double>> &loads,
                    const std::vector<std::vector<int>> &counts,
-                   const ModelShape &model, const Hardware &hw, int devices,
+                   const ModelConfig &model, const Hardware &hw, int devices,
                    int64_t batch) {
   const double mlp = model.mlpBytesPerDevice(devices);
   const double headBytes = model.kvHeadWeightBytes();
@@ -154,7 +154,7 @@ double stepSeconds(const std::vector<std::vector<double>> &loads,
 
 double fairkv::placement::predictStepSeconds(const Plan &plan,
                                              const BudgetProfile &profile,
-                                             const ModelShape &model,
+                                             const ModelConfig &model,
                                              const Hardware &hw,
                                              int64_t batch) {
   return stepSeconds(deviceLoads(plan, profile), replicaCounts(plan), model,
@@ -163,7 +163,7 @@ double fairkv::placement::predictStepSeconds(const Plan &plan,
 
 PlanMetrics fairkv::placement::evaluatePlan(const Plan &plan,
                                             const BudgetProfile &profile,
-                                            const ModelShape &model,
+                                            const ModelConfig &model,
                                             const Hardware &hw,
                                             int64_t batch) {
   PlanMetrics m;

@@ -11,17 +11,6 @@
 
 using namespace fairkv::placement;
 
-Result<std::string> fairkv::placement::readFile(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return makeError("cannot open '" + path + "'");
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad())
-    return makeError("cannot read '" + path + "'");
-  return text.str();
-}
-
 Status BudgetProfile::validate() const {
   if (tokens.empty())
     return makeError("profile has no layers");
@@ -43,7 +32,7 @@ Status BudgetProfile::validate() const {
   return Status::ok();
 }
 
-Status BudgetProfile::checkAgainst(const ModelShape &model) const {
+Status BudgetProfile::checkAgainst(const ModelConfig &model) const {
   if (Status s = validate(); !s)
     return s;
   if (layers() != model.layers || kvHeads() != model.kvHeads)

@@ -12,7 +12,7 @@
 using namespace fairkv::placement;
 
 Result<PlanReport> fairkv::placement::planAndEvaluate(
-    const BudgetProfile &given, const ModelShape &model, const Hardware &hw,
+    const BudgetProfile &given, const ModelConfig &model, const Hardware &hw,
     const PlanOptions &options, int64_t batch) {
   Result<PlanResult> planned = makePlan(given, model, options);
   // The metrics see what the devices will hold: budgets plus decode growth.

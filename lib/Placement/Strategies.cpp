@@ -194,7 +194,7 @@ int64_t balanceDevices(Plan &plan, const BudgetProfile &profile) {
   return *std::max_element(heads.begin(), heads.end());
 }
 
-Status checkOptions(const BudgetProfile &profile, const ModelShape &model,
+Status checkOptions(const BudgetProfile &profile, const ModelConfig &model,
                     const PlanOptions &options) {
   if (Status s = model.validate(); !s)
     return s;
@@ -237,7 +237,7 @@ BudgetProfile fairkv::placement::withDecodeTokens(const BudgetProfile &profile,
 }
 
 Result<PlanResult> fairkv::placement::makePlan(const BudgetProfile &given,
-                                               const ModelShape &model,
+                                               const ModelConfig &model,
                                                const PlanOptions &options) {
   if (options.decodeTokens < 0)
     return makeError("decode tokens must be non-negative");

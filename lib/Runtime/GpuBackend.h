@@ -49,7 +49,7 @@ Tensor *rmsNorm(fairkv_rt_ctx *ctx, Tensor *x, Tensor *w, double eps);
 Tensor *projectHeads(fairkv_rt_ctx *ctx, Tensor *x, Tensor *w, int64_t heads,
                      int64_t headDim);
 Tensor *rotary(fairkv_rt_ctx *ctx, Tensor *x, Tensor *positions,
-               double theta);
+               const double *invFreq, double attentionFactor);
 /// `rows`: the requests the query's batch rows belong to.
 Tensor *attention(fairkv_rt_ctx *ctx, Tensor *q, Tensor *k, Tensor *v,
                   int64_t layer, const int64_t *kvHeads,

@@ -411,24 +411,27 @@ fairkv_rt_project_heads(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x,
   return out;
 }
 
-FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_rotary(fairkv_rt_ctx *ctx,
-                                                    fairkv_rt_tensor *x,
-                                                    fairkv_rt_tensor *pos,
-                                                    double theta) {
+FAIRKV_RT_EXPORT fairkv_rt_tensor *
+fairkv_rt_rotary(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x,
+                 fairkv_rt_tensor *pos, const double *invFreq,
+                 double attentionFactor) {
   if (ctx->gpu)
-    return gpu::rotary(ctx, x, pos, theta);
+    return gpu::rotary(ctx, x, pos, invFreq, attentionFactor);
   int64_t b = x->dim(0), s = x->dim(1), n = x->dim(2), d = x->dim(3);
   require(pos->isInt && pos->dim(0) == b && pos->dim(1) == s, "rotary",
           "positions " + pos->shapeString() + " do not match " +
               x->shapeString());
+  require(invFreq != nullptr, "rotary", "no frequency table");
   Tensor *out = ctx->make(x->shape);
   const int64_t half = d / 2;
+  const float scale = static_cast<float>(attentionFactor);
   for (int64_t r = 0; r < b * s; ++r) {
-    double p = static_cast<double>(pos->i[r]);
+    // transformers: float32 angles, float32 cos/sin times the factor.
+    const float p = static_cast<float>(pos->i[r]);
     for (int64_t i = 0; i < half; ++i) {
-      double angle = p * std::pow(theta, -2.0 * i / d);
-      float c = static_cast<float>(std::cos(angle)),
-            sn = static_cast<float>(std::sin(angle));
+      const float angle = p * static_cast<float>(invFreq[i]);
+      const float c = static_cast<float>(std::cos(angle)) * scale,
+                  sn = static_cast<float>(std::sin(angle)) * scale;
       for (int64_t h = 0; h < n; ++h) {
         const float *in = &x->f[(r * n + h) * d];
         float *o = &out->f[(r * n + h) * d];

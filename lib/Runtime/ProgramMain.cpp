@@ -193,7 +193,7 @@ int main(int argc, char **argv) {
 
   const int64_t vocab = fairkv_rt_session_vocab(session);
   if (vocab <= 0)
-    return fail("the weights have no 2-D 'lm_head.weight'");
+    return fail("the weights have no 2-D 'model.embed_tokens.weight'");
 
   std::vector<std::vector<int64_t>> prompts;
   if (!promptsFile.empty() == (randomPrompts > 0))

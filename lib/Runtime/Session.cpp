@@ -267,8 +267,10 @@ fairkv_rt_tensor_i64_data(const fairkv_rt_tensor *t) {
 
 FAIRKV_RT_EXPORT int64_t
 fairkv_rt_session_vocab(const fairkv_rt_session *session) {
-  const WeightFile::Info *head = session->weights.find("lm_head.weight");
-  return head && head->shape.size() == 2 ? head->shape[0] : -1;
+  // The embedding: a tied model has no lm_head.weight.
+  const WeightFile::Info *table =
+      session->weights.find("model.embed_tokens.weight");
+  return table && table->shape.size() == 2 ? table->shape[0] : -1;
 }
 
 FAIRKV_RT_EXPORT const float *

@@ -29,8 +29,8 @@ namespace fp = ::fairkv::placement;
 
 namespace {
 
-fp::ModelShape shapeOf(ModelConfigAttr config) {
-  fp::ModelShape m;
+fp::ModelConfig shapeOf(ModelConfigAttr config) {
+  fp::ModelConfig m;
   m.name = "module";
   m.layers = config.getLayers();
   m.hidden = config.getHidden();
@@ -59,7 +59,7 @@ struct PlanPlacementPass
                        "module has no 'fairkv.config'");
       return signalPassFailure();
     }
-    fp::ModelShape model = shapeOf(config);
+    fp::ModelConfig model = shapeOf(config);
 
     // One attention op per layer, in layer order.
     std::vector<AttentionOp> layers(model.layers);

@@ -182,9 +182,11 @@ private:
     auto qkv = QKVProjOp::create(b, loc, TypeRange{qTy, kTy, kTy}, input, wq,
                                  wk, wv);
     Value q = RotaryOp::create(b, loc, qkv.getQ(), positions,
-                               block.queryRotary.getThetaAttr());
+                               block.queryRotary.getThetaAttr(),
+                               block.queryRotary.getScalingAttr());
     Value k = RotaryOp::create(b, loc, qkv.getK(), positions,
-                               block.keyRotary.getThetaAttr());
+                               block.keyRotary.getThetaAttr(),
+                               block.keyRotary.getScalingAttr());
     SmallVector<int64_t> tokens;
     for (int64_t h : heads)
       tokens.push_back(op.getBudgets().getTokens()[h]);

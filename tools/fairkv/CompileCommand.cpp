@@ -45,7 +45,7 @@ int runCompile(CompileArgs &a, const std::string &defaultLibDir) {
   } else {
     if (a.model.empty() || a.profile.empty())
       return fail("compile", "give --model and --profile (or --input)");
-    Result<ModelShape> model = loadModel(a);
+    Result<ModelConfig> model = loadModel(a);
     if (!model)
       return fail("compile", model.error());
     Result<BudgetProfile> profile = loadProfile(a, *model);
@@ -75,7 +75,7 @@ struct WeightsArgs {
 };
 
 int runWeights(const WeightsArgs &a) {
-  Result<ModelShape> m = resolveModel(a.model);
+  Result<ModelConfig> m = resolveModel(a.model);
   if (!m)
     return fail("weights", m.error());
   if (fairkv_rt_write_random_weights(a.output.c_str(), m->layers, m->hidden,

@@ -104,7 +104,7 @@ int runDemo(const DemoArgs &a, const std::string &libDir) {
   if (llvm::sys::fs::createUniqueDirectory("fairkv-demo", dir))
     return fail("cannot create a temporary directory");
   const std::string tmp(dir);
-  ModelShape model = *modelPreset("demo");
+  ModelConfig model = *modelPreset("demo");
   BudgetProfile profile = syntheticProfile(model.layers, model.kvHeads,
                                            /*seed=*/1, /*skew=*/1.0,
                                            /*meanTokens=*/48);

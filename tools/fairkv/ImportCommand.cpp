@@ -33,7 +33,7 @@ int fail(const std::string &message) {
 }
 
 int runImport(ImportArgs &a) {
-  Result<ModelShape> model = loadModel(a);
+  Result<ModelConfig> model = loadModel(a);
   if (!model)
     return fail(model.error());
   Result<BudgetProfile> profile = loadProfile(a, *model);

@@ -48,7 +48,7 @@ int fail(const std::string &message) {
 }
 
 int runPlan(PlanArgs &a) {
-  Result<ModelShape> model = loadModel(a);
+  Result<ModelConfig> model = loadModel(a);
   if (!model)
     return fail(model.error());
   Result<Hardware> hw = hardwarePreset(a.hw);

@@ -76,12 +76,12 @@ void fairkv::tool::addProfileOptions(CLI::App &c, ProfileArgs &a) {
       ->capture_default_str();
 }
 
-Result<ModelShape> fairkv::tool::loadModel(const ProfileArgs &a) {
+Result<ModelConfig> fairkv::tool::loadModel(const ProfileArgs &a) {
   return resolveModel(a.model);
 }
 
 Result<BudgetProfile> fairkv::tool::loadProfile(ProfileArgs &a,
-                                                const ModelShape &model) {
+                                                const ModelConfig &model) {
   a.headkv.group =
       a.headkvGroup == "max" ? GroupReduction::Max : GroupReduction::Sum;
   if (a.duoSparsity >= 0)

@@ -32,10 +32,10 @@ struct ProfileArgs {
 void addProfileOptions(CLI::App &command, ProfileArgs &args);
 
 /// Resolves --model.
-placement::Result<placement::ModelShape> loadModel(const ProfileArgs &args);
+placement::Result<placement::ModelConfig> loadModel(const ProfileArgs &args);
 /// Reads --profile in its format and checks it against `model`.
 placement::Result<placement::BudgetProfile>
-loadProfile(ProfileArgs &args, const placement::ModelShape &model);
+loadProfile(ProfileArgs &args, const placement::ModelConfig &model);
 
 /// "a|b|c", for option help.
 std::string joined(const std::vector<std::string> &names);

@@ -35,7 +35,11 @@ protected:
                                 /*heads=*/4, /*kv_heads=*/2, /*head_dim=*/16,
                                 /*ffn=*/128, /*vocab=*/256,
                                 llvm::APFloat(10000.0), llvm::APFloat(1e-5),
-                                Float32Type::get(&context));
+                                Float32Type::get(&context), "llama",
+                                RopeScalingAttr(), /*max_positions=*/2048,
+                                /*tie_word_embeddings=*/false,
+                                /*qkv_bias=*/false, /*qk_norm=*/false,
+                                /*sliding_window=*/0);
   }
 
   MLIRContext context;
@@ -75,8 +79,10 @@ TEST_F(FairKVDialectTest, BuildsAndQueriesOneLayer) {
   auto kvTy = tensorOf(&context, {dyn, dyn, 2, 16});
   auto qkv = QKVProjOp::create(b, loc, TypeRange{qTy, kvTy, kvTy}, x, wq, wk,
                                wv);
-  Value q = RotaryOp::create(b, loc, qkv.getQ(), pos, b.getF64FloatAttr(1e4));
-  Value k = RotaryOp::create(b, loc, qkv.getK(), pos, b.getF64FloatAttr(1e4));
+  Value q = RotaryOp::create(b, loc, qkv.getQ(), pos, b.getF64FloatAttr(1e4),
+                             RopeScalingAttr());
+  Value k = RotaryOp::create(b, loc, qkv.getK(), pos, b.getF64FloatAttr(1e4),
+                             RopeScalingAttr());
 
   auto budgets = KVBudgetsAttr::get(&context, {512, 96}, "unit-test");
   // Head 0 copied on both devices with uneven shares; head 1 on device 1.
@@ -149,9 +155,18 @@ TEST_F(FairKVDialectTest, InvalidAttributesAreDiagnosed) {
   EXPECT_FALSE(ModelConfigAttr::getChecked(
       emit, &context, i64(2), i64(64), i64(6), i64(4), i64(16), i64(128),
       i64(256), llvm::APFloat(1e4), llvm::APFloat(1e-5),
-      Type(Float32Type::get(&context))));
+      Type(Float32Type::get(&context)), StringRef("llama"), RopeScalingAttr(),
+      i64(0), false, false, false, i64(0)));
   EXPECT_EQ(message,
             "model_config 'heads' (6) must be divisible by 'kv_heads' (4)");
+  // A family's options are its own: biases are qwen2's.
+  EXPECT_FALSE(ModelConfigAttr::getChecked(
+      emit, &context, i64(2), i64(64), i64(4), i64(2), i64(16), i64(128),
+      i64(256), llvm::APFloat(1e4), llvm::APFloat(1e-5),
+      Type(Float32Type::get(&context)), StringRef("llama"), RopeScalingAttr(),
+      i64(0), false, /*qkv_bias=*/true, false, i64(0)));
+  EXPECT_EQ(message, "model_config 'qkv_bias' is 1 for family 'llama' (q/k/v "
+                     "biases are qwen2's, and always there)");
 
   auto half = ReplicaAttr::get(&context, 0, 0.5);
   auto alsoDevice0 = ReplicaAttr::get(&context, 0, 0.5);

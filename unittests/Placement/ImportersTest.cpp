@@ -7,11 +7,13 @@
 #include <cstdio>
 #include <fstream>
 
+#include <unistd.h>
+
 using namespace fairkv::placement;
 
 namespace {
 
-ModelShape tiny() { return *modelPreset("tiny"); }
+ModelConfig tiny() { return *modelPreset("tiny"); }
 
 // tiny: 2 layers, 4 query heads, 2 KV heads (groups {0,1} and {2,3}).
 std::string headkvJson(double s0 = 1, double s1 = 3) {
@@ -163,13 +165,13 @@ TEST(SyntheticProfile, IsSeededAndSkewed) {
 }
 
 TEST(Models, PresetsAndConfigJson) {
-  Result<ModelShape> m = modelPreset("llama-3-70b");
+  Result<ModelConfig> m = modelPreset("llama-3-70b");
   ASSERT_TRUE(m);
   EXPECT_EQ(m->layers, 80);
   EXPECT_EQ(m->hidden, 8192);
   EXPECT_EQ(m->kvHeads, 8);
   EXPECT_EQ(m->ffn, 28672);
-  Result<ModelShape> mistral = modelPreset("mistral-small-24b");
+  Result<ModelConfig> mistral = modelPreset("mistral-small-24b");
   ASSERT_TRUE(mistral);
   EXPECT_EQ(mistral->hidden, 5120);
   EXPECT_EQ(mistral->heads * mistral->headDim, 4096);
@@ -179,7 +181,9 @@ TEST(Models, PresetsAndConfigJson) {
   EXPECT_DOUBLE_EQ(modelPreset("llama-3-8b")->kvHeadWeightBytes(),
                    10.0 * 128 * 4096 * 2);
 
-  std::string path = testing::TempDir() + "/fairkv-config.json";
+  // A name of this process's own: ctest runs test binaries in parallel.
+  std::string path = testing::TempDir() + "/fairkv-config-" +
+                     std::to_string(::getpid()) + ".json";
   {
     std::ofstream out(path);
     out << R"({"_name_or_path": "m", "num_hidden_layers": 4, "hidden_size": 256,
@@ -188,7 +192,7 @@ TEST(Models, PresetsAndConfigJson) {
                "rope_theta": 500000.0, "rms_norm_eps": 1e-5,
                "torch_dtype": "bfloat16"})";
   }
-  Result<ModelShape> cfg = resolveModel(path);
+  Result<ModelConfig> cfg = resolveModel(path);
   ASSERT_TRUE(cfg) << cfg.error();
   EXPECT_EQ(cfg->name, "m");
   EXPECT_EQ(cfg->headDim, 32);
@@ -198,11 +202,11 @@ TEST(Models, PresetsAndConfigJson) {
     std::ofstream out(path);
     out << R"({"num_hidden_layers": 4})";
   }
-  Result<ModelShape> bad = loadHFConfig(path);
+  Result<ModelConfig> bad = fairkv::model::loadHFConfig(path);
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error(), path + ": missing 'hidden_size'");
   std::remove(path.c_str());
-  EXPECT_FALSE(loadHFConfig(path));
+  EXPECT_FALSE(fairkv::model::loadHFConfig(path));
 }
 
 } // namespace

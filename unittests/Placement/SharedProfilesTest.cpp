@@ -75,7 +75,7 @@ protected:
     return r->metrics.attentionImbalance;
   }
 
-  ModelShape model;
+  ModelConfig model;
   BudgetProfile profile;
 };
 

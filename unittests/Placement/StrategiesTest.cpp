@@ -15,8 +15,8 @@ using namespace fairkv::placement;
 namespace {
 
 /// A model shape matching a profile of `layers` x `kvHeads`.
-ModelShape shapeFor(int64_t layers, int64_t kvHeads) {
-  ModelShape m = *modelPreset("llama-3-8b");
+ModelConfig shapeFor(int64_t layers, int64_t kvHeads) {
+  ModelConfig m = *modelPreset("llama-3-8b");
   m.name = "test";
   m.layers = layers;
   m.kvHeads = kvHeads;
@@ -24,7 +24,7 @@ ModelShape shapeFor(int64_t layers, int64_t kvHeads) {
   return m;
 }
 
-PlanResult plan(const BudgetProfile &p, const ModelShape &m, Strategy s,
+PlanResult plan(const BudgetProfile &p, const ModelConfig &m, Strategy s,
                 int devices, std::optional<int64_t> copies = std::nullopt,
                 std::optional<double> bytes = std::nullopt) {
   PlanOptions o;
@@ -39,7 +39,7 @@ PlanResult plan(const BudgetProfile &p, const ModelShape &m, Strategy s,
 }
 
 double imbalance(const PlanResult &r, const BudgetProfile &p,
-                 const ModelShape &m) {
+                 const ModelConfig &m) {
   return evaluatePlan(r.plan, p, m, *hardwarePreset("h100-sxm"), 32)
       .attentionImbalance;
 }
@@ -58,7 +58,7 @@ const Instance kInstances[] = {{3, 8, 2, 1, 1.0}, {3, 8, 4, 2, 1.5},
 TEST(Strategies, EveryPlanIsValid) {
   for (const Instance &in : kInstances) {
     BudgetProfile p = syntheticProfile(in.layers, in.heads, in.seed, in.skew);
-    ModelShape m = shapeFor(in.layers, in.heads);
+    ModelConfig m = shapeFor(in.layers, in.heads);
     for (Strategy s : {Strategy::TP, Strategy::Greedy, Strategy::FairKV,
                        Strategy::Optimal}) {
       if (s == Strategy::TP && in.heads % in.devices != 0)
@@ -87,7 +87,7 @@ TEST(Strategies, EveryPlanIsValid) {
 TEST(Strategies, OptimalIsNeverWorseThanAnyOther) {
   for (const Instance &in : kInstances) {
     BudgetProfile p = syntheticProfile(in.layers, in.heads, in.seed, in.skew);
-    ModelShape m = shapeFor(in.layers, in.heads);
+    ModelConfig m = shapeFor(in.layers, in.heads);
     for (std::optional<int64_t> copies :
          {std::optional<int64_t>(0), std::optional<int64_t>(1),
           std::optional<int64_t>(2), std::optional<int64_t>()}) {
@@ -111,7 +111,7 @@ TEST(Strategies, FairKVWithoutCopiesIsNeverWorseThanTP) {
     if (in.heads % in.devices != 0)
       continue;
     BudgetProfile p = syntheticProfile(in.layers, in.heads, in.seed, in.skew);
-    ModelShape m = shapeFor(in.layers, in.heads);
+    ModelConfig m = shapeFor(in.layers, in.heads);
     PlanResult fair = plan(p, m, Strategy::FairKV, in.devices, 0);
     PlanResult tp = plan(p, m, Strategy::TP, in.devices);
     EXPECT_LE(imbalance(fair, p, m), imbalance(tp, p, m) + 1e-12);
@@ -123,7 +123,7 @@ TEST(Strategies, FairKVWithoutCopiesIsNeverWorseThanTP) {
 
 TEST(Strategies, WrapAroundReachesTheIdealWithGMinusOneCopies) {
   BudgetProfile p = syntheticProfile(4, 8, 11, 2.0);
-  ModelShape m = shapeFor(4, 8);
+  ModelConfig m = shapeFor(4, 8);
   PlanOptions o;
   o.devices = 8;
   o.copyBudget = 7;
@@ -135,7 +135,7 @@ TEST(Strategies, WrapAroundReachesTheIdealWithGMinusOneCopies) {
 
 TEST(Strategies, ByteBudgetHoldsOnEveryDevice) {
   BudgetProfile p = syntheticProfile(6, 8, 12, 1.5);
-  ModelShape m = shapeFor(6, 8);
+  ModelConfig m = shapeFor(6, 8);
   for (double copies : {0.0, 1.0, 2.5, 5.0}) {
     double bytes = copies * m.kvHeadWeightBytes();
     PlanResult r = plan(p, m, Strategy::FairKV, 4, std::nullopt, bytes);
@@ -147,7 +147,7 @@ TEST(Strategies, ByteBudgetHoldsOnEveryDevice) {
 
 TEST(Strategies, EvenSharesAreEqualAndUnevenDoNoWorse) {
   BudgetProfile p = syntheticProfile(4, 8, 21, 1.5);
-  ModelShape m = shapeFor(4, 8);
+  ModelConfig m = shapeFor(4, 8);
   PlanOptions o;
   o.devices = 8;
   o.copyBudget = 3;
@@ -166,7 +166,7 @@ TEST(Strategies, EvenSharesAreEqualAndUnevenDoNoWorse) {
 
 TEST(Strategies, BadOptionsAreOneLineErrors) {
   BudgetProfile p = syntheticProfile(2, 6, 1);
-  ModelShape m = shapeFor(2, 6);
+  ModelConfig m = shapeFor(2, 6);
   PlanOptions o;
   o.strategy = Strategy::TP;
   o.devices = 4;
@@ -186,7 +186,7 @@ TEST(Strategies, BadOptionsAreOneLineErrors) {
 // growth is an error.
 TEST(Strategies, DecodeTokensPlanTheGrownBudgets) {
   BudgetProfile p = syntheticProfile(3, 8, 31, 1.5, 64);
-  ModelShape m = shapeFor(3, 8);
+  ModelConfig m = shapeFor(3, 8);
   PlanOptions o;
   o.devices = 4;
   o.decodeTokens = 40;
@@ -236,7 +236,7 @@ TEST(Report, MetricsRecomputeFromJson) {
  for (int64_t decode : {0, 25}) {
   SCOPED_TRACE("decode tokens " + std::to_string(decode));
   BudgetProfile p = syntheticProfile(5, 8, 9, 1.5);
-  ModelShape m = shapeFor(5, 8);
+  ModelConfig m = shapeFor(5, 8);
   Hardware hw = *hardwarePreset("h100-sxm");
   PlanOptions o;
   o.devices = 4;

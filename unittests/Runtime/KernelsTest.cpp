@@ -84,18 +84,24 @@ TEST_F(Kernels, RotaryRotatesHalves) {
   std::vector<float> x = random(3 * 2 * 8, 3);
   int64_t positions[] = {0, 5, 1000};
   fairkv_rt_tensor *pos = fairkv_rt_tensor_from_i64(ctx, positions, 1, 3);
-  const float *got = fairkv_rt_tensor_f32_data(
-      fairkv_rt_rotary(ctx, tensor(x, {1, 3, 2, 8}), pos, 10000.0));
+  // A table the compiler would not make (it is the runtime's input), and a
+  // yarn-style factor on cos and sin.
+  const double invFreq[] = {1.0, 0.1, 0.01, 0.3};
+  const double factor = 1.25;
+  const float *got = fairkv_rt_tensor_f32_data(fairkv_rt_rotary(
+      ctx, tensor(x, {1, 3, 2, 8}), pos, invFreq, factor));
   std::vector<double> want(x.size());
   for (int t = 0; t < 3; ++t)
     for (int h = 0; h < 2; ++h)
       for (int i = 0; i < 4; ++i) {
-        double a = positions[t] * std::pow(10000.0, -2.0 * i / 8);
+        double a = positions[t] * invFreq[i];
+        double c = factor * std::cos(a), sn = factor * std::sin(a);
         int base = (t * 2 + h) * 8;
-        want[base + i] = x[base + i] * std::cos(a) - x[base + i + 4] * std::sin(a);
-        want[base + i + 4] = x[base + i + 4] * std::cos(a) + x[base + i] * std::sin(a);
+        want[base + i] = x[base + i] * c - x[base + i + 4] * sn;
+        want[base + i + 4] = x[base + i + 4] * c + x[base + i] * sn;
       }
-  expectNear(got, want, 1e-4);
+  // Angles are float32, as in transformers: position 1000 rounds by 6e-5.
+  expectNear(got, want, 2e-4);
 }
 
 /// Causal GQA attention in double: q [S, group, d] over keys/values [T, d].

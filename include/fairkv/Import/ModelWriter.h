@@ -18,7 +18,7 @@ namespace fairkv::import {
 
 /// The module text. Activations and weights are f32 tensors (the compute
 /// type); the model's storage dtype is recorded in `fairkv.config`.
-std::string writeModelModule(const placement::ModelShape &model,
+std::string writeModelModule(const placement::ModelConfig &model,
                              const placement::BudgetProfile &profile,
                              const std::string &functionName = "decode_step");
 

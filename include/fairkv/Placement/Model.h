@@ -1,13 +1,14 @@
-//===- Model.h - Model shapes and hardware presets --------------*- C++ -*-===//
+//===- Model.h - Model and hardware presets --------------*- C++ -*-===//
 //
-// The shape of a decoder-only transformer (from a preset or a Hugging Face
-// config.json) and the hardware presets of the cost model.
+// Model presets (ModelConfig, from fairkv/Model) and the hardware presets of
+// the cost model.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef FAIRKV_PLACEMENT_MODEL_H
 #define FAIRKV_PLACEMENT_MODEL_H
 
+#include "fairkv/Model/ModelConfig.h"
 #include "fairkv/Placement/Result.h"
 
 #include <cstdint>
@@ -16,46 +17,14 @@
 
 namespace fairkv::placement {
 
-struct ModelShape {
-  std::string name;
-  int64_t layers = 0;
-  int64_t hidden = 0;
-  int64_t heads = 0;
-  int64_t kvHeads = 0;
-  int64_t headDim = 0;
-  int64_t ffn = 0;
-  int64_t vocab = 0;
-  double ropeTheta = 10000.0;
-  double normEps = 1e-5;
-  /// "f32", "f16" or "bf16".
-  std::string dtype = "bf16";
-
-  int64_t dtypeBytes() const { return dtype == "f32" ? 4 : 2; }
-  int64_t queryGroup() const { return heads / kvHeads; }
-  /// Weight bytes that travel with one KV head: its K and V columns, its
-  /// query group's Q columns and O rows. Also the price of one copy.
-  double kvHeadWeightBytes() const;
-  /// KV cache bytes of one token of one KV head (K and V).
-  double kvBytesPerToken() const { return 2.0 * headDim * dtypeBytes(); }
-  /// Weight bytes of one device's MLP shard of one layer under TP.
-  double mlpBytesPerDevice(int devices) const;
-  /// Weight bytes a device holds outside the attention heads: its MLP shards,
-  /// its vocab-parallel embedding and LM head slices, replicated norms.
-  double nonAttentionBytesPerDevice(int devices) const;
-  /// All weight bytes of one device under contiguous TP.
-  double tpWeightBytesPerDevice(int devices) const;
-
-  /// Checks every size is positive and heads divide evenly into KV heads.
-  Status validate() const;
-};
+/// The planner reads the project's one model description.
+using model::ModelConfig;
 
 /// The names accepted by modelPreset(), for --help and errors.
 std::vector<std::string> modelPresetNames();
-Result<ModelShape> modelPreset(const std::string &name);
-/// Reads a Hugging Face config.json (Llama/Mistral fields).
-Result<ModelShape> loadHFConfig(const std::string &path);
+Result<ModelConfig> modelPreset(const std::string &name);
 /// A preset name, or else a path to a config.json.
-Result<ModelShape> resolveModel(const std::string &spec);
+Result<ModelConfig> resolveModel(const std::string &spec);
 
 struct Hardware {
   std::string name;

@@ -67,12 +67,12 @@ struct PlanMetrics {
 
 /// Computes every metric of a plan that does not depend on other plans.
 PlanMetrics evaluatePlan(const Plan &plan, const BudgetProfile &profile,
-                         const ModelShape &model, const Hardware &hw,
+                         const ModelConfig &model, const Hardware &hw,
                          int64_t batch);
 
 /// Predicted decode step time of `plan` at `batch`, seconds.
 double predictStepSeconds(const Plan &plan, const BudgetProfile &profile,
-                          const ModelShape &model, const Hardware &hw,
+                          const ModelConfig &model, const Hardware &hw,
                           int64_t batch);
 
 /// Ring all-reduce of `bytes` over `devices` devices, seconds: the

@@ -33,7 +33,7 @@ struct BudgetProfile {
   /// Checks the profile is rectangular with positive budgets.
   Status validate() const;
   /// Checks the profile's shape against a model's layers and KV heads.
-  Status checkAgainst(const ModelShape &model) const;
+  Status checkAgainst(const ModelConfig &model) const;
 };
 
 enum class GroupReduction { Sum, Max };
@@ -50,7 +50,7 @@ struct HeadKVOptions {
 /// HeadKV score JSON ({"L-H": [scores...]}, per query head). The model gives
 /// the query and KV head counts for the GQA reduction.
 Result<BudgetProfile> importHeadKV(const std::string &jsonText,
-                                   const ModelShape &model,
+                                   const ModelConfig &model,
                                    const HeadKVOptions &options);
 
 struct DuoOptions {
@@ -66,7 +66,7 @@ struct DuoOptions {
 
 /// DuoAttention pattern TSV: layers rows x KV-head columns of gate values.
 Result<BudgetProfile> importDuo(const std::string &tsvText,
-                                const ModelShape &model,
+                                const ModelConfig &model,
                                 const DuoOptions &options);
 
 /// The canonical `fairkv-budgets/v1` JSON.

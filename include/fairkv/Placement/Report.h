@@ -26,7 +26,7 @@ struct PlanReport {
 
 struct ReportContext {
   const BudgetProfile *profile;
-  const ModelShape *model;
+  const ModelConfig *model;
   const Hardware *hw;
   const PlanOptions *options;
   int64_t batch;
@@ -34,7 +34,7 @@ struct ReportContext {
 
 /// Plans with `options` and evaluates against tp on the same inputs.
 Result<PlanReport> planAndEvaluate(const BudgetProfile &profile,
-                                   const ModelShape &model, const Hardware &hw,
+                                   const ModelConfig &model, const Hardware &hw,
                                    const PlanOptions &options, int64_t batch);
 
 std::string renderJson(const PlanReport &report, const ReportContext &ctx);

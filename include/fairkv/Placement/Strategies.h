@@ -63,7 +63,7 @@ struct PlanResult {
 /// Plans `profile` for `model` with `options`. Errors (one line) for bad
 /// options, e.g. tp on devices that do not divide the KV heads.
 Result<PlanResult> makePlan(const BudgetProfile &profile,
-                            const ModelShape &model,
+                            const ModelConfig &model,
                             const PlanOptions &options);
 
 } // namespace fairkv::placement

@@ -165,7 +165,7 @@ const float *fairkv_rt_tensor_f32_data(const fairkv_rt_tensor *tensor);
 /// The data of an int64 tensor (null for a float tensor).
 const int64_t *fairkv_rt_tensor_i64_data(const fairkv_rt_tensor *tensor);
 
-/// Rows of the weights' `lm_head.weight` (the vocabulary), or -1.
+/// Rows of the weights' `model.embed_tokens.weight` (the vocabulary), or -1.
 int64_t fairkv_rt_session_vocab(const fairkv_rt_session *session);
 /// The last-position logits greedy_sample saw in the last step on this
 /// device (batch x vocab floats); `*count` receives their number.

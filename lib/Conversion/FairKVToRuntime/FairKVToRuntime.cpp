@@ -18,6 +18,8 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include "fairkv/Model/ModelConfig.h"
+
 #include <map>
 
 namespace mlir::fairkv {
@@ -27,6 +29,7 @@ namespace mlir::fairkv {
 
 using namespace mlir;
 using namespace mlir::fairkv;
+namespace model = ::fairkv::model;
 
 //===----------------------------------------------------------------------===//
 // The runtime ABI, from RuntimeAPI.def
@@ -70,6 +73,36 @@ SplitOperands splitOf(int64_t head, std::optional<uint64_t> budget,
     s.shares.push_back(r.getShareValue());
   }
   return s;
+}
+
+/// A dimension of an op's own (not yet lowered) result.
+int64_t dimOf(Value v, unsigned i) {
+  return cast<RankedTensorType>(v.getType()).getDimSize(i);
+}
+
+model::RopeScaling ropeScalingOf(RopeScalingAttr a) {
+  model::RopeScaling r;
+  r.type = a.getType().str();
+  r.factor = a.getFactor().convertToDouble();
+  r.originalMaxPositions = a.getOriginalMaxPositions();
+  r.lowFreqFactor = a.getLowFreqFactor().convertToDouble();
+  r.highFreqFactor = a.getHighFreqFactor().convertToDouble();
+  r.betaFast = a.getBetaFast().convertToDouble();
+  r.betaSlow = a.getBetaSlow().convertToDouble();
+  r.truncate = a.getTruncate();
+  r.attentionFactor = a.getAttentionFactor().convertToDouble();
+  return r;
+}
+
+/// What `r` needs of a model description to derive its frequencies (from
+/// its result: the operands are runtime handles by now).
+model::ModelConfig ropeOf(RotaryOp r) {
+  model::ModelConfig m;
+  m.headDim = dimOf(r.getResult(), 3);
+  m.ropeTheta = r.getTheta().convertToDouble();
+  if (RopeScalingAttr s = r.getScalingAttr())
+    m.rope = ropeScalingOf(s);
+  return m;
 }
 
 class Lowering {
@@ -191,11 +224,6 @@ private:
   std::map<std::string, LLVM::GlobalOp> globals;
 };
 
-/// A dimension of an op's own (not yet lowered) result.
-int64_t dimOf(Value v, unsigned i) {
-  return cast<RankedTensorType>(v.getType()).getDimSize(i);
-}
-
 LogicalResult Lowering::lowerOp(Operation *op, Value ctx) {
   Location loc = op->getLoc();
   b.setInsertionPoint(op);
@@ -245,11 +273,20 @@ LogicalResult Lowering::lowerOp(Operation *op, Value ctx) {
                             constI64(loc, d)})));
             return success();
           })
-          .Case([&](RotaryOp r) {
+          .Case([&](RotaryOp r) -> LogicalResult {
+            if (ShapedType::isDynamic(dimOf(r.getResult(), 3)))
+              return r.emitOpError("needs a static head_dim to lower");
+            // The frequency table is computed here, once, by the model
+            // library (exactly as transformers derives it); the runtime
+            // only rotates.
+            model::ModelConfig m = ropeOf(r);
+            SmallVector<double> table;
+            for (float f : m.ropeInverseFrequencies())
+              table.push_back(f);
             results.push_back(call(
                 loc, "rotary",
-                operands({r.getInput(), r.getPositions(),
-                          constF64(loc, r.getTheta().convertToDouble())})));
+                operands({r.getInput(), r.getPositions(), farr(loc, table),
+                          constF64(loc, m.rope.attentionFactor)})));
             return success();
           })
           .Case([&](AttentionOp a) -> LogicalResult {

@@ -84,6 +84,9 @@ struct fairkv::rt::GpuDevice {
   std::vector<TimedCall> timed;
   std::vector<cudaEvent_t> idleTimingEvents;
   double prefillSeconds = 0, decodeSeconds = 0;
+  /// Rotary frequency tables on the device, by the program's table (a
+  /// constant of the compiled program, so its address is its identity).
+  std::map<const double *, float *> ropeTables;
 
   cudaEvent_t timingEvent() {
     if (idleTimingEvents.empty()) {
@@ -145,6 +148,8 @@ struct fairkv::rt::GpuDevice {
     if (blas)
       cublasDestroy(blas);
     cudaFree(workspace);
+    for (auto &[host, table] : ropeTables)
+      cudaFree(table);
     if (stream)
       cudaStreamDestroy(stream);
   }
@@ -713,16 +718,28 @@ Tensor *fairkv::rt::gpu::projectHeads(fairkv_rt_ctx *ctx, Tensor *x,
 }
 
 Tensor *fairkv::rt::gpu::rotary(fairkv_rt_ctx *ctx, Tensor *x, Tensor *pos,
-                                double theta) {
+                                const double *invFreq,
+                                double attentionFactor) {
   GpuDevice &g = dev(ctx);
   if (!pos->isInt || pos->dim(0) != x->dim(0) || pos->dim(1) != x->dim(1))
     fatal("rotary: positions " + pos->shapeString() + " do not match " +
           x->shapeString());
+  if (!invFreq)
+    fatal("rotary: no frequency table");
+  const int half = static_cast<int>(x->dim(3) / 2);
+  float *&table = g.ropeTables[invFreq];
+  if (!table) {
+    std::vector<float> host(invFreq, invFreq + half);
+    CU(cudaMalloc(&table, half * sizeof(float)));
+    CU(cudaMemcpy(table, host.data(), half * sizeof(float),
+                  cudaMemcpyHostToDevice));
+  }
   Tensor *out = make(ctx, x->shape);
   CU(fairkv::cuda::rotary(data<float>(ctx, x), data<int64_t>(ctx, pos),
                           static_cast<int>(x->dim(0) * x->dim(1)),
                           static_cast<int>(x->dim(2)),
-                          static_cast<int>(x->dim(3)), theta,
+                          static_cast<int>(x->dim(3)), table,
+                          static_cast<float>(attentionFactor),
                           data<float>(ctx, out), g.stream));
   return out;
 }

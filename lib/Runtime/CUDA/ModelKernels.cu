@@ -64,14 +64,18 @@ __global__ void rmsNormKernel(const float *x, const T *w, Out *out, int width,
 }
 
 __global__ void rotaryKernel(const float *x, const int64_t *positions,
-                             int heads, int headDim, double theta,
-                             float *out) {
+                             int heads, int headDim, const float *invFreq,
+                             float attentionFactor, float *out) {
   const int r = blockIdx.x, half = headDim / 2;
-  const double position = static_cast<double>(positions[r]);
+  const float position = static_cast<float>(positions[r]);
   for (int p = threadIdx.x; p < heads * half; p += blockDim.x) {
     const int head = p / half, i = p % half;
-    float c, s;
-    rotaryAngle(position, i, headDim, theta, c, s);
+    // As transformers (and the CPU backend): a float32 angle, its cos and
+    // sin times the rope's attention factor.
+    double sd, cd;
+    sincos(static_cast<double>(position * invFreq[i]), &sd, &cd);
+    const float c = static_cast<float>(cd) * attentionFactor,
+                s = static_cast<float>(sd) * attentionFactor;
     const int64_t at = (static_cast<int64_t>(r) * heads + head) * headDim;
     const float lo = x[at + i], hi = x[at + i + half];
     out[at + i] = lo * c - hi * s;
@@ -164,11 +168,11 @@ cudaError_t rmsNorm(const float *x, const T *w, int rows, int width,
 }
 
 cudaError_t rotary(const float *x, const int64_t *positions, int rows,
-                   int heads, int headDim, double theta, float *out,
-                   cudaStream_t stream) {
+                   int heads, int headDim, const float *invFreq,
+                   float attentionFactor, float *out, cudaStream_t stream) {
   if (rows > 0)
     rotaryKernel<<<rows, kThreads, 0, stream>>>(x, positions, heads, headDim,
-                                                theta, out);
+                                                invFreq, attentionFactor, out);
   return cudaGetLastError();
 }
 

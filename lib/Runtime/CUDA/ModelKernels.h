@@ -40,10 +40,11 @@ cudaError_t rmsNorm(const float *x, const T *w, int rows, int width,
                     float eps, Out *out, cudaStream_t stream);
 
 /// Rotary embedding of x [rows, heads, headDim] at positions [rows]: pairs
-/// (i, i + headDim / 2) turn by position * theta^(-2i / headDim).
+/// (i, i + headDim / 2) turn by position * invFreq[i] (a device table of
+/// headDim / 2), cos and sin scaled by attentionFactor.
 cudaError_t rotary(const float *x, const int64_t *positions, int rows,
-                   int heads, int headDim, double theta, float *out,
-                   cudaStream_t stream);
+                   int heads, int headDim, const float *invFreq,
+                   float attentionFactor, float *out, cudaStream_t stream);
 
 /// fp32 to the storage type.
 template <typename T>

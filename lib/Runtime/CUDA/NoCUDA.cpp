@@ -63,7 +63,8 @@ Tensor *gpu::projectHeads(fairkv_rt_ctx *, Tensor *, Tensor *, int64_t,
                           int64_t) {
   unreachable();
 }
-Tensor *gpu::rotary(fairkv_rt_ctx *, Tensor *, Tensor *, double) {
+Tensor *gpu::rotary(fairkv_rt_ctx *, Tensor *, Tensor *, const double *,
+                    double) {
   unreachable();
 }
 Tensor *gpu::attention(fairkv_rt_ctx *, Tensor *, Tensor *, Tensor *, int64_t,

@@ -13,7 +13,7 @@ func.func private @share_not_a_number() attributes {attrs.r = #fairkv.replica<0,
 
 // -----
 
-// expected-error @+1 {{expected ','}}
+// expected-error @+1 {{struct is missing required parameter: dtype}}
 module attributes {fairkv.config = #fairkv.model_config<layers = 2, hidden = 64, heads = 4, kv_heads = 2, head_dim = 16, ffn = 128, vocab = 256, rope_theta = 1.0e4, norm_eps = 1.0e-5>} {}
 
 // -----

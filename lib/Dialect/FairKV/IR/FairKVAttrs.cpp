@@ -175,11 +175,39 @@ ModelConfigAttr mlir::fairkv::lookupModelConfig(Operation *op) {
 //===----------------------------------------------------------------------===//
 
 LogicalResult
-ModelConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
-                        int64_t layers, int64_t hidden, int64_t heads,
-                        int64_t kvHeads, int64_t headDim, int64_t ffn,
-                        int64_t vocab, llvm::APFloat ropeTheta,
-                        llvm::APFloat normEps, Type dtype) {
+RopeScalingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                        StringRef type, llvm::APFloat factor,
+                        int64_t originalMaxPositions,
+                        llvm::APFloat lowFreqFactor,
+                        llvm::APFloat highFreqFactor, llvm::APFloat betaFast,
+                        llvm::APFloat betaSlow, bool truncate,
+                        llvm::APFloat attentionFactor) {
+  if (type != "linear" && type != "dynamic" && type != "llama3" &&
+      type != "yarn")
+    return emitError() << "rope_scaling 'type' must be linear, dynamic, "
+                          "llama3 or yarn, got '"
+                       << type << "'";
+  if (!(factor.convertToDouble() > 0.0) ||
+      !(attentionFactor.convertToDouble() > 0.0))
+    return emitError()
+           << "rope_scaling 'factor' and 'attention_factor' must be positive";
+  if (type != "linear" && originalMaxPositions <= 0)
+    return emitError() << "rope_scaling of type '" << type
+                       << "' needs a positive 'original_max_positions'";
+  if (type == "llama3" &&
+      !(highFreqFactor.convertToDouble() > lowFreqFactor.convertToDouble()))
+    return emitError() << "rope_scaling 'high_freq_factor' must exceed "
+                          "'low_freq_factor'";
+  return success();
+}
+
+LogicalResult ModelConfigAttr::verify(
+    function_ref<InFlightDiagnostic()> emitError, int64_t layers,
+    int64_t hidden, int64_t heads, int64_t kvHeads, int64_t headDim,
+    int64_t ffn, int64_t vocab, llvm::APFloat ropeTheta, llvm::APFloat normEps,
+    Type dtype, StringRef family, RopeScalingAttr ropeScaling,
+    int64_t maxPositions, bool tieWordEmbeddings, bool qkvBias, bool qkNorm,
+    int64_t slidingWindow) {
   std::pair<StringRef, int64_t> sizes[] = {
       {"layers", layers}, {"hidden", hidden},    {"heads", heads},
       {"kv_heads", kvHeads}, {"head_dim", headDim}, {"ffn", ffn},
@@ -202,6 +230,26 @@ ModelConfigAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (!dtype || !(dtype.isF32() || dtype.isF16() || dtype.isBF16()))
     return emitError() << "model_config 'dtype' must be f32, f16 or bf16, got "
                        << dtype;
+  if (family != "llama" && family != "mistral" && family != "qwen2" &&
+      family != "qwen3")
+    return emitError() << "model_config 'family' must be llama, mistral, "
+                          "qwen2 or qwen3, got '"
+                       << family << "'";
+  if (qkvBias != (family == "qwen2"))
+    return emitError() << "model_config 'qkv_bias' is " << qkvBias
+                       << " for family '" << family
+                       << "' (q/k/v biases are qwen2's, and always there)";
+  if (qkNorm != (family == "qwen3"))
+    return emitError() << "model_config 'qk_norm' is " << qkNorm
+                       << " for family '" << family
+                       << "' (q/k norms are qwen3's, and always there)";
+  if (slidingWindow != 0 && family != "mistral")
+    return emitError() << "model_config 'sliding_window' is mistral's, not "
+                       << family << "'s";
+  if (maxPositions < 0 || slidingWindow < 0)
+    return emitError()
+           << "model_config 'max_positions' and 'sliding_window' must not be "
+              "negative";
   return success();
 }
 

@@ -321,8 +321,16 @@ LogicalResult RotaryOp::verify() {
     return failure();
   if (!(getTheta().convertToDouble() > 0.0))
     return emitOpError("theta must be positive");
-  if (ModelConfigAttr config = lookupModelConfig(*this))
+  if (ModelConfigAttr config = lookupModelConfig(*this)) {
+    if (getTheta() != config.getRopeTheta())
+      return emitOpError() << "theta " << getTheta().convertToDouble()
+                           << " differs from the model config's rope_theta "
+                           << config.getRopeThetaValue();
+    if (getScalingAttr() != config.getRopeScaling())
+      return emitOpError("scaling differs from the model config's "
+                         "rope_scaling");
     return checkConfig(*this, "head_dim", d, config.getHeadDim());
+  }
   return success();
 }
 

@@ -27,20 +27,86 @@ def FairKV_ReductionKind : I32EnumAttr<"ReductionKind",
 // ModelConfigAttr
 //===----------------------------------------------------------------------===//
 
-def FairKV_ModelConfigAttr : FairKV_Attr<"ModelConfig", "model_config"> {
-  let summary = "Shape and numerics of a decoder-only transformer";
+def FairKV_RopeScalingAttr : FairKV_Attr<"RopeScaling", "rope_scaling"> {
+  let summary = "How rotary frequencies are rescaled (a Hugging Face rope type)";
   let description = [{
-    The configuration of a Llama/Mistral-style model, the way a Hugging Face
-    `config.json` gives it: `layers` decoder layers, model width `hidden`,
-    `heads` query heads and `kv_heads` KV heads of width `head_dim` (grouped
-    query attention: `heads / kv_heads` query heads share one KV head), gated
-    MLP width `ffn`, vocabulary size `vocab`, rotary base `rope_theta`,
-    RMSNorm epsilon `norm_eps` and the storage type of the weights `dtype`.
+    The rope types of transformers' `modeling_rope_utils.py`, with their
+    parameters as a `config.json` gives them in `rope_parameters` (or
+    `rope_scaling` in older checkpoints). The default frequencies are
+    `theta^(-2i/head_dim)`; then
+
+    - `linear`: every frequency is divided by `factor`;
+    - `dynamic`: NTK scaling past `original_max_positions` (the config's
+      `max_position_embeddings`); below it, the default frequencies. FairKV
+      computes only positions below it; a request that would reach it is
+      refused before any work;
+    - `llama3` (Llama 3.1-3.3): wavelengths above
+      `original_max_positions / low_freq_factor` are divided by `factor`,
+      those below `original_max_positions / high_freq_factor` kept, and
+      those between blended smoothly;
+    - `yarn`: a ramp between interpolated and extrapolated frequencies over
+      the dimensions between the correction bounds of `beta_fast` and
+      `beta_slow` (rounded outwards when `truncate`), and cos/sin multiplied
+      by `attention_factor` (from `factor`, or `mscale`/`mscale_all_dim`,
+      when the config gives none; always 1 for the other types).
+
+    Parameters a type does not use keep their defaults.
+
+    Example:
+
+    ```mlir
+    #fairkv.rope_scaling<type = "llama3", factor = 8.000000e+00,
+        original_max_positions = 8192>
+    ```
+
+    **Constraints:**
+    - `type` is `linear`, `dynamic`, `llama3` or `yarn`;
+    - `factor` and `attention_factor` are positive;
+    - `llama3`, `yarn` and `dynamic` have a positive `original_max_positions`;
+    - `llama3` has `high_freq_factor > low_freq_factor`.
+  }];
+  let parameters = (ins
+    StringRefParameter<"rope type">:$type,
+    APFloatParameter<"frequency scaling factor">:$factor,
+    DefaultValuedParameter<"int64_t", "0">:$original_max_positions,
+    DefaultValuedParameter<"::llvm::APFloat", "::llvm::APFloat(1.0)",
+                           "llama3 low_freq_factor">:$low_freq_factor,
+    DefaultValuedParameter<"::llvm::APFloat", "::llvm::APFloat(4.0)",
+                           "llama3 high_freq_factor">:$high_freq_factor,
+    DefaultValuedParameter<"::llvm::APFloat", "::llvm::APFloat(32.0)",
+                           "yarn beta_fast">:$beta_fast,
+    DefaultValuedParameter<"::llvm::APFloat", "::llvm::APFloat(1.0)",
+                           "yarn beta_slow">:$beta_slow,
+    DefaultValuedParameter<"bool", "true">:$truncate,
+    DefaultValuedParameter<"::llvm::APFloat", "::llvm::APFloat(1.0)",
+                           "yarn cos/sin multiplier">:$attention_factor
+  );
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
+def FairKV_ModelConfigAttr : FairKV_Attr<"ModelConfig", "model_config"> {
+  let summary = "Everything about a decoder-only transformer that changes what it computes";
+  let description = [{
+    The configuration of a model of one of the families FairKV implements
+    (`family`: `llama`, `mistral`, `qwen2` or `qwen3`, Hugging Face's
+    `model_type`), read from its `config.json`: `layers` decoder layers,
+    model width `hidden`, `heads` query heads and `kv_heads` KV heads of
+    width `head_dim` (grouped query attention: `heads / kv_heads` query
+    heads share one KV head), gated SiLU MLP width `ffn`, vocabulary size
+    `vocab`, rotary base `rope_theta` with an optional `rope_scaling`, RMSNorm
+    epsilon `norm_eps` and the storage type of the weights `dtype`.
     `hidden` need not equal `heads * head_dim` (Mistral-Small-24B has 5120
     against 32 x 128).
 
+    The family's options: `max_positions` (`max_position_embeddings`, 0 when
+    unknown), `tie_word_embeddings` (the LM head reads
+    `model.embed_tokens.weight`), `qkv_bias` (q, k and v projections carry
+    biases: qwen2), `qk_norm` (per-head RMSNorm of q and k before rotary:
+    qwen3) and `sliding_window` (mistral; 0: none).
+
     It is attached as `fairkv.config` to an enclosing op, normally the module;
-    the ops of the dialect check their shapes against it.
+    the ops of the dialect check their shapes and options against it.
 
     Example:
 
@@ -48,7 +114,8 @@ def FairKV_ModelConfigAttr : FairKV_Attr<"ModelConfig", "model_config"> {
     module attributes {fairkv.config = #fairkv.model_config<layers = 2,
         hidden = 64, heads = 4, kv_heads = 2, head_dim = 16, ffn = 128,
         vocab = 256, rope_theta = 1.000000e+04, norm_eps = 1.000000e-05,
-        dtype = f32>} {}
+        dtype = f32, family = "llama", max_positions = 2048,
+        tie_word_embeddings = true>} {}
     ```
 
     **Constraints:**
@@ -57,7 +124,11 @@ def FairKV_ModelConfigAttr : FairKV_Attr<"ModelConfig", "model_config"> {
     - `heads` is divisible by `kv_heads`;
     - `head_dim` is even (rotary embedding rotates pairs);
     - `rope_theta` and `norm_eps` are positive;
-    - `dtype` is `f32`, `f16` or `bf16`.
+    - `dtype` is `f32`, `f16` or `bf16`;
+    - `family` is `llama`, `mistral`, `qwen2` or `qwen3`; `qkv_bias` only
+      for qwen2 (and always there), `qk_norm` only for qwen3 (and always
+      there), `sliding_window` only for mistral;
+    - `max_positions` and `sliding_window` are not negative.
   }];
   let parameters = (ins
     "int64_t":$layers,
@@ -69,7 +140,14 @@ def FairKV_ModelConfigAttr : FairKV_Attr<"ModelConfig", "model_config"> {
     "int64_t":$vocab,
     APFloatParameter<"rotary base">:$rope_theta,
     APFloatParameter<"RMSNorm epsilon">:$norm_eps,
-    "::mlir::Type":$dtype
+    "::mlir::Type":$dtype,
+    StringRefParameter<"Hugging Face model_type", "\"llama\"">:$family,
+    OptionalParameter<"RopeScalingAttr">:$rope_scaling,
+    DefaultValuedParameter<"int64_t", "0">:$max_positions,
+    DefaultValuedParameter<"bool", "false">:$tie_word_embeddings,
+    DefaultValuedParameter<"bool", "false">:$qkv_bias,
+    DefaultValuedParameter<"bool", "false">:$qk_norm,
+    DefaultValuedParameter<"int64_t", "0">:$sliding_window
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;

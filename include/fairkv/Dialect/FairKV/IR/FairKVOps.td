@@ -177,13 +177,19 @@ def FairKV_RotaryOp : FairKV_Op<"rotary",
   let summary = "Rotary position embedding";
   let description = [{
     Rotates each head's `(i, i + head_dim/2)` pairs by angle
-    `position * theta^(-2i/head_dim)` (the Llama "rotate half" convention).
-    Applied to queries and keys alike.
+    `position * inv_freq[i]` (the Llama "rotate half" convention), where
+    `inv_freq[i] = theta^(-2i/head_dim)`, rescaled by `scaling` when it is
+    given (the Hugging Face rope types; see `#fairkv.rope_scaling`), and
+    multiplies cos and sin by the scaling's `attention_factor`. The
+    frequencies and the angles are computed in float32, as transformers
+    computes them. Applied to queries and keys alike.
 
     Example:
 
     ```mlir
-    %qr = fairkv.rotary %q, %pos theta = 1.000000e+04
+    %qr = fairkv.rotary %q, %pos theta = 5.000000e+05
+        scaling = #fairkv.rope_scaling<type = "llama3", factor = 8.000000e+00,
+                                       original_max_positions = 8192>
         : tensor<?x?x4x16xf32>, tensor<?x?xi64>
     ```
 
@@ -191,13 +197,16 @@ def FairKV_RotaryOp : FairKV_Op<"rotary",
     - `head_dim` (the last dimension) is even;
     - `positions` matches the input's batch and seq dims;
     - `theta` is positive;
-    - with a model config: `head_dim` matches it.
+    - with a model config: `head_dim`, `theta` and `scaling` match it.
   }];
   let arguments = (ins FairKV_Heads:$input, FairKV_TokenIds:$positions,
-                       F64Attr:$theta);
+                       F64Attr:$theta,
+                       OptionalAttr<FairKV_RopeScalingAttr>:$scaling);
   let results = (outs FairKV_Heads:$result);
-  let assemblyFormat =
-      "$input `,` $positions `theta` `=` $theta attr-dict `:` type($input) `,` type($positions)";
+  let assemblyFormat = [{
+    $input `,` $positions `theta` `=` $theta (`scaling` `=` $scaling^)?
+    attr-dict `:` type($input) `,` type($positions)
+  }];
   let hasVerifier = 1;
 }
 
