@@ -120,8 +120,15 @@ std::string fairkv::import::writeModelModule(const ModelConfig &m,
       << ", %wv" << s << " : (" << hid << ", " << mat(Q * D, H) << ", "
       << mat(K * D, H) << ", " << mat(K * D, H) << ") -> (" << heads(Q)
       << ", " << heads(K) << ", " << heads(K) << ")\n";
+    // The op's own attribute is written without its dialect prefix (as
+    // MLIR prints it): a full `#fairkv...` would take the `:` after it as
+    // its type.
     const std::string rope =
-        theta + (scaling.empty() ? "" : " scaling = " + scaling);
+        theta + (scaling.empty()
+                     ? ""
+                     : " scaling = " +
+                           scaling.substr(std::string("#fairkv.rope_scaling")
+                                              .size()));
     o << "    %qr" << s << " = fairkv.rotary %q" << s << ", %pos theta = "
       << rope << " : " << heads(Q) << ", " << ids << "\n";
     o << "    %kr" << s << " = fairkv.rotary %k" << s << ", %pos theta = "

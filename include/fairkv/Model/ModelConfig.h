@@ -95,6 +95,11 @@ struct ModelConfig {
   /// position `slidingWindow`. `why` says which.
   int64_t positionLimit(std::string *why = nullptr) const;
 
+  /// Whether FairKV's compiled programs compute this model exactly as
+  /// transformers does (planning needs only its shape); otherwise a
+  /// one-line reason. Import and compile refuse what this refuses.
+  Status checkComputable() const;
+
   /// Checks every size is positive, heads divide into KV heads, the rope
   /// parameters are usable and the family's options are consistent.
   Status validate() const;
