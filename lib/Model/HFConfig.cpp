@@ -322,6 +322,10 @@ Result<ModelConfig> fairkv::model::parseHFConfig(const std::string &text,
       else
         m.slidingWindow = w->get<int64_t>();
     }
+    for (const char *key : {"use_sliding_window", "max_window_layers",
+                            "layer_types"})
+      if (const json *v = r.find(j, key))
+        r.refuse(key, *v, "not a key of mistral");
   } else if (f == "qwen2" || f == "qwen3") {
     // sliding_window and max_window_layers apply only when
     // use_sliding_window is on.

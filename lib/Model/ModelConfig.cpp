@@ -2,6 +2,8 @@
 
 #include "fairkv/Model/ModelConfig.h"
 
+#include <sstream>
+
 using namespace fairkv::model;
 using fairkv::placement::makeError;
 
@@ -100,6 +102,30 @@ Status ModelConfig::validate() const {
   if (slidingWindow < 0)
     return makeError("model '" + name + "': sliding_window must be positive");
   return Status::ok();
+}
+
+std::string ModelConfig::describe() const {
+  std::ostringstream o;
+  o << family << ": " << layers << " layers, hidden " << hidden << ", "
+    << heads << " query / " << kvHeads << " KV heads of " << headDim
+    << ", ffn " << ffn << ", vocab " << vocab << ", rope " << rope.type
+    << " theta " << ropeTheta;
+  if (!rope.isDefault())
+    o << " factor " << rope.factor;
+  if (rope.type == "llama3" || rope.type == "yarn")
+    o << " over " << rope.originalMaxPositions << " positions";
+  if (maxPositions > 0)
+    o << ", " << maxPositions << " positions";
+  if (tiedEmbeddings)
+    o << ", tied embeddings";
+  if (qkvBias)
+    o << ", q/k/v biases";
+  if (qkNorm)
+    o << ", q/k norms";
+  if (slidingWindow > 0)
+    o << ", sliding window " << slidingWindow;
+  o << ", " << dtype;
+  return o.str();
 }
 
 Status ModelConfig::checkComputable() const {

@@ -165,6 +165,7 @@ std::string fairkv::placement::renderText(const PlanReport &r,
   out << "strategy " << r.result.plan.strategy << " on "
       << r.result.plan.devices << " devices, model " << ctx.model->name
       << ", hardware " << ctx.hw->name << "\n"
+      << "model    " << ctx.model->describe() << "\n"
       << "profile  " << plannedProfile(ctx).source << " ("
       << ctx.profile->layers()
       << " layers x " << ctx.profile->kvHeads() << " kv heads)\n\n";

@@ -10,6 +10,7 @@
 #ifndef FAIRKV_RUNTIME_RUNTIME_H
 #define FAIRKV_RUNTIME_RUNTIME_H
 
+#include "fairkv/Model/ModelConfig.h"
 #include "fairkv/Runtime/FairKVRuntime.h"
 
 #include <chrono>
@@ -168,6 +169,14 @@ public:
   };
   const Info *find(const std::string &name) const;
 
+  /// Every tensor's name, in order.
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    for (const auto &[name, info] : tensors)
+      out.push_back(name);
+    return out;
+  }
+
 private:
   bool openShard(const std::string &path, std::string &error);
   std::map<std::string, Info> tensors;
@@ -187,6 +196,13 @@ bool writeRandomWeights(const std::string &path, int64_t layers,
 bool checkWeights(const std::string &path, int64_t layers, int64_t hidden,
                   int64_t heads, int64_t kvHeads, int64_t headDim,
                   int64_t ffn, int64_t vocab, std::string &error);
+
+/// Checks that `path` holds exactly these tensors: each with its shape and
+/// a supported dtype, and none the model would not read; otherwise sets a
+/// one-line `error`.
+bool checkTensors(const std::string &path,
+                  const std::vector<model::TensorSpec> &specs,
+                  std::string &error);
 
 } // namespace fairkv::rt
 

@@ -354,6 +354,25 @@ FAIRKV_RT_EXPORT void fairkv_rt_cache_fill_random(fairkv_rt_ctx *ctx,
   }
 }
 
+FAIRKV_RT_EXPORT fairkv_status_t
+fairkv_rt_check_tensors(const char *path, const fairkv_rt_tensor_spec *specs,
+                        int64_t count) {
+  if (!path || (count > 0 && !specs) || count < 0)
+    return fail(FAIRKV_ERROR_INVALID_ARGUMENT, "null argument");
+  std::vector<fairkv::model::TensorSpec> wanted;
+  for (int64_t i = 0; i < count; ++i) {
+    if (!specs[i].name || specs[i].rank < 1 || specs[i].rank > 2)
+      return fail(FAIRKV_ERROR_INVALID_ARGUMENT,
+                  "a tensor spec needs a name and rank 1 or 2");
+    wanted.push_back({specs[i].name,
+                      {specs[i].shape, specs[i].shape + specs[i].rank}});
+  }
+  std::string error;
+  if (!checkTensors(path, wanted, error))
+    return fail(FAIRKV_ERROR_INVALID_ARGUMENT, error);
+  return ok();
+}
+
 FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_check_weights(
     const char *path, int64_t layers, int64_t hidden, int64_t heads,
     int64_t kvHeads, int64_t headDim, int64_t ffn, int64_t vocab) {

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <fstream>
 #include <random>
+#include <set>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -176,33 +177,24 @@ uint16_t toBF16(float value) {
 
 namespace {
 
-struct Entry {
-  std::string name;
-  std::vector<int64_t> shape;
-  bool norm;
-};
+/// The tensors of a dense Llama-layout model of these sizes.
+std::vector<fairkv::model::TensorSpec>
+denseTensors(int64_t layers, int64_t hidden, int64_t heads, int64_t kvHeads,
+             int64_t headDim, int64_t ffn, int64_t vocab) {
+  fairkv::model::ModelConfig m;
+  m.layers = layers;
+  m.hidden = hidden;
+  m.heads = heads;
+  m.kvHeads = kvHeads;
+  m.headDim = headDim;
+  m.ffn = ffn;
+  m.vocab = vocab;
+  return fairkv::model::modelTensors(m);
+}
 
-/// The tensors of a Llama/Mistral-style model, with Hugging Face names.
-std::vector<Entry> modelTensors(int64_t layers, int64_t hidden, int64_t heads,
-                                int64_t kvHeads, int64_t headDim, int64_t ffn,
-                                int64_t vocab) {
-  std::vector<Entry> entries = {
-      {"model.embed_tokens.weight", {vocab, hidden}, false}};
-  for (int64_t l = 0; l < layers; ++l) {
-    std::string p = "model.layers." + std::to_string(l) + ".";
-    entries.push_back({p + "input_layernorm.weight", {hidden}, true});
-    entries.push_back({p + "self_attn.q_proj.weight", {heads * headDim, hidden}, false});
-    entries.push_back({p + "self_attn.k_proj.weight", {kvHeads * headDim, hidden}, false});
-    entries.push_back({p + "self_attn.v_proj.weight", {kvHeads * headDim, hidden}, false});
-    entries.push_back({p + "self_attn.o_proj.weight", {hidden, heads * headDim}, false});
-    entries.push_back({p + "post_attention_layernorm.weight", {hidden}, true});
-    entries.push_back({p + "mlp.gate_proj.weight", {ffn, hidden}, false});
-    entries.push_back({p + "mlp.up_proj.weight", {ffn, hidden}, false});
-    entries.push_back({p + "mlp.down_proj.weight", {hidden, ffn}, false});
-  }
-  entries.push_back({"model.norm.weight", {hidden}, true});
-  entries.push_back({"lm_head.weight", {vocab, hidden}, false});
-  return entries;
+bool endsWith(const std::string &s, const std::string &suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 std::string shapeText(const std::vector<int64_t> &shape) {
@@ -214,15 +206,15 @@ std::string shapeText(const std::vector<int64_t> &shape) {
 
 } // namespace
 
-bool fairkv::rt::checkWeights(const std::string &path, int64_t layers,
-                              int64_t hidden, int64_t heads, int64_t kvHeads,
-                              int64_t headDim, int64_t ffn, int64_t vocab,
+bool fairkv::rt::checkTensors(const std::string &path,
+                              const std::vector<model::TensorSpec> &specs,
                               std::string &error) {
   WeightFile file;
   if (!file.open(path, error))
     return false;
-  for (const Entry &e :
-       modelTensors(layers, hidden, heads, kvHeads, headDim, ffn, vocab)) {
+  std::set<std::string> wanted;
+  for (const model::TensorSpec &e : specs) {
+    wanted.insert(e.name);
     const WeightFile::Info *info = file.find(e.name);
     if (!info) {
       error = path + ": missing tensor '" + e.name + "'";
@@ -235,7 +227,26 @@ bool fairkv::rt::checkWeights(const std::string &path, int64_t layers,
       return false;
     }
   }
+  // A tensor the model would not read means the file is of another model
+  // (a bias on a family without biases, an lm_head on a tied model): what
+  // it computes would not be that file's model. Older checkpoints' rotary
+  // buffers are recomputed, as transformers does.
+  for (const std::string &name : file.names())
+    if (!wanted.count(name) &&
+        !endsWith(name, ".rotary_emb.inv_freq")) {
+      error = path + ": tensor '" + name + "' is not read by this model";
+      return false;
+    }
   return true;
+}
+
+bool fairkv::rt::checkWeights(const std::string &path, int64_t layers,
+                              int64_t hidden, int64_t heads, int64_t kvHeads,
+                              int64_t headDim, int64_t ffn, int64_t vocab,
+                              std::string &error) {
+  return checkTensors(
+      path, denseTensors(layers, hidden, heads, kvHeads, headDim, ffn, vocab),
+      error);
 }
 
 bool fairkv::rt::writeRandomWeights(const std::string &path, int64_t layers,
@@ -248,8 +259,8 @@ bool fairkv::rt::writeRandomWeights(const std::string &path, int64_t layers,
     error = "dtype must be f32, f16 or bf16";
     return false;
   }
-  std::vector<Entry> entries =
-      modelTensors(layers, hidden, heads, kvHeads, headDim, ffn, vocab);
+  std::vector<fairkv::model::TensorSpec> entries =
+      denseTensors(layers, hidden, heads, kvHeads, headDim, ffn, vocab);
 
   const int64_t elementBytes = dtype == "f32" ? 4 : 2;
   const char *stName = dtype == "f32" ? "F32" : dtype == "f16" ? "F16" : "BF16";
@@ -258,7 +269,7 @@ bool fairkv::rt::writeRandomWeights(const std::string &path, int64_t layers,
                             {"generator", "fairkv random weights"},
                             {"seed", std::to_string(seed)}};
   uint64_t offset = 0;
-  for (const Entry &e : entries) {
+  for (const fairkv::model::TensorSpec &e : entries) {
     int64_t count = 1;
     for (int64_t d : e.shape)
       count *= d;
@@ -280,16 +291,17 @@ bool fairkv::rt::writeRandomWeights(const std::string &path, int64_t layers,
   out.write(reinterpret_cast<const char *>(&headerBytes), 8);
   out.write(text.data(), text.size());
   std::mt19937_64 rng(seed);
-  for (const Entry &e : entries) {
+  for (const fairkv::model::TensorSpec &e : entries) {
     int64_t count = 1;
     for (int64_t d : e.shape)
       count *= d;
     // Scaled like a trained model's layers: activations stay O(1).
-    double bound = e.norm ? 0.1 : 1.0 / std::sqrt(static_cast<double>(e.shape.back()));
+    const bool norm = e.kind == fairkv::model::TensorKind::Norm;
+    double bound = norm ? 0.1 : 1.0 / std::sqrt(static_cast<double>(e.shape.back()));
     std::uniform_real_distribution<double> dist(-bound, bound);
     std::vector<char> buffer(count * elementBytes);
     for (int64_t i = 0; i < count; ++i) {
-      float v = static_cast<float>(e.norm ? 1.0 + dist(rng) : dist(rng));
+      float v = static_cast<float>(norm ? 1.0 + dist(rng) : dist(rng));
       if (dtype == "f32") {
         std::memcpy(buffer.data() + 4 * i, &v, 4);
       } else {

@@ -15,6 +15,7 @@
 
 #include <iostream>
 #include <memory>
+#include <vector>
 
 using namespace fairkv::placement;
 using namespace fairkv::tool;
@@ -41,11 +42,24 @@ int runImport(ImportArgs &a) {
   Result<BudgetProfile> profile = loadProfile(a, *model);
   if (!profile)
     return fail(profile.error());
-  if (!a.weights.empty() &&
-      fairkv_rt_check_weights(a.weights.c_str(), model->layers, model->hidden,
-                              model->heads, model->kvHeads, model->headDim,
-                              model->ffn, model->vocab) != FAIRKV_OK)
-    return fail(fairkv_rt_last_error());
+  if (!a.weights.empty()) {
+    // Exactly the tensors the model reads, before anything runs.
+    std::vector<fairkv::model::TensorSpec> tensors =
+        fairkv::model::modelTensors(*model);
+    std::vector<fairkv_rt_tensor_spec> specs;
+    for (const fairkv::model::TensorSpec &t : tensors) {
+      fairkv_rt_tensor_spec spec{t.name.c_str(),
+                                 static_cast<int64_t>(t.shape.size()),
+                                 {0, 0}};
+      for (size_t i = 0; i < t.shape.size(); ++i)
+        spec.shape[i] = t.shape[i];
+      specs.push_back(spec);
+    }
+    if (fairkv_rt_check_tensors(a.weights.c_str(), specs.data(),
+                                static_cast<int64_t>(specs.size())) !=
+        FAIRKV_OK)
+      return fail(fairkv_rt_last_error());
+  }
   if (!writeTo(a.output,
                fairkv::import::writeModelModule(*model, *profile, a.function)))
     return fail("cannot write '" + a.output + "'");

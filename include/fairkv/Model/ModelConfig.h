@@ -95,6 +95,9 @@ struct ModelConfig {
   /// position `slidingWindow`. `why` says which.
   int64_t positionLimit(std::string *why = nullptr) const;
 
+  /// One line saying what the model is: family, shapes, rope, options.
+  std::string describe() const;
+
   /// Whether FairKV's compiled programs compute this model exactly as
   /// transformers does (planning needs only its shape); otherwise a
   /// one-line reason. Import and compile refuse what this refuses.

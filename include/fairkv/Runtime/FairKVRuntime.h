@@ -185,6 +185,21 @@ fairkv_status_t fairkv_rt_write_random_weights(
     int64_t kv_heads, int64_t head_dim, int64_t ffn, int64_t vocab,
     uint64_t seed, const char *dtype);
 
+/// One tensor a model reads: its Hugging Face name and shape (rank 1 or 2).
+typedef struct fairkv_rt_tensor_spec {
+  const char *name;
+  int64_t rank;
+  int64_t shape[2];
+} fairkv_rt_tensor_spec;
+
+/// Checks that the safetensors file `path` holds exactly these tensors: each
+/// with its shape and a supported dtype (F32, F16, BF16), and no tensor the
+/// model would not read (a bias on a family without biases); otherwise
+/// returns an error with a one-line reason.
+fairkv_status_t fairkv_rt_check_tensors(const char *path,
+                                        const fairkv_rt_tensor_spec *specs,
+                                        int64_t count);
+
 /// Checks that the safetensors file `path` holds every tensor of a model of
 /// this shape (Hugging Face names) with the right shape and a supported
 /// dtype (F32, F16, BF16); otherwise returns an error with a one-line reason.

@@ -435,6 +435,28 @@ void Lowering::emitEntryPoints(ArrayRef<func::FuncOp> programs) {
   LLVM::GlobalOp::create(b, loc, i64, /*isConstant=*/true,
                          LLVM::Linkage::External, "fairkv_program_num_devices",
                          b.getI64IntegerAttr(devices));
+  // The first position the program cannot compute as transformers does (0:
+  // none) and why, so that the program refuses such a request before any
+  // work.
+  std::string why;
+  int64_t limit = 0;
+  if (auto config = module->getAttrOfType<ModelConfigAttr>(
+          FairKVDialect::getConfigAttrName())) {
+    model::ModelConfig m;
+    m.slidingWindow = config.getSlidingWindow();
+    if (RopeScalingAttr scaling = config.getRopeScaling())
+      m.rope = ropeScalingOf(scaling);
+    limit = m.positionLimit(&why);
+  }
+  LLVM::GlobalOp::create(b, loc, i64, /*isConstant=*/true,
+                         LLVM::Linkage::External,
+                         "fairkv_program_position_limit",
+                         b.getI64IntegerAttr(limit));
+  why.push_back('\0');
+  LLVM::GlobalOp::create(
+      b, loc, LLVM::LLVMArrayType::get(b.getI8Type(), why.size()),
+      /*isConstant=*/true, LLVM::Linkage::External,
+      "fairkv_program_position_limit_reason", b.getStringAttr(why));
   auto step = func::FuncOp::create(
       b, loc, "fairkv_program_step",
       b.getFunctionType({ptr, i64, ptr, ptr}, {ptr}));
@@ -530,8 +552,8 @@ LogicalResult Lowering::run() {
     f->removeAttr(FairKVDialect::getDeviceAttrName());
   for (auto grid : llvm::make_early_inc_range(module.getOps<shard::GridOp>()))
     grid->erase();
-  module->removeAttr(FairKVDialect::getConfigAttrName());
   emitEntryPoints(programs);
+  module->removeAttr(FairKVDialect::getConfigAttrName());
   return success();
 }
 
