@@ -25,7 +25,8 @@ import sys
 import torch
 import transformers
 from transformers import (LlamaConfig, LlamaForCausalLM, MistralConfig,
-                          MistralForCausalLM)
+                          MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM,
+                          Qwen3Config, Qwen3ForCausalLM)
 
 OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "test", "Fixtures", "hf")
@@ -71,6 +72,14 @@ MODELS = {
         torch.float32),
     "mistral": (MistralConfig, MistralForCausalLM, dict(
         sliding_window=None,
+        rope_parameters={"rope_type": "default", "rope_theta": 1e6}),
+        torch.float32),
+    # q/k/v biases (Qwen2Attention reads head_dim when the config has one).
+    "qwen2": (Qwen2Config, Qwen2ForCausalLM, dict(
+        rope_parameters={"rope_type": "default", "rope_theta": 1e6}),
+        torch.float32),
+    # Per-head q/k RMSNorm before rotary.
+    "qwen3": (Qwen3Config, Qwen3ForCausalLM, dict(
         rope_parameters={"rope_type": "default", "rope_theta": 1e6}),
         torch.float32),
     # A window longer than every request: exact, and FairKV says where it
@@ -133,7 +142,16 @@ def make_one(name, config_class, model_class, extra, dtype, seed):
     args = dict(COMMON)
     args.update(extra)
     config = config_class(**args)
-    model = model_class(config).to(dtype).eval()
+    model = model_class(config)
+    # transformers initializes biases to 0 and norm weights to 1, which
+    # would let a dropped bias or norm weight pass unnoticed.
+    with torch.no_grad():
+        for parameter, p in model.named_parameters():
+            if parameter.endswith(".bias"):
+                p.normal_(0.0, 0.2)
+            elif "norm" in parameter:
+                p.copy_(1.0 + 0.2 * torch.randn_like(p))
+    model = model.to(dtype).eval()
     directory = os.path.join(OUT, name)
     shutil.rmtree(directory, ignore_errors=True)
     model.save_pretrained(directory)

@@ -115,11 +115,36 @@ std::string fairkv::import::writeModelModule(const ModelConfig &m,
     weight("wd", "mlp.down_proj.weight", mat(H, m.ffn));
     o << "    %n" << s << " = fairkv.rms_norm " << h << ", %ln" << s
       << " eps = " << eps << " : " << hid << ", " << vec(H) << "\n";
+    if (m.qkvBias) {
+      weight("bq", "self_attn.q_proj.bias", vec(Q * D));
+      weight("bk", "self_attn.k_proj.bias", vec(K * D));
+      weight("bv", "self_attn.v_proj.bias", vec(K * D));
+    }
+    if (m.qkNorm) {
+      weight("qn", "self_attn.q_norm.weight", vec(D));
+      weight("kn", "self_attn.k_norm.weight", vec(D));
+    }
     o << "    %q" << s << ", %k" << s << ", %v" << s
       << " = fairkv.qkv_proj %n" << s << ", %wq" << s << ", %wk" << s
-      << ", %wv" << s << " : (" << hid << ", " << mat(Q * D, H) << ", "
-      << mat(K * D, H) << ", " << mat(K * D, H) << ") -> (" << heads(Q)
-      << ", " << heads(K) << ", " << heads(K) << ")\n";
+      << ", %wv" << s;
+    if (m.qkvBias)
+      o << " bias %bq" << s << ", %bk" << s << ", %bv" << s;
+    o << " : (" << hid << ", " << mat(Q * D, H) << ", " << mat(K * D, H)
+      << ", " << mat(K * D, H);
+    if (m.qkvBias)
+      o << ", " << vec(Q * D) << ", " << vec(K * D) << ", " << vec(K * D);
+    o << ") -> (" << heads(Q) << ", " << heads(K) << ", " << heads(K)
+      << ")\n";
+    // Qwen3 normalizes each head of q and k before rotary.
+    std::string qIn = "%q" + s, kIn = "%k" + s;
+    if (m.qkNorm) {
+      o << "    %qn" << s << "h = fairkv.rms_norm %q" << s << ", %qn" << s
+        << " eps = " << eps << " : " << heads(Q) << ", " << vec(D) << "\n";
+      o << "    %kn" << s << "h = fairkv.rms_norm %k" << s << ", %kn" << s
+        << " eps = " << eps << " : " << heads(K) << ", " << vec(D) << "\n";
+      qIn = "%qn" + s + "h";
+      kIn = "%kn" + s + "h";
+    }
     // The op's own attribute is written without its dialect prefix (as
     // MLIR prints it): a full `#fairkv...` would take the `:` after it as
     // its type.
@@ -129,9 +154,9 @@ std::string fairkv::import::writeModelModule(const ModelConfig &m,
                      : " scaling = " +
                            scaling.substr(std::string("#fairkv.rope_scaling")
                                               .size()));
-    o << "    %qr" << s << " = fairkv.rotary %q" << s << ", %pos theta = "
+    o << "    %qr" << s << " = fairkv.rotary " << qIn << ", %pos theta = "
       << rope << " : " << heads(Q) << ", " << ids << "\n";
-    o << "    %kr" << s << " = fairkv.rotary %k" << s << ", %pos theta = "
+    o << "    %kr" << s << " = fairkv.rotary " << kIn << ", %pos theta = "
       << rope << " : " << heads(K) << ", " << ids << "\n";
     o << "    %att" << s << " = fairkv.attention %qr" << s << ", %kr" << s
       << ", %v" << s << " layer " << l << " budgets <tokens = [";

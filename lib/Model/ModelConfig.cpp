@@ -128,18 +128,6 @@ std::string ModelConfig::describe() const {
   return o.str();
 }
 
-Status ModelConfig::checkComputable() const {
-  if (qkvBias)
-    return makeError("model '" + name + "': family '" + family +
-                     "' has q/k/v biases, which FairKV's programs do not "
-                     "compute yet (fairkv plan works)");
-  if (qkNorm)
-    return makeError("model '" + name + "': family '" + family +
-                     "' has per-head q/k RMSNorm, which FairKV's programs do "
-                     "not compute yet (fairkv plan works)");
-  return Status::ok();
-}
-
 std::vector<TensorSpec> fairkv::model::modelTensors(const ModelConfig &m) {
   const int64_t H = m.hidden, D = m.headDim;
   std::vector<TensorSpec> t = {

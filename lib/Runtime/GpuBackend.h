@@ -46,8 +46,9 @@ void fillCache(fairkv_rt_ctx *ctx,
 
 Tensor *embedding(fairkv_rt_ctx *ctx, Tensor *ids, Tensor *table);
 Tensor *rmsNorm(fairkv_rt_ctx *ctx, Tensor *x, Tensor *w, double eps);
-Tensor *projectHeads(fairkv_rt_ctx *ctx, Tensor *x, Tensor *w, int64_t heads,
-                     int64_t headDim);
+/// `bias` may be null.
+Tensor *projectHeads(fairkv_rt_ctx *ctx, Tensor *x, Tensor *w, Tensor *bias,
+                     int64_t heads, int64_t headDim);
 Tensor *rotary(fairkv_rt_ctx *ctx, Tensor *x, Tensor *positions,
                const double *invFreq, double attentionFactor);
 /// `rows`: the requests the query's batch rows belong to.

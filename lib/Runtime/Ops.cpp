@@ -319,21 +319,27 @@ fairkv_rt_weight(fairkv_rt_ctx *ctx, const char *name, int64_t sliceDim,
     for (int64_t i = 0; i < t->numel(); ++i)
       t->f[i] = element(*info, i);
   } else {
-    require(full.size() == 2 && rank == 2 && sliceDim < 2, "weight",
-            std::string("'") + name + "' can only be sliced as a matrix");
-    int64_t rows = full[0], cols = full[1], out = 0;
+    // A vector (a bias) slices like a one-column matrix.
+    const bool vector = full.size() == 1;
+    require((full.size() == 2 && rank == 2 && sliceDim < 2) ||
+                (vector && rank == 1 && sliceDim == 0),
+            "weight",
+            std::string("'") + name +
+                "' can only be sliced as a matrix or along a vector");
+    int64_t rows = full[0], cols = vector ? 1 : full[1], out = 0;
     std::vector<int64_t> kept;
     for (int64_t i = 0; i < numRanges; i += 2)
       for (int64_t u = ranges[i]; u < ranges[i + 1]; ++u)
         kept.push_back(u);
     int64_t limit = sliceDim == 0 ? rows : cols;
     for (int64_t u : kept)
-      require(u < limit, "weight",
+      require(u >= 0 && u < limit, "weight",
               std::string("slice of '") + name + "' exceeds its shape " +
                   shapeText(full));
-    std::vector<int64_t> got = sliceDim == 0
-                                   ? std::vector<int64_t>{(int64_t)kept.size(), cols}
-                                   : std::vector<int64_t>{rows, (int64_t)kept.size()};
+    const int64_t count = static_cast<int64_t>(kept.size());
+    std::vector<int64_t> got = vector          ? std::vector<int64_t>{count}
+                               : sliceDim == 0 ? std::vector<int64_t>{count, cols}
+                                               : std::vector<int64_t>{rows, count};
     require(got == expected, "weight",
             std::string("slice of '") + name + "' has shape " + shapeText(got) +
                 ", the program expects " + shapeText(expected));
@@ -398,9 +404,14 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_rms_norm(fairkv_rt_ctx *ctx,
 
 FAIRKV_RT_EXPORT fairkv_rt_tensor *
 fairkv_rt_project_heads(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x,
-                        fairkv_rt_tensor *w, int64_t heads, int64_t headDim) {
+                        fairkv_rt_tensor *w, fairkv_rt_tensor *bias,
+                        int64_t heads, int64_t headDim) {
+  require(!bias || bias->numel() == heads * headDim, "project_heads",
+          "bias " + (bias ? bias->shapeString() : std::string()) +
+              " does not match " + std::to_string(heads) + " heads of " +
+              std::to_string(headDim));
   if (ctx->gpu)
-    return gpu::projectHeads(ctx, x, w, heads, headDim);
+    return gpu::projectHeads(ctx, x, w, bias, heads, headDim);
   int64_t hidden = x->shape.back(), rows = x->numel() / std::max<int64_t>(1, hidden);
   require(w->dim(0) == heads * headDim && w->dim(1) == hidden, "project_heads",
           "weight " + w->shapeString() + " does not match " +
@@ -408,6 +419,10 @@ fairkv_rt_project_heads(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x,
   Tensor *out = ctx->make({x->dim(0), x->dim(1), heads, headDim});
   linear(x->f.data(), rows, hidden, w->f.data(), heads * headDim,
          out->f.data());
+  if (bias)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < heads * headDim; ++c)
+        out->f[r * heads * headDim + c] += bias->f[c];
   return out;
 }
 

@@ -26,10 +26,15 @@ namespace {
 /// The ops of one layer's attention block, as the importer writes them.
 struct AttentionBlock {
   QKVProjOp qkv;
+  /// Qwen3's per-head norms of q and k, between qkv_proj and rotary (null
+  /// for the other families).
+  RMSNormOp queryNorm, keyNorm;
   RotaryOp queryRotary, keyRotary;
   AttentionOp attention;
   OutProjOp outProj;
   WeightOp wq, wk, wv, wo;
+  /// Qwen2's biases (null without).
+  WeightOp bq, bk, bv;
 };
 
 /// Half-open [start, end) ranges of rows (or columns) of the given units,
@@ -125,16 +130,27 @@ private:
     auto fail = [&](StringRef why) {
       return op.emitOpError() << "layer " << op.getLayer()
                               << ": fairkv-shard-heads expects qkv_proj -> "
-                                 "rotary -> attention -> out_proj ("
+                                 "[per-head rms_norm ->] rotary -> attention "
+                                 "-> out_proj ("
                               << why << ")";
     };
     block.queryRotary = op.getQuery().getDefiningOp<RotaryOp>();
     block.keyRotary = op.getKey().getDefiningOp<RotaryOp>();
     if (!block.queryRotary || !block.keyRotary)
       return fail("query and key must come from fairkv.rotary");
-    block.qkv = block.queryRotary.getInput().getDefiningOp<QKVProjOp>();
-    if (!block.qkv || block.qkv.getQ() != block.queryRotary.getInput() ||
-        block.qkv.getK() != block.keyRotary.getInput() ||
+    Value q = block.queryRotary.getInput(), k = block.keyRotary.getInput();
+    block.queryNorm = q.getDefiningOp<RMSNormOp>();
+    block.keyNorm = k.getDefiningOp<RMSNormOp>();
+    if (static_cast<bool>(block.queryNorm) != static_cast<bool>(block.keyNorm))
+      return fail("query and key are normalized both or neither");
+    if (block.queryNorm) {
+      if (!q.hasOneUse() || !k.hasOneUse())
+        return fail("a per-head norm must feed only its rotary");
+      q = block.queryNorm.getInput();
+      k = block.keyNorm.getInput();
+    }
+    block.qkv = q.getDefiningOp<QKVProjOp>();
+    if (!block.qkv || block.qkv.getQ() != q || block.qkv.getK() != k ||
         block.qkv.getV() != op.getValue())
       return fail("query, key and value must come from one fairkv.qkv_proj");
     if (block.queryRotary.getPositions() != block.keyRotary.getPositions())
@@ -151,6 +167,16 @@ private:
         return failure();
       *slot = *w;
     }
+    if (block.qkv.getBq())
+      for (auto [slot, value, what] :
+           {std::tuple(&block.bq, block.qkv.getBq(), "q bias"),
+            std::tuple(&block.bk, block.qkv.getBk(), "k bias"),
+            std::tuple(&block.bv, block.qkv.getBv(), "v bias")}) {
+        FailureOr<WeightOp> w = unslicedWeight(block.qkv, value, what);
+        if (failed(w))
+          return failure();
+        *slot = *w;
+      }
     FailureOr<WeightOp> wo =
         unslicedWeight(block.outProj, block.outProj.getWo(), "o weight");
     if (failed(wo))
@@ -179,14 +205,28 @@ private:
     Value wv = slice(b, block.wv, 0, unitRanges(heads, d));
     auto qTy = withDims(qType, {batch, seq, n * group, d});
     auto kTy = withDims(kType, {batch, seq, n, d});
+    // A head's biases are sliced with its rows.
+    Value bq, bk, bv;
+    if (block.bq) {
+      bq = slice(b, block.bq, 0, unitRanges(heads, group * d));
+      bk = slice(b, block.bk, 0, unitRanges(heads, d));
+      bv = slice(b, block.bv, 0, unitRanges(heads, d));
+    }
     auto qkv = QKVProjOp::create(b, loc, TypeRange{qTy, kTy, kTy}, input, wq,
-                                 wk, wv);
-    Value q = RotaryOp::create(b, loc, qkv.getQ(), positions,
-                               block.queryRotary.getThetaAttr(),
-                               block.queryRotary.getScalingAttr());
-    Value k = RotaryOp::create(b, loc, qkv.getK(), positions,
-                               block.keyRotary.getThetaAttr(),
-                               block.keyRotary.getScalingAttr());
+                                 wk, wv, bq, bk, bv);
+    Value q = qkv.getQ(), k = qkv.getK();
+    // Per-head norms share one weight of head_dim across heads: every device
+    // reads it whole.
+    if (block.queryNorm) {
+      q = RMSNormOp::create(b, loc, qTy, q, block.queryNorm.getWeight(),
+                            block.queryNorm.getEpsAttr());
+      k = RMSNormOp::create(b, loc, kTy, k, block.keyNorm.getWeight(),
+                            block.keyNorm.getEpsAttr());
+    }
+    q = RotaryOp::create(b, loc, q, positions, block.queryRotary.getThetaAttr(),
+                         block.queryRotary.getScalingAttr());
+    k = RotaryOp::create(b, loc, k, positions, block.keyRotary.getThetaAttr(),
+                         block.keyRotary.getScalingAttr());
     SmallVector<int64_t> tokens;
     for (int64_t h : heads)
       tokens.push_back(op.getBudgets().getTokens()[h]);
@@ -276,6 +316,10 @@ private:
     op->erase();
     block.queryRotary->erase();
     block.keyRotary->erase();
+    if (block.queryNorm) {
+      block.queryNorm->erase();
+      block.keyNorm->erase();
+    }
     block.qkv->erase();
     return success();
   }

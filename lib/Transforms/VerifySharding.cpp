@@ -48,6 +48,10 @@ WeightRole classify(StringRef name) {
       {"self_attn.q_proj.weight", WeightRole::Q},
       {"self_attn.k_proj.weight", WeightRole::K},
       {"self_attn.v_proj.weight", WeightRole::V},
+      // Qwen2's biases travel with their heads like the weights' rows.
+      {"self_attn.q_proj.bias", WeightRole::Q},
+      {"self_attn.k_proj.bias", WeightRole::K},
+      {"self_attn.v_proj.bias", WeightRole::V},
       {"self_attn.o_proj.weight", WeightRole::O},
       {"mlp.gate_proj.weight", WeightRole::Gate},
       {"mlp.up_proj.weight", WeightRole::Up},

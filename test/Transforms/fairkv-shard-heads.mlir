@@ -84,7 +84,7 @@ module attributes {fairkv.config = #fairkv.model_config<layers = 1, hidden = 64,
 module attributes {fairkv.config = #fairkv.model_config<layers = 1, hidden = 64, heads = 4, kv_heads = 2, head_dim = 16, ffn = 128, vocab = 256, rope_theta = 1.0e4, norm_eps = 1.0e-5, dtype = f32>} {
   shard.grid @grid(shape = 2)
   func.func @not_from_rotary(%q: tensor<?x?x4x16xf32>, %k: tensor<?x?x2x16xf32>) -> tensor<?x?x4x16xf32> {
-    // expected-error @+1 {{'fairkv.attention' op layer 0: fairkv-shard-heads expects qkv_proj -> rotary -> attention -> out_proj (query and key must come from fairkv.rotary)}}
+    // expected-error @+1 {{'fairkv.attention' op layer 0: fairkv-shard-heads expects qkv_proj -> [per-head rms_norm ->] rotary -> attention -> out_proj (query and key must come from fairkv.rotary)}}
     %o = fairkv.attention %q, %k, %k layer 0 budgets <tokens = [8, 8], source = ""> placement <devices = 2, heads = [[<0, 1.0>], [<1, 1.0>]]> on @grid : (tensor<?x?x4x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>) -> tensor<?x?x4x16xf32>
     return %o : tensor<?x?x4x16xf32>
   }

@@ -48,8 +48,6 @@ int runCompile(CompileArgs &a, const std::string &defaultLibDir) {
     Result<ModelConfig> model = loadModel(a);
     if (!model)
       return fail("compile", model.error());
-    if (Status s = model->checkComputable(); !s)
-      return fail("compile", s.error());
     Result<BudgetProfile> profile = loadProfile(a, *model);
     if (!profile)
       return fail("compile", profile.error());

@@ -37,8 +37,6 @@ int runImport(ImportArgs &a) {
   Result<ModelConfig> model = loadModel(a);
   if (!model)
     return fail(model.error());
-  if (Status s = model->checkComputable(); !s)
-    return fail(s.error());
   Result<BudgetProfile> profile = loadProfile(a, *model);
   if (!profile)
     return fail(profile.error());

@@ -78,7 +78,8 @@ TEST_F(FairKVDialectTest, BuildsAndQueriesOneLayer) {
   auto qTy = tensorOf(&context, {dyn, dyn, 4, 16});
   auto kvTy = tensorOf(&context, {dyn, dyn, 2, 16});
   auto qkv = QKVProjOp::create(b, loc, TypeRange{qTy, kvTy, kvTy}, x, wq, wk,
-                               wv);
+                               wv, /*bq=*/Value(), /*bk=*/Value(),
+                               /*bv=*/Value());
   Value q = RotaryOp::create(b, loc, qkv.getQ(), pos, b.getF64FloatAttr(1e4),
                              RopeScalingAttr());
   Value k = RotaryOp::create(b, loc, qkv.getK(), pos, b.getF64FloatAttr(1e4),

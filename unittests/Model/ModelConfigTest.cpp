@@ -126,7 +126,6 @@ TEST(ModelConfig, FamilyDefaultsAndTensors) {
   ASSERT_TRUE(q3) << q3.error();
   EXPECT_EQ(q3->headDim, 128);
   EXPECT_TRUE(q3->qkNorm);
-  EXPECT_FALSE(q3->checkComputable());
   ModelConfig m = *q3;
   m.family = "qwen2";
   m.qkNorm = false;

@@ -98,11 +98,6 @@ struct ModelConfig {
   /// One line saying what the model is: family, shapes, rope, options.
   std::string describe() const;
 
-  /// Whether FairKV's compiled programs compute this model exactly as
-  /// transformers does (planning needs only its shape); otherwise a
-  /// one-line reason. Import and compile refuse what this refuses.
-  Status checkComputable() const;
-
   /// Checks every size is positive, heads divide into KV heads, the rope
   /// parameters are usable and the family's options are consistent.
   Status validate() const;

@@ -264,13 +264,15 @@ LogicalResult Lowering::lowerOp(Operation *op, Value ctx) {
           })
           .Case([&](QKVProjOp p) {
             int64_t d = dimOf(p.getQ(), 3);
-            for (auto [w, result] : {std::pair(p.getWq(), p.getQ()),
-                                     std::pair(p.getWk(), p.getK()),
-                                     std::pair(p.getWv(), p.getV())})
-              results.push_back(call(
-                  loc, "project_heads",
-                  operands({p.getInput(), w, constI64(loc, dimOf(result, 2)),
-                            constI64(loc, d)})));
+            for (auto [w, bias, result] :
+                 {std::tuple(p.getWq(), p.getBq(), p.getQ()),
+                  std::tuple(p.getWk(), p.getBk(), p.getK()),
+                  std::tuple(p.getWv(), p.getBv(), p.getV())}) {
+              SmallVector<Value> args = operands({p.getInput(), w});
+              args.push_back(bias ? bias : null(loc));
+              args.append({constI64(loc, dimOf(result, 2)), constI64(loc, d)});
+              results.push_back(call(loc, "project_heads", args));
+            }
             return success();
           })
           .Case([&](RotaryOp r) -> LogicalResult {

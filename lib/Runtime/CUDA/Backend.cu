@@ -706,7 +706,7 @@ Tensor *fairkv::rt::gpu::rmsNorm(fairkv_rt_ctx *ctx, Tensor *x, Tensor *w,
 }
 
 Tensor *fairkv::rt::gpu::projectHeads(fairkv_rt_ctx *ctx, Tensor *x,
-                                      Tensor *w, int64_t heads,
+                                      Tensor *w, Tensor *bias, int64_t heads,
                                       int64_t headDim) {
   const int64_t hidden = x->shape.back(), rows = x->numel() / hidden;
   if (w->dim(0) != heads * headDim || w->dim(1) != hidden)
@@ -714,6 +714,17 @@ Tensor *fairkv::rt::gpu::projectHeads(fairkv_rt_ctx *ctx, Tensor *x,
           std::to_string(heads) + " heads of " + std::to_string(headDim));
   Tensor *out = make(ctx, {x->dim(0), x->dim(1), heads, headDim});
   linear(ctx, x, rows, hidden, w, heads * headDim, data<float>(ctx, out));
+  if (bias) {
+    GpuDevice &g = dev(ctx);
+    withStorage(g, [&](auto tag) {
+      using T = decltype(tag);
+      CU(fairkv::cuda::addBias(
+          data<float>(ctx, out),
+          static_cast<const T *>(weightData(ctx, bias, "project_heads bias")),
+          static_cast<int>(rows), static_cast<int>(heads * headDim),
+          g.stream));
+    });
+  }
   return out;
 }
 

@@ -177,6 +177,23 @@ cudaError_t rotary(const float *x, const int64_t *positions, int rows,
 }
 
 template <typename T>
+__global__ void addBiasKernel(float *out, const T *bias, int width,
+                              int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x)
+    out[i] += toFloat(bias[i % width]);
+}
+
+template <typename T>
+cudaError_t addBias(float *out, const T *bias, int rows, int width,
+                    cudaStream_t stream) {
+  const int64_t n = int64_t(rows) * width;
+  if (n > 0)
+    addBiasKernel<<<gridFor(n), kThreads, 0, stream>>>(out, bias, width, n);
+  return cudaGetLastError();
+}
+
+template <typename T>
 cudaError_t toStorage(const float *in, T *out, int64_t count,
                       cudaStream_t stream) {
   if (count > 0)
@@ -228,6 +245,7 @@ cublasStatus_t gemm(cublasHandle_t blas, const T *x, const T *w, float *y,
   template cudaError_t rmsNorm(const float *, const T *, int, int, float,      \
                                float *, cudaStream_t);                         \
   template cudaError_t toStorage(const float *, T *, int64_t, cudaStream_t);   \
+  template cudaError_t addBias(float *, const T *, int, int, cudaStream_t);    \
   template cudaError_t siluMul(const float *, const float *, int64_t, int,     \
                                int, T *, cudaStream_t);                        \
   template cublasStatus_t gemm(cublasHandle_t, const T *, const T *, float *,  \

@@ -39,6 +39,11 @@ template <typename T, typename Out>
 cudaError_t rmsNorm(const float *x, const T *w, int rows, int width,
                     float eps, Out *out, cudaStream_t stream);
 
+/// out [rows, width] += bias [width] (storage type), per row.
+template <typename T>
+cudaError_t addBias(float *out, const T *bias, int rows, int width,
+                    cudaStream_t stream);
+
 /// Rotary embedding of x [rows, heads, headDim] at positions [rows]: pairs
 /// (i, i + headDim / 2) turn by position * invFreq[i] (a device table of
 /// headDim / 2), cos and sin scaled by attentionFactor.

@@ -59,8 +59,8 @@ Tensor *gpu::embedding(fairkv_rt_ctx *, Tensor *, Tensor *) { unreachable(); }
 Tensor *gpu::rmsNorm(fairkv_rt_ctx *, Tensor *, Tensor *, double) {
   unreachable();
 }
-Tensor *gpu::projectHeads(fairkv_rt_ctx *, Tensor *, Tensor *, int64_t,
-                          int64_t) {
+Tensor *gpu::projectHeads(fairkv_rt_ctx *, Tensor *, Tensor *, Tensor *,
+                          int64_t, int64_t) {
   unreachable();
 }
 Tensor *gpu::rotary(fairkv_rt_ctx *, Tensor *, Tensor *, const double *,

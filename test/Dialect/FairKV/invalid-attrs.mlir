@@ -110,3 +110,38 @@ func.func private @shares_within_tolerance() attributes {attrs.p = #fairkv.place
 
 // expected-error @+1 {{replica share must be in (0, 1], got 0}}
 func.func private @zero_share_in_placement() attributes {attrs.p = #fairkv.placement<devices = 2, heads = [[<0, 1.0>, <1, 0.0>]]>}
+
+// -----
+
+// expected-error @+1 {{model_config 'family' must be llama, mistral, qwen2 or qwen3, got 'gemma'}}
+module attributes {fairkv.config = #fairkv.model_config<layers = 2, hidden = 64, heads = 4, kv_heads = 2, head_dim = 16, ffn = 128, vocab = 256, rope_theta = 1.0e4, norm_eps = 1.0e-5, dtype = f32, family = "gemma">} {}
+
+// -----
+
+// expected-error @+1 {{model_config 'qk_norm' is 0 for family 'qwen3' (q/k norms are qwen3's, and always there)}}
+module attributes {fairkv.config = #fairkv.model_config<layers = 2, hidden = 64, heads = 4, kv_heads = 2, head_dim = 16, ffn = 128, vocab = 256, rope_theta = 1.0e4, norm_eps = 1.0e-5, dtype = f32, family = "qwen3">} {}
+
+// -----
+
+// expected-error @+1 {{model_config 'sliding_window' is mistral's, not llama's}}
+module attributes {fairkv.config = #fairkv.model_config<layers = 2, hidden = 64, heads = 4, kv_heads = 2, head_dim = 16, ffn = 128, vocab = 256, rope_theta = 1.0e4, norm_eps = 1.0e-5, dtype = f32, sliding_window = 8>} {}
+
+// -----
+
+// expected-error @+1 {{rope_scaling 'type' must be linear, dynamic, llama3 or yarn, got 'longrope'}}
+func.func private @rope_type() attributes {attrs.r = #fairkv.rope_scaling<type = "longrope", factor = 2.0>}
+
+// -----
+
+// expected-error @+1 {{rope_scaling of type 'llama3' needs a positive 'original_max_positions'}}
+func.func private @rope_original() attributes {attrs.r = #fairkv.rope_scaling<type = "llama3", factor = 8.0>}
+
+// -----
+
+// expected-error @+1 {{rope_scaling 'high_freq_factor' must exceed 'low_freq_factor'}}
+func.func private @rope_llama3_factors() attributes {attrs.r = #fairkv.rope_scaling<type = "llama3", factor = 8.0, original_max_positions = 8192, low_freq_factor = 4.0, high_freq_factor = 1.0>}
+
+// -----
+
+// expected-error @+1 {{rope_scaling 'factor' and 'attention_factor' must be positive}}
+func.func private @rope_factor() attributes {attrs.r = #fairkv.rope_scaling<type = "linear", factor = 0.0>}

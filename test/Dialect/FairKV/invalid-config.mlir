@@ -140,3 +140,53 @@ func.func @lm_head_vocab(%x: tensor<?x?x64xf32>, %w: tensor<300x64xf32>) {
   return
 }
 }
+
+// -----
+
+module attributes {fairkv.config = #fairkv.model_config<layers = 2, hidden = 64, heads = 4, kv_heads = 2, head_dim = 16, ffn = 128, vocab = 256, rope_theta = 1.0e4, norm_eps = 1.0e-5, dtype = f32, rope_scaling = #fairkv.rope_scaling<type = "linear", factor = 2.0>>} {
+func.func @rotary_without_scaling(%q: tensor<?x?x4x16xf32>, %pos: tensor<?x?xi64>) {
+  // expected-error @+1 {{'fairkv.rotary' op scaling differs from the model config's rope_scaling}}
+  %r = fairkv.rotary %q, %pos theta = 1.0e4 : tensor<?x?x4x16xf32>, tensor<?x?xi64>
+  return
+}
+}
+
+// -----
+
+module attributes {fairkv.config = #fairkv.model_config<layers = 2, hidden = 64, heads = 4, kv_heads = 2, head_dim = 16, ffn = 128, vocab = 256, rope_theta = 1.0e4, norm_eps = 1.0e-5, dtype = f32>} {
+func.func @rotary_theta(%q: tensor<?x?x4x16xf32>, %pos: tensor<?x?xi64>) {
+  // expected-error @+1 {{'fairkv.rotary' op theta 5.000000e+05 differs from the model config's rope_theta 1.000000e+04}}
+  %r = fairkv.rotary %q, %pos theta = 5.0e5 : tensor<?x?x4x16xf32>, tensor<?x?xi64>
+  return
+}
+}
+
+// -----
+
+module attributes {fairkv.config = #fairkv.model_config<layers = 2, hidden = 64, heads = 4, kv_heads = 2, head_dim = 16, ffn = 128, vocab = 256, rope_theta = 1.0e4, norm_eps = 1.0e-5, dtype = f32>} {
+func.func @head_norm_without_qk_norm(%q: tensor<?x?x4x16xf32>, %g: tensor<16xf32>) {
+  // expected-error @+1 {{'fairkv.rms_norm' op normalizes heads, but the model config has no qk_norm}}
+  %n = fairkv.rms_norm %q, %g eps = 1.0e-5 : tensor<?x?x4x16xf32>, tensor<16xf32>
+  return
+}
+}
+
+// -----
+
+module attributes {fairkv.config = #fairkv.model_config<layers = 2, hidden = 64, heads = 4, kv_heads = 2, head_dim = 16, ffn = 128, vocab = 256, rope_theta = 1.0e4, norm_eps = 1.0e-5, dtype = f32, family = "qwen2", qkv_bias = true>} {
+func.func @qwen2_without_biases(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>, %wk: tensor<32x64xf32>, %wv: tensor<32x64xf32>) {
+  // expected-error @+1 {{'fairkv.qkv_proj' op lacks biases, but the model config's qkv_bias is 1}}
+  %q, %k, %v = fairkv.qkv_proj %x, %wq, %wk, %wv : (tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>) -> (tensor<?x?x4x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>)
+  return
+}
+}
+
+// -----
+
+module attributes {fairkv.config = #fairkv.model_config<layers = 2, hidden = 64, heads = 4, kv_heads = 2, head_dim = 16, ffn = 128, vocab = 256, rope_theta = 1.0e4, norm_eps = 1.0e-5, dtype = f32, family = "qwen2", qkv_bias = true>} {
+func.func @bias_size(%x: tensor<?x?x64xf32>, %wq: tensor<64x64xf32>, %wk: tensor<32x64xf32>, %wv: tensor<32x64xf32>, %bq: tensor<64xf32>, %bk: tensor<16xf32>, %bv: tensor<32xf32>) {
+  // expected-error @+1 {{'fairkv.qkv_proj' op bk has 16 elements, its projection 32 rows}}
+  %q, %k, %v = fairkv.qkv_proj %x, %wq, %wk, %wv bias %bq, %bk, %bv : (tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>, tensor<32x64xf32>, tensor<64xf32>, tensor<16xf32>, tensor<32xf32>) -> (tensor<?x?x4x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>)
+  return
+}
+}

@@ -257,7 +257,9 @@ LogicalResult EmbeddingOp::verify() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult RMSNormOp::verify() {
-  int64_t width = dimOf(getInput(), 2);
+  const bool perHead =
+      cast<RankedTensorType>(getInput().getType()).getRank() == 4;
+  int64_t width = dimOf(getInput(), perHead ? 3 : 2);
   if (!dimsAgree(dimOf(getWeight(), 0), width))
     return emitOpError() << "weight size (" << dimStr(dimOf(getWeight(), 0))
                          << ") does not match the input's last dim ("
@@ -267,8 +269,14 @@ LogicalResult RMSNormOp::verify() {
     return failure();
   if (!(getEps().convertToDouble() > 0.0))
     return emitOpError("eps must be positive");
-  if (ModelConfigAttr config = lookupModelConfig(*this))
-    return checkConfig(*this, "hidden size", width, config.getHidden());
+  if (ModelConfigAttr config = lookupModelConfig(*this)) {
+    if (perHead && !config.getQkNorm())
+      return emitOpError("normalizes heads, but the model config has no "
+                         "qk_norm");
+    return perHead ? checkConfig(*this, "head_dim", width, config.getHeadDim())
+                   : checkConfig(*this, "hidden size", width,
+                                 config.getHidden());
+  }
   return success();
 }
 
@@ -294,17 +302,39 @@ LogicalResult QKVProjOp::verify() {
                              std::pair<Value, StringRef>(getK(), "k")})
     if (failed(checkBatchSeq(*this, name, value, getInput(), "input")))
       return failure();
+  const bool biased = static_cast<bool>(getBq());
+  if (static_cast<bool>(getBk()) != biased ||
+      static_cast<bool>(getBv()) != biased)
+    return emitOpError("needs all three biases or none");
+  if (biased)
+    for (auto [bias, rows, name] :
+         {std::tuple(getBq(), mulDims(hq, d), "bq"),
+          std::tuple(getBk(), mulDims(hk, d), "bk"),
+          std::tuple(getBv(), mulDims(hk, d), "bv")}) {
+      if (!dimsAgree(dimOf(bias, 0), rows))
+        return emitOpError() << name << " has " << dimStr(dimOf(bias, 0))
+                             << " elements, its projection " << dimStr(rows)
+                             << " rows";
+      if (failed(checkSameElementType(*this, getInput(), "input", bias,
+                                      "every bias")))
+        return failure();
+    }
   for (Value v : {getWq(), getWk(), getWv(), getQ(), getK()})
     if (failed(checkSameElementType(*this, getInput(), "input", v,
                                     "every weight and result")))
       return failure();
-  if (ModelConfigAttr config = lookupModelConfig(*this))
+  if (ModelConfigAttr config = lookupModelConfig(*this)) {
+    if (biased != config.getQkvBias())
+      return emitOpError() << (biased ? "has" : "lacks")
+                           << " biases, but the model config's qkv_bias is "
+                           << config.getQkvBias();
     return success(
         succeeded(checkConfig(*this, "query heads", hq, config.getHeads())) &&
         succeeded(checkConfig(*this, "kv heads", hk, config.getKvHeads())) &&
         succeeded(checkConfig(*this, "head_dim", d, config.getHeadDim())) &&
         succeeded(checkConfig(*this, "hidden size", hidden,
                               config.getHidden())));
+  }
   return success();
 }
 

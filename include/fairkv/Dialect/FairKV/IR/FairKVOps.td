@@ -114,30 +114,37 @@ def FairKV_RMSNormOp : FairKV_Op<"rms_norm",
     [Pure, AllTypesMatch<["input", "result"]>]> {
   let summary = "RMS normalization over the last dimension";
   let description = [{
-    `result = input / sqrt(mean(input^2, -1) + eps) * weight`. Serves as the
-    per-layer input and post-attention norms and as the final norm.
+    `result = input / sqrt(mean(input^2, -1) + eps) * weight`. On hidden
+    states ([batch, seq, hidden]) it serves as the per-layer input and
+    post-attention norms and as the final norm; on heads ([batch, seq,
+    heads, head_dim]) as Qwen3's per-head `q_norm` and `k_norm`, one weight
+    of `head_dim` shared by every head (so a device's heads need no slice
+    of it).
 
     Example:
 
     ```mlir
     %n = fairkv.rms_norm %h, %g eps = 1.000000e-05
         : tensor<?x?x64xf32>, tensor<64xf32>
+    %qn = fairkv.rms_norm %q, %qg eps = 1.000000e-06
+        : tensor<?x?x4x16xf32>, tensor<16xf32>
     ```
 
     **Constraints:**
     - `weight` has as many elements as the input's last dimension;
     - the element types of input and weight are equal;
     - `eps` is positive;
-    - with a model config: the last dimension is `hidden`.
+    - with a model config: the last dimension is `hidden` (hidden states) or
+      `head_dim` (heads, only for a model with `qk_norm`).
   }];
-  let arguments = (ins FairKV_Hidden:$input, FairKV_Vector:$weight, F64Attr:$eps);
-  let results = (outs FairKV_Hidden:$result);
+  let arguments = (ins FairKV_Activation:$input, FairKV_Vector:$weight, F64Attr:$eps);
+  let results = (outs FairKV_Activation:$result);
   let assemblyFormat =
       "$input `,` $weight `eps` `=` $eps attr-dict `:` type($input) `,` type($weight)";
   let hasVerifier = 1;
 }
 
-def FairKV_QKVProjOp : FairKV_Op<"qkv_proj", [Pure]> {
+def FairKV_QKVProjOp : FairKV_Op<"qkv_proj", [Pure, AttrSizedOperandSegments]> {
   let summary = "Query, key and value projections";
   let description = [{
     Projects `input` ([batch, seq, hidden]) with `wq` ([heads * head_dim,
@@ -145,7 +152,10 @@ def FairKV_QKVProjOp : FairKV_Op<"qkv_proj", [Pure]> {
     out x in layout) into `q` ([batch, seq, heads, head_dim]) and `k`, `v`
     ([batch, seq, kv_heads, head_dim]). Query heads `g * heads / kv_heads` to
     `(g + 1) * heads / kv_heads - 1` form the GQA group of KV head `g`; the
-    placement always keeps a group together.
+    placement always keeps a group together. With `bias`, the three biases
+    `bq` ([heads * head_dim]), `bk` and `bv` ([kv_heads * head_dim]) are
+    added (Qwen2); a device's slice of a head carries the same slice of its
+    bias.
 
     Example:
 
@@ -154,6 +164,10 @@ def FairKV_QKVProjOp : FairKV_Op<"qkv_proj", [Pure]> {
         : (tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>,
            tensor<32x64xf32>)
         -> (tensor<?x?x4x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>)
+    %q2, %k2, %v2 = fairkv.qkv_proj %n, %wq, %wk, %wv bias %bq, %bk, %bv
+        : (tensor<?x?x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>,
+           tensor<32x64xf32>, tensor<64xf32>, tensor<32xf32>, tensor<32xf32>)
+        -> (tensor<?x?x4x16xf32>, tensor<?x?x2x16xf32>, tensor<?x?x2x16xf32>)
     ```
 
     **Constraints:**
@@ -161,14 +175,22 @@ def FairKV_QKVProjOp : FairKV_Op<"qkv_proj", [Pure]> {
     - `k` and `v` have the same type; all results share `head_dim`;
     - `wq` is `[heads * head_dim, hidden]`, `wk` and `wv` are
       `[kv_heads * head_dim, hidden]`;
+    - biases come all three or none; `bq` is `[heads * head_dim]`, `bk` and
+      `bv` are `[kv_heads * head_dim]`;
     - batch and seq dims of the results match the input;
-    - with a model config: heads, KV heads, `head_dim` and `hidden` match it.
+    - with a model config: heads, KV heads, `head_dim` and `hidden` match
+      it, and biases are present exactly when it has `qkv_bias`.
   }];
   let arguments = (ins FairKV_Hidden:$input, FairKV_Matrix:$wq,
-                       FairKV_Matrix:$wk, FairKV_Matrix:$wv);
+                       FairKV_Matrix:$wk, FairKV_Matrix:$wv,
+                       Optional<FairKV_Vector>:$bq,
+                       Optional<FairKV_Vector>:$bk,
+                       Optional<FairKV_Vector>:$bv);
   let results = (outs FairKV_Heads:$q, FairKV_Heads:$k, FairKV_Heads:$v);
-  let assemblyFormat =
-      "$input `,` $wq `,` $wk `,` $wv attr-dict `:` functional-type(operands, results)";
+  let assemblyFormat = [{
+    $input `,` $wq `,` $wk `,` $wv (`bias` $bq^ `,` $bk `,` $bv)? attr-dict
+    `:` functional-type(operands, results)
+  }];
   let hasVerifier = 1;
 }
 
