@@ -16,8 +16,10 @@
 #     backend's logits, unsharded and for tp / fairkv at G = 2, 3, 4 (all
 #     devices on the one GPU), fed the CPU run's tokens so every step's
 #     logits compare, also with projections fused with their all_reduce
-#     (--overlap-chunks); built beforehand by scripts/gpu-programs.sh into
-#     build/gpu-programs (skipped, saying so, when absent).
+#     (--overlap-chunks), and every model family of the Hugging Face
+#     fixtures (G = 1 and fairkv G = 2); built beforehand by
+#     scripts/gpu-programs.sh into build/gpu-programs (skipped, saying so,
+#     when absent).
 # The HeadKV profile is looked for in build/profiles/ or ../shared/profiles/.
 # scripts/gpu-prepare.sh puts all of it in one folder to carry: then run with
 # FAIRKV_BUILD_DIR=build/gpu-carry.
@@ -130,6 +132,21 @@ for mode in on adakv; do
   done
 done
 "$programs/on-fairkv-4" "${args[@]}" --max-new-tokens 6 2>&1 | tail -6
+# Every model family (Llama with tied embeddings and the llama3 and yarn
+# ropes, Mistral, Qwen2's biases, Qwen3's per-head norms, bf16 storage) on
+# the CUDA backend against the CPU backend, fed transformers' tokens.
+echo "== every model family (Hugging Face fixtures) on the CUDA backend against the CPU backend"
+for d in "$programs"/hf/*/; do
+  m=$(basename "$d")
+  for p in g1 fairkv-2; do
+    out="$runs/hf-$m-$p"
+    "$d/$p" --weights "$d/model.safetensors" --prompts "$d/prompts.txt" \
+      --max-new-tokens 6 --quiet --backend cuda --force-tokens "$d/tokens.txt" \
+      --reference-logits "$d/cpu.logits" --tolerance 2e-2 > "$out.tokens" 2> "$out.err" \
+      || programs_failed=1
+    echo "  $m, $p: $(grep -h "largest difference\|error" "$out.err" | tail -1)"
+  done
+done
 if [ $programs_failed = 0 ]; then
   echo "compiled programs on the CUDA backend: PASS"
 else

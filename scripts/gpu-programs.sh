@@ -6,7 +6,9 @@
 # programs for G = 1 and tp / fairkv at G = 2, 3, 4 (some also with fused
 # projection + all_reduce), and the CPU backend's
 # tokens and logits for the same prompts (prompts of 20 to 40 tokens,
-# compression on). Writes build/gpu-programs/.
+# compression on); and for every model family of the Hugging Face fixtures,
+# programs for G = 1 and fairkv G = 2 with the CPU backend's logits.
+# Writes build/gpu-programs/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${FAIRKV_BUILD_DIR:-build}
@@ -49,4 +51,25 @@ done
   --prompt-len 40 --min-prompt-len 20 --max-new-tokens 6 --seed 5 --quiet \
   --adakv-alpha 0.2 --dump-logits "$out/adakv.logits" > "$out/adakv.tokens"
 grep -h '"extra_replicas"' "$out"/on-fairkv-*.json
+# Every model family of the Hugging Face fixtures (test/Fixtures/hf): G = 1
+# and fairkv at G = 2 with copies (skewed budgets above every request's
+# length), and the CPU backend's logits for the fixture's prompts, fed
+# transformers' tokens.
+hf=test/Fixtures/hf
+for m in llama-gqa llama-mha-tied llama-llama3 llama-yarn mistral qwen2 qwen3 llama-gqa-bf16; do
+  d="$out/hf/$m"
+  mkdir -p "$d"
+  cp "$hf/$m/model.safetensors" "$hf/$m/prompts.txt" "$hf/$m/tokens.txt" "$d/"
+  if [ $m = llama-mha-tied ]; then
+    tokens='[[400, 40, 40, 40, 40, 40, 40, 40], [40, 40, 300, 40, 40, 40, 40, 200]]'
+  else
+    tokens='[[400, 40, 40, 40], [40, 40, 300, 40]]'
+  fi
+  echo "{\"format\": \"fairkv-budgets/v1\", \"source\": \"gpu-check:skewed\", \"tokens\": $tokens}" > "$d/budgets.json"
+  "$fairkv" compile --model "$hf/$m/config.json" --profile "$d/budgets.json" --devices 1 -o "$d/g1"
+  "$fairkv" compile --model "$hf/$m/config.json" --profile "$d/budgets.json" --devices 2 \
+    --strategy fairkv -o "$d/fairkv-2"
+  "$d/g1" --weights "$d/model.safetensors" --prompts "$d/prompts.txt" --max-new-tokens 6 \
+    --quiet --force-tokens "$d/tokens.txt" --dump-logits "$d/cpu.logits" > "$d/cpu.tokens"
+done
 echo "gpu-programs: wrote $out"
