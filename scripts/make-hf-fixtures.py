@@ -82,10 +82,14 @@ MODELS = {
     "qwen3": (Qwen3Config, Qwen3ForCausalLM, dict(
         rope_parameters={"rope_type": "default", "rope_theta": 1e6}),
         torch.float32),
-    # A window longer than every request: exact, and FairKV says where it
-    # would stop being exact.
+    # A window longer than every request, and one of 8 positions that hides
+    # most of every prompt from its later queries.
     "mistral-window": (MistralConfig, MistralForCausalLM, dict(
         sliding_window=4096,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+        torch.float32),
+    "mistral-window-8": (MistralConfig, MistralForCausalLM, dict(
+        sliding_window=8,
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
         torch.float32),
 }

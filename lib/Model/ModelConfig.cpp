@@ -51,11 +51,6 @@ int64_t ModelConfig::positionLimit(std::string *why) const {
           "max_position_embeddings = " +
               std::to_string(rope.originalMaxPositions) +
               ", which FairKV does not implement");
-  if (slidingWindow > 0)
-    lower(slidingWindow, "sliding_window = " + std::to_string(slidingWindow) +
-                             " hides keys from positions " +
-                             std::to_string(slidingWindow) +
-                             " on, which FairKV does not implement yet");
   return limit;
 }
 

@@ -22,7 +22,8 @@ const float *HeadCache::slot(int64_t page, int64_t offset) const {
   return pool.data() + (page * pageTokens + offset) * 2 * headDim;
 }
 
-void HeadCache::append(int64_t request, const float *k, const float *v) {
+void HeadCache::append(int64_t request, const float *k, const float *v,
+                       int64_t position) {
   Segment &s = segments[request];
   if (s.length == static_cast<int64_t>(s.pages.size()) * pageTokens) {
     if (freePages.empty())
@@ -35,21 +36,47 @@ void HeadCache::append(int64_t request, const float *k, const float *v) {
   float *dst = slot(s.pages[s.length / pageTokens], s.length % pageTokens);
   std::copy(k, k + headDim, dst);
   std::copy(v, v + headDim, dst + headDim);
+  s.positions.push_back(position);
   ++s.length;
+}
+
+int64_t HeadCache::nextPosition(int64_t request) const {
+  auto it = segments.find(request);
+  return it == segments.end() || it->second.positions.empty()
+             ? 0
+             : it->second.positions.back() + 1;
 }
 
 int64_t HeadCache::length(int64_t request) const {
   auto it = segments.find(request);
-  return it == segments.end() ? 0 : it->second.length;
+  return it == segments.end() ? 0 : it->second.length - it->second.start;
 }
 
 const float *HeadCache::key(int64_t request, int64_t token) const {
   const Segment &s = segments.at(request);
-  return slot(s.pages[token / pageTokens], token % pageTokens);
+  const int64_t at = s.start + token;
+  return slot(s.pages[at / pageTokens], at % pageTokens);
 }
 
 const float *HeadCache::value(int64_t request, int64_t token) const {
   return key(request, token) + headDim;
+}
+
+void HeadCache::dropBefore(int64_t request, int64_t position) {
+  auto it = segments.find(request);
+  if (it == segments.end())
+    return;
+  Segment &s = it->second;
+  while (s.start < s.length && s.positions[s.start] < position)
+    ++s.start;
+  // Whole pages of dropped tokens go back to the pool.
+  while (s.start >= pageTokens) {
+    freePages.push_back(s.pages.front());
+    s.pages.erase(s.pages.begin());
+    s.positions.erase(s.positions.begin(), s.positions.begin() + pageTokens);
+    s.start -= pageTokens;
+    s.length -= pageTokens;
+  }
 }
 
 int64_t HeadCache::bytes() const {
@@ -59,7 +86,7 @@ int64_t HeadCache::bytes() const {
 int64_t HeadCache::usedTokens() const {
   int64_t n = 0;
   for (const auto &[request, s] : segments)
-    n += s.length;
+    n += s.length - s.start;
   return n;
 }
 

@@ -241,14 +241,17 @@ adaKVAllocation(const std::vector<const PendingPrefill *> &heads,
   return allocation;
 }
 
-/// Softmax attention of one query over `count` keys given by `keyAt`.
+/// Softmax attention of one query over keys `first` .. `count - 1` given by
+/// `keyAt` (the earlier ones are outside a sliding window); `probs` gets
+/// all `count` probabilities, 0 before `first`.
 template <typename KeyFn, typename ValueFn>
-void attendOne(const float *q, int64_t d, int64_t count, KeyFn keyAt,
-               ValueFn valueAt, float *out, std::vector<float> *probs) {
-  std::vector<float> scores(count);
+void attendOne(const float *q, int64_t d, int64_t count, int64_t first,
+               KeyFn keyAt, ValueFn valueAt, float *out,
+               std::vector<float> *probs) {
+  std::vector<float> scores(count, 0.0f);
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   float mx = -INFINITY;
-  for (int64_t t = 0; t < count; ++t) {
+  for (int64_t t = first; t < count; ++t) {
     const float *k = keyAt(t);
     float s = 0;
     for (int64_t e = 0; e < d; ++e)
@@ -257,12 +260,12 @@ void attendOne(const float *q, int64_t d, int64_t count, KeyFn keyAt,
     mx = std::max(mx, scores[t]);
   }
   double sum = 0;
-  for (float &s : scores) {
-    s = std::exp(s - mx);
-    sum += s;
+  for (int64_t t = first; t < count; ++t) {
+    scores[t] = std::exp(scores[t] - mx);
+    sum += scores[t];
   }
   std::fill(out, out + d, 0.0f);
-  for (int64_t t = 0; t < count; ++t) {
+  for (int64_t t = first; t < count; ++t) {
     float p = static_cast<float>(scores[t] / sum);
     scores[t] = p;
     const float *v = valueAt(t);
@@ -477,6 +480,7 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_attention(
     return gpu::attention(ctx, q, k, v, layer, kvHeads, budgets, rows);
   const int64_t group = nq / nk;
   const fairkv_rt_options &opt = ctx->session->options;
+  const int64_t window = opt.sliding_window;
   const std::vector<int64_t> &lengths = ctx->session->promptLengths;
   Tensor *out = ctx->make(q->shape);
   for (int64_t j = 0; j < nk; ++j) {
@@ -507,8 +511,12 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_attention(
           for (int64_t g = 0; g < group; ++g) {
             std::vector<float> p;
             float *o = &out->f[((i * s + t) * nq + j * group + g) * d];
+            // A sliding window of N shows position t - pad the keys after
+            // t - pad - N (transformers: kv_idx > q_idx - sliding_window).
+            const int64_t first =
+                window > 0 ? std::max<int64_t>(0, t - pad - window + 1) : 0;
             attendOne(
-                qAt(t, g), d, t - pad + 1,
+                qAt(t, g), d, t - pad + 1, first,
                 [&](int64_t u) { return kAt(pad + u); },
                 [&](int64_t u) { return vAt(pad + u); }, o,
                 t >= s - w ? &p : nullptr);
@@ -532,11 +540,16 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_attention(
         require(cache.has(request), "attention",
                 "decode of request " + std::to_string(request) +
                     " without a prefill (layer " + std::to_string(layer) + ")");
-        cache.append(request, kAt(0), vAt(0));
+        const int64_t position = cache.nextPosition(request);
+        cache.append(request, kAt(0), vAt(0), position);
+        // Keys a sliding window hides from this query are hidden from every
+        // later one too: the head gives them back.
+        if (window > 0)
+          cache.dropBefore(request, position - window + 1);
         int64_t len = cache.length(request);
         for (int64_t g = 0; g < group; ++g)
           attendOne(
-              qAt(0, g), d, len,
+              qAt(0, g), d, len, 0,
               [&](int64_t t) { return cache.key(request, t); },
               [&](int64_t t) { return cache.value(request, t); },
               &out->f[(i * nq + j * group + g) * d], nullptr);
@@ -559,8 +572,17 @@ FAIRKV_RT_EXPORT void fairkv_rt_step_end(fairkv_rt_ctx *ctx) {
   // What each pending prefill keeps, in token order of its prompt.
   std::vector<std::vector<int64_t>> keep(ctx->pending.size());
   if (opt.adakv_alpha < 0) {
-    for (size_t e = 0; e < ctx->pending.size(); ++e)
-      keep[e] = staticKeep(ctx->pending[e]);
+    for (size_t e = 0; e < ctx->pending.size(); ++e) {
+      const PendingPrefill &p = ctx->pending[e];
+      // A budget of a whole sliding window holds everything a query can
+      // still see: nothing to choose (the window filter below keeps it).
+      if (opt.sliding_window > 0 && p.budget >= opt.sliding_window) {
+        keep[e].resize(p.length);
+        std::iota(keep[e].begin(), keep[e].end(), 0);
+      } else {
+        keep[e] = staticKeep(p);
+      }
+    }
   } else {
     // Every device shares its heads' scores: ints (layer, head, request,
     // budget, length, window, candidates) per entry, floats the scores.
@@ -649,8 +671,12 @@ FAIRKV_RT_EXPORT void fairkv_rt_step_end(fairkv_rt_ctx *ctx) {
   for (size_t e = 0; e < ctx->pending.size(); ++e) {
     const PendingPrefill &p = ctx->pending[e];
     HeadCache &cache = ctx->cache[{p.layer, p.head}];
+    // Prompt token t sits at position t; the first decode query (position
+    // `length`) no longer sees what a sliding window hides from it.
     for (int64_t t : keep[e])
-      cache.append(p.request, &p.keys[t * headDim], &p.values[t * headDim]);
+      if (opt.sliding_window <= 0 || t > p.length - opt.sliding_window)
+        cache.append(p.request, &p.keys[t * headDim], &p.values[t * headDim],
+                     t);
   }
   ctx->pending.clear();
   ctx->addAttentionTime(/*prefill=*/true, start);

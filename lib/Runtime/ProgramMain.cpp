@@ -26,6 +26,8 @@ extern "C" const int64_t fairkv_program_num_devices;
 /// no limit), for the reason given.
 extern "C" const int64_t fairkv_program_position_limit;
 extern "C" const char fairkv_program_position_limit_reason[];
+/// The model's sliding window (0: none).
+extern "C" const int64_t fairkv_program_sliding_window;
 extern "C" fairkv_rt_tensor *fairkv_program_step(fairkv_rt_ctx *ctx,
                                                  int64_t device,
                                                  fairkv_rt_tensor *ids,
@@ -176,6 +178,7 @@ int main(int argc, char **argv) {
   fairkv_rt_options options;
   fairkv_rt_default_options(&options);
   options.devices = fairkv_program_num_devices;
+  options.sliding_window = fairkv_program_sliding_window;
   options.max_new_tokens = maxNew;
   options.snapkv_window = window;
   options.kv_bytes_per_device = kvBytes;
@@ -237,6 +240,19 @@ int main(int argc, char **argv) {
                     std::to_string(static_cast<int64_t>(prompts[i].size()) +
                                    maxNew - 2) +
                     ", but " + fairkv_program_position_limit_reason);
+  // The CUDA kernels attend to every key: a window that would hide one is
+  // refused there (the CPU backend computes it).
+  if (fairkv_program_sliding_window > 0 && backend == "cuda")
+    for (size_t i = 0; i < prompts.size(); ++i)
+      if (maxNew - 1 > fairkv_program_sliding_window -
+                           static_cast<int64_t>(prompts[i].size()))
+        return fail("request " + std::to_string(i) + " needs positions up to " +
+                    std::to_string(static_cast<int64_t>(prompts[i].size()) +
+                                   maxNew - 2) +
+                    ", but the CUDA backend does not implement the model's "
+                    "sliding_window = " +
+                    std::to_string(fairkv_program_sliding_window) +
+                    " yet (the CPU backend does)");
   if (batchSize == 0)
     batchSize = total;
   const int64_t G = fairkv_program_num_devices;

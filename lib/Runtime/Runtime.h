@@ -92,17 +92,29 @@ public:
   void clear() { *this = HeadCache(); }
   bool reserved() const { return !pool.empty(); }
   bool has(int64_t request) const { return segments.count(request); }
-  void append(int64_t request, const float *k, const float *v);
+  /// Appends a token of the request at sequence position `position` (tokens
+  /// come in increasing positions).
+  void append(int64_t request, const float *k, const float *v,
+              int64_t position);
+  /// The position after the request's last token (0 for none).
+  int64_t nextPosition(int64_t request) const;
+  /// The request's live tokens; token 0 is the oldest not dropped.
   int64_t length(int64_t request) const;
   const float *key(int64_t request, int64_t token) const;
   const float *value(int64_t request, int64_t token) const;
+  /// Drops the request's tokens at positions before `position` (a sliding
+  /// window's keys no query can see again), giving back whole pages.
+  void dropBefore(int64_t request, int64_t position);
   int64_t bytes() const;
   int64_t usedTokens() const;
 
 private:
   struct Segment {
     std::vector<int64_t> pages;
-    int64_t length = 0;
+    /// Tokens written into `pages` (the first `start` of them dropped), and
+    /// the position of each.
+    int64_t length = 0, start = 0;
+    std::vector<int64_t> positions;
   };
   float *slot(int64_t page, int64_t offset);
   const float *slot(int64_t page, int64_t offset) const;

@@ -123,6 +123,7 @@ FAIRKV_RT_EXPORT void fairkv_rt_default_options(fairkv_rt_options *options) {
   options->collectives = FAIRKV_RT_COLLECTIVES_RENDEZVOUS;
   options->storage = FAIRKV_RT_STORAGE_BF16;
   options->mpi_rank = -1;
+  options->sliding_window = 0;
 }
 
 FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_create(
@@ -350,7 +351,7 @@ FAIRKV_RT_EXPORT void fairkv_rt_cache_fill_random(fairkv_rt_ctx *ctx,
       k[e] = dist(rng);
       v[e] = dist(rng);
     }
-    cache.append(request, k.data(), v.data());
+    cache.append(request, k.data(), v.data(), cache.nextPosition(request));
   }
 }
 

@@ -127,6 +127,21 @@ Result<BudgetProfile> fairkv::tool::loadProfile(ProfileArgs &a,
     profile->model = model.name;
   if (Status s = profile->checkAgainst(model); !s)
     return makeError(s.error());
+  // A sliding window of N: no head ever holds more than N tokens (the
+  // runtime gives back what no query can see), so plans and cache pools
+  // count at most N.
+  if (model.slidingWindow > 0) {
+    bool capped = false;
+    for (std::vector<int64_t> &layer : profile->tokens)
+      for (int64_t &tokens : layer)
+        if (tokens > model.slidingWindow) {
+          tokens = model.slidingWindow;
+          capped = true;
+        }
+    if (capped)
+      profile->source +=
+          ",sliding_window=" + std::to_string(model.slidingWindow);
+  }
   return profile;
 }
 

@@ -31,7 +31,7 @@ struct Sessions {
 
 /// A small weight file (sessions need one; attention reads none).
 std::string weightFile() {
-  std::string path = testing::TempDir() + "/fairkv-cuda-backend.safetensors";
+  std::string path = uniqueTempPath("cuda-backend.safetensors");
   EXPECT_EQ(fairkv_rt_write_random_weights(path.c_str(), 1, 16, 2, 1, 8, 16,
                                            32, 1, "f32"),
             FAIRKV_OK);

@@ -19,6 +19,9 @@
 #include <thread>
 #include <vector>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 namespace {
 
 class Kernels : public ::testing::Test {
@@ -26,10 +29,12 @@ protected:
   void SetUp() override { open(1); }
   void TearDown() override { fairkv_rt_session_destroy(session); }
 
-  void open(int64_t devices) {
+  void open(int64_t devices, int64_t slidingWindow = 0) {
     if (session)
       fairkv_rt_session_destroy(session);
-    std::string path = testing::TempDir() + "/fairkv-kernels.safetensors";
+    // A file of this process's own: ctest runs the tests as parallel
+    // processes, and another one may have this name mapped.
+    std::string path = uniqueTempPath("kernels.safetensors");
     ASSERT_EQ(fairkv_rt_write_random_weights(path.c_str(), 1, 16, 2, 1, 8, 16,
                                              32, 1, "f32"),
               FAIRKV_OK)
@@ -40,6 +45,7 @@ protected:
     o.snapkv_window = window;
     o.max_new_tokens = 4;
     o.page_tokens = 4; // several pages per request
+    o.sliding_window = slidingWindow;
     ASSERT_EQ(fairkv_rt_session_create(path.c_str(), &o, &session), FAIRKV_OK)
         << fairkv_rt_last_error();
     ctx = fairkv_rt_session_device(session, 0);
@@ -226,6 +232,59 @@ TEST_F(Kernels, AttentionPrefillCompressionAndDecode) {
   EXPECT_EQ(tokens, b * (7 + 12) + b * nk);
 }
 
+// Mistral's sliding window of 3: prefill position t attends to t - 2 .. t;
+// the cache keeps only what the next queries can see (2 of the 6 prompt
+// tokens, then always the last 3), giving pages back so that 8 decode steps
+// fit in the 2 pages sized for 2 + 4 tokens.
+TEST_F(Kernels, SlidingWindowAttendsToTheLastPositions) {
+  open(1, /*slidingWindow=*/3);
+  const int s = 6, nq = 2, nk = 1, d = 8, w = 3;
+  int64_t heads[] = {0}, budgets[] = {100};
+  fairkv_rt_step_begin(ctx, 1, s);
+  std::vector<float> q = random(s * nq * d, 14), k = random(s * nk * d, 15),
+                     v = random(s * nk * d, 16);
+  const float *out = fairkv_rt_tensor_f32_data(fairkv_rt_attention(
+      ctx, tensor(q, {1, s, nq, d}), tensor(k, {1, s, nk, d}),
+      tensor(v, {1, s, nk, d}), 0, nk, heads, budgets, -1, -1, 0, nullptr,
+      nullptr));
+  std::vector<const float *> keys, values;
+  for (int t = 0; t < s; ++t) {
+    keys.push_back(&k[t * d]);
+    values.push_back(&v[t * d]);
+    std::vector<const float *> ks(keys.end() - std::min(t + 1, w), keys.end()),
+        vs(values.end() - std::min(t + 1, w), values.end());
+    for (int g = 0; g < nq; ++g)
+      expectNear(&out[(t * nq + g) * d], attend(ks, vs, &q[(t * nq + g) * d], d),
+                 1e-5);
+  }
+  fairkv_rt_step_end(ctx);
+  double prefill = 0, decode = 0;
+  int64_t tokens = 0, bytes = 0;
+  fairkv_rt_ctx_stats(ctx, &prefill, &decode, &tokens, &bytes);
+  EXPECT_EQ(tokens, w - 1);
+  std::vector<std::vector<float>> kept;
+  for (int step = 0; step < 8; ++step) {
+    fairkv_rt_step_begin(ctx, 1, 1);
+    std::vector<float> q1 = random(nq * d, 20 + step), k1 = random(d, 40 + step),
+                       v1 = random(d, 60 + step);
+    kept.push_back(k1);
+    kept.push_back(v1);
+    keys.push_back(kept[kept.size() - 2].data());
+    values.push_back(kept.back().data());
+    const float *out1 = fairkv_rt_tensor_f32_data(fairkv_rt_attention(
+        ctx, tensor(q1, {1, 1, nq, d}), tensor(k1, {1, 1, nk, d}),
+        tensor(v1, {1, 1, nk, d}), 0, nk, heads, budgets, -1, -1, 0, nullptr,
+        nullptr));
+    std::vector<const float *> ks(keys.end() - w, keys.end()),
+        vs(values.end() - w, values.end());
+    for (int g = 0; g < nq; ++g)
+      expectNear(&out1[g * d], attend(ks, vs, &q1[g * d], d), 1e-5);
+    fairkv_rt_step_end(ctx);
+    fairkv_rt_ctx_stats(ctx, &prefill, &decode, &tokens, &bytes);
+    EXPECT_EQ(tokens, w) << "step " << step;
+  }
+}
+
 // Ada-KV reallocates a layer's candidate budget K across its heads: with
 // floor 1 every head gets K / H candidates, with floor 0 the heads share
 // exactly K by their scores; both keep every window.
@@ -234,7 +293,7 @@ TEST_F(Kernels, AdaKVReallocatesTheLayerBudget) {
   int64_t heads[] = {0, 1}, budgets[] = {7, 20};
   // K = min(7 - 4, 8) + min(20 - 4, 8) = 11 candidates for 2 heads.
   auto keptWith = [&](double alpha) {
-    std::string path = testing::TempDir() + "/fairkv-kernels.safetensors";
+    std::string path = uniqueTempPath("kernels.safetensors");
     fairkv_rt_options o;
     fairkv_rt_default_options(&o);
     o.snapkv_window = window;
@@ -350,7 +409,7 @@ TEST_F(Kernels, LinearAllReduceSumsEveryBlock) {
   open(3);
   for (int64_t chunks : {1, 3, 40})
     expectLinearAllReduceSums(
-        session, 3, testing::TempDir() + "/fairkv-kernels.safetensors", 16, 16,
+        session, 3, uniqueTempPath("kernels.safetensors"), 16, 16,
         chunks, 1e-6);
 }
 
@@ -374,7 +433,7 @@ TEST(Session, BadWeightsAreOneLineErrors) {
             FAIRKV_ERROR_INVALID_ARGUMENT);
   EXPECT_STREQ(fairkv_rt_last_error(),
                "cannot open weights '/nonexistent/w.safetensors'");
-  std::string path = testing::TempDir() + "/fairkv-bad.safetensors";
+  std::string path = uniqueTempPath("bad.safetensors");
   FILE *f = std::fopen(path.c_str(), "wb");
   uint64_t header = 1000;
   std::fwrite(&header, 8, 1, f);
@@ -387,7 +446,8 @@ TEST(Session, BadWeightsAreOneLineErrors) {
 }
 
 TEST(Session, ShardedWeightsThroughAnIndex) {
-  std::string dir = testing::TempDir();
+  std::string dir = uniqueTempPath("sharded");
+  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
   ASSERT_EQ(fairkv_rt_write_random_weights(
                 (dir + "/fairkv-shard-1.safetensors").c_str(), 1, 16, 2, 1, 8,
                 16, 32, 1, "bf16"),

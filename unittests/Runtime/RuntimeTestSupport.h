@@ -20,6 +20,22 @@
 #include <thread>
 #include <vector>
 
+#include <stdlib.h>
+
+/// `name` in a temporary directory of this test process's own (made on
+/// first use), so that parallel test processes and two build trees on one
+/// machine never share a file.
+inline std::string uniqueTempPath(const std::string &name) {
+  static const std::string dir = [] {
+    std::string pattern = testing::TempDir() + "/fairkv-test-XXXXXX";
+    std::vector<char> buffer(pattern.begin(), pattern.end());
+    buffer.push_back('\0');
+    const char *made = mkdtemp(buffer.data());
+    return std::string(made ? made : testing::TempDir().c_str());
+  }();
+  return dir + "/" + name;
+}
+
 /// `n` seeded values, uniform in [-1, 1).
 inline std::vector<float> random(size_t n, uint64_t seed) {
   std::mt19937_64 rng(seed);

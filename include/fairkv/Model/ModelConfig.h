@@ -91,8 +91,7 @@ struct ModelConfig {
   std::vector<float> ropeInverseFrequencies() const;
   /// The first position this implementation cannot compute exactly as
   /// transformers does (0: none): dynamic NTK rescales past
-  /// max_position_embeddings, and a sliding window starts to hide keys at
-  /// position `slidingWindow`. `why` says which.
+  /// max_position_embeddings. `why` says so.
   int64_t positionLimit(std::string *why = nullptr) const;
 
   /// One line saying what the model is: family, shapes, rope, options.

@@ -92,6 +92,10 @@ typedef struct fairkv_rt_options {
   /// the CUDA backend, which then needs NCCL collectives). Call
   /// fairkv_rt_mpi_init first.
   int64_t mpi_rank;
+  /// The model's sliding window (Mistral; 0: none): a query at position p
+  /// attends to keys at positions after p - sliding_window, and a head
+  /// gives back what no later query can see. CPU backend only.
+  int64_t sliding_window;
 } fairkv_rt_options;
 
 #define FAIRKV_RT_BACKEND_CPU 0
@@ -103,7 +107,7 @@ typedef struct fairkv_rt_options {
 
 /// devices 1, max_new_tokens 16, snapkv_window 8, page_tokens 16,
 /// kv_bytes_per_device 0, adakv_alpha -1 (static budgets), backend CPU,
-/// collectives RENDEZVOUS, storage BF16, mpi_rank -1.
+/// collectives RENDEZVOUS, storage BF16, mpi_rank -1, sliding_window 0.
 void fairkv_rt_default_options(fairkv_rt_options *options);
 
 /// Opens `weights_path` (safetensors, memory-mapped) for `options->devices`

@@ -441,15 +441,20 @@ void Lowering::emitEntryPoints(ArrayRef<func::FuncOp> programs) {
   // none) and why, so that the program refuses such a request before any
   // work.
   std::string why;
-  int64_t limit = 0;
+  int64_t limit = 0, window = 0;
   if (auto config = module->getAttrOfType<ModelConfigAttr>(
           FairKVDialect::getConfigAttrName())) {
     model::ModelConfig m;
-    m.slidingWindow = config.getSlidingWindow();
     if (RopeScalingAttr scaling = config.getRopeScaling())
       m.rope = ropeScalingOf(scaling);
     limit = m.positionLimit(&why);
+    window = config.getSlidingWindow();
   }
+  // The model's sliding window, for the runtime's attention (0: none).
+  LLVM::GlobalOp::create(b, loc, i64, /*isConstant=*/true,
+                         LLVM::Linkage::External,
+                         "fairkv_program_sliding_window",
+                         b.getI64IntegerAttr(window));
   LLVM::GlobalOp::create(b, loc, i64, /*isConstant=*/true,
                          LLVM::Linkage::External,
                          "fairkv_program_position_limit",
