@@ -14,7 +14,10 @@ Each fixture directory holds what `save_pretrained` wrote (config.json,
 model.safetensors), prompts.txt (token ids, one prompt per line, mixed
 lengths), tokens.txt (transformers' greedy tokens, a line per prompt, in
 the format a compiled program prints with --quiet) and logits.txt (the
-last-position logits of every step, in the --dump-logits format).
+last-position logits of every step, in the --dump-logits format), both
+computed in float32 (for a bf16 checkpoint: of its bf16 weights); a bf16
+checkpoint also has tokens-bf16.txt and logits-bf16.txt, transformers
+computing in bf16.
 """
 
 import json
@@ -94,6 +97,11 @@ MODELS = {
         torch.float32),
 }
 
+# Every family in bf16 too (transformers computes in bf16 there).
+for family in ["mistral", "qwen2", "qwen3"]:
+    cc, mc, extra, _ = MODELS[family]
+    MODELS[family + "-bf16"] = (cc, mc, extra, torch.bfloat16)
+
 
 def greedy(model, prompt):
     """transformers' greedy decode: a prefill, then one token at a time."""
@@ -131,12 +139,12 @@ MIN_MARGIN = 1e-3
 
 def make(name, config_class, model_class, extra, dtype, seed):
     """Saves the model of the first seed from `seed` on whose greedy steps
-    all keep their top two logits MIN_MARGIN apart (fp32), so that float32
-    rounding cannot decide a token."""
+    (computed in float32) all keep their top two logits MIN_MARGIN apart,
+    so that float32 rounding cannot decide a token."""
     while True:
         directory, worst = make_one(name, config_class, model_class, extra,
                                     dtype, seed)
-        if dtype != torch.float32 or worst >= MIN_MARGIN:
+        if worst >= MIN_MARGIN:
             return directory, worst, seed
         seed += 1000
 
@@ -165,18 +173,30 @@ def make_one(name, config_class, model_class, extra, dtype, seed):
     with open(os.path.join(directory, "prompts.txt"), "w") as f:
         for p in prompts:
             f.write(" ".join(map(str, p)) + "\n")
+    # The references: transformers' float32 computation (of the bf16
+    # weights, for a bf16 checkpoint), and for a bf16 checkpoint also its
+    # bf16 computation (-bf16 files).
+    # Loaded back as a user would: the rotary buffers are then float32 (a
+    # model cast to bf16 in memory would have rounded them).
+    runs = [("", model_class.from_pretrained(directory,
+                                             dtype=torch.float32).eval())]
+    if dtype != torch.float32:
+        runs.append(("-bf16", model_class.from_pretrained(
+            directory, dtype=dtype).eval()))
     worst = 1.0
-    with open(os.path.join(directory, "tokens.txt"), "w") as tokens, \
-            open(os.path.join(directory, "logits.txt"), "w") as logits:
-        results = [greedy(model, p) for p in prompts]
-        for i, steps in enumerate(results):
-            tokens.write("".join(f" {t}" for _, t in steps) + "\n")
-        for step in range(NEW_TOKENS):
-            for i, steps in enumerate(results):
-                row = steps[step][0]
-                worst = min(worst, margin(row))
-                logits.write(f"step {step} request {i}:" +
-                             "".join(f" {float(v):.9g}" for v in row) + "\n")
+    for suffix, reference in runs:
+        results = [greedy(reference, p) for p in prompts]
+        with open(os.path.join(directory, f"tokens{suffix}.txt"), "w") as f:
+            for steps in results:
+                f.write("".join(f" {t}" for _, t in steps) + "\n")
+        with open(os.path.join(directory, f"logits{suffix}.txt"), "w") as f:
+            for step in range(NEW_TOKENS):
+                for i, steps in enumerate(results):
+                    row = steps[step][0]
+                    if not suffix:
+                        worst = min(worst, margin(row))
+                    f.write(f"step {step} request {i}:" +
+                            "".join(f" {float(v):.9g}" for v in row) + "\n")
     return directory, worst
 
 

@@ -29,23 +29,6 @@ namespace fp = ::fairkv::placement;
 
 namespace {
 
-fp::ModelConfig shapeOf(ModelConfigAttr config) {
-  fp::ModelConfig m;
-  m.name = "module";
-  m.layers = config.getLayers();
-  m.hidden = config.getHidden();
-  m.heads = config.getHeads();
-  m.kvHeads = config.getKvHeads();
-  m.headDim = config.getHeadDim();
-  m.ffn = config.getFfn();
-  m.vocab = config.getVocab();
-  m.ropeTheta = config.getRopeThetaValue();
-  m.normEps = config.getNormEpsValue();
-  Type dtype = config.getDtype();
-  m.dtype = dtype.isF32() ? "f32" : dtype.isF16() ? "f16" : "bf16";
-  return m;
-}
-
 struct PlanPlacementPass
     : public mlir::fairkv::impl::FairKVPlanPlacementPassBase<PlanPlacementPass> {
   using FairKVPlanPlacementPassBase::FairKVPlanPlacementPassBase;
@@ -59,7 +42,7 @@ struct PlanPlacementPass
                        "module has no 'fairkv.config'");
       return signalPassFailure();
     }
-    fp::ModelConfig model = shapeOf(config);
+    fp::ModelConfig model = config.toModelConfig("module");
 
     // One attention op per layer, in layer order.
     std::vector<AttentionOp> layers(model.layers);

@@ -80,20 +80,6 @@ int64_t dimOf(Value v, unsigned i) {
   return cast<RankedTensorType>(v.getType()).getDimSize(i);
 }
 
-model::RopeScaling ropeScalingOf(RopeScalingAttr a) {
-  model::RopeScaling r;
-  r.type = a.getType().str();
-  r.factor = a.getFactor().convertToDouble();
-  r.originalMaxPositions = a.getOriginalMaxPositions();
-  r.lowFreqFactor = a.getLowFreqFactor().convertToDouble();
-  r.highFreqFactor = a.getHighFreqFactor().convertToDouble();
-  r.betaFast = a.getBetaFast().convertToDouble();
-  r.betaSlow = a.getBetaSlow().convertToDouble();
-  r.truncate = a.getTruncate();
-  r.attentionFactor = a.getAttentionFactor().convertToDouble();
-  return r;
-}
-
 /// What `r` needs of a model description to derive its frequencies (from
 /// its result: the operands are runtime handles by now).
 model::ModelConfig ropeOf(RotaryOp r) {
@@ -101,7 +87,7 @@ model::ModelConfig ropeOf(RotaryOp r) {
   m.headDim = dimOf(r.getResult(), 3);
   m.ropeTheta = r.getTheta().convertToDouble();
   if (RopeScalingAttr s = r.getScalingAttr())
-    m.rope = ropeScalingOf(s);
+    m.rope = s.toRopeScaling();
   return m;
 }
 
@@ -444,10 +430,7 @@ void Lowering::emitEntryPoints(ArrayRef<func::FuncOp> programs) {
   int64_t limit = 0, window = 0;
   if (auto config = module->getAttrOfType<ModelConfigAttr>(
           FairKVDialect::getConfigAttrName())) {
-    model::ModelConfig m;
-    if (RopeScalingAttr scaling = config.getRopeScaling())
-      m.rope = ropeScalingOf(scaling);
-    limit = m.positionLimit(&why);
+    limit = config.toModelConfig("module").positionLimit(&why);
     window = config.getSlidingWindow();
   }
   // The model's sliding window, for the runtime's attention (0: none).

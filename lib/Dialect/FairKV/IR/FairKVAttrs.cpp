@@ -201,6 +201,46 @@ RopeScalingAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   return success();
 }
 
+::fairkv::model::RopeScaling RopeScalingAttr::toRopeScaling() const {
+  ::fairkv::model::RopeScaling r;
+  r.type = getType().str();
+  r.factor = getFactor().convertToDouble();
+  r.originalMaxPositions = getOriginalMaxPositions();
+  r.lowFreqFactor = getLowFreqFactor().convertToDouble();
+  r.highFreqFactor = getHighFreqFactor().convertToDouble();
+  r.betaFast = getBetaFast().convertToDouble();
+  r.betaSlow = getBetaSlow().convertToDouble();
+  r.truncate = getTruncate();
+  r.attentionFactor = getAttentionFactor().convertToDouble();
+  return r;
+}
+
+::fairkv::model::ModelConfig
+ModelConfigAttr::toModelConfig(StringRef name) const {
+  ::fairkv::model::ModelConfig m;
+  m.name = name.str();
+  m.family = getFamily().str();
+  m.layers = getLayers();
+  m.hidden = getHidden();
+  m.heads = getHeads();
+  m.kvHeads = getKvHeads();
+  m.headDim = getHeadDim();
+  m.ffn = getFfn();
+  m.vocab = getVocab();
+  m.ropeTheta = getRopeThetaValue();
+  if (RopeScalingAttr scaling = getRopeScaling())
+    m.rope = scaling.toRopeScaling();
+  m.normEps = getNormEpsValue();
+  m.maxPositions = getMaxPositions();
+  m.tiedEmbeddings = getTieWordEmbeddings();
+  m.qkvBias = getQkvBias();
+  m.qkNorm = getQkNorm();
+  m.slidingWindow = getSlidingWindow();
+  Type dtype = getDtype();
+  m.dtype = dtype.isF32() ? "f32" : dtype.isF16() ? "f16" : "bf16";
+  return m;
+}
+
 LogicalResult ModelConfigAttr::verify(
     function_ref<InFlightDiagnostic()> emitError, int64_t layers,
     int64_t hidden, int64_t heads, int64_t kvHeads, int64_t headDim,

@@ -14,6 +14,8 @@
 #include "llvm/ADT/APFloat.h"
 #include "llvm/ADT/SmallVector.h"
 
+#include "fairkv/Model/ModelConfig.h"
+
 #include "fairkv/Dialect/FairKV/IR/FairKVEnums.h.inc"
 
 #define GET_ATTRDEF_CLASSES

@@ -83,6 +83,10 @@ def FairKV_RopeScalingAttr : FairKV_Attr<"RopeScaling", "rope_scaling"> {
   );
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// The model library's description of this rope.
+    ::fairkv::model::RopeScaling toRopeScaling() const;
+  }];
 }
 
 def FairKV_ModelConfigAttr : FairKV_Attr<"ModelConfig", "model_config"> {
@@ -158,6 +162,8 @@ def FairKV_ModelConfigAttr : FairKV_Attr<"ModelConfig", "model_config"> {
       return getRopeTheta().convertToDouble();
     }
     double getNormEpsValue() const { return getNormEps().convertToDouble(); }
+    /// The model library's description of this model (named `name`).
+    ::fairkv::model::ModelConfig toModelConfig(::llvm::StringRef name) const;
   }];
 }
 
