@@ -147,6 +147,15 @@ for d in "$programs"/hf/*/; do
     echo "  $m, $p: $(grep -h "largest difference\|error" "$out.err" | tail -1)"
   done
 done
+for d in "$programs"/hf-refused/*/; do
+  m=$(basename "$d")
+  if "$d/g1" --weights "$d/model.safetensors" --prompts "$d/prompts.txt" \
+      --max-new-tokens 6 --quiet --backend cuda > /dev/null 2> "$runs/refused-$m.err" ||
+      ! grep -q "the CUDA backend does not" "$runs/refused-$m.err"; then
+    programs_failed=1
+  fi
+  echo "  $m (refused on the GPU): $(tail -1 "$runs/refused-$m.err")"
+done
 if [ $programs_failed = 0 ]; then
   echo "compiled programs on the CUDA backend: PASS"
 else

@@ -72,4 +72,13 @@ for m in llama-gqa llama-mha-tied llama-llama3 llama-yarn mistral qwen2 qwen3 ll
   "$d/g1" --weights "$d/model.safetensors" --prompts "$d/prompts.txt" --max-new-tokens 6 \
     --quiet --force-tokens "$d/tokens.txt" --dump-logits "$d/cpu.logits" > "$d/cpu.tokens"
 done
+# What the CUDA backend refuses before any work (the CPU backend computes
+# it): dynamic rope past max_position_embeddings, a sliding window shorter
+# than a request.
+for m in llama-dynamic mistral-window-8; do
+  d="$out/hf-refused/$m"
+  mkdir -p "$d"
+  cp "$hf/$m/model.safetensors" "$hf/$m/prompts.txt" "$d/"
+  "$fairkv" compile --model "$hf/$m/config.json" --profile uniform --devices 1 -o "$d/g1"
+done
 echo "gpu-programs: wrote $out"

@@ -55,8 +55,9 @@ MODELS = {
     "llama-linear": (LlamaConfig, LlamaForCausalLM, dict(
         rope_parameters={"rope_type": "linear", "rope_theta": 10000.0,
                          "factor": 2.0}), torch.float32),
+    # Prompts of 5 (below 12 positions throughout) to 17 tokens (past it).
     "llama-dynamic": (LlamaConfig, LlamaForCausalLM, dict(
-        max_position_embeddings=64,
+        max_position_embeddings=12,
         rope_parameters={"rope_type": "dynamic", "rope_theta": 10000.0,
                          "factor": 2.0}), torch.float32),
     # Wavelengths on both sides of 32 / 4 and 32 / 1: all three llama3 cases.
@@ -176,16 +177,18 @@ def make_one(name, config_class, model_class, extra, dtype, seed):
     # The references: transformers' float32 computation (of the bf16
     # weights, for a bf16 checkpoint), and for a bf16 checkpoint also its
     # bf16 computation (-bf16 files).
-    # Loaded back as a user would: the rotary buffers are then float32 (a
-    # model cast to bf16 in memory would have rounded them).
-    runs = [("", model_class.from_pretrained(directory,
-                                             dtype=torch.float32).eval())]
+    # Loaded back as a user would (the rotary buffers are then float32; a
+    # model cast to bf16 in memory would have rounded them), afresh for
+    # every prompt: dynamic rope keeps state across forward passes.
+    def load(load_dtype):
+        return lambda: model_class.from_pretrained(
+            directory, dtype=load_dtype).eval()
+    runs = [("", load(torch.float32))]
     if dtype != torch.float32:
-        runs.append(("-bf16", model_class.from_pretrained(
-            directory, dtype=dtype).eval()))
+        runs.append(("-bf16", load(dtype)))
     worst = 1.0
     for suffix, reference in runs:
-        results = [greedy(reference, p) for p in prompts]
+        results = [greedy(reference(), p) for p in prompts]
         with open(os.path.join(directory, f"tokens{suffix}.txt"), "w") as f:
             for steps in results:
                 f.write("".join(f" {t}" for _, t in steps) + "\n")

@@ -36,7 +36,7 @@ double ModelConfig::tpWeightBytesPerDevice(int devices) const {
          static_cast<double>(layers) * kvHeads * kvHeadWeightBytes() / devices;
 }
 
-int64_t ModelConfig::positionLimit(std::string *why) const {
+int64_t ModelConfig::cudaPositionLimit(std::string *why) const {
   int64_t limit = 0;
   auto lower = [&](int64_t value, const std::string &reason) {
     if (value > 0 && (limit == 0 || value < limit)) {
@@ -47,10 +47,14 @@ int64_t ModelConfig::positionLimit(std::string *why) const {
   };
   if (rope.type == "dynamic")
     lower(rope.originalMaxPositions,
-          "rope type 'dynamic' rescales its frequencies past "
+          "the CUDA backend does not rescale rope type 'dynamic' past "
           "max_position_embeddings = " +
               std::to_string(rope.originalMaxPositions) +
-              ", which FairKV does not implement");
+              " yet (the CPU backend does)");
+  if (slidingWindow > 0)
+    lower(slidingWindow,
+          "the CUDA backend does not implement the model's sliding_window = " +
+              std::to_string(slidingWindow) + " yet (the CPU backend does)");
   return limit;
 }
 

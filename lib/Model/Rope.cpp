@@ -81,10 +81,19 @@ std::vector<float> yarnFrequencies(const RopeScaling &r, double base,
 
 } // namespace
 
-std::vector<float> ModelConfig::ropeInverseFrequencies() const {
+std::vector<float> ModelConfig::ropeInverseFrequencies(int64_t seqLen) const {
   if (rope.type == "yarn")
     return yarnFrequencies(rope, ropeTheta, headDim);
-  std::vector<float> inv = defaultFrequencies(ropeTheta, headDim);
+  double base = ropeTheta;
+  if (rope.type == "dynamic" && seqLen > rope.originalMaxPositions) {
+    // _compute_dynamic_ntk_parameters, in Python floats.
+    const double dim = static_cast<double>(headDim);
+    base = ropeTheta *
+           std::pow(rope.factor * seqLen / rope.originalMaxPositions -
+                        (rope.factor - 1),
+                    dim / (dim - 2));
+  }
+  std::vector<float> inv = defaultFrequencies(base, headDim);
   if (rope.type == "linear")
     for (float &f : inv)
       f /= static_cast<float>(rope.factor);

@@ -49,8 +49,11 @@ Tensor *rmsNorm(fairkv_rt_ctx *ctx, Tensor *x, Tensor *w, double eps);
 /// `bias` may be null.
 Tensor *projectHeads(fairkv_rt_ctx *ctx, Tensor *x, Tensor *w, Tensor *bias,
                      int64_t heads, int64_t headDim);
+/// Refuses positions at or past `dynamicMaxPositions` (when positive): the
+/// CUDA kernel does not rescale dynamic rope frequencies.
 Tensor *rotary(fairkv_rt_ctx *ctx, Tensor *x, Tensor *positions,
-               const double *invFreq, double attentionFactor);
+               const double *invFreq, double attentionFactor,
+               int64_t dynamicMaxPositions);
 /// `rows`: the requests the query's batch rows belong to.
 Tensor *attention(fairkv_rt_ctx *ctx, Tensor *q, Tensor *k, Tensor *v,
                   int64_t layer, const int64_t *kvHeads,

@@ -432,9 +432,11 @@ fairkv_rt_project_heads(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x,
 FAIRKV_RT_EXPORT fairkv_rt_tensor *
 fairkv_rt_rotary(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x,
                  fairkv_rt_tensor *pos, const double *invFreq,
-                 double attentionFactor) {
+                 double attentionFactor, int64_t dynamicMaxPositions,
+                 double dynamicFactor, double theta) {
   if (ctx->gpu)
-    return gpu::rotary(ctx, x, pos, invFreq, attentionFactor);
+    return gpu::rotary(ctx, x, pos, invFreq, attentionFactor,
+                       dynamicMaxPositions);
   int64_t b = x->dim(0), s = x->dim(1), n = x->dim(2), d = x->dim(3);
   require(pos->isInt && pos->dim(0) == b && pos->dim(1) == s, "rotary",
           "positions " + pos->shapeString() + " do not match " +
@@ -443,18 +445,39 @@ fairkv_rt_rotary(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x,
   Tensor *out = ctx->make(x->shape);
   const int64_t half = d / 2;
   const float scale = static_cast<float>(attentionFactor);
-  for (int64_t r = 0; r < b * s; ++r) {
-    // transformers: float32 angles, float32 cos/sin times the factor.
-    const float p = static_cast<float>(pos->i[r]);
-    for (int64_t i = 0; i < half; ++i) {
-      const float angle = p * static_cast<float>(invFreq[i]);
-      const float c = static_cast<float>(std::cos(angle)) * scale,
-                  sn = static_cast<float>(std::sin(angle)) * scale;
-      for (int64_t h = 0; h < n; ++h) {
-        const float *in = &x->f[(r * n + h) * d];
-        float *o = &out->f[(r * n + h) * d];
-        o[i] = in[i] * c - in[i + half] * sn;
-        o[i + half] = in[i + half] * c + in[i] * sn;
+  // Dynamic NTK: transformers rescales the base for a forward pass whose
+  // largest position reaches max_position_embeddings; FairKV does it per
+  // request (as transformers computes a request alone), so placement and
+  // batching never change a request's answer.
+  fairkv::model::ModelConfig dynamic;
+  dynamic.headDim = d;
+  dynamic.ropeTheta = theta;
+  dynamic.rope.type = "dynamic";
+  dynamic.rope.factor = dynamicFactor;
+  dynamic.rope.originalMaxPositions = dynamicMaxPositions;
+  for (int64_t i = 0; i < b; ++i) {
+    std::vector<float> table(invFreq, invFreq + half);
+    if (dynamicMaxPositions > 0) {
+      int64_t last = 0;
+      for (int64_t t = 0; t < s; ++t)
+        last = std::max(last, pos->i[i * s + t]);
+      if (last + 1 > dynamicMaxPositions)
+        table = dynamic.ropeInverseFrequencies(last + 1);
+    }
+    for (int64_t t = 0; t < s; ++t) {
+      const int64_t r = i * s + t;
+      // transformers: float32 angles, float32 cos/sin times the factor.
+      const float p = static_cast<float>(pos->i[r]);
+      for (int64_t e = 0; e < half; ++e) {
+        const float angle = p * table[e];
+        const float c = static_cast<float>(std::cos(angle)) * scale,
+                    sn = static_cast<float>(std::sin(angle)) * scale;
+        for (int64_t h = 0; h < n; ++h) {
+          const float *in = &x->f[(r * n + h) * d];
+          float *o = &out->f[(r * n + h) * d];
+          o[e] = in[e] * c - in[e + half] * sn;
+          o[e + half] = in[e + half] * c + in[e] * sn;
+        }
       }
     }
   }

@@ -22,10 +22,10 @@
 /// Emitted by convert-fairkv-to-runtime: the plan's device count and the
 /// dispatcher to the per-device programs.
 extern "C" const int64_t fairkv_program_num_devices;
-/// Positions from this one on are not computed as transformers does (0:
-/// no limit), for the reason given.
-extern "C" const int64_t fairkv_program_position_limit;
-extern "C" const char fairkv_program_position_limit_reason[];
+/// On the CUDA backend, positions from this one on are not computed as
+/// transformers does (0: no limit), for the reason given.
+extern "C" const int64_t fairkv_program_cuda_position_limit;
+extern "C" const char fairkv_program_cuda_position_limit_reason[];
 /// The model's sliding window (0: none).
 extern "C" const int64_t fairkv_program_sliding_window;
 extern "C" fairkv_rt_tensor *fairkv_program_step(fairkv_rt_ctx *ctx,
@@ -229,30 +229,17 @@ int main(int argc, char **argv) {
     }
   }
   const int64_t total = static_cast<int64_t>(prompts.size());
-  // Refused before any work: a request whose last fed position would reach
-  // the model's limit (a prompt of n tokens and m new ones feeds positions
-  // 0 .. n + m - 2).
-  if (fairkv_program_position_limit > 0)
+  // Refused before any work: on the CUDA backend, a request whose last fed
+  // position would reach what its kernels do not compute (a prompt of n
+  // tokens and m new ones feeds positions 0 .. n + m - 2).
+  if (fairkv_program_cuda_position_limit > 0 && backend == "cuda")
     for (size_t i = 0; i < prompts.size(); ++i)
-      if (maxNew - 1 > fairkv_program_position_limit -
+      if (maxNew - 1 > fairkv_program_cuda_position_limit -
                            static_cast<int64_t>(prompts[i].size()))
         return fail("request " + std::to_string(i) + " needs positions up to " +
                     std::to_string(static_cast<int64_t>(prompts[i].size()) +
                                    maxNew - 2) +
-                    ", but " + fairkv_program_position_limit_reason);
-  // The CUDA kernels attend to every key: a window that would hide one is
-  // refused there (the CPU backend computes it).
-  if (fairkv_program_sliding_window > 0 && backend == "cuda")
-    for (size_t i = 0; i < prompts.size(); ++i)
-      if (maxNew - 1 > fairkv_program_sliding_window -
-                           static_cast<int64_t>(prompts[i].size()))
-        return fail("request " + std::to_string(i) + " needs positions up to " +
-                    std::to_string(static_cast<int64_t>(prompts[i].size()) +
-                                   maxNew - 2) +
-                    ", but the CUDA backend does not implement the model's "
-                    "sliding_window = " +
-                    std::to_string(fairkv_program_sliding_window) +
-                    " yet (the CPU backend does)");
+                    ", but " + fairkv_program_cuda_position_limit_reason);
   if (batchSize == 0)
     batchSize = total;
   const int64_t G = fairkv_program_num_devices;

@@ -140,17 +140,39 @@ TEST(ModelConfig, FamilyDefaultsAndTensors) {
   EXPECT_EQ(biases, 3);
 }
 
-TEST(ModelConfig, PositionLimits) {
+TEST(ModelConfig, CudaPositionLimits) {
   ModelConfig m;
-  EXPECT_EQ(m.positionLimit(), 0);
-  // A sliding window is computed (CPU backend), not a limit.
+  EXPECT_EQ(m.cudaPositionLimit(), 0);
   m.slidingWindow = 4096;
   std::string why;
-  EXPECT_EQ(m.positionLimit(&why), 0);
+  EXPECT_EQ(m.cudaPositionLimit(&why), 4096);
+  EXPECT_NE(why.find("sliding_window = 4096"), std::string::npos);
   m.rope.type = "dynamic";
   m.rope.originalMaxPositions = 2048;
-  EXPECT_EQ(m.positionLimit(&why), 2048);
+  EXPECT_EQ(m.cudaPositionLimit(&why), 2048);
   EXPECT_NE(why.find("dynamic"), std::string::npos);
+}
+
+// transformers 5.24: _compute_dynamic_ntk_parameters(config, seq_len=20)
+// for head_dim 16, theta 1e4, factor 2, max_position_embeddings 8.
+TEST(ModelConfig, DynamicRopeRescalesPastTheMaximum) {
+  ModelConfig m;
+  m.headDim = 16;
+  m.rope.type = "dynamic";
+  m.rope.factor = 2.0;
+  m.rope.originalMaxPositions = 8;
+  EXPECT_EQ(m.ropeInverseFrequencies(8), m.ropeInverseFrequencies(0));
+  const double expected[] = {1.0,
+                             0.25941282510757446,
+                             0.06729500740766525,
+                             0.01745718903839588,
+                             0.0045286184176802635,
+                             0.0011747815879061818,
+                             0.0003047533973585814,
+                             7.905694656074047e-05};
+  std::vector<float> got = m.ropeInverseFrequencies(20);
+  for (size_t i = 0; i < got.size(); ++i)
+    EXPECT_NEAR(got[i], expected[i], 2e-7 * expected[i]) << i;
 }
 
 } // namespace

@@ -94,8 +94,9 @@ TEST_F(Kernels, RotaryRotatesHalves) {
   // yarn-style factor on cos and sin.
   const double invFreq[] = {1.0, 0.1, 0.01, 0.3};
   const double factor = 1.25;
-  const float *got = fairkv_rt_tensor_f32_data(fairkv_rt_rotary(
-      ctx, tensor(x, {1, 3, 2, 8}), pos, invFreq, factor));
+  const float *got = fairkv_rt_tensor_f32_data(
+      fairkv_rt_rotary(ctx, tensor(x, {1, 3, 2, 8}), pos, invFreq, factor,
+                       /*dynamicMaxPositions=*/0, 1.0, 1e4));
   std::vector<double> want(x.size());
   for (int t = 0; t < 3; ++t)
     for (int h = 0; h < 2; ++h)

@@ -86,13 +86,15 @@ struct ModelConfig {
   double tpWeightBytesPerDevice(int devices) const;
 
   /// The rotary inverse frequencies, head_dim / 2 of them, as transformers
-  /// computes them in float32 (for "dynamic": those of positions below
-  /// `originalMaxPositions`, where it equals "default").
-  std::vector<float> ropeInverseFrequencies() const;
-  /// The first position this implementation cannot compute exactly as
-  /// transformers does (0: none): dynamic NTK rescales past
-  /// max_position_embeddings. `why` says so.
-  int64_t positionLimit(std::string *why = nullptr) const;
+  /// computes them in float32 for a forward pass whose largest position is
+  /// `seqLen - 1` (only "dynamic" depends on it: past
+  /// `originalMaxPositions` it rescales the base, below it equals
+  /// "default").
+  std::vector<float> ropeInverseFrequencies(int64_t seqLen = 0) const;
+  /// The first position the CUDA backend cannot compute as transformers
+  /// does (0: none): its kernels neither mask a sliding window nor rescale
+  /// dynamic frequencies (the CPU backend does both). `why` says which.
+  int64_t cudaPositionLimit(std::string *why = nullptr) const;
 
   /// One line saying what the model is: family, shapes, rope, options.
   std::string describe() const;

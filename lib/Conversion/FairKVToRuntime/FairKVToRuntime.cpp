@@ -271,10 +271,17 @@ LogicalResult Lowering::lowerOp(Operation *op, Value ctx) {
             SmallVector<double> table;
             for (float f : m.ropeInverseFrequencies())
               table.push_back(f);
+            // Dynamic NTK rescales per request past its maximum: the runtime
+            // derives those frequencies (from the same model library).
+            const bool dynamic = m.rope.type == "dynamic";
             results.push_back(call(
                 loc, "rotary",
                 operands({r.getInput(), r.getPositions(), farr(loc, table),
-                          constF64(loc, m.rope.attentionFactor)})));
+                          constF64(loc, m.rope.attentionFactor),
+                          constI64(loc, dynamic ? m.rope.originalMaxPositions
+                                                : 0),
+                          constF64(loc, dynamic ? m.rope.factor : 1.0),
+                          constF64(loc, m.ropeTheta)})));
             return success();
           })
           .Case([&](AttentionOp a) -> LogicalResult {
@@ -423,14 +430,14 @@ void Lowering::emitEntryPoints(ArrayRef<func::FuncOp> programs) {
   LLVM::GlobalOp::create(b, loc, i64, /*isConstant=*/true,
                          LLVM::Linkage::External, "fairkv_program_num_devices",
                          b.getI64IntegerAttr(devices));
-  // The first position the program cannot compute as transformers does (0:
-  // none) and why, so that the program refuses such a request before any
-  // work.
+  // The first position the CUDA backend cannot compute as transformers
+  // does (0: none) and why, so that the program refuses such a request
+  // there before any work.
   std::string why;
   int64_t limit = 0, window = 0;
   if (auto config = module->getAttrOfType<ModelConfigAttr>(
           FairKVDialect::getConfigAttrName())) {
-    limit = config.toModelConfig("module").positionLimit(&why);
+    limit = config.toModelConfig("module").cudaPositionLimit(&why);
     window = config.getSlidingWindow();
   }
   // The model's sliding window, for the runtime's attention (0: none).
@@ -440,13 +447,13 @@ void Lowering::emitEntryPoints(ArrayRef<func::FuncOp> programs) {
                          b.getI64IntegerAttr(window));
   LLVM::GlobalOp::create(b, loc, i64, /*isConstant=*/true,
                          LLVM::Linkage::External,
-                         "fairkv_program_position_limit",
+                         "fairkv_program_cuda_position_limit",
                          b.getI64IntegerAttr(limit));
   why.push_back('\0');
   LLVM::GlobalOp::create(
       b, loc, LLVM::LLVMArrayType::get(b.getI8Type(), why.size()),
       /*isConstant=*/true, LLVM::Linkage::External,
-      "fairkv_program_position_limit_reason", b.getStringAttr(why));
+      "fairkv_program_cuda_position_limit_reason", b.getStringAttr(why));
   auto step = func::FuncOp::create(
       b, loc, "fairkv_program_step",
       b.getFunctionType({ptr, i64, ptr, ptr}, {ptr}));

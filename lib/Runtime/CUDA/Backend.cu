@@ -729,12 +729,23 @@ Tensor *fairkv::rt::gpu::projectHeads(fairkv_rt_ctx *ctx, Tensor *x,
 }
 
 Tensor *fairkv::rt::gpu::rotary(fairkv_rt_ctx *ctx, Tensor *x, Tensor *pos,
-                                const double *invFreq,
-                                double attentionFactor) {
+                                const double *invFreq, double attentionFactor,
+                                int64_t dynamicMaxPositions) {
   GpuDevice &g = dev(ctx);
   if (!pos->isInt || pos->dim(0) != x->dim(0) || pos->dim(1) != x->dim(1))
     fatal("rotary: positions " + pos->shapeString() + " do not match " +
           x->shapeString());
+  if (dynamicMaxPositions > 0) {
+    if (!pos->hostValid)
+      download(pos);
+    for (int64_t position : pos->i)
+      if (position >= dynamicMaxPositions)
+        fatal("rotary: position " + std::to_string(position) +
+              " reaches max_position_embeddings = " +
+              std::to_string(dynamicMaxPositions) +
+              ", where rope type 'dynamic' rescales its frequencies; the "
+              "CUDA backend does not yet (the CPU backend does)");
+  }
   if (!invFreq)
     fatal("rotary: no frequency table");
   const int half = static_cast<int>(x->dim(3) / 2);

@@ -64,7 +64,7 @@ Tensor *gpu::projectHeads(fairkv_rt_ctx *, Tensor *, Tensor *, Tensor *,
   unreachable();
 }
 Tensor *gpu::rotary(fairkv_rt_ctx *, Tensor *, Tensor *, const double *,
-                    double) {
+                    double, int64_t) {
   unreachable();
 }
 Tensor *gpu::attention(fairkv_rt_ctx *, Tensor *, Tensor *, Tensor *, int64_t,
