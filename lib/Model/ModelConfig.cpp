@@ -7,6 +7,21 @@
 using namespace fairkv::model;
 using fairkv::placement::makeError;
 
+ModelConfig ModelConfig::llama(std::string name, int64_t layers,
+                               int64_t hidden, int64_t heads, int64_t kvHeads,
+                               int64_t headDim, int64_t ffn, int64_t vocab) {
+  ModelConfig m;
+  m.name = std::move(name);
+  m.layers = layers;
+  m.hidden = hidden;
+  m.heads = heads;
+  m.kvHeads = kvHeads;
+  m.headDim = headDim;
+  m.ffn = ffn;
+  m.vocab = vocab;
+  return m;
+}
+
 double ModelConfig::kvHeadWeightBytes() const {
   // K and V: 2 * head_dim columns; Q: q_per_kv * head_dim columns; O: the
   // same number of rows; each is `hidden` long. Biases add one value per

@@ -14,15 +14,8 @@ namespace {
 ModelConfig shape(std::string name, int64_t layers, int64_t hidden,
                  int64_t heads, int64_t kvHeads, int64_t headDim, int64_t ffn,
                  int64_t vocab, double theta, double eps, std::string dtype) {
-  ModelConfig m;
-  m.name = std::move(name);
-  m.layers = layers;
-  m.hidden = hidden;
-  m.heads = heads;
-  m.kvHeads = kvHeads;
-  m.headDim = headDim;
-  m.ffn = ffn;
-  m.vocab = vocab;
+  ModelConfig m = ModelConfig::llama(std::move(name), layers, hidden, heads,
+                                     kvHeads, headDim, ffn, vocab);
   m.ropeTheta = theta;
   m.normEps = eps;
   m.dtype = std::move(dtype);

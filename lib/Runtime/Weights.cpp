@@ -181,15 +181,8 @@ namespace {
 std::vector<fairkv::model::TensorSpec>
 denseTensors(int64_t layers, int64_t hidden, int64_t heads, int64_t kvHeads,
              int64_t headDim, int64_t ffn, int64_t vocab) {
-  fairkv::model::ModelConfig m;
-  m.layers = layers;
-  m.hidden = hidden;
-  m.heads = heads;
-  m.kvHeads = kvHeads;
-  m.headDim = headDim;
-  m.ffn = ffn;
-  m.vocab = vocab;
-  return fairkv::model::modelTensors(m);
+  return fairkv::model::modelTensors(fairkv::model::ModelConfig::llama(
+      "", layers, hidden, heads, kvHeads, headDim, ffn, vocab));
 }
 
 bool endsWith(const std::string &s, const std::string &suffix) {

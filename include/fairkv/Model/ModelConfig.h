@@ -69,6 +69,11 @@ struct ModelConfig {
   /// "f32", "f16" or "bf16".
   std::string dtype = "bf16";
 
+  /// A dense Llama of these sizes (the other fields at their defaults).
+  static ModelConfig llama(std::string name, int64_t layers, int64_t hidden,
+                           int64_t heads, int64_t kvHeads, int64_t headDim,
+                           int64_t ffn, int64_t vocab);
+
   int64_t dtypeBytes() const { return dtype == "f32" ? 4 : 2; }
   int64_t queryGroup() const { return heads / kvHeads; }
   /// Weight bytes that travel with one KV head: its K and V columns, its
