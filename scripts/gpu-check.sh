@@ -116,14 +116,14 @@ for p in g1 tp-2 fairkv-2 tp-3 fairkv-3 tp-4 fairkv-4; do
   done
 done
 for p in g1 fairkv-3; do
-  cpu adakv $p 0 1 1 --adakv-alpha 0.2
+  cpu adakv $p 0 1 1 --kv-method adakv --adakv-alpha 0.2
 done
 # Placement never changes the answer on the GPU either: with compression
 # on (static budgets and Ada-KV), every sharded program's whole decode
 # against the unsharded GPU run.
 for mode in on adakv; do
   extra=()
-  [ $mode = adakv ] && extra=(--adakv-alpha 0.2)
+  [ $mode = adakv ] && extra=(--kv-method adakv --adakv-alpha 0.2)
   "$programs/on-g1" "${args[@]}" "${extra[@]}" --quiet --max-new-tokens 6 \
     --force-tokens "$programs/$mode.tokens" --dump-logits "$runs/$mode-gpu.logits" > /dev/null
   for p in tp-2 fairkv-2 tp-3 fairkv-3 tp-4 fairkv-4; do

@@ -49,7 +49,7 @@ done
 # Ada-KV (floor 0.2) over the compression-on programs.
 "$out/on-g1" --weights "$out/weights.safetensors" --random-prompts 6 \
   --prompt-len 40 --min-prompt-len 20 --max-new-tokens 6 --seed 5 --quiet \
-  --adakv-alpha 0.2 --dump-logits "$out/adakv.logits" > "$out/adakv.tokens"
+  --kv-method adakv --adakv-alpha 0.2 --dump-logits "$out/adakv.logits" > "$out/adakv.tokens"
 grep -h '"extra_replicas"' "$out"/on-fairkv-*.json
 # Every model family of the Hugging Face fixtures (test/Fixtures/hf): G = 1
 # and fairkv at G = 2 with copies (skewed budgets above every request's

@@ -527,13 +527,17 @@ bool fairkv::bench::checkPrefillSelect() {
           for (double &v : logit)
             sum += (v = std::exp(v - mx));
           for (int64_t t = 0; t < cand; ++t)
-            score[t] = std::max(score[t], logit[t] / sum);
+            score[t] += logit[t] / sum / double(w * group);
         }
       }
-      for (int64_t t = 0; t < cand; ++t)
-        for (int64_t u = std::max<int64_t>(0, t - 3);
-             u <= std::min<int64_t>(cand - 1, t + 3); ++u)
-          pooled[t] = std::max(pooled[t], score[u]);
+      // kvpress's SnapKV: the mean over window and group, average-pooled.
+      const int64_t radius = a.kernel / 2;
+      for (int64_t t = 0; t < cand; ++t) {
+        for (int64_t u = std::max<int64_t>(0, t - radius);
+             u <= std::min<int64_t>(cand - 1, t + radius); ++u)
+          pooled[t] += score[u];
+        pooled[t] /= a.kernel;
+      }
       std::vector<int64_t> order(cand);
       for (int64_t t = 0; t < cand; ++t)
         order[t] = t;

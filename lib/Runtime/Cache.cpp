@@ -79,6 +79,21 @@ void HeadCache::dropBefore(int64_t request, int64_t position) {
   }
 }
 
+std::vector<int64_t> HeadCache::requests() const {
+  std::vector<int64_t> out;
+  for (const auto &[request, s] : segments)
+    out.push_back(request);
+  return out;
+}
+
+std::vector<int64_t> HeadCache::positions(int64_t request) const {
+  auto it = segments.find(request);
+  if (it == segments.end())
+    return {};
+  const Segment &s = it->second;
+  return std::vector<int64_t>(s.positions.begin() + s.start, s.positions.end());
+}
+
 int64_t HeadCache::bytes() const {
   return static_cast<int64_t>(pool.size() * sizeof(float));
 }

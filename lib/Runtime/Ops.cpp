@@ -151,17 +151,39 @@ std::vector<int64_t> myRows(fairkv_rt_ctx *ctx, const Split &s, int64_t batch,
 /// the largest attention any of the group's last `window` queries pays
 /// them, max-pooled over neighbouring tokens.
 std::vector<float> poolScores(const std::vector<std::vector<float>> &probs,
-                              int64_t candidates) {
-  std::vector<float> score(std::max<int64_t>(0, candidates), 0.0f),
-      pooled(score.size(), 0.0f);
-  for (const auto &row : probs)
-    for (int64_t t = 0; t < candidates; ++t)
-      score[t] = std::max(score[t], row[t]);
-  const int64_t radius = 3; // a 7-token max-pool, as SnapKV's kernel
-  for (int64_t t = 0; t < candidates; ++t)
-    for (int64_t u = std::max<int64_t>(0, t - radius);
-         u <= std::min(candidates - 1, t + radius); ++u)
-      pooled[t] = std::max(pooled[t], score[u]);
+                              int64_t candidates, int64_t group,
+                              const fairkv_rt_options &opt) {
+  // SnapKV as kvpress's SnapKVPress computes it: per query head, the mean of
+  // the window queries' softmaxed attention, pooled over `snapkv_kernel`
+  // tokens (zero-padded average, or max), then the mean over the KV head's
+  // query group. Rows come window query by window query, each the group's
+  // heads in order.
+  const int64_t n = std::max<int64_t>(0, candidates);
+  const int64_t queries = static_cast<int64_t>(probs.size()) / group;
+  const int64_t radius = opt.snapkv_kernel / 2;
+  std::vector<float> pooled(n, 0.0f), score(n), one(n);
+  for (int64_t g = 0; g < group; ++g) {
+    std::fill(score.begin(), score.end(), 0.0f);
+    for (int64_t q = 0; q < queries; ++q)
+      for (int64_t t = 0; t < n; ++t)
+        score[t] += probs[q * group + g][t];
+    for (float &v : score)
+      v /= static_cast<float>(queries);
+    for (int64_t t = 0; t < n; ++t) {
+      float acc = 0.0f; // scores are probabilities: 0 is below every max
+      for (int64_t u = std::max<int64_t>(0, t - radius);
+           u <= std::min(n - 1, t + radius); ++u)
+        acc = opt.snapkv_pool == FAIRKV_RT_POOL_MAX ? std::max(acc, score[u])
+                                                    : acc + score[u];
+      one[t] = opt.snapkv_pool == FAIRKV_RT_POOL_MAX
+                   ? acc
+                   : acc / static_cast<float>(opt.snapkv_kernel);
+    }
+    for (int64_t t = 0; t < n; ++t)
+      pooled[t] += one[t];
+  }
+  for (float &v : pooled)
+    v /= static_cast<float>(group);
   return pooled;
 }
 
@@ -199,45 +221,51 @@ std::vector<int64_t> staticKeep(const PendingPrefill &p) {
   return keep;
 }
 
-/// Ada-KV's allocation for one (layer, request): `heads` holds every KV
-/// head's pending prefill of that layer and request, from all devices.
-/// The layer's candidate budget K (the heads' static budgets less their
-/// windows) goes to the global top-K pooled scores across the heads; head
-/// h gets round((1 - alpha) * picks_h + alpha * K / H) candidates (at most
-/// all of them) and keeps its window too.
+/// Ada-KV as kvpress's AdaKVPress computes it, over one layer's heads of
+/// one request: a head keeps its window (scored above everything), its
+/// best max(1, alpha * budget) tokens (the safeguard: the window counts
+/// first), and the layer shares the rest of its candidate slots (the sum
+/// of budget - window over its heads) by the best scores across all its
+/// heads. Returns each head's number of candidates kept. Ties go to the
+/// lower head, then the earlier token: the same on every device and in
+/// every placement.
 std::map<int64_t, int64_t>
 adaKVAllocation(const std::vector<const PendingPrefill *> &heads,
                 double alpha) {
-  int64_t total = 0;
   struct Pick {
     float score;
     int64_t head, token;
   };
-  std::vector<Pick> all;
-  for (const PendingPrefill *p : heads) {
-    int64_t candidates = static_cast<int64_t>(p->pooled.size());
-    total += std::min(std::max<int64_t>(0, p->budget - p->window), candidates);
-    for (int64_t t = 0; t < candidates; ++t)
-      all.push_back({p->pooled[t], p->head, t});
-  }
-  // Ties go to the lower head, then the earlier token: the same on every
-  // device and in every placement.
   auto better = [](const Pick &a, const Pick &b) {
     if (a.score != b.score)
       return a.score > b.score;
     return a.head != b.head ? a.head < b.head : a.token < b.token;
   };
-  total = std::min<int64_t>(total, all.size());
-  std::nth_element(all.begin(), all.begin() + total, all.end(), better);
-  std::map<int64_t, int64_t> picks;
-  for (int64_t i = 0; i < total; ++i)
-    ++picks[all[i].head];
-  const double mean = heads.empty() ? 0.0 : double(total) / heads.size();
+  int64_t slots = 0;
   std::map<int64_t, int64_t> allocation;
-  for (const PendingPrefill *p : heads)
-    allocation[p->head] = std::min<int64_t>(
-        p->pooled.size(),
-        std::llround((1 - alpha) * picks[p->head] + alpha * mean));
+  std::vector<Pick> rest;
+  for (const PendingPrefill *p : heads) {
+    const int64_t candidates = static_cast<int64_t>(p->pooled.size());
+    slots += std::min(std::max<int64_t>(0, p->budget - p->window), candidates);
+    int64_t safe = static_cast<int64_t>(p->budget * alpha);
+    if (alpha > 0 && p->budget > 0)
+      safe = std::max<int64_t>(1, safe);
+    const int64_t forced =
+        std::min(candidates, std::max<int64_t>(0, safe - p->window));
+    std::vector<Pick> mine;
+    for (int64_t t = 0; t < candidates; ++t)
+      mine.push_back({p->pooled[t], p->head, t});
+    std::sort(mine.begin(), mine.end(), better);
+    allocation[p->head] = forced;
+    rest.insert(rest.end(), mine.begin() + forced, mine.end());
+  }
+  int64_t free = slots;
+  for (auto &[head, forced] : allocation)
+    free -= forced;
+  free = std::clamp<int64_t>(free, 0, rest.size());
+  std::nth_element(rest.begin(), rest.begin() + free, rest.end(), better);
+  for (int64_t i = 0; i < free; ++i)
+    ++allocation[rest[i].head];
   return allocation;
 }
 
@@ -553,7 +581,7 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_attention(
         pending.budget = budgets[j];
         pending.length = length;
         pending.window = w;
-        pending.pooled = poolScores(probs, length - w);
+        pending.pooled = poolScores(probs, length - w, group, opt);
         for (int64_t t = pad; t < s; ++t) {
           pending.keys.insert(pending.keys.end(), kAt(t), kAt(t) + d);
           pending.values.insert(pending.values.end(), vAt(t), vAt(t) + d);

@@ -18,6 +18,7 @@
 #include <random>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 /// Emitted by convert-fairkv-to-runtime: the plan's device count and the
 /// dispatcher to the per-device programs.
@@ -100,11 +101,29 @@ int main(int argc, char **argv) {
                  "requests per batch; the prompts run as consecutive batches "
                  "(0: all in one)")
       ->capture_default_str();
-  app.add_option("--adakv-alpha", adakvAlpha,
-                 "reallocate each layer's KV budget across its heads per "
-                 "request (Ada-KV) with this floor in [0, 1]; negative keeps "
-                 "the static per-head budgets")
+  std::string kvMethod = "snapkv", snapkvPool, dumpKept;
+  int64_t snapkvKernel = 0;
+  app.add_option("--kv-method", kvMethod,
+                 "how a head chooses the prompt tokens it keeps: snapkv "
+                 "(kvpress's SnapKVPress: window queries' mean attention, "
+                 "average-pooled, mean over the query group), headkv (the "
+                 "same scores max-pooled over 7 tokens) or adakv (kvpress's "
+                 "AdaKVPress over SnapKV scores: each layer's budget shared "
+                 "across its heads, with the --adakv-alpha safeguard)")
+      ->check(CLI::IsMember({"snapkv", "headkv", "adakv"}))
       ->capture_default_str();
+  app.add_option("--snapkv-kernel", snapkvKernel,
+                 "tokens the scores are pooled over (odd; default 5, headkv "
+                 "7)");
+  app.add_option("--snapkv-pool", snapkvPool,
+                 "avg or max pooling of the scores (default avg, headkv max)")
+      ->check(CLI::IsMember({"avg", "max"}));
+  app.add_option("--adakv-alpha", adakvAlpha,
+                 "adakv: the fraction of its own budget every head keeps at "
+                 "least, in [0, 1] (default 0.2, kvpress's)");
+  app.add_option("--dump-kept", dumpKept,
+                 "CPU backend: write the prompt positions every (request, "
+                 "layer, KV head) keeps after its prefill to this file");
   app.add_option("--seed", seed, "seed of the random prompts")
       ->capture_default_str();
   app.add_option("--snapkv-window", window,
@@ -173,8 +192,20 @@ int main(int argc, char **argv) {
     minPromptLen = promptLen;
   if (minPromptLen < 2 || minPromptLen > promptLen)
     return fail("--min-prompt-len must be between 2 and --prompt-len");
-  if (!(adakvAlpha <= 1))
-    return fail("--adakv-alpha must be at most 1");
+  if (kvMethod == "adakv") {
+    if (adakvAlpha < 0)
+      adakvAlpha = 0.2;
+    if (!(adakvAlpha <= 1))
+      return fail("--adakv-alpha must be in [0, 1]");
+  } else if (adakvAlpha >= 0) {
+    return fail("--adakv-alpha needs --kv-method adakv");
+  }
+  if (snapkvKernel == 0)
+    snapkvKernel = kvMethod == "headkv" ? 7 : 5;
+  if (snapkvPool.empty())
+    snapkvPool = kvMethod == "headkv" ? "max" : "avg";
+  if (snapkvKernel < 1 || snapkvKernel % 2 == 0)
+    return fail("--snapkv-kernel must be odd and positive");
   fairkv_rt_options options;
   fairkv_rt_default_options(&options);
   options.devices = fairkv_program_num_devices;
@@ -183,6 +214,9 @@ int main(int argc, char **argv) {
   options.snapkv_window = window;
   options.kv_bytes_per_device = kvBytes;
   options.adakv_alpha = adakvAlpha;
+  options.snapkv_kernel = snapkvKernel;
+  options.snapkv_pool =
+      snapkvPool == "max" ? FAIRKV_RT_POOL_MAX : FAIRKV_RT_POOL_AVG;
   options.backend =
       backend == "cuda" ? FAIRKV_RT_BACKEND_CUDA : FAIRKV_RT_BACKEND_CPU;
   options.mpi_rank = rank;
@@ -291,6 +325,11 @@ int main(int argc, char **argv) {
       return fail("cannot write '" + dumpLogits + "'");
   }
   std::vector<std::vector<int64_t>> generated(total);
+  // --dump-kept: by (request, layer, KV head), from every device.
+  const std::string dumpKeptFile = leader ? dumpKept : std::string();
+  std::map<std::tuple<int64_t, int64_t, int64_t>, std::string> keptLines;
+  if (!dumpKeptFile.empty() && backend != "cpu")
+    return fail("--dump-kept needs the CPU backend");
   double prefillSeconds = 0, decodeSeconds = 0;
   auto start = std::chrono::steady_clock::now();
   for (int64_t first = 0; first < total; first += batchSize) {
@@ -345,6 +384,22 @@ int main(int argc, char **argv) {
                                         stepStart)
               .count();
       const int64_t here = useMpi ? rank : 0;
+      if (step == 0 && !dumpKeptFile.empty())
+        for (int64_t g = 0; g < G && !useMpi; ++g) {
+          fairkv_rt_ctx *ctx = fairkv_rt_session_device(session, g);
+          int64_t layer, head, request;
+          const int64_t *kept;
+          for (int64_t e = 0, n; (n = fairkv_rt_ctx_kept(ctx, e, &layer, &head,
+                                                         &request, &kept)) >= 0;
+               ++e) {
+            std::string line = "request " + std::to_string(first + request) +
+                               " layer " + std::to_string(layer) + " head " +
+                               std::to_string(head) + ":";
+            for (int64_t i = 0; i < n; ++i)
+              line += " " + std::to_string(kept[i]);
+            keptLines[{first + request, layer, head}] = line;
+          }
+        }
       for (int64_t g = 1; g < G && !useMpi; ++g)
         if (results[g] != results[0])
           return fail("devices disagree on the tokens of step " +
@@ -400,6 +455,13 @@ int main(int argc, char **argv) {
     if (!quiet && leader && total > batch)
       std::cerr << "batch of requests " << first << ".." << first + batch - 1
                 << " done\n";
+  }
+  if (!dumpKeptFile.empty()) {
+    std::ofstream out(dumpKeptFile);
+    for (const auto &[key, line] : keptLines)
+      out << line << "\n";
+    if (!out)
+      return fail("cannot write '" + dumpKeptFile + "'");
   }
   double seconds = std::chrono::duration<double>(
                        std::chrono::steady_clock::now() - start)

@@ -77,7 +77,7 @@ struct PendingPrefill {
   int64_t layer = 0, head = 0, request = 0, budget = 0;
   /// Prompt tokens, and how many of the last ones form the window.
   int64_t length = 0, window = 0;
-  /// Max-pooled scores of the length - window candidate tokens.
+  /// SnapKV scores of the length - window candidate tokens (poolScores).
   std::vector<float> pooled;
   /// length x head_dim keys and values.
   std::vector<float> keys, values;
@@ -107,6 +107,10 @@ public:
   void dropBefore(int64_t request, int64_t position);
   int64_t bytes() const;
   int64_t usedTokens() const;
+  /// The requests holding tokens, and the positions of a request's live
+  /// tokens (oldest first).
+  std::vector<int64_t> requests() const;
+  std::vector<int64_t> positions(int64_t request) const;
 
 private:
   struct Segment {
@@ -231,6 +235,8 @@ struct fairkv_rt_ctx {
   /// session's other devices).
   std::map<std::string, std::shared_ptr<fairkv::rt::Tensor>> weights;
   std::map<std::pair<int64_t, int64_t>, fairkv::rt::HeadCache> cache;
+  /// What fairkv_rt_ctx_kept last returned.
+  mutable std::vector<int64_t> keptScratch;
   /// Bytes of KV page pools reserved on this device so far.
   int64_t reservedKVBytes = 0;
   std::map<std::string, int64_t> collectiveCounts;

@@ -116,6 +116,8 @@ FAIRKV_RT_EXPORT void fairkv_rt_default_options(fairkv_rt_options *options) {
   options->devices = 1;
   options->max_new_tokens = 16;
   options->snapkv_window = 8;
+  options->snapkv_kernel = 5;
+  options->snapkv_pool = FAIRKV_RT_POOL_AVG;
   options->page_tokens = 16;
   options->kv_bytes_per_device = 0;
   options->adakv_alpha = -1;
@@ -137,6 +139,18 @@ FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_create(
     return fail(FAIRKV_ERROR_INVALID_ARGUMENT,
                 "devices, snapkv_window and page_tokens must be positive, "
                 "max_new_tokens non-negative and adakv_alpha at most 1");
+  if (options->snapkv_kernel <= 0 || options->snapkv_kernel % 2 == 0 ||
+      (options->snapkv_pool != FAIRKV_RT_POOL_AVG &&
+       options->snapkv_pool != FAIRKV_RT_POOL_MAX))
+    return fail(FAIRKV_ERROR_INVALID_ARGUMENT,
+                "snapkv_kernel must be odd and positive, snapkv_pool AVG or "
+                "MAX");
+  // The CUDA scoring kernel averages; max-pooling is the CPU backend's.
+  if (options->backend == FAIRKV_RT_BACKEND_CUDA &&
+      options->snapkv_pool != FAIRKV_RT_POOL_AVG)
+    return fail(FAIRKV_ERROR_INVALID_ARGUMENT,
+                "the CUDA backend scores with average pooling only (headkv's "
+                "max-pooling runs on the CPU backend)");
   if (options->backend != FAIRKV_RT_BACKEND_CPU &&
       options->backend != FAIRKV_RT_BACKEND_CUDA)
     return fail(FAIRKV_ERROR_INVALID_ARGUMENT, "unknown backend " +
@@ -302,6 +316,26 @@ FAIRKV_RT_EXPORT void fairkv_rt_ctx_stats(const fairkv_rt_ctx *ctx,
     *kvTokens += cache.usedTokens();
     *kvPoolBytes += cache.bytes();
   }
+}
+
+FAIRKV_RT_EXPORT int64_t fairkv_rt_ctx_kept(const fairkv_rt_ctx *ctx,
+                                            int64_t index, int64_t *layer,
+                                            int64_t *head, int64_t *request,
+                                            const int64_t **positions) {
+  if (ctx->gpu || index < 0)
+    return -1;
+  for (const auto &[layerHead, cache] : ctx->cache)
+    for (int64_t r : cache.requests()) {
+      if (index-- > 0)
+        continue;
+      *layer = layerHead.first;
+      *head = layerHead.second;
+      *request = r;
+      ctx->keptScratch = cache.positions(r);
+      *positions = ctx->keptScratch.data();
+      return static_cast<int64_t>(ctx->keptScratch.size());
+    }
+  return -1;
 }
 
 FAIRKV_RT_EXPORT void fairkv_rt_fatal(const char *message) {

@@ -17,6 +17,7 @@
 #include <numeric>
 #include <random>
 #include <thread>
+#include <map>
 #include <vector>
 
 #include <sys/stat.h>
@@ -132,8 +133,46 @@ std::vector<double> attend(const std::vector<const float *> &keys,
   return out;
 }
 
+/// kvpress's SnapKV scores of request i's candidates (the s - window
+/// tokens before the window) for KV head j, in double: per query head, the
+/// mean over the window queries of their softmax attention, average-pooled
+/// over 5 tokens (zero-padded), then the mean over the group.
+std::vector<double> snapkvScores(const std::vector<float> &q,
+                                 const std::vector<float> &k, int i, int j,
+                                 int s, int nq, int nk, int d,
+                                 int window = 4) {
+  const int group = nq / nk, candidates = s - window;
+  std::vector<double> pooled(candidates, 0.0);
+  for (int g = 0; g < group; ++g) {
+    std::vector<double> score(candidates, 0.0);
+    for (int t = s - window; t < s; ++t) {
+      const float *qq = &q[((i * s + t) * nq + j * group + g) * d];
+      std::vector<double> logits(t + 1);
+      double mx = -INFINITY, sum = 0;
+      for (int u = 0; u <= t; ++u) {
+        logits[u] = 0;
+        for (int e = 0; e < d; ++e)
+          logits[u] += double(qq[e]) * k[((i * s + u) * nk + j) * d + e];
+        logits[u] /= std::sqrt(double(d));
+        mx = std::max(mx, logits[u]);
+      }
+      for (double &l : logits)
+        sum += (l = std::exp(l - mx));
+      for (int u = 0; u < candidates; ++u)
+        score[u] += logits[u] / sum / window;
+    }
+    for (int u = 0; u < candidates; ++u) {
+      double acc = 0;
+      for (int w = std::max(0, u - 2); w <= std::min(candidates - 1, u + 2); ++w)
+        acc += score[w];
+      pooled[u] += acc / 5 / group;
+    }
+  }
+  return pooled;
+}
+
 // Prefill of 2 requests x 12 tokens over 2 KV heads (GQA group 2): head 0
-// keeps 7 tokens (SnapKV), head 1 (budget 20) keeps all 12. Prefill outputs
+// keeps 7 tokens (kvpress's SnapKV), head 1 (budget 20) keeps all 12. Prefill outputs
 // are full causal attention; the decode step then attends over exactly the
 // kept tokens plus the new one.
 TEST_F(Kernels, AttentionPrefillCompressionAndDecode) {
@@ -172,27 +211,7 @@ TEST_F(Kernels, AttentionPrefillCompressionAndDecode) {
         continue;
       }
       int candidates = s - window;
-      std::vector<double> score(candidates, 0), pooled(candidates, 0);
-      for (int t = s - window; t < s; ++t)
-        for (int g = 0; g < group; ++g) {
-          const float *qq = &q[((i * s + t) * nq + j * group + g) * d];
-          std::vector<double> logits(t + 1);
-          double mx = -INFINITY, sum = 0;
-          for (int u = 0; u <= t; ++u) {
-            logits[u] = 0;
-            for (int e = 0; e < d; ++e)
-              logits[u] += double(qq[e]) * kAt(k, i, u, j)[e];
-            logits[u] /= std::sqrt(double(d));
-            mx = std::max(mx, logits[u]);
-          }
-          for (double &l : logits)
-            sum += (l = std::exp(l - mx));
-          for (int u = 0; u < candidates; ++u)
-            score[u] = std::max(score[u], logits[u] / sum);
-        }
-      for (int u = 0; u < candidates; ++u)
-        for (int w = std::max(0, u - 3); w <= std::min(candidates - 1, u + 3); ++w)
-          pooled[u] = std::max(pooled[u], score[w]);
+      std::vector<double> pooled = snapkvScores(q, k, i, j, s, nq, nk, d);
       std::vector<int> order(candidates);
       std::iota(order.begin(), order.end(), 0);
       std::stable_sort(order.begin(), order.end(),
@@ -286,13 +305,18 @@ TEST_F(Kernels, SlidingWindowAttendsToTheLastPositions) {
   }
 }
 
-// Ada-KV reallocates a layer's candidate budget K across its heads: with
-// floor 1 every head gets K / H candidates, with floor 0 the heads share
-// exactly K by their scores; both keep every window.
+// Ada-KV as kvpress's AdaKVPress: a layer's candidate slots K = min(7 - 4,
+// 8) + min(20 - 4, 8) = 11 go to the best SnapKV scores across its two
+// heads, after each head's safeguard of max(1, alpha * budget) tokens (its
+// window counting first). With alpha 1 the safeguard is the head's whole
+// budget: the static budgets again.
 TEST_F(Kernels, AdaKVReallocatesTheLayerBudget) {
   const int b = 2, s = 12, nq = 4, nk = 2, d = 8;
   int64_t heads[] = {0, 1}, budgets[] = {7, 20};
-  // K = min(7 - 4, 8) + min(20 - 4, 8) = 11 candidates for 2 heads.
+  std::vector<float> q = random(b * s * nq * d, 4),
+                     k = random(b * s * nk * d, 5),
+                     v = random(b * s * nk * d, 6);
+  // Tokens kept by (request, head).
   auto keptWith = [&](double alpha) {
     std::string path = uniqueTempPath("kernels.safetensors");
     fairkv_rt_options o;
@@ -304,9 +328,6 @@ TEST_F(Kernels, AdaKVReallocatesTheLayerBudget) {
     EXPECT_EQ(fairkv_rt_session_create(path.c_str(), &o, &own), FAIRKV_OK);
     fairkv_rt_ctx *c = fairkv_rt_session_device(own, 0);
     fairkv_rt_step_begin(c, b, s);
-    std::vector<float> q = random(b * s * nq * d, 4),
-                       k = random(b * s * nk * d, 5),
-                       v = random(b * s * nk * d, 6);
     auto t = [&](const std::vector<float> &x, std::vector<int64_t> shape) {
       return fairkv_rt_tensor_from_f32(c, x.data(), shape.data(),
                                        shape.size());
@@ -315,18 +336,35 @@ TEST_F(Kernels, AdaKVReallocatesTheLayerBudget) {
                         t(v, {b, s, nk, d}), 0, nk, heads, budgets, -1, -1,
                         0, nullptr, nullptr);
     fairkv_rt_step_end(c);
-    double prefill = 0, decode = 0;
-    int64_t tokens = 0, bytes = 0;
-    fairkv_rt_ctx_stats(c, &prefill, &decode, &tokens, &bytes);
+    std::map<std::pair<int64_t, int64_t>, int64_t> kept;
+    int64_t layer, head, request;
+    const int64_t *positions;
+    for (int64_t e = 0, n;
+         (n = fairkv_rt_ctx_kept(c, e, &layer, &head, &request, &positions)) >=
+         0;
+         ++e)
+      kept[{request, head}] = n;
     fairkv_rt_session_destroy(own);
-    return tokens;
+    return kept;
   };
-  // Floor 1: round(5.5) = 6 candidates + 4 window per head and request.
-  EXPECT_EQ(keptWith(1.0), b * 2 * (6 + window));
-  // Floor 0: the picks add up to K.
-  EXPECT_EQ(keptWith(0.0), b * (11 + 2 * window));
-  // Static: 7 and all 12.
-  EXPECT_EQ(keptWith(-1), b * (7 + 12));
+  for (int i = 0; i < b; ++i) {
+    // The flattened top 11 of both heads' candidates.
+    std::vector<std::pair<double, int>> all;
+    for (int j = 0; j < nk; ++j)
+      for (double score : snapkvScores(q, k, i, j, s, nq, nk, d))
+        all.push_back({-score, j});
+    std::sort(all.begin(), all.end());
+    int head0 = 0;
+    for (int n = 0; n < 11; ++n)
+      head0 += all[n].second == 0;
+    auto floor0 = keptWith(0.0);
+    EXPECT_EQ(floor0[std::make_pair(i, 0)], head0 + window) << "request " << i;
+    EXPECT_EQ(floor0[std::make_pair(i, 1)], 11 - head0 + window)
+        << "request " << i;
+    auto whole = keptWith(1.0);
+    EXPECT_EQ(whole[std::make_pair(i, 0)], 7);
+    EXPECT_EQ(whole[std::make_pair(i, 1)], 12);
+  }
 }
 
 // A copied head's replicas split the batch by admission (least KV relative

@@ -63,6 +63,11 @@ typedef struct fairkv_rt_options {
   int64_t max_new_tokens;
   /// SnapKV: how many of the prompt's last queries score its tokens.
   int64_t snapkv_window;
+  /// SnapKV: the pooling of the scores over this many tokens (odd), and
+  /// its kind: FAIRKV_RT_POOL_AVG (SnapKV and kvpress: zero-padded average)
+  /// or FAIRKV_RT_POOL_MAX (the Ada-KV and HeadKV reference code).
+  int64_t snapkv_kernel;
+  int64_t snapkv_pool;
   /// Tokens per KV page.
   int64_t page_tokens;
   /// Bytes of KV pages a device may hold (0: no limit). A batch that needs
@@ -70,9 +75,9 @@ typedef struct fairkv_rt_options {
   int64_t kv_bytes_per_device;
   /// Ada-KV: negative keeps the static per-head budgets of the program;
   /// otherwise each layer's budget (the sum of its heads' budgets) is
-  /// reallocated per request across the layer's heads from their prefill
-  /// scores, every head keeping at least this fraction (the floor alpha,
-  /// in [0, 1]) of the layer's mean.
+  /// shared per request across the layer's heads by their SnapKV scores,
+  /// as kvpress's AdaKVPress does, every head keeping at least this
+  /// fraction (the alpha safeguard, in [0, 1]) of its own budget.
   double adakv_alpha;
   /// FAIRKV_RT_BACKEND_CPU (the fp32 reference) or FAIRKV_RT_BACKEND_CUDA
   /// (device d on GPU d modulo the GPUs visible; bf16 weights and KV).
@@ -104,8 +109,11 @@ typedef struct fairkv_rt_options {
 #define FAIRKV_RT_COLLECTIVES_NCCL 1
 #define FAIRKV_RT_STORAGE_BF16 0
 #define FAIRKV_RT_STORAGE_FP16 1
+#define FAIRKV_RT_POOL_AVG 0
+#define FAIRKV_RT_POOL_MAX 1
 
-/// devices 1, max_new_tokens 16, snapkv_window 8, page_tokens 16,
+/// devices 1, max_new_tokens 16, snapkv_window 8, snapkv_kernel 5,
+/// snapkv_pool AVG, page_tokens 16,
 /// kv_bytes_per_device 0, adakv_alpha -1 (static budgets), backend CPU,
 /// collectives RENDEZVOUS, storage BF16, mpi_rank -1, sliding_window 0.
 void fairkv_rt_default_options(fairkv_rt_options *options);
@@ -175,6 +183,14 @@ int64_t fairkv_rt_session_vocab(const fairkv_rt_session *session);
 /// device (batch x vocab floats); `*count` receives their number.
 const float *fairkv_rt_ctx_last_logits(const fairkv_rt_ctx *ctx,
                                        int64_t *count);
+/// CPU backend: entry `index` of what this device's KV cache holds, in
+/// (layer, KV head, request) order: sets `*layer`, `*head`, `*request` and
+/// `*positions` (the sequence positions of the tokens it keeps, ascending;
+/// valid until the next step) and returns their number, or -1 past the
+/// last entry (and always on the CUDA backend).
+int64_t fairkv_rt_ctx_kept(const fairkv_rt_ctx *ctx, int64_t index,
+                           int64_t *layer, int64_t *head, int64_t *request,
+                           const int64_t **positions);
 /// Work done on this device so far: seconds in attention at prefill and at
 /// decode, KV tokens held, bytes of KV page pools.
 void fairkv_rt_ctx_stats(const fairkv_rt_ctx *ctx,

@@ -828,6 +828,7 @@ Tensor *fairkv::rt::gpu::attention(fairkv_rt_ctx *ctx, Tensor *q, Tensor *k,
     PrefillSelectArgs a;
     a.segments = segments;
     a.window = window;
+    a.kernel = static_cast<int>(opt.snapkv_kernel);
     a.group = group;
     a.headDim = d;
     a.offsets = upload(ctx, offsets, keep);

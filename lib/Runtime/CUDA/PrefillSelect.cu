@@ -1,11 +1,11 @@
 //===- PrefillSelect.cu - SnapKV scoring and per-head top-k at prefill ----===//
 //
 // One block per segment in both kernels. Scoring walks the window's queries
-// one at a time (logits, block max, block sum, then each candidate's running
-// maximum probability). Selection max-pools, then finds the k-th largest
-// pooled score by a binary search over its bit pattern (scores are
-// non-negative, so bit order is value order), keeps everything above it and
-// the earliest tokens equal to it up to k.
+// one at a time (logits, block max, block sum, then each candidate's mean
+// probability over the window and the group). Selection average-pools,
+// then finds the k-th largest pooled score by a binary search over its bit
+// pattern (scores are non-negative, so bit order is value order), keeps
+// everything above it and the earliest tokens equal to it up to k.
 //
 //===----------------------------------------------------------------------===//
 
@@ -54,21 +54,26 @@ __global__ void __launch_bounds__(kThreads) scoreKernel(PrefillSelectArgs a) {
       for (int t = threadIdx.x; t <= position; t += kThreads)
         sum += __expf(logits[t] - mx);
       sum = blockReduce<kThreads, false>(sum);
+      // The mean over the window and the group: kvpress's mean over the
+      // window, then (after a linear pool) over the group.
+      const float weight = 1.0f / (sum * w * a.group);
       for (int t = threadIdx.x; t < candidates; t += kThreads)
-        scores[t] = fmaxf(scores[t], __expf(logits[t] - mx) / sum);
+        scores[t] += __expf(logits[t] - mx) * weight;
       __syncthreads();
     }
   }
 }
 
-/// pooled[t] = the largest score within 3 tokens of t (SnapKV's 7-token
-/// max-pool), for the block's segment.
-__device__ void maxPool(const float *scores, int candidates, float *pooled) {
+/// pooled[t] = the zero-padded average of the scores within kernel / 2
+/// tokens of t (kvpress's avg_pool1d), for the block's segment.
+__device__ void avgPool(const float *scores, int candidates, int kernel,
+                        float *pooled) {
+  const int radius = kernel / 2;
   for (int t = threadIdx.x; t < candidates; t += kThreads) {
     float m = 0;
-    for (int u = max(0, t - 3); u <= min(candidates - 1, t + 3); ++u)
-      m = fmaxf(m, scores[u]);
-    pooled[t] = m;
+    for (int u = max(0, t - radius); u <= min(candidates - 1, t + radius); ++u)
+      m += scores[u];
+    pooled[t] = m / kernel;
   }
 }
 
@@ -82,7 +87,7 @@ __global__ void __launch_bounds__(kThreads) selectKernel(PrefillSelectArgs a) {
   const float *scores = a.scores + first;
   float *pooled = a.pooled + first;
   if (a.poolOnly) {
-    maxPool(scores, candidates, pooled);
+    avgPool(scores, candidates, a.kernel, pooled);
     return;
   }
   if (length <= budget || budget <= w) {
@@ -94,7 +99,7 @@ __global__ void __launch_bounds__(kThreads) selectKernel(PrefillSelectArgs a) {
       a.kept[seg] = length - from;
     return;
   }
-  maxPool(scores, candidates, pooled);
+  avgPool(scores, candidates, a.kernel, pooled);
   __syncthreads();
   const int k = budget - w;
   // The largest bit pattern T with count(pooled >= T) >= k.

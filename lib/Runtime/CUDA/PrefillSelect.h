@@ -1,12 +1,13 @@
 //===- PrefillSelect.h - SnapKV scoring and per-head top-k at prefill -*- C++ -*-===//
 //
 // What each (request, KV head) segment keeps of its prompt, on the GPU, by
-// the CPU runtime's rule (lib/Runtime/Ops.cpp, staticKeep): the last
-// `window` queries of the head's GQA group score every earlier token with
-// their softmax attention, the largest over those queries, max-pooled over
-// 7 tokens; the segment keeps its window plus the best budget - window
-// candidates (ties: the earlier token); a prompt within the budget is kept
-// whole, a budget within the window keeps the prompt's last budget tokens.
+// the CPU runtime's rule (lib/Runtime/Ops.cpp, poolScores and staticKeep,
+// kvpress's SnapKV): the last `window` queries of the head's GQA group
+// score every earlier token with their softmax attention, averaged over
+// those queries and the group, average-pooled over `kernel` tokens; the
+// segment keeps its window plus the best budget - window candidates (ties:
+// the earlier token); a prompt within the budget is kept whole, a budget
+// within the window keeps the prompt's last budget tokens.
 //
 //===----------------------------------------------------------------------===//
 
@@ -32,13 +33,15 @@ struct PrefillSelectArgs {
   const float *queries = nullptr;
   const int *budgets = nullptr; ///< [segments] tokens to keep
   int segments = 0, window = 0, group = 0, headDim = 0;
+  /// Tokens the scores are average-pooled over (odd).
+  int kernel = 5;
   /// Workspace: [total prompt tokens] floats each.
   float *logits = nullptr, *scores = nullptr, *pooled = nullptr;
   /// Out: 1 where a token is kept ([total prompt tokens]), and per segment
   /// how many are kept.
   uint8_t *keep = nullptr;
   int *kept = nullptr;
-  /// Only score: leave every segment's max-pooled candidate scores in
+  /// Only score: leave every segment's pooled candidate scores in
   /// `pooled` (its first length - min(window, length) entries) and choose
   /// nothing (Ada-KV chooses across heads, elsewhere).
   bool poolOnly = false;

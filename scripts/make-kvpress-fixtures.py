@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Regenerates test/Fixtures/kvpress: what NVIDIA's kvpress keeps and decodes
+on tiny models saved by transformers (test/Fixtures/hf), the reference for
+FairKV's KV compression methods.
+
+Needs kvpress (which pins its own transformers: give it a virtualenv of its
+own, outside the repository: python3 -m venv /tmp/kv && /tmp/kv/bin/pip
+install kvpress). CI and the tests never run this; they read what it wrote.
+
+  /tmp/kv/bin/python scripts/make-kvpress-fixtures.py [output-dir]
+
+For every case, a directory with prompts.txt (one prompt per line, mixed
+lengths, all longer than the window), kept.txt (for every request, layer
+and KV head, the prompt positions the press keeps, ascending:
+"request R layer L head H: p p p"), tokens.txt and logits.txt (greedy
+decode over the compressed cache, in the formats of a compiled program's
+--quiet output and --dump-logits) and case.json (the press and its
+parameters). The weights are the named test/Fixtures/hf checkpoint's.
+"""
+
+import json
+import os
+import shutil
+import sys
+
+import kvpress
+import torch
+import transformers
+from kvpress import AdaKVPress, SnapKVPress
+from transformers import AutoModelForCausalLM, DynamicCache
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+HF = os.path.join(HERE, "..", "test", "Fixtures", "hf")
+OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+    HERE, "..", "test", "Fixtures", "kvpress")
+PROMPT_LENGTHS = [24, 17, 30, 21]
+NEW_TOKENS = 6
+WINDOW = 8
+KERNEL = 5
+BUDGET = 12  # tokens kept per KV head (uniform)
+
+# name: (checkpoint, press factory taking a prompt length)
+CASES = {
+    "snapkv-llama": ("llama-gqa", lambda n: SnapKVPress(
+        compression_ratio=ratio(n), window_size=WINDOW, kernel_size=KERNEL)),
+    "snapkv-qwen3": ("qwen3", lambda n: SnapKVPress(
+        compression_ratio=ratio(n), window_size=WINDOW, kernel_size=KERNEL)),
+    "adakv-llama": ("llama-gqa", lambda n: AdaKVPress(SnapKVPress(
+        compression_ratio=ratio(n), window_size=WINDOW, kernel_size=KERNEL),
+        alpha_safeguard=0.2)),
+}
+
+
+def ratio(n):
+    """The compression ratio under which kvpress keeps BUDGET of n tokens
+    (compute_n_kept truncates n * (1 - ratio)); checked in run()."""
+    return 1.0 - (BUDGET + 0.5) / n
+
+
+class Recorder:
+    """Records which positions each layer keeps, around a press."""
+
+    def __init__(self, press):
+        self.press, self.kept = press, {}
+        inner = press.press if isinstance(press, AdaKVPress) else press
+        original = inner.score
+
+        def score(module, hidden_states, keys, values, attentions, kwargs):
+            s = original(module, hidden_states, keys, values, attentions,
+                         kwargs)
+            self.kept[module.layer_idx] = s.clone()
+            return s
+        inner.score = score
+
+
+def kept_positions(press, scores, k_len):
+    """Positions each KV head keeps, from the scores the press ranked, by
+    the press's own rule (ScorerPress.compress / AdaKVPress.compress)."""
+    n_kept = kvpress.utils.compute_n_kept(k_len, press.compression_ratio)
+    heads = scores.shape[1]
+    if isinstance(press, AdaKVPress):
+        s = scores.clone()
+        n_safe = int(n_kept * press.alpha_safeguard)
+        if press.alpha_safeguard > 0:
+            n_safe = max(1, n_safe) if n_kept > 0 else 0
+        top = torch.topk(s, n_safe, dim=-1).indices
+        s.scatter_(-1, top, torch.finfo(s.dtype).max)
+        n_pruned = heads * (k_len - n_kept)
+        pruned = torch.topk(-s.reshape(1, -1), n_pruned, dim=1).indices[0]
+        keep = torch.ones(heads * k_len, dtype=torch.bool)
+        keep[pruned] = False
+        keep = keep.view(heads, k_len)
+        return [torch.nonzero(keep[h])[:, 0].tolist() for h in range(heads)]
+    indices = scores.topk(n_kept, dim=-1).indices[0]
+    return [sorted(indices[h].tolist()) for h in range(heads)]
+
+
+def run(model, press, prompt):
+    recorder = Recorder(press)
+    cache = DynamicCache()
+    steps = []
+    with torch.no_grad():
+        with press(model):
+            out = model(torch.tensor([prompt]), past_key_values=cache)
+        for step in range(NEW_TOKENS):
+            logits = out.logits[0, -1].float()
+            token = int(torch.argmax(logits))
+            steps.append((logits, token))
+            out = model(torch.tensor([[token]]), past_key_values=cache,
+                        position_ids=torch.tensor([[len(prompt) + step]]))
+    kept = {layer: kept_positions(press, s, len(prompt))
+            for layer, s in recorder.kept.items()}
+    for layer, heads in kept.items():
+        assert all(len(h) == BUDGET for h in heads) or isinstance(
+            press, AdaKVPress), (layer, [len(h) for h in heads])
+    return kept, steps
+
+
+def main():
+    print(f"kvpress {kvpress.__version__ if hasattr(kvpress, '__version__') else ''}"
+          f" transformers {transformers.__version__}, torch {torch.__version__}")
+    os.makedirs(OUT, exist_ok=True)
+    for seed, (name, (checkpoint, make_press)) in enumerate(CASES.items()):
+        model = AutoModelForCausalLM.from_pretrained(
+            os.path.join(HF, checkpoint), dtype=torch.float32,
+            attn_implementation="sdpa").eval()
+        g = torch.Generator().manual_seed(500 + seed)
+        prompts = [torch.randint(0, model.config.vocab_size, (n,),
+                                 generator=g).tolist()
+                   for n in PROMPT_LENGTHS]
+        directory = os.path.join(OUT, name)
+        shutil.rmtree(directory, ignore_errors=True)
+        os.makedirs(directory)
+        results = [run(model, make_press(len(p)), p) for p in prompts]
+        with open(os.path.join(directory, "prompts.txt"), "w") as f:
+            for p in prompts:
+                f.write(" ".join(map(str, p)) + "\n")
+        with open(os.path.join(directory, "kept.txt"), "w") as f:
+            for r, (kept, _) in enumerate(results):
+                for layer in sorted(kept):
+                    for h, positions in enumerate(kept[layer]):
+                        f.write(f"request {r} layer {layer} head {h}: " +
+                                " ".join(map(str, positions)) + "\n")
+        with open(os.path.join(directory, "tokens.txt"), "w") as f:
+            for _, steps in results:
+                f.write("".join(f" {t}" for _, t in steps) + "\n")
+        with open(os.path.join(directory, "logits.txt"), "w") as f:
+            for step in range(NEW_TOKENS):
+                for r, (_, steps) in enumerate(results):
+                    f.write(f"step {step} request {r}:" + "".join(
+                        f" {float(v):.9g}" for v in steps[step][0]) + "\n")
+        press = make_press(PROMPT_LENGTHS[0])
+        with open(os.path.join(directory, "case.json"), "w") as f:
+            json.dump({"checkpoint": checkpoint,
+                       "press": type(press).__name__,
+                       "window_size": WINDOW, "kernel_size": KERNEL,
+                       "tokens_per_head": BUDGET,
+                       "alpha_safeguard": getattr(press, "alpha_safeguard",
+                                                  None)}, f, indent=2)
+        print(f"{name}: {len(prompts)} prompts")
+
+
+if __name__ == "__main__":
+    main()
