@@ -26,7 +26,7 @@ import sys
 import kvpress
 import torch
 import transformers
-from kvpress import AdaKVPress, SnapKVPress
+from kvpress import AdaKVPress, DuoAttentionPress, SnapKVPress
 from transformers import AutoModelForCausalLM, DynamicCache
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -39,6 +39,24 @@ WINDOW = 8
 KERNEL = 5
 BUDGET = 12  # tokens kept per KV head (uniform)
 
+SINK, RECENT = 4, 8
+# DuoAttention's head pattern, (layer, KV head): True for a streaming head.
+STREAMING = [[True, False, True, True], [False, True, True, False]]
+
+
+class PatternDuoPress(DuoAttentionPress):
+    """DuoAttentionPress with a given head pattern (the published patterns
+    are for real checkpoints, from the hub)."""
+
+    def post_init_from_model(self, model):
+        self.sink_size, self.recent_size = SINK, RECENT
+        self.streaming_mask = torch.tensor(STREAMING)
+
+
+def duo(n):
+    return PatternDuoPress(head_compression_ratio=0.5)
+
+
 # name: (checkpoint, press factory taking a prompt length)
 CASES = {
     "snapkv-llama": ("llama-gqa", lambda n: SnapKVPress(
@@ -48,6 +66,9 @@ CASES = {
     "adakv-llama": ("llama-gqa", lambda n: AdaKVPress(SnapKVPress(
         compression_ratio=ratio(n), window_size=WINDOW, kernel_size=KERNEL),
         alpha_safeguard=0.2)),
+    # kvpress keeps a streaming head's decoded tokens too; DuoAttention (and
+    # FairKV) keep it at sink + recent: only the prefill is comparable.
+    "duo-llama": ("llama-gqa", duo),
 }
 
 
@@ -62,6 +83,22 @@ class Recorder:
 
     def __init__(self, press):
         self.press, self.kept = press, {}
+        if isinstance(press, DuoAttentionPress):
+            original = press.compress
+
+            def compress(module, hidden_states, keys, values, attentions,
+                         kwargs):
+                out = original(module, hidden_states, keys, values,
+                               attentions, kwargs)
+                k_len, heads = keys.shape[2], keys.shape[1]
+                keep = torch.ones(heads, k_len, dtype=torch.bool)
+                indices = getattr(module, "masked_key_indices", None)
+                if indices is not None:
+                    keep[indices[1], indices[2]] = False
+                self.kept[module.layer_idx] = keep
+                return out
+            press.compress = compress
+            return
         inner = press.press if isinstance(press, AdaKVPress) else press
         original = inner.score
 
@@ -76,6 +113,9 @@ class Recorder:
 def kept_positions(press, scores, k_len):
     """Positions each KV head keeps, from the scores the press ranked, by
     the press's own rule (ScorerPress.compress / AdaKVPress.compress)."""
+    if isinstance(press, DuoAttentionPress):
+        return [torch.nonzero(scores[h])[:, 0].tolist()
+                for h in range(scores.shape[0])]
     n_kept = kvpress.utils.compute_n_kept(k_len, press.compression_ratio)
     heads = scores.shape[1]
     if isinstance(press, AdaKVPress):
@@ -112,7 +152,8 @@ def run(model, press, prompt):
             for layer, s in recorder.kept.items()}
     for layer, heads in kept.items():
         assert all(len(h) == BUDGET for h in heads) or isinstance(
-            press, AdaKVPress), (layer, [len(h) for h in heads])
+            press, (AdaKVPress, DuoAttentionPress)), (layer,
+                                                      [len(h) for h in heads])
     return kept, steps
 
 
@@ -150,13 +191,25 @@ def main():
                     f.write(f"step {step} request {r}:" + "".join(
                         f" {float(v):.9g}" for v in steps[step][0]) + "\n")
         press = make_press(PROMPT_LENGTHS[0])
+        case = {"checkpoint": checkpoint, "press": type(press).__name__}
+        if isinstance(press, DuoAttentionPress):
+            case.update(sink_size=SINK, recent_size=RECENT,
+                        streaming=STREAMING)
+            # The budgets that say so: sink + recent for a streaming head,
+            # more than any prompt for a retrieval head.
+            with open(os.path.join(directory, "budgets.json"), "w") as f:
+                json.dump({"format": "fairkv-budgets/v1",
+                           "source": f"duo:sink={SINK},recent={RECENT}",
+                           "tokens": [[SINK + RECENT if s else 1000
+                                       for s in row] for row in STREAMING]},
+                          f)
+        else:
+            case.update(window_size=WINDOW, kernel_size=KERNEL,
+                        tokens_per_head=BUDGET,
+                        alpha_safeguard=getattr(press, "alpha_safeguard",
+                                                None))
         with open(os.path.join(directory, "case.json"), "w") as f:
-            json.dump({"checkpoint": checkpoint,
-                       "press": type(press).__name__,
-                       "window_size": WINDOW, "kernel_size": KERNEL,
-                       "tokens_per_head": BUDGET,
-                       "alpha_safeguard": getattr(press, "alpha_safeguard",
-                                                  None)}, f, indent=2)
+            json.dump(case, f, indent=2)
         print(f"{name}: {len(prompts)} prompts")
 
 

@@ -38,6 +38,33 @@ void HeadCache::append(int64_t request, const float *k, const float *v,
   std::copy(v, v + headDim, dst + headDim);
   s.positions.push_back(position);
   ++s.length;
+  // A streaming head's oldest recent token leaves for the new one.
+  if (s.streamSize > 0 && s.length - s.start > s.streamSize)
+    erase(request, s.streamSink);
+}
+
+void HeadCache::erase(int64_t request, int64_t token) {
+  Segment &s = segments.at(request);
+  for (int64_t at = s.start + token; at + 1 < s.length; ++at) {
+    float *dst = slot(s.pages[at / pageTokens], at % pageTokens);
+    const float *src =
+        slot(s.pages[(at + 1) / pageTokens], (at + 1) % pageTokens);
+    std::copy(src, src + 2 * headDim, dst);
+  }
+  s.positions.erase(s.positions.begin() + s.start + token);
+  --s.length;
+  // A page no token uses any more goes back to the pool.
+  if (s.length % pageTokens == 0 &&
+      static_cast<int64_t>(s.pages.size()) > s.length / pageTokens) {
+    freePages.push_back(s.pages.back());
+    s.pages.pop_back();
+  }
+}
+
+void HeadCache::setStreaming(int64_t request, int64_t size, int64_t sink) {
+  Segment &s = segments[request];
+  s.streamSize = size;
+  s.streamSink = sink;
 }
 
 int64_t HeadCache::nextPosition(int64_t request) const {

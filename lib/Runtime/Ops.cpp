@@ -630,6 +630,13 @@ FAIRKV_RT_EXPORT void fairkv_rt_step_end(fairkv_rt_ctx *ctx) {
       if (opt.sliding_window > 0 && p.budget >= opt.sliding_window) {
         keep[e].resize(p.length);
         std::iota(keep[e].begin(), keep[e].end(), 0);
+      } else if (opt.duo_sink >= 0 && p.length > p.budget) {
+        // DuoAttention's streaming head: the sink and the recent tokens.
+        const int64_t sink = std::min(opt.duo_sink, p.budget);
+        for (int64_t t = 0; t < sink; ++t)
+          keep[e].push_back(t);
+        for (int64_t t = p.length - (p.budget - sink); t < p.length; ++t)
+          keep[e].push_back(t);
       } else {
         keep[e] = staticKeep(p);
       }
@@ -728,6 +735,8 @@ FAIRKV_RT_EXPORT void fairkv_rt_step_end(fairkv_rt_ctx *ctx) {
       if (opt.sliding_window <= 0 || t > p.length - opt.sliding_window)
         cache.append(p.request, &p.keys[t * headDim], &p.values[t * headDim],
                      t);
+    if (opt.duo_sink >= 0 && p.length > p.budget)
+      cache.setStreaming(p.request, p.budget, std::min(opt.duo_sink, p.budget));
   }
   ctx->pending.clear();
   ctx->addAttentionTime(/*prefill=*/true, start);

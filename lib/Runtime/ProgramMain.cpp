@@ -29,6 +29,10 @@ extern "C" const int64_t fairkv_program_cuda_position_limit;
 extern "C" const char fairkv_program_cuda_position_limit_reason[];
 /// The model's sliding window (0: none).
 extern "C" const int64_t fairkv_program_sliding_window;
+/// The compression method the program's budgets were made for, and for
+/// DuoAttention the sink its profile used (else -1).
+extern "C" const char fairkv_program_kv_method[];
+extern "C" const int64_t fairkv_program_duo_sink;
 extern "C" fairkv_rt_tensor *fairkv_program_step(fairkv_rt_ctx *ctx,
                                                  int64_t device,
                                                  fairkv_rt_tensor *ids,
@@ -101,17 +105,24 @@ int main(int argc, char **argv) {
                  "requests per batch; the prompts run as consecutive batches "
                  "(0: all in one)")
       ->capture_default_str();
-  std::string kvMethod = "snapkv", snapkvPool, dumpKept;
-  int64_t snapkvKernel = 0;
+  std::string kvMethod = fairkv_program_kv_method, snapkvPool, dumpKept;
+  int64_t snapkvKernel = 0, duoSink = fairkv_program_duo_sink;
   app.add_option("--kv-method", kvMethod,
                  "how a head chooses the prompt tokens it keeps: snapkv "
                  "(kvpress's SnapKVPress: window queries' mean attention, "
                  "average-pooled, mean over the query group), headkv (the "
-                 "same scores max-pooled over 7 tokens) or adakv (kvpress's "
+                 "same scores max-pooled over 7 tokens), adakv (kvpress's "
                  "AdaKVPress over SnapKV scores: each layer's budget shared "
-                 "across its heads, with the --adakv-alpha safeguard)")
-      ->check(CLI::IsMember({"snapkv", "headkv", "adakv"}))
+                 "across its heads, with the --adakv-alpha safeguard) or duo "
+                 "(DuoAttention: a head whose budget is below the prompt "
+                 "streams, keeping --duo-sink first and its recent tokens, "
+                 "constant while decoding); the default follows the "
+                 "program's profile")
+      ->check(CLI::IsMember({"snapkv", "headkv", "adakv", "duo"}))
       ->capture_default_str();
+  app.add_option("--duo-sink", duoSink,
+                 "duo: the first tokens a streaming head keeps (default: "
+                 "the profile's, else 128)");
   app.add_option("--snapkv-kernel", snapkvKernel,
                  "tokens the scores are pooled over (odd; default 5, headkv "
                  "7)");
@@ -200,6 +211,14 @@ int main(int argc, char **argv) {
   } else if (adakvAlpha >= 0) {
     return fail("--adakv-alpha needs --kv-method adakv");
   }
+  if (kvMethod == "duo") {
+    if (duoSink < 0)
+      duoSink = 128;
+  } else if (app.count("--duo-sink")) {
+    return fail("--duo-sink needs --kv-method duo");
+  } else {
+    duoSink = -1;
+  }
   if (snapkvKernel == 0)
     snapkvKernel = kvMethod == "headkv" ? 7 : 5;
   if (snapkvPool.empty())
@@ -215,6 +234,7 @@ int main(int argc, char **argv) {
   options.kv_bytes_per_device = kvBytes;
   options.adakv_alpha = adakvAlpha;
   options.snapkv_kernel = snapkvKernel;
+  options.duo_sink = duoSink;
   options.snapkv_pool =
       snapkvPool == "max" ? FAIRKV_RT_POOL_MAX : FAIRKV_RT_POOL_AVG;
   options.backend =

@@ -105,6 +105,11 @@ public:
   /// Drops the request's tokens at positions before `position` (a sliding
   /// window's keys no query can see again), giving back whole pages.
   void dropBefore(int64_t request, int64_t position);
+  /// Drops the request's live token `token` (the later ones move up one).
+  void erase(int64_t request, int64_t token);
+  /// A DuoAttention streaming head: the request keeps at most `size`
+  /// tokens, its first `sink` staying (0: no limit).
+  void setStreaming(int64_t request, int64_t size, int64_t sink);
   int64_t bytes() const;
   int64_t usedTokens() const;
   /// The requests holding tokens, and the positions of a request's live
@@ -119,6 +124,8 @@ private:
     /// the position of each.
     int64_t length = 0, start = 0;
     std::vector<int64_t> positions;
+    /// DuoAttention streaming: at most `streamSize` live tokens (0: any).
+    int64_t streamSize = 0, streamSink = 0;
   };
   float *slot(int64_t page, int64_t offset);
   const float *slot(int64_t page, int64_t offset) const;

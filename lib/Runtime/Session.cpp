@@ -125,6 +125,7 @@ FAIRKV_RT_EXPORT void fairkv_rt_default_options(fairkv_rt_options *options) {
   options->collectives = FAIRKV_RT_COLLECTIVES_RENDEZVOUS;
   options->storage = FAIRKV_RT_STORAGE_BF16;
   options->mpi_rank = -1;
+  options->duo_sink = -1;
   options->sliding_window = 0;
 }
 
@@ -145,6 +146,13 @@ FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_create(
     return fail(FAIRKV_ERROR_INVALID_ARGUMENT,
                 "snapkv_kernel must be odd and positive, snapkv_pool AVG or "
                 "MAX");
+  if (options->duo_sink >= 0 && options->adakv_alpha >= 0)
+    return fail(FAIRKV_ERROR_INVALID_ARGUMENT,
+                "DuoAttention and Ada-KV are two methods: choose one");
+  if (options->duo_sink >= 0 && options->backend == FAIRKV_RT_BACKEND_CUDA)
+    return fail(FAIRKV_ERROR_INVALID_ARGUMENT,
+                "the CUDA backend does not implement DuoAttention's "
+                "streaming heads yet (the CPU backend does)");
   // The CUDA scoring kernel averages; max-pooling is the CPU backend's.
   if (options->backend == FAIRKV_RT_BACKEND_CUDA &&
       options->snapkv_pool != FAIRKV_RT_POOL_AVG)

@@ -305,6 +305,60 @@ TEST_F(Kernels, SlidingWindowAttendsToTheLastPositions) {
   }
 }
 
+// DuoAttention: with a sink of 2, a head whose budget (6) is below the
+// 10-token prompt streams: it keeps positions 0, 1 and the last 4, and stays
+// at 6 while decoding (the oldest recent token leaves); the other head
+// (budget 20) keeps everything and grows.
+TEST(DuoAttention, StreamingHeadsStayAtSinkPlusRecent) {
+  std::string path = uniqueTempPath("duo.safetensors");
+  ASSERT_EQ(fairkv_rt_write_random_weights(path.c_str(), 1, 16, 2, 1, 8, 16,
+                                           32, 1, "f32"),
+            FAIRKV_OK);
+  fairkv_rt_options o;
+  fairkv_rt_default_options(&o);
+  o.max_new_tokens = 6;
+  o.page_tokens = 4;
+  o.duo_sink = 2;
+  fairkv_rt_session *session = nullptr;
+  ASSERT_EQ(fairkv_rt_session_create(path.c_str(), &o, &session), FAIRKV_OK)
+      << fairkv_rt_last_error();
+  fairkv_rt_ctx *ctx = fairkv_rt_session_device(session, 0);
+  const int s = 10, nq = 2, nk = 2, d = 8;
+  int64_t heads[] = {0, 1}, budgets[] = {6, 20};
+  auto run = [&](int seq, uint64_t seed) {
+    fairkv_rt_step_begin(ctx, 1, seq);
+    std::vector<float> q = random(seq * nq * d, seed),
+                       k = random(seq * nk * d, seed + 1),
+                       v = random(seq * nk * d, seed + 2);
+    std::vector<int64_t> qs = {1, seq, nq, d}, ks = {1, seq, nk, d};
+    fairkv_rt_attention(
+        ctx, fairkv_rt_tensor_from_f32(ctx, q.data(), qs.data(), 4),
+        fairkv_rt_tensor_from_f32(ctx, k.data(), ks.data(), 4),
+        fairkv_rt_tensor_from_f32(ctx, v.data(), ks.data(), 4), 0, nk, heads,
+        budgets, -1, -1, 0, nullptr, nullptr);
+    fairkv_rt_step_end(ctx);
+  };
+  auto keptOf = [&](int64_t wanted) {
+    int64_t layer, head, request;
+    const int64_t *positions;
+    for (int64_t e = 0, n;
+         (n = fairkv_rt_ctx_kept(ctx, e, &layer, &head, &request, &positions)) >=
+         0;
+         ++e)
+      if (head == wanted)
+        return std::vector<int64_t>(positions, positions + n);
+    return std::vector<int64_t>();
+  };
+  run(s, 30);
+  EXPECT_EQ(keptOf(0), (std::vector<int64_t>{0, 1, 6, 7, 8, 9}));
+  EXPECT_EQ(keptOf(1).size(), 10u);
+  for (int step = 0; step < 5; ++step)
+    run(1, 40 + 3 * step);
+  EXPECT_EQ(keptOf(0), (std::vector<int64_t>{0, 1, 11, 12, 13, 14}));
+  EXPECT_EQ(keptOf(1).size(), 15u);
+  fairkv_rt_session_destroy(session);
+}
+
 // Ada-KV as kvpress's AdaKVPress: a layer's candidate slots K = min(7 - 4,
 // 8) + min(20 - 4, 8) = 11 go to the best SnapKV scores across its two
 // heads, after each head's safeguard of max(1, alpha * budget) tokens (its

@@ -97,6 +97,12 @@ typedef struct fairkv_rt_options {
   /// the CUDA backend, which then needs NCCL collectives). Call
   /// fairkv_rt_mpi_init first.
   int64_t mpi_rank;
+  /// DuoAttention (negative: not): a head whose budget is below its
+  /// prompt is a streaming head, keeping the prompt's first `duo_sink`
+  /// tokens and its last budget - duo_sink, and staying at that size while
+  /// decoding (the oldest recent token leaves as a new one arrives); the
+  /// other heads (retrieval heads) keep everything.
+  int64_t duo_sink;
   /// The model's sliding window (Mistral; 0: none): a query at position p
   /// attends to keys at positions after p - sliding_window, and a head
   /// gives back what no later query can see. CPU backend only.
@@ -115,7 +121,8 @@ typedef struct fairkv_rt_options {
 /// devices 1, max_new_tokens 16, snapkv_window 8, snapkv_kernel 5,
 /// snapkv_pool AVG, page_tokens 16,
 /// kv_bytes_per_device 0, adakv_alpha -1 (static budgets), backend CPU,
-/// collectives RENDEZVOUS, storage BF16, mpi_rank -1, sliding_window 0.
+/// collectives RENDEZVOUS, storage BF16, mpi_rank -1, duo_sink -1,
+/// sliding_window 0.
 void fairkv_rt_default_options(fairkv_rt_options *options);
 
 /// Opens `weights_path` (safetensors, memory-mapped) for `options->devices`

@@ -20,6 +20,7 @@
 
 #include "fairkv/Model/ModelConfig.h"
 
+#include <cstdlib>
 #include <map>
 
 namespace mlir::fairkv {
@@ -208,6 +209,9 @@ private:
   OpBuilder b;
   Type ptr, i64, f64;
   std::map<std::string, LLVM::GlobalOp> globals;
+  /// Where the attention ops' budgets came from (the profile), for the
+  /// programs' default compression method.
+  std::string budgetSource;
 };
 
 LogicalResult Lowering::lowerOp(Operation *op, Value ctx) {
@@ -285,6 +289,8 @@ LogicalResult Lowering::lowerOp(Operation *op, Value ctx) {
             return success();
           })
           .Case([&](AttentionOp a) -> LogicalResult {
+            if (budgetSource.empty())
+              budgetSource = a.getBudgets().getSource().str();
             // Operands are already runtime handles: take the head count from
             // the budgets (one per KV head, checked by the verifier).
             int64_t nk = a.getBudgets().getNumKVHeads();
@@ -440,6 +446,28 @@ void Lowering::emitEntryPoints(ArrayRef<func::FuncOp> programs) {
     limit = config.toModelConfig("module").cudaPositionLimit(&why);
     window = config.getSlidingWindow();
   }
+  // The compression method the profile's budgets were made for: HeadKV's
+  // budgets with HeadKV's selection, DuoAttention's with its streaming
+  // heads (and the sink its importer used), anything else SnapKV.
+  std::string method = "snapkv";
+  int64_t sink = -1;
+  if (StringRef(budgetSource).starts_with("headkv:")) {
+    method = "headkv";
+  } else if (StringRef(budgetSource).starts_with("duo:")) {
+    method = "duo";
+    sink = 128;
+    size_t at = budgetSource.find("sink=");
+    if (at != std::string::npos)
+      sink = std::atoll(budgetSource.c_str() + at + 5);
+  }
+  method.push_back('\0');
+  LLVM::GlobalOp::create(
+      b, loc, LLVM::LLVMArrayType::get(b.getI8Type(), method.size()),
+      /*isConstant=*/true, LLVM::Linkage::External, "fairkv_program_kv_method",
+      b.getStringAttr(method));
+  LLVM::GlobalOp::create(b, loc, i64, /*isConstant=*/true,
+                         LLVM::Linkage::External, "fairkv_program_duo_sink",
+                         b.getI64IntegerAttr(sink));
   // The model's sliding window, for the runtime's attention (0: none).
   LLVM::GlobalOp::create(b, loc, i64, /*isConstant=*/true,
                          LLVM::Linkage::External,
