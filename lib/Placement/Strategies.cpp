@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <numeric>
 
@@ -224,13 +225,37 @@ Status checkOptions(const BudgetProfile &profile, const ModelConfig &model,
 
 } // namespace
 
+namespace {
+
+/// A DuoAttention profile's streaming-head budget (sink + recent, from the
+/// source its importer wrote), or -1 for another profile.
+int64_t duoStreamingBudget(const std::string &source) {
+  if (source.rfind("duo:", 0) != 0)
+    return -1;
+  auto valueOf = [&](const std::string &key) -> int64_t {
+    size_t at = source.find(key + "=");
+    return at == std::string::npos
+               ? -1
+               : std::atoll(source.c_str() + at + key.size() + 1);
+  };
+  int64_t sink = valueOf("sink"), recent = valueOf("recent");
+  return sink < 0 || recent < 0 ? -1 : sink + recent;
+}
+
+} // namespace
+
 BudgetProfile fairkv::placement::withDecodeTokens(const BudgetProfile &profile,
                                                  int64_t decodeTokens) {
   BudgetProfile grown = profile;
   if (decodeTokens > 0) {
+    // What a head holds at the end of a request: its budget plus what it
+    // decodes, except DuoAttention's streaming heads, which stay at sink +
+    // recent.
+    const int64_t streaming = duoStreamingBudget(profile.source);
     for (auto &layer : grown.tokens)
       for (int64_t &t : layer)
-        t += decodeTokens;
+        if (t != streaming)
+          t += decodeTokens;
     grown.source += ",decode+" + std::to_string(decodeTokens);
   }
   return grown;

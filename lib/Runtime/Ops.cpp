@@ -704,7 +704,12 @@ FAIRKV_RT_EXPORT void fairkv_rt_step_end(fairkv_rt_ctx *ctx) {
   int64_t headDim = 0;
   for (size_t e = 0; e < ctx->pending.size(); ++e) {
     const PendingPrefill &p = ctx->pending[e];
-    int64_t tokens = static_cast<int64_t>(keep[e].size()) + opt.max_new_tokens;
+    // What the head holds at the end of the request: a DuoAttention
+    // streaming head stays at its budget (one more for the token that
+    // arrives before the oldest recent one leaves).
+    const bool streaming = opt.duo_sink >= 0 && p.length > p.budget;
+    int64_t tokens = static_cast<int64_t>(keep[e].size()) +
+                     (streaming ? 1 : opt.max_new_tokens);
     pages[{p.layer, p.head}] += (tokens + opt.page_tokens - 1) / opt.page_tokens;
     headDim = static_cast<int64_t>(p.keys.size()) / p.length;
   }

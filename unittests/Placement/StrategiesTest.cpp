@@ -214,6 +214,19 @@ TEST(Strategies, DecodeTokensPlanTheGrownBudgets) {
   EXPECT_EQ(bad.error(), "decode tokens must be non-negative");
 }
 
+// A DuoAttention streaming head stays at sink + recent while decoding; a
+// retrieval head grows.
+TEST(Strategies, DuoStreamingHeadsDoNotGrow) {
+  BudgetProfile p;
+  p.source = "duo:threshold=0.5,sink=128,recent=256,context=32768";
+  p.tokens = {{384, 32768, 384}};
+  BudgetProfile grown = withDecodeTokens(p, 100);
+  EXPECT_EQ(grown.tokens[0], (std::vector<int64_t>{384, 32868, 384}));
+  p.source = "synthetic";
+  EXPECT_EQ(withDecodeTokens(p, 100).tokens[0],
+            (std::vector<int64_t>{484, 32868, 484}));
+}
+
 // Every metric can be recomputed from the JSON replicas alone.
 // (With decode growth, the budgets in the JSON's terms are budget + the
 // plan's decode_tokens.)
