@@ -193,9 +193,53 @@ int runDemo(const DemoArgs &a, const std::string &libDir) {
             << fmt("%22.3f", maxOverMean(runs[1].attentionSeconds)) << "\n"
             << "(attention times come from CPU threads sharing this "
                "machine's cores: noisy; the KV spread is exact)\n";
+
+  // The same programs under Ada-KV (kvpress's AdaKVPress): each layer's
+  // budget is shared per request by the heads' scores, so what a device
+  // holds moves with the prompts.
+  std::vector<RunResult> adakv;
+  bool adakvAgree = true;
+  for (const std::string &s : strategies) {
+    RunResult r;
+    if (std::string error =
+            run(tmp + "/program-" + s,
+                {"--weights", weights, "--random-prompts",
+                 std::to_string(a.prompts), "--prompt-len",
+                 std::to_string(a.promptLen), "--max-new-tokens",
+                 std::to_string(a.maxNew), "--seed", "1", "--kv-method",
+                 "adakv"},
+                tmp + "/out-adakv-" + s + ".txt", r);
+        !error.empty())
+      return fail(error);
+    if (r.kvTokens.size() != static_cast<size_t>(a.devices))
+      return fail("unexpected output from the adakv run of " + s);
+    adakv.push_back(std::move(r));
+  }
+  adakvAgree = adakv[0].tokens == adakv[1].tokens;
+  std::cout << "\nper device: KV tokens held after decoding, by method "
+               "(--kv-method)\n"
+            << "device   snapkv tp   snapkv fairkv   adakv tp   adakv fairkv\n";
+  for (int64_t g = 0; g < a.devices; ++g) {
+    char line[128];
+    std::snprintf(line, sizeof(line), "%6lld %11lld %15lld %10lld %14lld\n",
+                  static_cast<long long>(g),
+                  static_cast<long long>(runs[0].kvTokens[g]),
+                  static_cast<long long>(runs[1].kvTokens[g]),
+                  static_cast<long long>(adakv[0].kvTokens[g]),
+                  static_cast<long long>(adakv[1].kvTokens[g]));
+    std::cout << line;
+  }
+  std::vector<double> ada0(adakv[0].kvTokens.begin(), adakv[0].kvTokens.end()),
+      ada1(adakv[1].kvTokens.begin(), adakv[1].kvTokens.end());
+  std::cout << "max/mean " << fmt("%11.3f", maxOverMean(kv0))
+            << fmt("%16.3f", maxOverMean(kv1))
+            << fmt("%11.3f", maxOverMean(ada0))
+            << fmt("%15.3f", maxOverMean(ada1)) << "\n"
+            << "adakv tokens agree between tp and fairkv: "
+            << (adakvAgree ? "yes" : "NO") << "\n";
   if (!a.keep)
     llvm::sys::fs::remove_directories(tmp);
-  return agree ? 0 : 1;
+  return agree && adakvAgree ? 0 : 1;
 }
 
 } // namespace
