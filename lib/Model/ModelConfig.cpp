@@ -2,6 +2,7 @@
 
 #include "fairkv/Model/ModelConfig.h"
 
+#include <iterator>
 #include <sstream>
 
 using namespace fairkv::model;
@@ -82,6 +83,22 @@ Status ModelConfig::validate() const {
     if (value <= 0)
       return makeError("model '" + name + "': " + key +
                        " must be positive, got " + std::to_string(value));
+  // Far above any published model, and low enough that no size computed
+  // from them (weights, a layer's tensors, the KV of a token) overflows.
+  std::pair<const char *, int64_t> limits[] = {
+      {"layers", 4096},       {"hidden", 1 << 20},    {"heads", 1 << 14},
+      {"kv_heads", 1 << 14},  {"head_dim", 1 << 14},  {"ffn", 1 << 22},
+      {"vocab", 1 << 24}};
+  for (size_t i = 0; i < std::size(limits); ++i)
+    if (sizes[i].second > limits[i].second)
+      return makeError("model '" + name + "': " + limits[i].first + " = " +
+                       std::to_string(sizes[i].second) + " exceeds " +
+                       std::to_string(limits[i].second));
+  if (maxPositions < 0 || maxPositions > (int64_t(1) << 32) ||
+      slidingWindow > (int64_t(1) << 32))
+    return makeError("model '" + name +
+                     "': max_position_embeddings and sliding_window must be "
+                     "in [0, 2^32]");
   if (heads % kvHeads != 0)
     return makeError("model '" + name + "': heads (" + std::to_string(heads) +
                      ") must be divisible by kv_heads (" +
@@ -104,8 +121,9 @@ Status ModelConfig::validate() const {
       t != "yarn")
     return makeError("model '" + name + "': unsupported rope type '" + t +
                      "'");
-  if (!rope.isDefault() && !(rope.factor > 0))
-    return makeError("model '" + name + "': rope factor must be positive");
+  if (!rope.isDefault() && !(rope.factor > 0 && rope.factor < 1e6) )
+    return makeError("model '" + name +
+                     "': rope factor must be positive and below 1e6");
   if ((t == "llama3" || t == "yarn" || t == "dynamic") &&
       rope.originalMaxPositions <= 0)
     return makeError("model '" + name + "': rope type '" + t +

@@ -112,6 +112,12 @@ TEST(ModelConfig, RefusesWhatItDoesNotCompute) {
   EXPECT_EQ(errorOf(with("\"dtype\"", "\"hidden_act\": \"relu\", \"dtype\"")),
             "c.json: 'hidden_act' = \"relu\": FairKV's gated MLP implements "
             "silu only");
+  EXPECT_EQ(errorOf(with("\"num_hidden_layers\": 2", "\"num_hidden_layers\": 1099511627776")),
+            "model 'c.json': layers = 1099511627776 exceeds 4096");
+  EXPECT_EQ(errorOf(with("\"intermediate_size\": 128", "\"intermediate_size\": 4611686018427387904")),
+            "model 'c.json': ffn = 4611686018427387904 exceeds 4194304");
+  EXPECT_EQ(errorOf(with("\"num_hidden_layers\": 2", "\"num_hidden_layers\": 1e9")),
+            "c.json: 'num_hidden_layers' = 1000000000.0: must be an integer");
   EXPECT_EQ(errorOf(with("\"dtype\"", "\"mlp_bias\": true, \"dtype\"")),
             "c.json: 'mlp_bias' = true: MLP biases are not implemented");
 }
