@@ -194,52 +194,78 @@ int runDemo(const DemoArgs &a, const std::string &libDir) {
             << "(attention times come from CPU threads sharing this "
                "machine's cores: noisy; the KV spread is exact)\n";
 
-  // The same programs under Ada-KV (kvpress's AdaKVPress): each layer's
-  // budget is shared per request by the heads' scores, so what a device
-  // holds moves with the prompts.
-  std::vector<RunResult> adakv;
-  bool adakvAgree = true;
-  for (const std::string &s : strategies) {
-    RunResult r;
-    if (std::string error =
-            run(tmp + "/program-" + s,
-                {"--weights", weights, "--random-prompts",
-                 std::to_string(a.prompts), "--prompt-len",
-                 std::to_string(a.promptLen), "--max-new-tokens",
-                 std::to_string(a.maxNew), "--seed", "1", "--kv-method",
-                 "adakv"},
-                tmp + "/out-adakv-" + s + ".txt", r);
-        !error.empty())
-      return fail(error);
-    if (r.kvTokens.size() != static_cast<size_t>(a.devices))
-      return fail("unexpected output from the adakv run of " + s);
-    adakv.push_back(std::move(r));
+  // The same programs under the other compression methods (--kv-method):
+  // Ada-KV shares each layer's budget per request by the heads' scores, so
+  // what a device holds moves with the prompts; DuoAttention's streaming
+  // heads stay at their budget while decoding.
+  struct MethodRuns {
+    std::string name;
+    std::vector<std::string> extra;
+    std::vector<RunResult> runs;
+  };
+  std::vector<MethodRuns> methods = {{"snapkv", {}, {}},
+                                     {"headkv", {"--kv-method", "headkv"}, {}},
+                                     {"adakv", {"--kv-method", "adakv"}, {}},
+                                     {"duo",
+                                      {"--kv-method", "duo", "--duo-sink", "4"},
+                                      {}}};
+  methods[0].runs = runs;
+  bool methodsAgree = true;
+  for (MethodRuns &m : methods) {
+    if (!m.runs.empty())
+      continue;
+    for (const std::string &s : strategies) {
+      std::vector<std::string> programArgs = {
+          "--weights",     weights,
+          "--random-prompts", std::to_string(a.prompts),
+          "--prompt-len",  std::to_string(a.promptLen),
+          "--max-new-tokens", std::to_string(a.maxNew),
+          "--seed",        "1"};
+      programArgs.insert(programArgs.end(), m.extra.begin(), m.extra.end());
+      RunResult r;
+      if (std::string error = run(tmp + "/program-" + s, programArgs,
+                                  tmp + "/out-" + m.name + "-" + s + ".txt", r);
+          !error.empty())
+        return fail(error);
+      if (r.kvTokens.size() != static_cast<size_t>(a.devices))
+        return fail("unexpected output from the " + m.name + " run of " + s);
+      m.runs.push_back(std::move(r));
+    }
+    methodsAgree = methodsAgree && m.runs[0].tokens == m.runs[1].tokens;
   }
-  adakvAgree = adakv[0].tokens == adakv[1].tokens;
   std::cout << "\nper device: KV tokens held after decoding, by method "
-               "(--kv-method)\n"
-            << "device   snapkv tp   snapkv fairkv   adakv tp   adakv fairkv\n";
-  for (int64_t g = 0; g < a.devices; ++g) {
-    char line[128];
-    std::snprintf(line, sizeof(line), "%6lld %11lld %15lld %10lld %14lld\n",
-                  static_cast<long long>(g),
-                  static_cast<long long>(runs[0].kvTokens[g]),
-                  static_cast<long long>(runs[1].kvTokens[g]),
-                  static_cast<long long>(adakv[0].kvTokens[g]),
-                  static_cast<long long>(adakv[1].kvTokens[g]));
-    std::cout << line;
+               "(--kv-method), tp / fairkv\n  device";
+  char cell[64];
+  for (const MethodRuns &m : methods) {
+    std::snprintf(cell, sizeof(cell), "%18s", m.name.c_str());
+    std::cout << cell;
   }
-  std::vector<double> ada0(adakv[0].kvTokens.begin(), adakv[0].kvTokens.end()),
-      ada1(adakv[1].kvTokens.begin(), adakv[1].kvTokens.end());
-  std::cout << "max/mean " << fmt("%11.3f", maxOverMean(kv0))
-            << fmt("%16.3f", maxOverMean(kv1))
-            << fmt("%11.3f", maxOverMean(ada0))
-            << fmt("%15.3f", maxOverMean(ada1)) << "\n"
-            << "adakv tokens agree between tp and fairkv: "
-            << (adakvAgree ? "yes" : "NO") << "\n";
+  std::cout << "\n";
+  for (int64_t g = 0; g <= a.devices; ++g) {
+    std::snprintf(cell, sizeof(cell), g < a.devices ? "%8lld" : "max/mean",
+                  static_cast<long long>(g));
+    std::cout << cell;
+    for (const MethodRuns &m : methods) {
+      if (g < a.devices) {
+        std::snprintf(cell, sizeof(cell), "%10lld /%6lld",
+                      static_cast<long long>(m.runs[0].kvTokens[g]),
+                      static_cast<long long>(m.runs[1].kvTokens[g]));
+      } else {
+        std::vector<double> tp(m.runs[0].kvTokens.begin(),
+                               m.runs[0].kvTokens.end()),
+            fk(m.runs[1].kvTokens.begin(), m.runs[1].kvTokens.end());
+        std::snprintf(cell, sizeof(cell), "%10.3f /%6.3f", maxOverMean(tp),
+                      maxOverMean(fk));
+      }
+      std::cout << cell;
+    }
+    std::cout << "\n";
+  }
+  std::cout << "tokens agree between tp and fairkv under every method: "
+            << (methodsAgree ? "yes" : "NO") << "\n";
   if (!a.keep)
     llvm::sys::fs::remove_directories(tmp);
-  return agree && adakvAgree ? 0 : 1;
+  return agree && methodsAgree ? 0 : 1;
 }
 
 } // namespace
