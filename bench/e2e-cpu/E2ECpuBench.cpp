@@ -28,8 +28,9 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <iostream>
 #include <fstream>
+#include <iostream>
+#include <map>
 #include <random>
 #include <sstream>
 #include <unistd.h>
@@ -226,6 +227,38 @@ std::string wholeDecode(const std::string &dir, const std::string &config,
   return "";
 }
 
+/// Decodes `batch` random prompts with the program compiled for `strategy`
+/// under `method` (extra program arguments) and reads every device's KV
+/// tokens at the end.
+std::string kvAfterDecode(const std::string &program,
+                          const std::string &weights,
+                          const std::string &method, int G, int64_t batch,
+                          int64_t promptLen, int64_t newTokens,
+                          std::vector<int64_t> &kvTokens) {
+  bool ok = false;
+  std::string log = run(program + " --weights " + weights +
+                            " --random-prompts " + std::to_string(batch) +
+                            " --prompt-len " + std::to_string(promptLen) +
+                            " --max-new-tokens " + std::to_string(newTokens) +
+                            " " + method + " 2>&1",
+                        ok);
+  if (!ok)
+    return program + " " + method + " failed: " + log;
+  kvTokens.assign(G, -1);
+  for (int g = 0; g < G; ++g) {
+    std::string key = "device " + std::to_string(g) + ":";
+    size_t at = log.find(key);
+    size_t held = at == std::string::npos ? at : log.find("KV tokens held ", at);
+    long long tokens = -1;
+    if (held == std::string::npos ||
+        std::sscanf(log.c_str() + held, "KV tokens held %lld", &tokens) != 1)
+      return "cannot read device " + std::to_string(g) + "'s KV from " +
+             program + ": " + log;
+    kvTokens[g] = tokens;
+  }
+  return "";
+}
+
 using fairkv::bench::formatNumber;
 
 } // namespace
@@ -394,7 +427,82 @@ int main(int argc, char **argv) {
       }
       decodes.push_back(w);
     }
+    // What every device holds at the end of decoding under each
+    // compression method, for the same plans: the HeadKV budgets scaled to
+    // a mean of half the prompt (so every method compresses), compiled for
+    // tp and fairkv.
+    BudgetProfile scaled = profile;
+    double sum = 0, count = 0;
+    for (const auto &layer : scaled.tokens)
+      for (int64_t t : layer) {
+        sum += t;
+        ++count;
+      }
+    for (auto &layer : scaled.tokens)
+      for (int64_t &t : layer)
+        t = std::max<int64_t>(
+            1, std::llround(t * (promptLen / 2.0) / (sum / count)));
+    scaled.source += ",scaled-to-mean=" + std::to_string(promptLen / 2);
+    const std::string scaledFile = (dir / "scaled.json").string();
+    std::ofstream(scaledFile) << writeCanonicalProfile(scaled);
+    const std::vector<std::pair<std::string, std::string>> methods = {
+        {"snapkv", "--kv-method snapkv"},
+        {"headkv", "--kv-method headkv"},
+        {"adakv", "--kv-method adakv"},
+        {"duo", "--kv-method duo --duo-sink 4"}};
+    std::map<std::string, std::vector<std::vector<int64_t>>> kvByMethod;
+    for (const char *strategy : {"tp", "fairkv"}) {
+      const std::string program = (dir / ("kv-" + std::string(strategy))).string();
+      bool ok = false;
+      std::string log = run(binDir() + "/fairkv compile --model " + config +
+                                " --profile " + scaledFile + " --devices " +
+                                std::to_string(G) + " --strategy " + strategy +
+                                " --decode-tokens " +
+                                std::to_string(newTokens) + " -o " + program +
+                                " 2>&1",
+                            ok);
+      if (!ok) {
+        std::cerr << "fairkv-bench-e2e-cpu: error: " << log << "\n";
+        return 1;
+      }
+      for (const auto &[name, flags] : methods) {
+        std::cerr << "KV by method: " << name << " under " << strategy << "..."
+                  << std::endl;
+        std::vector<int64_t> kv;
+        if (std::string error = kvAfterDecode(program, wholeWeights, flags, G,
+                                              kBatch, promptLen, newTokens, kv);
+            !error.empty()) {
+          std::cerr << "fairkv-bench-e2e-cpu: error: " << error << "\n";
+          return 1;
+        }
+        kvByMethod[name].push_back(kv);
+      }
+    }
     std::filesystem::remove_all(dir);
+    md << "KV every device holds after decoding, by compression method "
+          "(`--kv-method`), for the same model and batch with the HeadKV "
+          "budgets scaled to a mean of "
+       << promptLen / 2 << " tokens per head (so every method compresses "
+       << promptLen << "-token prompts), G = " << G
+       << ". The plans follow the profile's static budgets; Ada-KV "
+          "reallocates them per request.\n\n"
+       << "| method | strategy | per-device KV tokens | max/mean |\n"
+       << "|---|---|---|---|\n";
+    for (const auto &[name, flags] : methods)
+      for (int s = 0; s < 2; ++s) {
+        const std::vector<int64_t> &kv = kvByMethod[name][s];
+        std::string perDevice;
+        double total = 0, most = 0;
+        for (int64_t t : kv) {
+          perDevice += (perDevice.empty() ? "" : " ") + std::to_string(t);
+          total += t;
+          most = std::max<double>(most, t);
+        }
+        md << "| " << name << " | " << (s == 0 ? "tp" : "fairkv") << " | "
+           << perDevice << " | "
+           << formatNumber("%.3f", most / (total / kv.size())) << " |\n";
+      }
+    md << "\n";
     md << "Whole decode on the CPU runtime: the llama-3-8b shape truncated to "
        << kLayers << " layers with its full MLP and 128256-token vocabulary, "
        << "random bf16 weights computed in fp32, batch " << kBatch
