@@ -458,7 +458,9 @@ int main(int argc, char **argv) {
                                 " --profile " + scaledFile + " --devices " +
                                 std::to_string(G) + " --strategy " + strategy +
                                 " --decode-tokens " +
-                                std::to_string(newTokens) + " -o " + program +
+                                std::to_string(newTokens) +
+                                " --prompt-tokens " +
+                                std::to_string(promptLen) + " -o " + program +
                                 " 2>&1",
                             ok);
       if (!ok) {

@@ -143,6 +143,7 @@ std::string fairkv::compile::compileToExecutable(const std::string &moduleText,
   shard.equalHeads = o.equalHeads;
   shard.timeLimit = o.timeLimit;
   shard.decodeTokens = o.decodeTokens;
+  shard.promptTokens = o.promptTokens;
   shard.hardware = o.hardware;
   shard.report = o.report;
   shard.overlapChunks = o.overlapChunks;

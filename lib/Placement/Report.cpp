@@ -16,7 +16,8 @@ Result<PlanReport> fairkv::placement::planAndEvaluate(
     const PlanOptions &options, int64_t batch) {
   Result<PlanResult> planned = makePlan(given, model, options);
   // The metrics see what the devices will hold: budgets plus decode growth.
-  const BudgetProfile profile = withDecodeTokens(given, options.decodeTokens);
+  const BudgetProfile profile =
+      withDecodeTokens(given, options.decodeTokens, options.promptTokens);
   if (!planned)
     return makeError(planned.error());
   if (Status s = validatePlan(planned->plan, profile); !s)
@@ -82,7 +83,8 @@ nlohmann::ordered_json metricsJson(const PlanReport &r) {
 /// The budgets the metrics were computed on: the profile's, plus the decode
 /// growth the plan was made for.
 BudgetProfile plannedProfile(const ReportContext &ctx) {
-  return withDecodeTokens(*ctx.profile, ctx.options->decodeTokens);
+  return withDecodeTokens(*ctx.profile, ctx.options->decodeTokens,
+                          ctx.options->promptTokens);
 }
 
 nlohmann::ordered_json planJson(const PlanReport &r, const ReportContext &ctx) {
@@ -107,6 +109,7 @@ nlohmann::ordered_json planJson(const PlanReport &r, const ReportContext &ctx) {
   opts["even_shares"] = ctx.options->evenShares;
   opts["equal_heads"] = ctx.options->equalHeads;
   opts["decode_tokens"] = ctx.options->decodeTokens;
+  opts["prompt_tokens"] = ctx.options->promptTokens;
   opts["kv_head_weight_bytes"] = ctx.model->kvHeadWeightBytes();
   opts["tp_weight_bytes_per_device"] =
       ctx.model->tpWeightBytesPerDevice(r.result.plan.devices);

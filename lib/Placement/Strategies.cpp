@@ -245,28 +245,37 @@ int64_t duoStreamingBudget(const std::string &source) {
 } // namespace
 
 BudgetProfile fairkv::placement::withDecodeTokens(const BudgetProfile &profile,
-                                                 int64_t decodeTokens) {
+                                                 int64_t decodeTokens,
+                                                 int64_t promptTokens) {
   BudgetProfile grown = profile;
-  if (decodeTokens > 0) {
-    // What a head holds at the end of a request: its budget plus what it
-    // decodes, except DuoAttention's streaming heads, which stay at sink +
-    // recent.
-    const int64_t streaming = duoStreamingBudget(profile.source);
-    for (auto &layer : grown.tokens)
-      for (int64_t &t : layer)
-        if (t != streaming)
-          t += decodeTokens;
+  // A DuoAttention streaming head stays at sink + recent while decoding;
+  // it streams only when the prompt exceeds that (else it keeps the prompt
+  // and grows like the others).
+  const int64_t streaming = duoStreamingBudget(profile.source);
+  const bool streams =
+      streaming > 0 && (promptTokens <= 0 || promptTokens > streaming);
+  for (auto &layer : grown.tokens)
+    for (int64_t &t : layer) {
+      const bool constant = streams && t == streaming;
+      if (promptTokens > 0)
+        t = std::min(t, promptTokens);
+      if (!constant)
+        t += std::max<int64_t>(0, decodeTokens);
+    }
+  if (promptTokens > 0)
+    grown.source += ",prompt=" + std::to_string(promptTokens);
+  if (decodeTokens > 0)
     grown.source += ",decode+" + std::to_string(decodeTokens);
-  }
   return grown;
 }
 
 Result<PlanResult> fairkv::placement::makePlan(const BudgetProfile &given,
                                                const ModelConfig &model,
                                                const PlanOptions &options) {
-  if (options.decodeTokens < 0)
+  if (options.decodeTokens < 0 || options.promptTokens < 0)
     return makeError("decode tokens must be non-negative");
-  const BudgetProfile profile = withDecodeTokens(given, options.decodeTokens);
+  const BudgetProfile profile =
+      withDecodeTokens(given, options.decodeTokens, options.promptTokens);
   if (Status s = checkOptions(profile, model, options); !s)
     return makeError(s.error());
   const Clock::time_point start = Clock::now();

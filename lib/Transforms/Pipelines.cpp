@@ -35,6 +35,7 @@ void mlir::fairkv::buildShardPipeline(OpPassManager &pm,
   plan.report = options.report;
   plan.planFile = options.planFile;
   plan.decodeTokens = options.decodeTokens;
+  plan.promptTokens = options.promptTokens;
   // Decide which device holds which KV head, and the copies' shares.
   pm.addPass(createFairKVPlanPlacementPass(plan));
   // Write one program per device with explicit replicate/gather/all_reduce.

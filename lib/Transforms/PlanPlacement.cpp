@@ -105,6 +105,7 @@ struct PlanPlacementPass
     options.epsilon = epsilon;
     options.timeLimitSeconds = timeLimit;
     options.decodeTokens = decodeTokens;
+    options.promptTokens = promptTokens;
     if (devices <= 0 || batch <= 0) {
       module.emitError("devices and batch must be positive");
       return signalPassFailure();
@@ -125,7 +126,8 @@ struct PlanPlacementPass
       fp::PlanReport external;
       external.result.plan = std::move(*plan);
       external.metrics = fp::evaluatePlan(
-          external.result.plan, fp::withDecodeTokens(profile, decodeTokens),
+          external.result.plan,
+          fp::withDecodeTokens(profile, decodeTokens, promptTokens),
           model, *hw, batch);
       report = std::move(external);
     } else {

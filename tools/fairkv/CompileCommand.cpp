@@ -125,6 +125,10 @@ std::function<int()> fairkv::tool::addCompileCommand(CLI::App &app,
   c->add_option("--decode-tokens", a.options.decodeTokens,
                 "tokens each request will decode: plan for budget + these")
       ->capture_default_str();
+  c->add_option("--prompt-tokens", a.options.promptTokens,
+                "the requests' prompt length (0: unknown): a head holds at "
+                "most this much of its budget, and the plan counts that")
+      ->capture_default_str();
   c->add_option("--overlap-chunks", a.options.overlapChunks,
                 "fuse each row-parallel projection with its all_reduce and "
                 "reduce it in up to this many blocks, each overlapping the "

@@ -131,6 +131,7 @@ int runDemo(const DemoArgs &a, const std::string &libDir) {
     po.devices = static_cast<int>(a.devices);
     // Every head will also hold the decoded tokens: plan for them.
     po.decodeTokens = a.maxNew;
+    po.promptTokens = a.promptLen;
     Result<PlanReport> plan = planAndEvaluate(profile, model, hw, po, 32);
     if (!plan)
       return fail(plan.error());
@@ -142,6 +143,7 @@ int runDemo(const DemoArgs &a, const std::string &libDir) {
     co.strategy = s;
     co.devices = a.devices;
     co.decodeTokens = a.maxNew;
+    co.promptTokens = a.promptLen;
     co.output = tmp + "/program-" + s;
     co.runtimeLibDir = libDir;
     if (std::string error = fairkv::compile::compileToExecutable(text, co);

@@ -34,7 +34,7 @@ struct PlanArgs : ProfileArgs {
   double timeLimit = 20;
   std::string hw = "h100-sxm";
   int64_t batch = 32;
-  int64_t decodeTokens = 0;
+  int64_t decodeTokens = 0, promptTokens = 0;
   std::string format = "text";
   bool compare = false;
   std::string svg;
@@ -85,6 +85,7 @@ int runPlan(PlanArgs &a) {
   options.epsilon = a.epsilon;
   options.timeLimitSeconds = a.timeLimit;
   options.decodeTokens = a.decodeTokens;
+  options.promptTokens = a.promptTokens;
   if (a.batch <= 0)
     return fail("--batch must be positive");
 
@@ -166,6 +167,11 @@ std::function<int()> fairkv::tool::addPlanCommand(CLI::App &app) {
   plan->add_option("--decode-tokens", a.decodeTokens,
                    "tokens each request will decode: every head then holds "
                    "its budget plus these, and the plan balances that")
+      ->capture_default_str();
+  plan->add_option("--prompt-tokens", a.promptTokens,
+                   "the requests' prompt length (0: unknown): a head holds "
+                   "at most this much of its budget, and the plan counts "
+                   "that")
       ->capture_default_str();
   plan->add_option("--format", a.format, "text|json")
       ->check(CLI::IsMember({"text", "json"}))

@@ -222,6 +222,12 @@ TEST(Strategies, DuoStreamingHeadsDoNotGrow) {
   p.tokens = {{384, 32768, 384}};
   BudgetProfile grown = withDecodeTokens(p, 100);
   EXPECT_EQ(grown.tokens[0], (std::vector<int64_t>{384, 32868, 384}));
+  // A known prompt caps what a head holds; one within sink + recent is kept
+  // whole by every head, which then grow alike.
+  EXPECT_EQ(withDecodeTokens(p, 100, 1000).tokens[0],
+            (std::vector<int64_t>{384, 1100, 384}));
+  EXPECT_EQ(withDecodeTokens(p, 100, 300).tokens[0],
+            (std::vector<int64_t>{400, 400, 400}));
   p.source = "synthetic";
   EXPECT_EQ(withDecodeTokens(p, 100).tokens[0],
             (std::vector<int64_t>{484, 32868, 484}));

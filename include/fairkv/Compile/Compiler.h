@@ -27,6 +27,9 @@ struct CompileOptions {
   double timeLimit = 20;
   /// Tokens each request will decode (planned for: budget + these).
   int64_t decodeTokens = 0;
+  /// The requests' prompt length (0: unknown; planned for: at most this much
+  /// of each budget).
+  int64_t promptTokens = 0;
   std::string hardware = "h100-sxm";
   /// fairkv-overlap-collectives: most blocks per fused all_reduce (0: no
   /// fusion), and the fewest result bytes per block (-1: where a block pays

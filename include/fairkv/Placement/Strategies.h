@@ -45,11 +45,17 @@ struct PlanOptions {
   /// holds its budget plus these, so light heads weigh more than their
   /// budgets say. Planning (and the metrics) use budget + decodeTokens.
   int64_t decodeTokens = 0;
+  /// The prompt length the requests will have (0: unknown): a head whose
+  /// budget exceeds it holds only the prompt, so planning uses
+  /// min(budget, promptTokens) + decodeTokens.
+  int64_t promptTokens = 0;
 };
 
-/// `profile` with `decodeTokens` added to every budget.
+/// What every head of `profile` holds at the end of a request: its budget,
+/// at most `promptTokens` when that is known, plus `decodeTokens` (but a
+/// DuoAttention streaming head stays at its budget).
 BudgetProfile withDecodeTokens(const BudgetProfile &profile,
-                               int64_t decodeTokens);
+                               int64_t decodeTokens, int64_t promptTokens = 0);
 
 struct PlanResult {
   Plan plan;

@@ -82,6 +82,9 @@ def FairKVPlanPlacementPass
            "write the JSON plan report to this file">,
     Option<"decodeTokens", "decode-tokens", "int64_t", "0",
            "tokens each request will decode: plan for budget + these">,
+    Option<"promptTokens", "prompt-tokens", "int64_t", "0",
+           "the requests' prompt length (0: unknown): a head holds at most "
+           "this much of its budget">,
     Option<"planFile", "plan-file", "std::string", "\"\"",
            "use this plan (fairkv-plan/v1 JSON, e.g. from `fairkv plan "
            "--format json` or another planner) instead of computing one; "

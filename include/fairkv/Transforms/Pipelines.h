@@ -61,6 +61,11 @@ struct ShardPipelineOptions
       llvm::cl::desc("tokens each request will decode: plan for budget + "
                      "these"),
       llvm::cl::init(0)};
+  PassOptions::Option<int64_t> promptTokens{
+      *this, "prompt-tokens",
+      llvm::cl::desc("the requests' prompt length (0: unknown): plan for at "
+                     "most this much of each budget"),
+      llvm::cl::init(0)};
   PassOptions::Option<int64_t> overlapChunks{
       *this, "overlap-chunks",
       llvm::cl::desc("fuse projections with their all_reduce and reduce in "
