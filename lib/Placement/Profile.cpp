@@ -5,11 +5,21 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <sstream>
 
 using namespace fairkv::placement;
+
+int64_t fairkv::placement::sourceParameter(const std::string &source,
+                                           const std::string &key) {
+  for (size_t at = source.find(key + "="); at != std::string::npos;
+       at = source.find(key + "=", at + 1))
+    if (at > 0 && (source[at - 1] == ':' || source[at - 1] == ','))
+      return std::atoll(source.c_str() + at + key.size() + 1);
+  return -1;
+}
 
 Status BudgetProfile::validate() const {
   if (tokens.empty())

@@ -21,7 +21,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdlib>
 #include <limits>
 #include <numeric>
 
@@ -232,13 +231,8 @@ namespace {
 int64_t duoStreamingBudget(const std::string &source) {
   if (source.rfind("duo:", 0) != 0)
     return -1;
-  auto valueOf = [&](const std::string &key) -> int64_t {
-    size_t at = source.find(key + "=");
-    return at == std::string::npos
-               ? -1
-               : std::atoll(source.c_str() + at + key.size() + 1);
-  };
-  int64_t sink = valueOf("sink"), recent = valueOf("recent");
+  int64_t sink = sourceParameter(source, "sink"),
+          recent = sourceParameter(source, "recent");
   return sink < 0 || recent < 0 ? -1 : sink + recent;
 }
 

@@ -473,31 +473,36 @@ fairkv_rt_rotary(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x,
   Tensor *out = ctx->make(x->shape);
   const int64_t half = d / 2;
   const float scale = static_cast<float>(attentionFactor);
-  // Dynamic NTK: transformers rescales the base for a forward pass whose
-  // largest position reaches max_position_embeddings; FairKV does it per
-  // request (as transformers computes a request alone), so placement and
-  // batching never change a request's answer.
-  fairkv::model::ModelConfig dynamic;
-  dynamic.headDim = d;
-  dynamic.ropeTheta = theta;
-  dynamic.rope.type = "dynamic";
-  dynamic.rope.factor = dynamicFactor;
-  dynamic.rope.originalMaxPositions = dynamicMaxPositions;
+  // The program's table, converted once per call. Dynamic NTK:
+  // transformers rescales the base for a forward pass whose largest position
+  // reaches max_position_embeddings; FairKV does it per request (as
+  // transformers computes a request alone), so placement and batching never
+  // change a request's answer.
+  const std::vector<float> table(invFreq, invFreq + half);
+  std::vector<float> rescaled;
   for (int64_t i = 0; i < b; ++i) {
-    std::vector<float> table(invFreq, invFreq + half);
+    const float *freq = table.data();
     if (dynamicMaxPositions > 0) {
       int64_t last = 0;
       for (int64_t t = 0; t < s; ++t)
         last = std::max(last, pos->i[i * s + t]);
-      if (last + 1 > dynamicMaxPositions)
-        table = dynamic.ropeInverseFrequencies(last + 1);
+      if (last + 1 > dynamicMaxPositions) {
+        fairkv::model::ModelConfig dynamic;
+        dynamic.headDim = d;
+        dynamic.ropeTheta = theta;
+        dynamic.rope.type = "dynamic";
+        dynamic.rope.factor = dynamicFactor;
+        dynamic.rope.originalMaxPositions = dynamicMaxPositions;
+        rescaled = dynamic.ropeInverseFrequencies(last + 1);
+        freq = rescaled.data();
+      }
     }
     for (int64_t t = 0; t < s; ++t) {
       const int64_t r = i * s + t;
       // transformers: float32 angles, float32 cos/sin times the factor.
       const float p = static_cast<float>(pos->i[r]);
       for (int64_t e = 0; e < half; ++e) {
-        const float angle = p * table[e];
+        const float angle = p * freq[e];
         const float c = static_cast<float>(std::cos(angle)) * scale,
                     sn = static_cast<float>(std::sin(angle)) * scale;
         for (int64_t h = 0; h < n; ++h) {

@@ -82,6 +82,10 @@ BudgetProfile syntheticProfile(int64_t layers, int64_t kvHeads, uint64_t seed,
 /// budget: the balanced yardstick tp needs nothing to be fair on.
 BudgetProfile uniformProfile(const BudgetProfile &profile);
 
+/// The integer parameter `key` of a profile's source (`duo:...,sink=128,...`:
+/// `key=value` after the method name or a comma), or -1 when absent.
+int64_t sourceParameter(const std::string &source, const std::string &key);
+
 /// Reads a whole file; errors name the path.
 Result<std::string> readFile(const std::string &path);
 

@@ -19,8 +19,8 @@
 #include "llvm/ADT/TypeSwitch.h"
 
 #include "fairkv/Model/ModelConfig.h"
+#include "fairkv/Placement/Profile.h"
 
-#include <cstdlib>
 #include <map>
 
 namespace mlir::fairkv {
@@ -455,10 +455,9 @@ void Lowering::emitEntryPoints(ArrayRef<func::FuncOp> programs) {
     method = "headkv";
   } else if (StringRef(budgetSource).starts_with("duo:")) {
     method = "duo";
-    sink = 128;
-    size_t at = budgetSource.find("sink=");
-    if (at != std::string::npos)
-      sink = std::atoll(budgetSource.c_str() + at + 5);
+    sink = ::fairkv::placement::sourceParameter(budgetSource, "sink");
+    if (sink < 0)
+      sink = 128; // DuoAttention's own default
   }
   method.push_back('\0');
   LLVM::GlobalOp::create(
