@@ -25,9 +25,12 @@ import sys
 
 import kvpress
 import torch
+import torch.nn.functional as F
 import transformers
 from kvpress import AdaKVPress, DuoAttentionPress, SnapKVPress
 from transformers import AutoModelForCausalLM, DynamicCache
+
+transformers.utils.logging.disable_progress_bar()
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HF = os.path.join(HERE, "..", "test", "Fixtures", "hf")
@@ -57,6 +60,68 @@ def duo(n):
     return PatternDuoPress(head_compression_ratio=0.5)
 
 
+# Static per-head budgets (layer, KV head), tokens kept including the window:
+# below and above the prompts (17-30 tokens), never below the window (kvpress
+# scores the whole window alike there: no defined choice).
+HEAD_BUDGETS = [[9, 16, 11, 30], [20, 10, 13, 14]]
+HEADKV_BUDGETS = [[14, 9, 24, 12], [10, 31, 18, 11]]
+
+
+class HeadBudgetPress(AdaKVPress):
+    """A press's scores with a static budget per KV head (HeadKV's and the
+    budget profiles' model), kept by kvpress's own head-wise masking (the
+    mechanism AdaKVPress uses): each head keeps its budget's best-scored
+    tokens; the press pads the window above every score, so it is kept."""
+
+    budgets: list = None
+
+    def compress(self, module, hidden_states, keys, values, attentions,
+                 kwargs):
+        scores = self.press.score(module, hidden_states, keys, values,
+                                  attentions, kwargs)
+        bsz, heads, k_len = scores.shape
+        assert bsz == 1
+        masked = torch.ones(heads, k_len, dtype=torch.bool)
+        for h, kept in enumerate(self.kept(module.layer_idx, scores)):
+            masked[h, kept] = False
+        head_indices, seq_indices = torch.nonzero(masked, as_tuple=True)
+        module.masked_key_indices = (torch.zeros_like(head_indices),
+                                     head_indices, seq_indices)
+        return keys, values
+
+    def kept(self, layer, scores):
+        """Each head's budget best tokens, ascending. Max-pooling scores
+        neighbours alike: ties go to the earlier token (a stable sort; the
+        rule FairKV documents), where torch.topk's choice is unspecified."""
+        return [sorted(torch.sort(scores[0, h], descending=True, stable=True)
+                       .indices[:self.budgets[layer][h]].tolist())
+                for h in range(scores.shape[1])]
+
+
+class MaxPoolSnapKVPress(SnapKVPress):
+    """SnapKVPress with max- instead of average-pooling, HeadKV's and Ada-KV's
+    reference selection (kernel 7): everything else is SnapKVPress.score."""
+
+    def score(self, module, hidden_states, keys, values, attentions, kwargs):
+        bsz, kv_heads, k_len, _ = keys.shape
+        group = module.config.num_attention_heads // kv_heads
+        attn = self.compute_window_attention(
+            module, hidden_states, keys, self.window_size,
+            kwargs["position_embeddings"])
+        scores = F.max_pool1d(attn.mean(dim=-2), kernel_size=self.kernel_size,
+                              padding=self.kernel_size // 2, stride=1)
+        scores = scores.view(bsz, kv_heads, group, k_len - self.window_size)
+        scores = scores.mean(2)
+        return F.pad(scores, (0, self.window_size),
+                     value=scores.max().item() + 1)
+
+
+def head_budgets(inner, budgets):
+    press = HeadBudgetPress(inner, alpha_safeguard=0.0)
+    press.budgets = budgets
+    return press
+
+
 # name: (checkpoint, press factory taking a prompt length)
 CASES = {
     "snapkv-llama": ("llama-gqa", lambda n: SnapKVPress(
@@ -66,8 +131,14 @@ CASES = {
     "adakv-llama": ("llama-gqa", lambda n: AdaKVPress(SnapKVPress(
         compression_ratio=ratio(n), window_size=WINDOW, kernel_size=KERNEL),
         alpha_safeguard=0.2)),
+    "snapkv-heads-llama": ("llama-gqa", lambda n: head_budgets(SnapKVPress(
+        compression_ratio=0.5, window_size=WINDOW, kernel_size=KERNEL),
+        HEAD_BUDGETS)),
+    "headkv-llama": ("llama-gqa", lambda n: head_budgets(MaxPoolSnapKVPress(
+        compression_ratio=0.5, window_size=WINDOW, kernel_size=7),
+        HEADKV_BUDGETS)),
     # kvpress keeps a streaming head's decoded tokens too; DuoAttention (and
-    # FairKV) keep it at sink + recent: only the prefill is comparable.
+    # FairKV) keep it at sink + recent: run() slides kvpress's mask along.
     "duo-llama": ("llama-gqa", duo),
 }
 
@@ -110,14 +181,16 @@ class Recorder:
         inner.score = score
 
 
-def kept_positions(press, scores, k_len):
+def kept_positions(press, layer, scores, k_len):
     """Positions each KV head keeps, from the scores the press ranked, by
     the press's own rule (ScorerPress.compress / AdaKVPress.compress)."""
     if isinstance(press, DuoAttentionPress):
         return [torch.nonzero(scores[h])[:, 0].tolist()
                 for h in range(scores.shape[0])]
-    n_kept = kvpress.utils.compute_n_kept(k_len, press.compression_ratio)
     heads = scores.shape[1]
+    if isinstance(press, HeadBudgetPress):
+        return press.kept(layer, scores)
+    n_kept = kvpress.utils.compute_n_kept(k_len, press.compression_ratio)
     if isinstance(press, AdaKVPress):
         s = scores.clone()
         n_safe = int(n_kept * press.alpha_safeguard)
@@ -135,6 +208,20 @@ def kept_positions(press, scores, k_len):
     return [sorted(indices[h].tolist()) for h in range(heads)]
 
 
+def slide_streaming(model, length):
+    """DuoAttention's decode: a streaming head attends to its sink and its
+    RECENT newest tokens, the new one included (the oldest recent token
+    leaves as a new one arrives), through kvpress's head-wise key mask."""
+    for layer, attention in enumerate(a.self_attn for a in model.model.layers):
+        heads = torch.tensor(STREAMING[layer]).nonzero()[:, 0].tolist()
+        seq = [t for t in range(SINK, length - RECENT)]
+        head_indices = torch.tensor([h for h in heads for _ in seq],
+                                    dtype=torch.long)
+        seq_indices = torch.tensor(seq * len(heads), dtype=torch.long)
+        attention.masked_key_indices = (torch.zeros_like(head_indices),
+                                        head_indices, seq_indices)
+
+
 def run(model, press, prompt):
     recorder = Recorder(press)
     cache = DynamicCache()
@@ -146,9 +233,11 @@ def run(model, press, prompt):
             logits = out.logits[0, -1].float()
             token = int(torch.argmax(logits))
             steps.append((logits, token))
+            if isinstance(press, DuoAttentionPress):
+                slide_streaming(model, len(prompt) + step + 1)
             out = model(torch.tensor([[token]]), past_key_values=cache,
                         position_ids=torch.tensor([[len(prompt) + step]]))
-    kept = {layer: kept_positions(press, s, len(prompt))
+    kept = {layer: kept_positions(press, layer, s, len(prompt))
             for layer, s in recorder.kept.items()}
     for layer, heads in kept.items():
         assert all(len(h) == BUDGET for h in heads) or isinstance(
@@ -203,6 +292,16 @@ def main():
                            "tokens": [[SINK + RECENT if s else 1000
                                        for s in row] for row in STREAMING]},
                           f)
+        elif isinstance(press, HeadBudgetPress):
+            case.update(inner=type(press.press).__name__, window_size=WINDOW,
+                        kernel_size=press.press.kernel_size,
+                        budgets=press.budgets)
+            source = ("headkv:fixture" if isinstance(press.press,
+                                                     MaxPoolSnapKVPress)
+                      else "kvpress:per-head-budgets")
+            with open(os.path.join(directory, "budgets.json"), "w") as f:
+                json.dump({"format": "fairkv-budgets/v1", "source": source,
+                           "tokens": press.budgets}, f)
         else:
             case.update(window_size=WINDOW, kernel_size=KERNEL,
                         tokens_per_head=BUDGET,
