@@ -480,6 +480,39 @@ int main(int argc, char **argv) {
         kvByMethod[name].push_back(kv);
       }
     }
+    // Ada-KV's reallocation, calibrated: the fairkv program's adakv run on
+    // other prompts (seed 2) says what each head keeps; a plan balancing
+    // that (--load-profile) runs the evaluation prompts.
+    const std::string kept = (dir / "calibration.kept").string();
+    const std::string calibrated = (dir / "kv-fairkv-calibrated").string();
+    std::vector<int64_t> calibratedKV;
+    {
+      std::cerr << "KV by method: adakv calibration..." << std::endl;
+      std::vector<int64_t> unused;
+      std::string error = kvAfterDecode(
+          (dir / "kv-fairkv").string(), wholeWeights,
+          "--kv-method adakv --seed 2 --dump-kept " + kept, G, kBatch,
+          promptLen, newTokens, unused);
+      bool ok = error.empty();
+      std::string log =
+          ok ? run(binDir() + "/fairkv compile --model " + config +
+                       " --profile " + scaledFile + " --devices " +
+                       std::to_string(G) + " --strategy fairkv" +
+                       " --decode-tokens " + std::to_string(newTokens) +
+                       " --prompt-tokens " + std::to_string(promptLen) +
+                       " --load-profile " + kept + " -o " + calibrated +
+                       " 2>&1",
+                   ok)
+             : error;
+      if (ok)
+        error = kvAfterDecode(calibrated, wholeWeights, "--kv-method adakv", G,
+                              kBatch, promptLen, newTokens, calibratedKV);
+      if (!ok || !error.empty()) {
+        std::cerr << "fairkv-bench-e2e-cpu: error: "
+                  << (ok ? error : log) << "\n";
+        return 1;
+      }
+    }
     std::filesystem::remove_all(dir);
     md << "KV every device holds after decoding, by compression method "
           "(`--kv-method`), for the same model and batch with the HeadKV "
@@ -487,23 +520,27 @@ int main(int argc, char **argv) {
        << promptLen / 2 << " tokens per head (so every method compresses "
        << promptLen << "-token prompts), G = " << G
        << ". The plans follow the profile's static budgets; Ada-KV "
-          "reallocates them per request.\n\n"
+          "reallocates them per request, so its last row is planned from "
+          "what each head kept in an adakv run of the fairkv program on "
+          "other prompts (`--load-profile`).\n\n"
        << "| method | strategy | per-device KV tokens | max/mean |\n"
        << "|---|---|---|---|\n";
-    for (const auto &[name, flags] : methods)
-      for (int s = 0; s < 2; ++s) {
-        const std::vector<int64_t> &kv = kvByMethod[name][s];
-        std::string perDevice;
-        double total = 0, most = 0;
-        for (int64_t t : kv) {
-          perDevice += (perDevice.empty() ? "" : " ") + std::to_string(t);
-          total += t;
-          most = std::max<double>(most, t);
-        }
-        md << "| " << name << " | " << (s == 0 ? "tp" : "fairkv") << " | "
-           << perDevice << " | "
-           << formatNumber("%.3f", most / (total / kv.size())) << " |\n";
+    auto row = [&md](const std::string &method, const std::string &plan,
+                     const std::vector<int64_t> &kv) {
+      std::string perDevice;
+      double total = 0, most = 0;
+      for (int64_t t : kv) {
+        perDevice += (perDevice.empty() ? "" : " ") + std::to_string(t);
+        total += t;
+        most = std::max<double>(most, t);
       }
+      md << "| " << method << " | " << plan << " | " << perDevice << " | "
+         << formatNumber("%.3f", most / (total / kv.size())) << " |\n";
+    };
+    for (const auto &[name, flags] : methods)
+      for (int s = 0; s < 2; ++s)
+        row(name, s == 0 ? "tp" : "fairkv", kvByMethod[name][s]);
+    row("adakv", "fairkv, calibrated", calibratedKV);
     md << "\n";
     md << "Whole decode on the CPU runtime: the llama-3-8b shape truncated to "
        << kLayers << " layers with its full MLP and 128256-token vocabulary, "

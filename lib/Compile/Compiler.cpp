@@ -144,6 +144,7 @@ std::string fairkv::compile::compileToExecutable(const std::string &moduleText,
   shard.timeLimit = o.timeLimit;
   shard.decodeTokens = o.decodeTokens;
   shard.promptTokens = o.promptTokens;
+  shard.loadProfile = o.loadProfile;
   shard.hardware = o.hardware;
   shard.report = o.report;
   shard.overlapChunks = o.overlapChunks;

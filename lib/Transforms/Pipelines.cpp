@@ -36,6 +36,7 @@ void mlir::fairkv::buildShardPipeline(OpPassManager &pm,
   plan.planFile = options.planFile;
   plan.decodeTokens = options.decodeTokens;
   plan.promptTokens = options.promptTokens;
+  plan.loadProfile = options.loadProfile;
   // Decide which device holds which KV head, and the copies' shares.
   pm.addPass(createFairKVPlanPlacementPass(plan));
   // Write one program per device with explicit replicate/gather/all_reduce.

@@ -79,6 +79,17 @@ struct PlanPlacementPass
         profile.source = budgets.getSource().str();
     }
 
+    // The load the plan balances: the budgets, or what a run measured.
+    if (!loadProfile.empty()) {
+      fp::Result<fp::BudgetProfile> load =
+          fp::readLoadProfile(loadProfile, model);
+      if (!load) {
+        module.emitError() << "fairkv-plan-placement: " << load.error();
+        return signalPassFailure();
+      }
+      profile = std::move(*load);
+    }
+
     fp::Result<fp::Strategy> strategyKind = fp::parseStrategy(strategy);
     fp::Result<fp::Hardware> hw = fp::hardwarePreset(hardware);
     if (!strategyKind || !hw) {

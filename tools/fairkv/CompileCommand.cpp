@@ -129,6 +129,11 @@ std::function<int()> fairkv::tool::addCompileCommand(CLI::App &app,
                 "the requests' prompt length (0: unknown): a head holds at "
                 "most this much of its budget, and the plan counts that")
       ->capture_default_str();
+  c->add_option("--load-profile", a.options.loadProfile,
+                "balance what each head holds as a run measured it (a "
+                "program's --dump-kept file, e.g. under adakv, or "
+                "fairkv-budgets/v1 JSON) instead of its budget; the program "
+                "still runs with the --profile budgets");
   c->add_option("--overlap-chunks", a.options.overlapChunks,
                 "fuse each row-parallel projection with its all_reduce and "
                 "reduce it in up to this many blocks, each overlapping the "

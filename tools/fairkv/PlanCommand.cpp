@@ -40,6 +40,7 @@ struct PlanArgs : ProfileArgs {
   std::string svg;
   std::string output;
   std::string writeProfile;
+  std::string loadProfile;
 };
 
 int fail(const std::string &message) {
@@ -60,6 +61,13 @@ int runPlan(PlanArgs &a) {
   if (!a.writeProfile.empty() &&
       !writeTo(a.writeProfile, writeCanonicalProfile(*profile)))
     return fail("cannot write '" + a.writeProfile + "'");
+
+  // The load the plan balances: the budgets, or what a run measured.
+  if (!a.loadProfile.empty()) {
+    profile = readLoadProfile(a.loadProfile, *model);
+    if (!profile)
+      return fail(profile.error());
+  }
 
   PlanOptions options;
   Result<Strategy> strategy = parseStrategy(a.strategy);
@@ -173,6 +181,10 @@ std::function<int()> fairkv::tool::addPlanCommand(CLI::App &app) {
                    "at most this much of its budget, and the plan counts "
                    "that")
       ->capture_default_str();
+  plan->add_option("--load-profile", a.loadProfile,
+                   "balance what each head holds as a run measured it (a "
+                   "program's --dump-kept file, e.g. under adakv, or "
+                   "fairkv-budgets/v1 JSON) instead of its budget");
   plan->add_option("--format", a.format, "text|json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();

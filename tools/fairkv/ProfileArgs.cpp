@@ -36,8 +36,9 @@ void fairkv::tool::addProfileOptions(CLI::App &c, ProfileArgs &a) {
                "'uniform' (every head --uniform-tokens)")
       ->required();
   c.add_option("--profile-format", a.profileFormat,
-               "headkv|duo|fairkv (default: from the file)")
-      ->check(CLI::IsMember({"headkv", "duo", "fairkv"}));
+               "headkv|duo|fairkv|kept (a program's --dump-kept file: each "
+               "head's mean kept tokens; default: from the file)")
+      ->check(CLI::IsMember({"headkv", "duo", "fairkv", "kept"}));
   c.add_option("--headkv-base", a.headkv.base, "HeadKV base capacity")
       ->capture_default_str();
   c.add_option("--headkv-beta", a.headkv.beta, "HeadKV pool factor (> 1)")
@@ -111,6 +112,8 @@ Result<BudgetProfile> fairkv::tool::loadProfile(ProfileArgs &a,
         format = "duo";
       else if (text->find("fairkv-budgets/v1") != std::string::npos)
         format = "fairkv";
+      else if (looksLikeKeptDump(*text))
+        format = "kept";
       else
         format = "headkv";
     }
@@ -118,6 +121,8 @@ Result<BudgetProfile> fairkv::tool::loadProfile(ProfileArgs &a,
       profile = importHeadKV(*text, model, a.headkv);
     else if (format == "duo")
       profile = importDuo(*text, model, a.duo);
+    else if (format == "kept")
+      profile = importKept(*text, model);
     else
       profile = readCanonicalProfile(*text);
     if (!profile)

@@ -210,3 +210,48 @@ TEST(Models, PresetsAndConfigJson) {
 }
 
 } // namespace
+
+TEST(KeptImporter, AveragesWhatEachHeadKeptOverTheRequests) {
+  // tiny: 2 layers x 2 KV heads; two requests.
+  const std::string kept = "request 0 layer 0 head 0: 0 1 2\n"
+                           "request 0 layer 0 head 1: 5\n"
+                           "request 0 layer 1 head 0: 1 2\n"
+                           "request 0 layer 1 head 1: 3 4 5 6\n"
+                           "request 1 layer 0 head 0: 0\n"
+                           "request 1 layer 0 head 1: 2 3\n"
+                           "request 1 layer 1 head 0: 1 2\n"
+                           "request 1 layer 1 head 1:\n";
+  ASSERT_TRUE(looksLikeKeptDump(kept));
+  Result<BudgetProfile> p = importKept(kept, tiny());
+  ASSERT_TRUE(p) << p.error();
+  // Means rounded up: (3 + 1) / 2, (1 + 2) / 2, 2, (4 + 0) / 2.
+  EXPECT_EQ(p->tokens[0], (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(p->tokens[1], (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(p->source, "kept:requests=2");
+}
+
+TEST(KeptImporter, RefusesMalformedOrIncompleteDumps) {
+  auto error = [](const std::string &text) {
+    Result<BudgetProfile> p = importKept(text, tiny());
+    return p ? std::string("accepted") : p.error();
+  };
+  const std::string full = "request 0 layer 0 head 0: 1\n"
+                           "request 0 layer 0 head 1: 1\n"
+                           "request 0 layer 1 head 0: 1\n";
+  EXPECT_NE(error(full).find("request 0 lists 3 (layer, head) pairs"),
+            std::string::npos)
+      << error(full);
+  EXPECT_NE(error(full + "request 0 layer 1 head 0: 2\n").find("listed twice"),
+            std::string::npos);
+  EXPECT_NE(error("request 0 layer 2 head 0: 1\n").find("outside model"),
+            std::string::npos);
+  EXPECT_NE(error("request 0 layer 0 head 0: 1 x\n").find("not a position"),
+            std::string::npos);
+  EXPECT_NE(error("request 0 layer 0 head 0: 1 1\n").find("listed twice"),
+            std::string::npos);
+  EXPECT_NE(error("request 0 layer 0: 1\n").find("not 'request R"),
+            std::string::npos);
+  EXPECT_NE(error("request 99999999999 layer 0 head 0: 1\n").find("limit"),
+            std::string::npos);
+  EXPECT_NE(error("\n").find("no 'request"), std::string::npos);
+}

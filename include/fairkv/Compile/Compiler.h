@@ -30,6 +30,9 @@ struct CompileOptions {
   /// The requests' prompt length (0: unknown; planned for: at most this much
   /// of each budget).
   int64_t promptTokens = 0;
+  /// Balance this measured load (a --dump-kept file or fairkv-budgets/v1)
+  /// instead of the budgets ("" for the budgets).
+  std::string loadProfile;
   std::string hardware = "h100-sxm";
   /// fairkv-overlap-collectives: most blocks per fused all_reduce (0: no
   /// fusion), and the fewest result bytes per block (-1: where a block pays

@@ -69,6 +69,20 @@ Result<BudgetProfile> importDuo(const std::string &tsvText,
                                 const ModelConfig &model,
                                 const DuoOptions &options);
 
+/// What each head holds, measured: a compiled program's `--dump-kept` file
+/// ("request R layer L head H: positions", every (layer, head) once per
+/// request), averaged over its requests and rounded up. Source
+/// "kept:requests=N". A plan balances this where the method moves budget
+/// between heads per request (Ada-KV), while the program's budgets stay.
+Result<BudgetProfile> importKept(const std::string &text,
+                                 const ModelConfig &model);
+/// Whether a profile file is a `--dump-kept` file.
+bool looksLikeKeptDump(const std::string &text);
+/// A load profile file (`--dump-kept` or `fairkv-budgets/v1`), checked
+/// against the model; errors name the path.
+Result<BudgetProfile> readLoadProfile(const std::string &path,
+                                      const ModelConfig &model);
+
 /// The canonical `fairkv-budgets/v1` JSON.
 Result<BudgetProfile> readCanonicalProfile(const std::string &jsonText);
 std::string writeCanonicalProfile(const BudgetProfile &profile);

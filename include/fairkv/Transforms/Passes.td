@@ -85,6 +85,11 @@ def FairKVPlanPlacementPass
     Option<"promptTokens", "prompt-tokens", "int64_t", "0",
            "the requests' prompt length (0: unknown): a head holds at most "
            "this much of its budget">,
+    Option<"loadProfile", "load-profile", "std::string", "\"\"",
+           "balance what each head holds as measured (a program's "
+           "--dump-kept file or fairkv-budgets/v1 JSON: e.g. Ada-KV's "
+           "per-request reallocation) instead of its budget; the budgets "
+           "on the attention ops, which the method runs with, stay">,
     Option<"planFile", "plan-file", "std::string", "\"\"",
            "use this plan (fairkv-plan/v1 JSON, e.g. from `fairkv plan "
            "--format json` or another planner) instead of computing one; "

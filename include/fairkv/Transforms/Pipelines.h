@@ -66,6 +66,12 @@ struct ShardPipelineOptions
       llvm::cl::desc("the requests' prompt length (0: unknown): plan for at "
                      "most this much of each budget"),
       llvm::cl::init(0)};
+  PassOptions::Option<std::string> loadProfile{
+      *this, "load-profile",
+      llvm::cl::desc("balance what each head holds as measured (a program's "
+                     "--dump-kept file or fairkv-budgets/v1 JSON) instead of "
+                     "its budget; the budgets the method runs with stay"),
+      llvm::cl::init("")};
   PassOptions::Option<int64_t> overlapChunks{
       *this, "overlap-chunks",
       llvm::cl::desc("fuse projections with their all_reduce and reduce in "
