@@ -349,8 +349,9 @@ Result<Plan> fairkv::placement::readPlanJson(const std::string &jsonText,
     return makeError("plan: 'format' must be \"fairkv-plan/v1\"");
   auto devices = j.find("devices");
   if (devices == j.end() || !devices->is_number_integer() ||
-      devices->get<int64_t>() <= 0)
-    return makeError("plan: 'devices' must be a positive integer");
+      devices->get<int64_t>() <= 0 || devices->get<int64_t>() > kMaxDevices)
+    return makeError("plan: 'devices' must be an integer between 1 and " +
+                     std::to_string(kMaxDevices));
   Plan plan;
   plan.devices = devices->get<int>();
   if (auto s = j.find("strategy"); s != j.end() && s->is_string())

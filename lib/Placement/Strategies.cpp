@@ -200,15 +200,20 @@ Status checkOptions(const BudgetProfile &profile, const ModelConfig &model,
     return s;
   if (Status s = profile.checkAgainst(model); !s)
     return s;
-  if (options.devices <= 0)
-    return makeError("devices must be positive, got " +
+  if (options.devices <= 0 || options.devices > kMaxDevices)
+    return makeError("devices must be between 1 and " +
+                     std::to_string(kMaxDevices) + ", got " +
                      std::to_string(options.devices));
   if (options.copyBudget && *options.copyBudget < 0)
     return makeError("copy budget must be non-negative");
-  if (options.copyBudgetBytes && !(*options.copyBudgetBytes >= 0))
-    return makeError("copy budget in bytes must be non-negative");
-  if (!(options.epsilon >= 0))
-    return makeError("epsilon must be non-negative");
+  if (options.copyBudgetBytes &&
+      !(*options.copyBudgetBytes >= 0 &&
+        std::isfinite(*options.copyBudgetBytes)))
+    return makeError("copy budget in bytes must be finite and non-negative");
+  if (!(options.epsilon >= 0 && std::isfinite(options.epsilon)))
+    return makeError("epsilon must be finite and non-negative");
+  if (!(options.timeLimitSeconds > 0 && options.timeLimitSeconds <= 86400))
+    return makeError("the time limit must be in (0, 86400] seconds");
   const int64_t H = profile.kvHeads();
   const bool divisible = H % options.devices == 0;
   if (options.strategy == Strategy::TP && !divisible)
@@ -293,10 +298,12 @@ Result<PlanResult> fairkv::placement::makePlan(const BudgetProfile &given,
   // most its TP heads plus budget / headBytes.
   int64_t byteCap = std::numeric_limits<int64_t>::max() / 4;
   if (options.copyBudgetBytes) {
-    int64_t perDevice = static_cast<int64_t>(
-        std::floor(tpHeads + *options.copyBudgetBytes / headBytes + 1e-9));
-    byteCap = std::max<int64_t>(
-        0, perDevice * G - static_cast<int64_t>(L) * H);
+    // In double: a budget beyond every head's weights is no cap at all.
+    const double perDevice =
+        std::floor(tpHeads + *options.copyBudgetBytes / headBytes + 1e-9);
+    if (perDevice * G < static_cast<double>(byteCap))
+      byteCap = std::max<int64_t>(0, static_cast<int64_t>(perDevice) * G -
+                                         static_cast<int64_t>(L) * H);
   }
 
   // Lower bounds, shared by every strategy so they can be compared.

@@ -20,6 +20,8 @@
 #include <thread>
 #include <tuple>
 
+#include <unistd.h>
+
 /// Emitted by convert-fairkv-to-runtime: the plan's device count and the
 /// dispatcher to the per-device programs.
 extern "C" const int64_t fairkv_program_num_devices;
@@ -33,6 +35,10 @@ extern "C" const int64_t fairkv_program_sliding_window;
 /// DuoAttention the sink its profile used (else -1).
 extern "C" const char fairkv_program_kv_method[];
 extern "C" const int64_t fairkv_program_duo_sink;
+/// The plan's KV layout (fairkv_rt_session_admit_batch), for refusing a
+/// batch that does not fit before any of its work.
+extern "C" const int64_t fairkv_program_kv_layout[];
+extern "C" const double fairkv_program_kv_shares[];
 extern "C" fairkv_rt_tensor *fairkv_program_step(fairkv_rt_ctx *ctx,
                                                  int64_t device,
                                                  fairkv_rt_tensor *ids,
@@ -44,6 +50,37 @@ int fail(const std::string &message) {
   std::cerr << "error: " << message << "\n";
   return 1;
 }
+
+/// An output file written under a temporary name and renamed into place
+/// when closed, on success and on a later refusal alike: a reader never
+/// sees a line cut short, and what finished batches wrote is kept.
+class OutputFile {
+public:
+  bool open(const std::string &path) {
+    target = path;
+    temporary = path + ".partial." + std::to_string(::getpid());
+    out.open(temporary);
+    return static_cast<bool>(out);
+  }
+  bool isOpen() const { return out.is_open(); }
+  std::ofstream &stream() { return out; }
+  /// Closes and renames; false (and the temporary removed) on a write error.
+  bool close() {
+    if (!out.is_open())
+      return true;
+    out.close();
+    if (!out || std::rename(temporary.c_str(), target.c_str()) != 0) {
+      std::remove(temporary.c_str());
+      return false;
+    }
+    return true;
+  }
+  ~OutputFile() { close(); }
+
+private:
+  std::string target, temporary;
+  std::ofstream out;
+};
 
 /// Reads `path`'s lines of token ids separated by spaces (empty lines
 /// skipped), every id inside the vocabulary; "" or a one-line error naming
@@ -75,7 +112,7 @@ std::string readTokenLines(const std::string &path, const std::string &what,
 
 } // namespace
 
-int main(int argc, char **argv) {
+static int runProgram(int argc, char **argv) {
   CLI::App app{"A FairKV program compiled for " +
                std::to_string(fairkv_program_num_devices) +
                " devices: prefills the prompts, then decodes greedily"};
@@ -199,6 +236,21 @@ int main(int argc, char **argv) {
     return fail("--max-new-tokens and --snapkv-window must be positive, "
                 "--prompt-len at least 2, --kv-memory and --batch-size "
                 "non-negative");
+  // Limits before anything is allocated (FAIRKV_RT_MAX_TOKENS per request).
+  constexpr int64_t kMaxRequests = int64_t(1) << 20;
+  if (promptLen > FAIRKV_RT_MAX_TOKENS || maxNew > FAIRKV_RT_MAX_TOKENS ||
+      window > FAIRKV_RT_MAX_TOKENS)
+    return fail("--prompt-len, --max-new-tokens and --snapkv-window may be "
+                "at most " + std::to_string(FAIRKV_RT_MAX_TOKENS));
+  if (randomPrompts < 0 || randomPrompts > kMaxRequests ||
+      batchSize > kMaxRequests)
+    return fail("--random-prompts and --batch-size must be between 0 and " +
+                std::to_string(kMaxRequests));
+  if (randomPrompts * promptLen > FAIRKV_RT_MAX_TOKENS * 16)
+    return fail("--random-prompts x --prompt-len may be at most " +
+                std::to_string(FAIRKV_RT_MAX_TOKENS * 16) + " tokens");
+  if (!(tolerance >= 0) || !(minMargin >= 0))
+    return fail("--tolerance and --min-margin must be non-negative");
   if (minPromptLen == 0)
     minPromptLen = promptLen;
   if (minPromptLen < 2 || minPromptLen > promptLen)
@@ -338,19 +390,21 @@ int main(int argc, char **argv) {
                     "for a request");
   }
   double worstError = 0, worstMargin = INFINITY;
-  std::ofstream logits;
-  if (!dumpLogits.empty()) {
-    logits.open(dumpLogits);
-    if (!logits)
-      return fail("cannot write '" + dumpLogits + "'");
-  }
+  OutputFile logitsFile, keptFile;
+  if (!dumpLogits.empty() && !logitsFile.open(dumpLogits))
+    return fail("cannot write '" + dumpLogits + "'");
+  std::ofstream &logits = logitsFile.stream();
   std::vector<std::vector<int64_t>> generated(total);
   // --dump-kept: by (request, layer, KV head), from every device.
   const std::string dumpKeptFile = leader ? dumpKept : std::string();
   std::map<std::tuple<int64_t, int64_t, int64_t>, std::string> keptLines;
   if (!dumpKeptFile.empty() && backend != "cpu")
     return fail("--dump-kept needs the CPU backend");
+  if (!dumpKeptFile.empty() && !keptFile.open(dumpKeptFile))
+    return fail("cannot write '" + dumpKeptFile + "'");
   double prefillSeconds = 0, decodeSeconds = 0;
+  // What admission computed for the last batch, per device.
+  std::vector<int64_t> admitted(G, 0);
   auto start = std::chrono::steady_clock::now();
   for (int64_t first = 0; first < total; first += batchSize) {
     const int64_t batch = std::min(batchSize, total - first);
@@ -360,6 +414,15 @@ int main(int argc, char **argv) {
       lengths.push_back(static_cast<int64_t>(prompts[first + i].size()));
       length = std::max(length, lengths.back());
     }
+    // Refused before any of its work, with what it needs and what fits;
+    // the batches before it are printed and written already.
+    if (fairkv_rt_session_admit_batch(session, fairkv_program_kv_layout,
+                                      fairkv_program_kv_shares, lengths.data(),
+                                      batch, admitted.data(),
+                                      nullptr) != FAIRKV_OK)
+      return fail("requests " + std::to_string(first) + ".." +
+                  std::to_string(first + batch - 1) + ": " +
+                  fairkv_rt_last_error());
     fairkv_rt_session_begin_batch(session, lengths.data(), batch);
     // Left padding: every prompt ends at the last column, so the last
     // position's logits are every request's next token.
@@ -453,7 +516,7 @@ int main(int argc, char **argv) {
             err = std::max<double>(err, std::fabs(row[v] - it->second[v]));
           worstError = std::max(worstError, err / scale);
         }
-        if (logits) {
+        if (logitsFile.isOpen()) {
           logits << "step " << step << " request " << first + i << ":";
           char buf[32];
           for (int64_t v = 0; v < vocab; ++v) {
@@ -472,17 +535,29 @@ int main(int argc, char **argv) {
           ids[i] = forced[first + i][step];
       }
     }
+    // A finished batch's tokens and kept sets are out before the next
+    // batch starts (the kept lines' order is by request, then layer, head).
+    if (leader) {
+      for (int64_t i = first; i < first + batch; ++i) {
+        if (!quiet)
+          std::cout << "request " << i << ":";
+        for (int64_t t : generated[i])
+          std::cout << " " << t;
+        std::cout << "\n";
+      }
+      std::cout.flush();
+    }
+    for (const auto &[key, line] : keptLines)
+      keptFile.stream() << line << "\n";
+    keptLines.clear();
     if (!quiet && leader && total > batch)
       std::cerr << "batch of requests " << first << ".." << first + batch - 1
                 << " done\n";
   }
-  if (!dumpKeptFile.empty()) {
-    std::ofstream out(dumpKeptFile);
-    for (const auto &[key, line] : keptLines)
-      out << line << "\n";
-    if (!out)
-      return fail("cannot write '" + dumpKeptFile + "'");
-  }
+  if (!keptFile.close())
+    return fail("cannot write '" + dumpKeptFile + "'");
+  if (!logitsFile.close())
+    return fail("cannot write '" + dumpLogits + "'");
   double seconds = std::chrono::duration<double>(
                        std::chrono::steady_clock::now() - start)
                        .count();
@@ -501,13 +576,6 @@ int main(int argc, char **argv) {
                 " apart (relative): choose another seed");
   if (!leader)
     return 0;
-  for (int64_t i = 0; i < total; ++i) {
-    if (!quiet)
-      std::cout << "request " << i << ":";
-    for (int64_t t : generated[i])
-      std::cout << " " << t;
-    std::cout << "\n";
-  }
   if (!quiet) {
     std::cout << "decoded " << total << " x " << maxNew << " tokens on " << G
               << (useMpi ? " devices (MPI ranks)" : " devices") << " in "
@@ -528,8 +596,19 @@ int main(int argc, char **argv) {
       std::cout << "device " << g << ": decode attention " << decode
                 << " s, prefill attention " << prefill
                 << " s, KV tokens held " << tokens << ", KV pool bytes "
-                << bytes << "\n";
+                << bytes << " (admitted " << admitted[useMpi ? rank : g]
+                << ")\n";
     }
   }
   return 0;
+}
+
+int main(int argc, char **argv) {
+  // Every error is a one-line message; an exception reaching here is a bug,
+  // still reported in one line rather than an abort.
+  try {
+    return runProgram(argc, argv);
+  } catch (const std::exception &e) {
+    return fail(e.what());
+  }
 }

@@ -68,6 +68,10 @@ struct Split {
 /// being min(prompt length, budget) + the tokens still to decode.
 std::vector<std::vector<int64_t>> admit(const fairkv_rt_session &session,
                                         const Split &split, int64_t batch);
+/// The same for requests of these prompt lengths, each decoding `maxNew`.
+std::vector<std::vector<int64_t>>
+admitRows(const std::vector<int64_t> &lengths, int64_t maxNew,
+          const Split &split);
 
 /// A prompt's prefill left for the end of the step: its keys and values
 /// and the SnapKV scores of its candidate tokens. What a head keeps is

@@ -64,15 +64,23 @@ FAIRKV_RT_EXPORT void fairkv_rt_admit(const int64_t *costs, int64_t batch,
 std::vector<std::vector<int64_t>>
 fairkv::rt::admit(const fairkv_rt_session &session, const Split &split,
                   int64_t batch) {
+  // Before any batch is begun every request counts as equally long.
+  return admitRows(session.promptLengths.size() == static_cast<size_t>(batch)
+                       ? session.promptLengths
+                       : std::vector<int64_t>(batch, 1),
+                   session.options.max_new_tokens, split);
+}
+
+std::vector<std::vector<int64_t>>
+fairkv::rt::admitRows(const std::vector<int64_t> &lengths, int64_t maxNew,
+                      const Split &split) {
+  const int64_t batch = static_cast<int64_t>(lengths.size());
   std::vector<int64_t> costs(batch), owner(batch);
   for (int64_t i = 0; i < batch; ++i) {
-    // Before any batch is begun every request counts as equally long.
-    int64_t length = session.promptLengths.size() == static_cast<size_t>(batch)
-                         ? session.promptLengths[i]
-                         : 1;
+    int64_t length = lengths[i];
     if (split.budget >= 0)
       length = std::min(length, split.budget);
-    costs[i] = length + session.options.max_new_tokens;
+    costs[i] = length + maxNew;
   }
   fairkv_rt_admit(costs.data(), batch, split.shares.data(),
                   static_cast<int64_t>(split.shares.size()), owner.data());
@@ -140,6 +148,19 @@ FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_create(
     return fail(FAIRKV_ERROR_INVALID_ARGUMENT,
                 "devices, snapkv_window and page_tokens must be positive, "
                 "max_new_tokens non-negative and adakv_alpha at most 1");
+  if (options->devices > FAIRKV_RT_MAX_DEVICES ||
+      options->max_new_tokens > FAIRKV_RT_MAX_TOKENS ||
+      options->snapkv_window > FAIRKV_RT_MAX_TOKENS ||
+      options->snapkv_kernel > FAIRKV_RT_MAX_TOKENS ||
+      options->page_tokens > FAIRKV_RT_MAX_TOKENS ||
+      options->duo_sink > FAIRKV_RT_MAX_TOKENS ||
+      options->sliding_window > FAIRKV_RT_MAX_TOKENS)
+    return fail(FAIRKV_ERROR_INVALID_ARGUMENT,
+                "devices may be at most " +
+                    std::to_string(FAIRKV_RT_MAX_DEVICES) +
+                    "; max_new_tokens, snapkv_window, snapkv_kernel, "
+                    "page_tokens, duo_sink and sliding_window at most " +
+                    std::to_string(FAIRKV_RT_MAX_TOKENS));
   if (options->snapkv_kernel <= 0 || options->snapkv_kernel % 2 == 0 ||
       (options->snapkv_pool != FAIRKV_RT_POOL_AVG &&
        options->snapkv_pool != FAIRKV_RT_POOL_MAX))

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
@@ -118,19 +119,29 @@ bool WeightFile::openShard(const std::string &path, std::string &error) {
               info.dtype + "' (F32, F16, BF16)";
       return false;
     }
-    int64_t count = 1;
+    // Sizes are checked before they are multiplied: a header may claim
+    // anything, and the tensor must fit in the file.
+    uint64_t bytes = static_cast<uint64_t>(elementBytes);
     for (const auto &d : *shape) {
-      if (!d.is_number_integer() || d.get<int64_t>() < 0) {
-        error = path + ": tensor '" + name + "' has a bad shape";
+      if (!d.is_number_unsigned() || info.shape.size() >= 8 ||
+          __builtin_mul_overflow(bytes, d.get<uint64_t>(), &bytes) ||
+          d.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+        error = path + ": tensor '" + name +
+                "' has a bad shape (at most 8 non-negative integer "
+                "dimensions whose bytes fit in the file)";
         return false;
       }
       info.shape.push_back(d.get<int64_t>());
-      count *= info.shape.back();
+    }
+    if (!(*offsets)[0].is_number_unsigned() ||
+        !(*offsets)[1].is_number_unsigned()) {
+      error = path + ": tensor '" + name +
+              "' has data offsets that are not non-negative integers";
+      return false;
     }
     uint64_t begin = (*offsets)[0].get<uint64_t>(),
              end = (*offsets)[1].get<uint64_t>();
-    if (end < begin || end > dataBytes ||
-        end - begin != static_cast<uint64_t>(count * elementBytes)) {
+    if (end < begin || end > dataBytes || end - begin != bytes) {
       error = path + ": tensor '" + name + "' has data offsets that do not "
                                              "match its shape and dtype";
       return false;

@@ -29,15 +29,16 @@ int main(int argc, char **argv) {
   } catch (const CLI::ParseError &e) {
     return app.exit(e);
   }
-  if (app.got_subcommand("plan"))
-    return plan();
-  if (app.got_subcommand("import"))
-    return import();
-  if (app.got_subcommand("compile"))
-    return compile();
-  if (app.got_subcommand("weights"))
-    return weights();
-  if (app.got_subcommand("demo"))
-    return demo();
+  // Every error is a one-line message; an exception reaching here is a bug,
+  // still reported in one line rather than an abort.
+  try {
+    for (auto &[name, command] :
+         {std::pair{"plan", &plan}, {"import", &import}, {"compile", &compile},
+          {"weights", &weights}, {"demo", &demo}})
+      if (app.got_subcommand(name))
+        return (*command)();
+  } catch (const std::exception &e) {
+    std::cerr << "fairkv: error: " << e.what() << "\n";
+  }
   return 1;
 }

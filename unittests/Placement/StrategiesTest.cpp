@@ -178,8 +178,40 @@ TEST(Strategies, BadOptionsAreOneLineErrors) {
   o.devices = 0;
   r = makePlan(p, m, o);
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error(), "devices must be positive, got 0");
+  EXPECT_EQ(r.error(), "devices must be between 1 and 4096, got 0");
+  o.devices = 1000000000;
+  r = makePlan(p, m, o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), "devices must be between 1 and 4096, got 1000000000");
+  o.devices = 4;
+  o.copyBudgetBytes = INFINITY;
+  r = makePlan(p, m, o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), "copy budget in bytes must be finite and non-negative");
   EXPECT_FALSE(parseStrategy("random"));
+}
+
+// A byte budget beyond every head's weights is no cap: 1e308 bytes plans
+// like no budget at all (it overflowed to no copies once).
+TEST(Strategies, HugeByteBudgetIsNoCap) {
+  BudgetProfile p = syntheticProfile(2, 6, 1);
+  ModelConfig m = shapeFor(2, 6);
+  PlanOptions o;
+  o.devices = 4;
+  Result<PlanResult> free = makePlan(p, m, o);
+  o.copyBudgetBytes = 1e308;
+  Result<PlanResult> huge = makePlan(p, m, o);
+  ASSERT_TRUE(free) << free.error();
+  ASSERT_TRUE(huge) << huge.error();
+  auto replicas = [](const Plan &plan) {
+    size_t n = 0;
+    for (const auto &layer : plan.layers)
+      for (const auto &head : layer)
+        n += head.size();
+    return n;
+  };
+  EXPECT_GT(replicas(free->plan), 12u);
+  EXPECT_EQ(replicas(huge->plan), replicas(free->plan));
 }
 
 // Planning for decode growth is planning the grown budgets; a negative

@@ -24,6 +24,9 @@ std::vector<std::string> strategyNames();
 Result<Strategy> parseStrategy(const std::string &name);
 const char *strategyName(Strategy strategy);
 
+/// The most devices a plan may have (plans, plan files, pass options).
+constexpr int kMaxDevices = 4096;
+
 struct PlanOptions {
   Strategy strategy = Strategy::FairKV;
   int devices = 8;

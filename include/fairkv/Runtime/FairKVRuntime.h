@@ -118,6 +118,12 @@ typedef struct fairkv_rt_options {
 #define FAIRKV_RT_POOL_AVG 0
 #define FAIRKV_RT_POOL_MAX 1
 
+/// Limits of the options and of a request (refused beyond, in one line):
+/// devices, tokens per request (prompt or decoded), snapkv window and
+/// kernel, and tokens per page.
+#define FAIRKV_RT_MAX_DEVICES 4096
+#define FAIRKV_RT_MAX_TOKENS (INT64_C(1) << 22)
+
 /// devices 1, max_new_tokens 16, snapkv_window 8, snapkv_kernel 5,
 /// snapkv_pool AVG, page_tokens 16,
 /// kv_bytes_per_device 0, adakv_alpha -1 (static budgets), backend CPU,
@@ -149,6 +155,21 @@ void fairkv_rt_mpi_finalize(void);
 /// the previous batch. Call it with no device thread running.
 void fairkv_rt_session_begin_batch(fairkv_rt_session *session,
                                    const int64_t *lengths, int64_t batch);
+
+/// Admission before any work: the KV bytes every device needs for a batch
+/// of `batch` requests whose prompts have `lengths` tokens, each decoding
+/// max_new_tokens, under the session's method and the program's KV layout
+/// (`layout`, `shares`: `fairkv_program_kv_layout` and
+/// `fairkv_program_kv_shares` of a compiled program). Exact for SnapKV,
+/// HeadKV and DuoAttention; for Ada-KV the most the reallocation can put on
+/// a device. Writes `devices` entries to `bytes_per_device` (may be null)
+/// and the largest leading part of the batch that fits to `*fitting`. With
+/// kv_bytes_per_device set and a device over it: FAIRKV_ERROR_INVALID_ARGUMENT
+/// and a one-line reason with the bytes needed and the batch that fits.
+fairkv_status_t fairkv_rt_session_admit_batch(
+    const fairkv_rt_session *session, const int64_t *layout,
+    const double *shares, const int64_t *lengths, int64_t batch,
+    int64_t *bytes_per_device, int64_t *fitting);
 
 /// Admission of `batch` requests to the `replicas` replicas of a copied KV
 /// head: request i, costing costs[i] tokens of KV, goes to the replica r

@@ -212,6 +212,11 @@ private:
   /// Where the attention ops' budgets came from (the profile), for the
   /// programs' default compression method.
   std::string budgetSource;
+  /// Every (layer, KV head)'s budget and replicas, gathered from the device
+  /// programs' attention ops, for the program's admission before prefill.
+  std::map<std::pair<int64_t, int64_t>, SplitOperands> kvLayout;
+  /// The device of the program being lowered.
+  int64_t currentDevice = 0;
 };
 
 LogicalResult Lowering::lowerOp(Operation *op, Value ctx) {
@@ -308,6 +313,18 @@ LogicalResult Lowering::lowerOp(Operation *op, Value ctx) {
                   a.getPlacement()->getHeads()[heads[0]].getValue());
               s = splitOf(heads[0], a.getBudgets().getTokens()[0],
                           ArrayAttr::get(a.getContext(), reps));
+            }
+            for (size_t i = 0; i < heads.size(); ++i) {
+              SplitOperands &entry = kvLayout[{a.getLayer(), heads[i]}];
+              entry.head = heads[i];
+              entry.budget = a.getBudgets().getTokens()[i];
+              if (s.head >= 0) {
+                entry.devices = s.devices;
+                entry.shares = s.shares;
+              } else {
+                entry.devices = {currentDevice};
+                entry.shares = {1.0};
+              }
             }
             SmallVector<Value> args =
                 operands({a.getQuery(), a.getKey(), a.getValue(),
@@ -440,11 +457,13 @@ void Lowering::emitEntryPoints(ArrayRef<func::FuncOp> programs) {
   // does (0: none) and why, so that the program refuses such a request
   // there before any work.
   std::string why;
-  int64_t limit = 0, window = 0;
+  int64_t limit = 0, window = 0, headDim = 0;
   if (auto config = module->getAttrOfType<ModelConfigAttr>(
           FairKVDialect::getConfigAttrName())) {
-    limit = config.toModelConfig("module").cudaPositionLimit(&why);
+    model::ModelConfig m = config.toModelConfig("module");
+    limit = m.cudaPositionLimit(&why);
     window = config.getSlidingWindow();
+    headDim = m.headDim;
   }
   // The compression method the profile's budgets were made for: HeadKV's
   // budgets with HeadKV's selection, DuoAttention's with its streaming
@@ -481,6 +500,31 @@ void Lowering::emitEntryPoints(ArrayRef<func::FuncOp> programs) {
       b, loc, LLVM::LLVMArrayType::get(b.getI8Type(), why.size()),
       /*isConstant=*/true, LLVM::Linkage::External,
       "fairkv_program_cuda_position_limit_reason", b.getStringAttr(why));
+  // The KV layout, for admission before any prefill: head_dim, the number
+  // of (layer, KV head) entries, then per entry layer, head, budget and its
+  // replicas' count and devices; their batch shares in the f64 table.
+  SmallVector<int64_t> layout = {
+      headDim, static_cast<int64_t>(kvLayout.size())};
+  SmallVector<double> shares;
+  for (const auto &[layerHead, entry] : kvLayout) {
+    layout.append({layerHead.first, layerHead.second, entry.budget,
+                   static_cast<int64_t>(entry.devices.size())});
+    layout.append(entry.devices.begin(), entry.devices.end());
+    shares.append(entry.shares.begin(), entry.shares.end());
+  }
+  shares.push_back(0.0); // never an empty array
+  LLVM::GlobalOp::create(
+      b, loc, LLVM::LLVMArrayType::get(i64, layout.size()),
+      /*isConstant=*/true, LLVM::Linkage::External, "fairkv_program_kv_layout",
+      DenseElementsAttr::get(
+          RankedTensorType::get({static_cast<int64_t>(layout.size())}, i64),
+          ArrayRef<int64_t>(layout)));
+  LLVM::GlobalOp::create(
+      b, loc, LLVM::LLVMArrayType::get(f64, shares.size()),
+      /*isConstant=*/true, LLVM::Linkage::External, "fairkv_program_kv_shares",
+      DenseElementsAttr::get(
+          RankedTensorType::get({static_cast<int64_t>(shares.size())}, f64),
+          ArrayRef<double>(shares)));
   auto step = func::FuncOp::create(
       b, loc, "fairkv_program_step",
       b.getFunctionType({ptr, i64, ptr, ptr}, {ptr}));
@@ -569,9 +613,11 @@ LogicalResult Lowering::run() {
   });
   if (stray.wasInterrupted())
     return failure();
-  for (func::FuncOp f : programs)
+  for (auto [g, f] : llvm::enumerate(programs)) {
+    currentDevice = static_cast<int64_t>(g);
     if (failed(lowerFunction(f)))
       return failure();
+  }
   for (func::FuncOp f : programs)
     f->removeAttr(FairKVDialect::getDeviceAttrName());
   for (auto grid : llvm::make_early_inc_range(module.getOps<shard::GridOp>()))

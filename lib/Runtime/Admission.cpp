@@ -1,0 +1,208 @@
+//===- Admission.cpp - What a batch needs of every device, before work ----===//
+//
+// A batch is refused before its prefill, never in the middle of it: from the
+// program's KV layout (every (layer, KV head)'s budget and replicas) and the
+// prompts' lengths, the bytes each device's cache will reserve are known
+// ahead, with the same admission of requests to copies and the same page
+// rounding the caches use. Ada-KV moves budget between a layer's heads per
+// request; for it the bound is the most its allocation can place on a
+// device, which the reservation after the prefill never exceeds.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Runtime.h"
+#include "Status.h"
+
+#define FAIRKV_RT_EXPORT extern "C" __attribute__((visibility("default")))
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
+
+using namespace fairkv::rt;
+
+namespace {
+
+struct LayoutEntry {
+  int64_t layer = 0;
+  Split split;
+};
+
+/// Parses `fairkv_program_kv_layout` (head_dim, count, then per entry
+/// layer, head, budget, n, n devices) and its shares.
+bool parseLayout(const int64_t *layout, const double *shares,
+                 int64_t devices, int64_t &headDim,
+                 std::vector<LayoutEntry> &entries, std::string &error) {
+  headDim = layout[0];
+  const int64_t count = layout[1];
+  if (headDim <= 0 || count < 0 || count > (int64_t(1) << 24)) {
+    error = "the program's KV layout is malformed";
+    return false;
+  }
+  const int64_t *at = layout + 2;
+  for (int64_t e = 0; e < count; ++e) {
+    LayoutEntry entry;
+    entry.layer = at[0];
+    entry.split.head = at[1];
+    entry.split.budget = at[2];
+    const int64_t n = at[3];
+    if (n <= 0 || n > devices) {
+      error = "the program's KV layout is malformed";
+      return false;
+    }
+    for (int64_t r = 0; r < n; ++r) {
+      if (at[4 + r] < 0 || at[4 + r] >= devices) {
+        error = "the program's KV layout names device " +
+                std::to_string(at[4 + r]) + " of " + std::to_string(devices);
+        return false;
+      }
+      entry.split.devices.push_back(at[4 + r]);
+      entry.split.shares.push_back(*shares++);
+    }
+    at += 4 + n;
+    entries.push_back(std::move(entry));
+  }
+  return true;
+}
+
+/// Pages of `tokens` tokens.
+int64_t pagesOf(int64_t tokens, int64_t pageTokens) {
+  return (tokens + pageTokens - 1) / pageTokens;
+}
+
+/// Bytes every device reserves for requests of these prompt lengths.
+std::vector<int64_t> bytesNeeded(const fairkv_rt_options &opt, int64_t headDim,
+                                 const std::vector<LayoutEntry> &entries,
+                                 const std::vector<int64_t> &lengths) {
+  const int64_t G = opt.devices, batch = static_cast<int64_t>(lengths.size());
+  const bool gpu = opt.backend == FAIRKV_RT_BACKEND_CUDA;
+  const bool adakv = opt.adakv_alpha >= 0;
+  // The CPU caches hold fp32 pages of page_tokens tokens; the CUDA caches
+  // hold exactly the tokens, in 16 bits.
+  const int64_t tokenBytes = 2 * headDim * (gpu ? 2 : 4);
+  // KV tokens (or pages) per (device, layer, request) for Ada-KV's bound,
+  // and the fixed per-(device, layer, head) reservations otherwise.
+  std::vector<int64_t> bytes(G, 0);
+  // Ada-KV: per (layer, request), every head's window, candidates, slots
+  // and safeguard; which device serves the head for the request.
+  struct AdaHead {
+    int64_t window, candidates, slots, forced, device;
+  };
+  std::map<std::pair<int64_t, int64_t>, std::vector<AdaHead>> ada;
+  for (const LayoutEntry &e : entries) {
+    const Split &s = e.split;
+    std::vector<std::vector<int64_t>> rows =
+        s.devices.size() == 1
+            ? std::vector<std::vector<int64_t>>{{}}
+            : admitRows(lengths, opt.max_new_tokens, s);
+    if (s.devices.size() == 1)
+      for (int64_t i = 0; i < batch; ++i)
+        rows[0].push_back(i);
+    for (size_t r = 0; r < rows.size(); ++r) {
+      const int64_t device = s.devices[r];
+      int64_t tokens = 0, pages = 0;
+      for (int64_t i : rows[r]) {
+        const int64_t length = lengths[i];
+        if (adakv) {
+          const int64_t w = std::min(opt.snapkv_window, length);
+          const int64_t candidates = std::max<int64_t>(0, length - w);
+          int64_t safe = static_cast<int64_t>(s.budget * opt.adakv_alpha);
+          if (opt.adakv_alpha > 0 && s.budget > 0)
+            safe = std::max<int64_t>(1, safe);
+          ada[{e.layer, i}].push_back(
+              {w, candidates,
+               std::min(std::max<int64_t>(0, s.budget - w), candidates),
+               std::min(candidates, std::max<int64_t>(0, safe - w)), device});
+          continue;
+        }
+        const int64_t kept = std::min(length, s.budget);
+        const bool streaming = opt.duo_sink >= 0 && length > s.budget;
+        const int64_t total = kept + (streaming ? 1 : opt.max_new_tokens);
+        tokens += total;
+        pages += pagesOf(total, opt.page_tokens);
+      }
+      bytes[device] += (gpu ? tokens : pages * opt.page_tokens) * tokenBytes;
+    }
+  }
+  // Ada-KV: a device's heads of a layer keep, for a request, their windows
+  // and at most the layer's slots less what the other heads are sure to
+  // keep (their safeguards), and no more than their candidates; each head's
+  // pages round up once.
+  for (const auto &[layerRequest, heads] : ada) {
+    int64_t slots = 0;
+    for (const AdaHead &h : heads)
+      slots += h.slots;
+    for (int64_t g = 0; g < G; ++g) {
+      int64_t windows = 0, candidates = 0, othersForced = 0, count = 0;
+      for (const AdaHead &h : heads) {
+        if (h.device == g) {
+          windows += h.window;
+          candidates += h.candidates;
+          ++count;
+        } else {
+          othersForced += h.forced;
+        }
+      }
+      if (count == 0)
+        continue;
+      const int64_t tokens =
+          windows + std::min(candidates, std::max<int64_t>(0, slots - othersForced)) +
+          count * opt.max_new_tokens;
+      bytes[g] += (gpu ? tokens
+                       : (pagesOf(tokens, opt.page_tokens) + count) *
+                             opt.page_tokens) *
+                  tokenBytes;
+    }
+  }
+  return bytes;
+}
+
+} // namespace
+
+FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_admit_batch(
+    const fairkv_rt_session *session, const int64_t *layout,
+    const double *shares, const int64_t *lengths, int64_t batch,
+    int64_t *bytesPerDevice, int64_t *fitting) {
+  if (!session || !layout || !shares || (!lengths && batch > 0) || batch < 0)
+    return fail(FAIRKV_ERROR_INVALID_ARGUMENT, "null argument");
+  const fairkv_rt_options &opt = session->options;
+  int64_t headDim = 0;
+  std::vector<LayoutEntry> entries;
+  std::string error;
+  if (!parseLayout(layout, shares, opt.devices, headDim, entries, error))
+    return fail(FAIRKV_ERROR_INVALID_ARGUMENT, error);
+  std::vector<int64_t> all(lengths, lengths + batch);
+  std::vector<int64_t> bytes = bytesNeeded(opt, headDim, entries, all);
+  if (bytesPerDevice)
+    std::copy(bytes.begin(), bytes.end(), bytesPerDevice);
+  const int64_t limit = opt.kv_bytes_per_device;
+  auto fits = [&](const std::vector<int64_t> &b) {
+    return limit <= 0 ||
+           std::all_of(b.begin(), b.end(), [&](int64_t v) { return v <= limit; });
+  };
+  if (fits(bytes)) {
+    if (fitting)
+      *fitting = batch;
+    return FAIRKV_OK;
+  }
+  // The largest leading part of the batch that fits (admission to copies
+  // depends on the whole batch, so each candidate is computed afresh).
+  int64_t fit = batch - 1;
+  for (; fit > 0; --fit)
+    if (fits(bytesNeeded(opt, headDim, entries,
+                         std::vector<int64_t>(all.begin(), all.begin() + fit))))
+      break;
+  if (fitting)
+    *fitting = fit;
+  const auto worst = std::max_element(bytes.begin(), bytes.end());
+  return fail(FAIRKV_ERROR_INVALID_ARGUMENT,
+              "the batch of " + std::to_string(batch) + " requests needs " +
+                  std::to_string(*worst) + " bytes of KV on device " +
+                  std::to_string(worst - bytes.begin()) + " (may hold " +
+                  std::to_string(limit) + "); " +
+                  (fit > 0 ? "its first " + std::to_string(fit) +
+                                 " requests fit (--batch-size " +
+                                 std::to_string(fit) + ")"
+                           : std::string("not even one request fits")));
+}
