@@ -44,6 +44,19 @@ if config.fairkv_have_mpi and shutil.which("mpirun"):
         ("%mpirun", "env OMPI_ALLOW_RUN_AS_ROOT=1 "
                     "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe"))
 
+# Multi-host MPI without hosts: two network namespaces joined by a veth pair
+# (test/E2E/Inputs/mpi-netns.sh). Needs root and a kernel that lets it make
+# namespaces: probed once, with a name no other run uses.
+import os
+import subprocess
+if "mpi" in config.available_features and os.geteuid() == 0 and shutil.which("ip"):
+    probe = "fairkv-probe-%d" % os.getpid()
+    if subprocess.run(["ip", "netns", "add", probe],
+                      stdout=subprocess.DEVNULL,
+                      stderr=subprocess.DEVNULL).returncode == 0:
+        subprocess.run(["ip", "netns", "del", probe])
+        config.available_features.add("netns")
+
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.add_tool_substitutions(
