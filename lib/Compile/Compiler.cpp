@@ -75,8 +75,15 @@ std::string emitObject(llvm::Module &module, const std::string &path) {
 std::string link(const std::string &object, const std::string &output,
                  const std::string &libDir) {
   // Any C++ driver links the object with the runtime (libstdc++).
+  // A build with sanitizers links its programs with the same driver and
+  // flags (FAIRKV_PROGRAM_LINKER, FAIRKV_PROGRAM_LINK_FLAGS), since the
+  // runtime it links needs their runtimes.
   llvm::ErrorOr<std::string> cxx = std::make_error_code(std::errc::no_such_file_or_directory);
-  for (const char *driver : {"c++", "g++", "clang++-22", "clang++"})
+  const std::vector<std::string> drivers =
+      llvm::StringRef(FAIRKV_PROGRAM_LINKER).empty()
+          ? std::vector<std::string>{"c++", "g++", "clang++-22", "clang++"}
+          : std::vector<std::string>{FAIRKV_PROGRAM_LINKER};
+  for (const std::string &driver : drivers)
     if ((cxx = llvm::sys::findProgramByName(driver)))
       break;
   if (!cxx)
@@ -93,6 +100,10 @@ std::string link(const std::string &object, const std::string &output,
   llvm::SmallVector<llvm::StringRef> args = {
       *cxx, object, libFlag, "-lFairKVRuntimeMain", "-lFairKVRuntime", rpath,
       "-o", output};
+  llvm::SmallVector<llvm::StringRef> extra;
+  llvm::StringRef(FAIRKV_PROGRAM_LINK_FLAGS)
+      .split(extra, ' ', /*MaxSplit=*/-1, /*KeepEmpty=*/false);
+  args.append(extra.begin(), extra.end());
   std::string message;
   int rc = llvm::sys::ExecuteAndWait(*cxx, args, std::nullopt, {}, 0, 0,
                                      &message);

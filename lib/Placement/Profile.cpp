@@ -33,10 +33,11 @@ Status BudgetProfile::validate() const {
                        std::to_string(tokens[l].size()) +
                        " kv heads, layer 0 has " + std::to_string(heads));
     for (size_t h = 0; h < heads; ++h)
-      if (tokens[l][h] <= 0)
+      if (tokens[l][h] <= 0 || tokens[l][h] > kMaxBudgetTokens)
         return makeError("profile budget of layer " + std::to_string(l) +
                          ", kv head " + std::to_string(h) +
-                         " must be positive, got " +
+                         " must be between 1 and " +
+                         std::to_string(kMaxBudgetTokens) + ", got " +
                          std::to_string(tokens[l][h]));
   }
   return Status::ok();

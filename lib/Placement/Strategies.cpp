@@ -271,8 +271,11 @@ BudgetProfile fairkv::placement::withDecodeTokens(const BudgetProfile &profile,
 Result<PlanResult> fairkv::placement::makePlan(const BudgetProfile &given,
                                                const ModelConfig &model,
                                                const PlanOptions &options) {
-  if (options.decodeTokens < 0 || options.promptTokens < 0)
-    return makeError("decode tokens must be non-negative");
+  if (options.decodeTokens < 0 || options.promptTokens < 0 ||
+      options.decodeTokens > kMaxBudgetTokens ||
+      options.promptTokens > kMaxBudgetTokens)
+    return makeError("decode and prompt tokens must be between 0 and " +
+                     std::to_string(kMaxBudgetTokens));
   const BudgetProfile profile =
       withDecodeTokens(given, options.decodeTokens, options.promptTokens);
   if (Status s = checkOptions(profile, model, options); !s)

@@ -13,6 +13,7 @@
 
 #include <mpi.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
 
@@ -58,12 +59,15 @@ fairkv::rt::mpi::allgather(const std::vector<int64_t> &ranks,
   header.push_back(static_cast<int64_t>(mine.f.size()));
   std::vector<char> bytes(header.size() * 8 + mine.i.size() * 8 +
                           mine.f.size() * 4);
+  // std::copy, not memcpy: an empty vector's data() may be null, which
+  // memcpy must not be given even for zero bytes.
   char *w = bytes.data();
-  std::memcpy(w, header.data(), header.size() * 8);
-  w += header.size() * 8;
-  std::memcpy(w, mine.i.data(), mine.i.size() * 8);
-  w += mine.i.size() * 8;
-  std::memcpy(w, mine.f.data(), mine.f.size() * 4);
+  w = std::copy_n(reinterpret_cast<const char *>(header.data()),
+                  header.size() * 8, w);
+  w = std::copy_n(reinterpret_cast<const char *>(mine.i.data()),
+                  mine.i.size() * 8, w);
+  std::copy_n(reinterpret_cast<const char *>(mine.f.data()), mine.f.size() * 4,
+              w);
   if (bytes.size() > INT_MAX)
     fatal("MPI: a collective's input exceeds 2 GB");
   const int n = static_cast<int>(ranks.size());
@@ -89,15 +93,15 @@ fairkv::rt::mpi::allgather(const std::vector<int64_t> &ranks,
     std::memcpy(&rank, p + 8, 8);
     t->isInt = isInt != 0;
     t->shape.resize(rank);
-    std::memcpy(t->shape.data(), p + 16, rank * 8);
+    std::copy_n(p + 16, rank * 8, reinterpret_cast<char *>(t->shape.data()));
     p += 16 + rank * 8;
     std::memcpy(&ints, p, 8);
     std::memcpy(&floats, p + 8, 8);
     p += 16;
     t->i.resize(ints);
-    std::memcpy(t->i.data(), p, ints * 8);
+    std::copy_n(p, ints * 8, reinterpret_cast<char *>(t->i.data()));
     t->f.resize(floats);
-    std::memcpy(t->f.data(), p + ints * 8, floats * 4);
+    std::copy_n(p + ints * 8, floats * 4, reinterpret_cast<char *>(t->f.data()));
     out.push_back(std::move(t));
   }
   return out;

@@ -6,15 +6,16 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "fairkv/Runtime/FairKVRuntime.h"
+#include "ProgramArgs.h"
 
-#include <CLI/CLI.hpp>
+#include "fairkv/Runtime/FairKVRuntime.h"
 
 #include <chrono>
 #include <cmath>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -43,6 +44,9 @@ extern "C" fairkv_rt_tensor *fairkv_program_step(fairkv_rt_ctx *ctx,
                                                  int64_t device,
                                                  fairkv_rt_tensor *ids,
                                                  fairkv_rt_tensor *positions);
+
+using fairkv::rt::ProgramArgs;
+using fairkv::rt::parseProgramArgs;
 
 namespace {
 
@@ -113,117 +117,14 @@ std::string readTokenLines(const std::string &path, const std::string &what,
 } // namespace
 
 static int runProgram(int argc, char **argv) {
-  CLI::App app{"A FairKV program compiled for " +
-               std::to_string(fairkv_program_num_devices) +
-               " devices: prefills the prompts, then decodes greedily"};
-  std::string weights, promptsFile, dumpLogits, referenceLogits, forceTokens,
-      backend = "cpu";
-  double tolerance = 1e-5, minMargin = 0;
-  int64_t randomPrompts = 0, promptLen = 16, maxNew = 8, window = 8,
-          kvBytes = 0, batchSize = 0, minPromptLen = 0;
-  double adakvAlpha = -1;
-  uint64_t seed = 1;
-  bool quiet = false;
-  app.add_option("--weights", weights, "model weights (safetensors)")
-      ->required();
-  app.add_option("--prompts", promptsFile,
-                 "prompts: one per line, token ids separated by spaces (at "
-                 "least 2 per prompt; lengths may differ)");
-  app.add_option("--random-prompts", randomPrompts,
-                 "instead, this many seeded random prompts");
-  app.add_option("--prompt-len", promptLen, "length of the random prompts")
-      ->capture_default_str();
-  app.add_option("--min-prompt-len", minPromptLen,
-                 "if given, random prompts get seeded lengths between this "
-                 "and --prompt-len");
-  app.add_option("--max-new-tokens", maxNew, "tokens to generate")
-      ->capture_default_str();
-  app.add_option("--batch-size", batchSize,
-                 "requests per batch; the prompts run as consecutive batches "
-                 "(0: all in one)")
-      ->capture_default_str();
-  std::string kvMethod = fairkv_program_kv_method, snapkvPool, dumpKept;
-  int64_t snapkvKernel = 0, duoSink = fairkv_program_duo_sink;
-  app.add_option("--kv-method", kvMethod,
-                 "how a head chooses the prompt tokens it keeps: snapkv "
-                 "(kvpress's SnapKVPress: window queries' mean attention, "
-                 "average-pooled, mean over the query group), headkv (the "
-                 "same scores max-pooled over 7 tokens), adakv (kvpress's "
-                 "AdaKVPress over SnapKV scores: each layer's budget shared "
-                 "across its heads, with the --adakv-alpha safeguard) or duo "
-                 "(DuoAttention: a head whose budget is below the prompt "
-                 "streams, keeping --duo-sink first and its recent tokens, "
-                 "constant while decoding); the default follows the "
-                 "program's profile")
-      ->check(CLI::IsMember({"snapkv", "headkv", "adakv", "duo"}))
-      ->capture_default_str();
-  app.add_option("--duo-sink", duoSink,
-                 "duo: the first tokens a streaming head keeps (default: "
-                 "the profile's, else 128)");
-  app.add_option("--snapkv-kernel", snapkvKernel,
-                 "tokens the scores are pooled over (odd; default 5, headkv "
-                 "7)");
-  app.add_option("--snapkv-pool", snapkvPool,
-                 "avg or max pooling of the scores (default avg, headkv max)")
-      ->check(CLI::IsMember({"avg", "max"}));
-  app.add_option("--adakv-alpha", adakvAlpha,
-                 "adakv: the fraction of its own budget every head keeps at "
-                 "least, in [0, 1] (default 0.2, kvpress's)");
-  app.add_option("--dump-kept", dumpKept,
-                 "CPU backend: write the prompt positions every (request, "
-                 "layer, KV head) keeps after its prefill to this file");
-  app.add_option("--seed", seed, "seed of the random prompts")
-      ->capture_default_str();
-  app.add_option("--snapkv-window", window,
-                 "prompt queries that score the tokens kept at prefill")
-      ->capture_default_str();
-  app.add_option("--kv-memory", kvBytes,
-                 "bytes of KV pages each device may hold (0: no limit); a "
-                 "batch that needs more is refused")
-      ->capture_default_str();
-  app.add_option("--dump-logits", dumpLogits,
-                 "write each step's last-position logits to this file");
-  app.add_option("--reference-logits", referenceLogits,
-                 "compare each step's logits with this --dump-logits file of "
-                 "another run (e.g. unsharded) and fail beyond --tolerance");
-  app.add_option("--tolerance", tolerance,
-                 "largest |difference| / largest |logit| allowed per step")
-      ->capture_default_str();
-  app.add_option("--min-margin", minMargin,
-                 "fail if a step's top two logits are closer than this "
-                 "(relative to the largest |logit|): a near-tie would make "
-                 "greedy tokens depend on rounding")
-      ->capture_default_str();
-  app.add_option("--force-tokens", forceTokens,
-                 "feed these tokens (another run's --quiet output) instead "
-                 "of the sampled ones, so logits can be compared step by step "
-                 "across backends even where a near-tie flips a token");
-  app.add_option("--backend", backend,
-                 "cpu (the fp32 reference) or cuda (device d on GPU d modulo "
-                 "the GPUs visible; bf16 weights and KV)")
-      ->check(CLI::IsMember({"cpu", "cuda"}))
-      ->capture_default_str();
-  std::string collectives = "rendezvous", storage = "bf16";
-  app.add_option("--storage", storage,
-                 "cuda backend: the 16-bit type of weights, KV cache and GEMM "
-                 "inputs (bf16 or fp16; fp32 accumulation either way)")
-      ->check(CLI::IsMember({"bf16", "fp16"}))
-      ->capture_default_str();
-  app.add_option("--collectives", collectives,
-                 "cuda backend: rendezvous (devices meet in the process and "
-                 "copy; any number per GPU) or nccl (one NCCL communicator, "
-                 "ncclCommInitAll; one GPU per device)")
-      ->check(CLI::IsMember({"rendezvous", "nccl"}))
-      ->capture_default_str();
-  bool useMpi = false;
-  app.add_flag("--mpi", useMpi,
-               "run as one rank of an MPI job with one rank per device "
-               "(mpirun -np <devices>): this process runs device <rank>; rank "
-               "0 prints");
-  app.add_flag("--quiet", quiet, "print only the generated tokens");
-  CLI11_PARSE(app, argc, argv);
+  ProgramArgs a;
+  a.kvMethod = fairkv_program_kv_method;
+  a.duoSink = fairkv_program_duo_sink;
+  if (std::optional<int> exit =
+          parseProgramArgs(argc, argv, fairkv_program_num_devices, a))
+    return *exit;
   int64_t rank = -1, ranks = 0;
-  if (useMpi) {
+  if (a.useMpi) {
     if (fairkv_rt_mpi_init(&argc, &argv, &rank, &ranks) != FAIRKV_OK)
       return fail(fairkv_rt_last_error());
     std::atexit(fairkv_rt_mpi_finalize);
@@ -231,74 +132,28 @@ static int runProgram(int argc, char **argv) {
   // Rank 0 (or the one process) reads references and writes every output.
   const bool leader = rank <= 0;
 
-  if (maxNew <= 0 || promptLen < 2 || window <= 0 || kvBytes < 0 ||
-      batchSize < 0)
-    return fail("--max-new-tokens and --snapkv-window must be positive, "
-                "--prompt-len at least 2, --kv-memory and --batch-size "
-                "non-negative");
-  // Limits before anything is allocated (FAIRKV_RT_MAX_TOKENS per request).
-  constexpr int64_t kMaxRequests = int64_t(1) << 20;
-  if (promptLen > FAIRKV_RT_MAX_TOKENS || maxNew > FAIRKV_RT_MAX_TOKENS ||
-      window > FAIRKV_RT_MAX_TOKENS)
-    return fail("--prompt-len, --max-new-tokens and --snapkv-window may be "
-                "at most " + std::to_string(FAIRKV_RT_MAX_TOKENS));
-  if (randomPrompts < 0 || randomPrompts > kMaxRequests ||
-      batchSize > kMaxRequests)
-    return fail("--random-prompts and --batch-size must be between 0 and " +
-                std::to_string(kMaxRequests));
-  if (randomPrompts * promptLen > FAIRKV_RT_MAX_TOKENS * 16)
-    return fail("--random-prompts x --prompt-len may be at most " +
-                std::to_string(FAIRKV_RT_MAX_TOKENS * 16) + " tokens");
-  if (!(tolerance >= 0) || !(minMargin >= 0))
-    return fail("--tolerance and --min-margin must be non-negative");
-  if (minPromptLen == 0)
-    minPromptLen = promptLen;
-  if (minPromptLen < 2 || minPromptLen > promptLen)
-    return fail("--min-prompt-len must be between 2 and --prompt-len");
-  if (kvMethod == "adakv") {
-    if (adakvAlpha < 0)
-      adakvAlpha = 0.2;
-    if (!(adakvAlpha <= 1))
-      return fail("--adakv-alpha must be in [0, 1]");
-  } else if (adakvAlpha >= 0) {
-    return fail("--adakv-alpha needs --kv-method adakv");
-  }
-  if (kvMethod == "duo") {
-    if (duoSink < 0)
-      duoSink = 128;
-  } else if (app.count("--duo-sink")) {
-    return fail("--duo-sink needs --kv-method duo");
-  } else {
-    duoSink = -1;
-  }
-  if (snapkvKernel == 0)
-    snapkvKernel = kvMethod == "headkv" ? 7 : 5;
-  if (snapkvPool.empty())
-    snapkvPool = kvMethod == "headkv" ? "max" : "avg";
-  if (snapkvKernel < 1 || snapkvKernel % 2 == 0)
-    return fail("--snapkv-kernel must be odd and positive");
   fairkv_rt_options options;
   fairkv_rt_default_options(&options);
   options.devices = fairkv_program_num_devices;
   options.sliding_window = fairkv_program_sliding_window;
-  options.max_new_tokens = maxNew;
-  options.snapkv_window = window;
-  options.kv_bytes_per_device = kvBytes;
-  options.adakv_alpha = adakvAlpha;
-  options.snapkv_kernel = snapkvKernel;
-  options.duo_sink = duoSink;
+  options.max_new_tokens = a.maxNew;
+  options.snapkv_window = a.window;
+  options.kv_bytes_per_device = a.kvBytes;
+  options.adakv_alpha = a.adakvAlpha;
+  options.snapkv_kernel = a.snapkvKernel;
+  options.duo_sink = a.duoSink;
   options.snapkv_pool =
-      snapkvPool == "max" ? FAIRKV_RT_POOL_MAX : FAIRKV_RT_POOL_AVG;
+      a.snapkvPool == "max" ? FAIRKV_RT_POOL_MAX : FAIRKV_RT_POOL_AVG;
   options.backend =
-      backend == "cuda" ? FAIRKV_RT_BACKEND_CUDA : FAIRKV_RT_BACKEND_CPU;
+      a.backend == "cuda" ? FAIRKV_RT_BACKEND_CUDA : FAIRKV_RT_BACKEND_CPU;
   options.mpi_rank = rank;
-  options.storage = storage == "fp16" ? FAIRKV_RT_STORAGE_FP16
+  options.storage = a.storage == "fp16" ? FAIRKV_RT_STORAGE_FP16
                                       : FAIRKV_RT_STORAGE_BF16;
-  options.collectives = collectives == "nccl"
+  options.collectives = a.collectives == "nccl"
                             ? FAIRKV_RT_COLLECTIVES_NCCL
                             : FAIRKV_RT_COLLECTIVES_RENDEZVOUS;
   fairkv_rt_session *session = nullptr;
-  if (fairkv_rt_session_create(weights.c_str(), &options, &session) !=
+  if (fairkv_rt_session_create(a.weights.c_str(), &options, &session) !=
       FAIRKV_OK)
     return fail(fairkv_rt_last_error());
   std::unique_ptr<fairkv_rt_session, void (*)(fairkv_rt_session *)> owner(
@@ -309,11 +164,11 @@ static int runProgram(int argc, char **argv) {
     return fail("the weights have no 2-D 'model.embed_tokens.weight'");
 
   std::vector<std::vector<int64_t>> prompts;
-  if (!promptsFile.empty() == (randomPrompts > 0))
+  if (!a.promptsFile.empty() == (a.randomPrompts > 0))
     return fail("give exactly one of --prompts and --random-prompts");
-  if (!promptsFile.empty()) {
+  if (!a.promptsFile.empty()) {
     if (std::string error =
-            readTokenLines(promptsFile, "prompt", vocab, prompts);
+            readTokenLines(a.promptsFile, "prompt", vocab, prompts);
         !error.empty())
       return fail(error);
     for (size_t p = 0; p < prompts.size(); ++p)
@@ -321,51 +176,51 @@ static int runProgram(int argc, char **argv) {
         return fail("prompt " + std::to_string(p) +
                     " has a single token: a prefill needs at least 2");
     if (prompts.empty())
-      return fail("'" + promptsFile + "' holds no prompt");
+      return fail("'" + a.promptsFile + "' holds no prompt");
   } else {
-    std::mt19937_64 rng(seed);
+    std::mt19937_64 rng(a.seed);
     std::uniform_int_distribution<int64_t> token(0, vocab - 1);
-    std::uniform_int_distribution<int64_t> lengthOf(minPromptLen, promptLen);
-    prompts.assign(randomPrompts, std::vector<int64_t>(promptLen));
+    std::uniform_int_distribution<int64_t> lengthOf(a.minPromptLen, a.promptLen);
+    prompts.assign(a.randomPrompts, std::vector<int64_t>(a.promptLen));
     for (auto &p : prompts) {
-      if (minPromptLen < promptLen)
+      if (a.minPromptLen < a.promptLen)
         p.resize(lengthOf(rng));
       for (int64_t &t : p)
         t = token(rng);
     }
   }
   const int64_t total = static_cast<int64_t>(prompts.size());
-  // Refused before any work: on the CUDA backend, a request whose last fed
+  // Refused before any work: on the CUDA a.backend, a request whose last fed
   // position would reach what its kernels do not compute (a prompt of n
   // tokens and m new ones feeds positions 0 .. n + m - 2).
-  if (fairkv_program_cuda_position_limit > 0 && backend == "cuda")
+  if (fairkv_program_cuda_position_limit > 0 && a.backend == "cuda")
     for (size_t i = 0; i < prompts.size(); ++i)
-      if (maxNew - 1 > fairkv_program_cuda_position_limit -
+      if (a.maxNew - 1 > fairkv_program_cuda_position_limit -
                            static_cast<int64_t>(prompts[i].size()))
         return fail("request " + std::to_string(i) + " needs positions up to " +
                     std::to_string(static_cast<int64_t>(prompts[i].size()) +
-                                   maxNew - 2) +
+                                   a.maxNew - 2) +
                     ", but " + fairkv_program_cuda_position_limit_reason);
-  if (batchSize == 0)
-    batchSize = total;
+  if (a.batchSize == 0)
+    a.batchSize = total;
   const int64_t G = fairkv_program_num_devices;
 
   // The reference run's logits, by (step, request).
   std::map<std::pair<int64_t, int64_t>, std::vector<float>> reference;
   if (!leader) {
-    referenceLogits.clear();
-    dumpLogits.clear();
+    a.referenceLogits.clear();
+    a.dumpLogits.clear();
   }
-  if (!referenceLogits.empty()) {
-    std::ifstream in(referenceLogits);
+  if (!a.referenceLogits.empty()) {
+    std::ifstream in(a.referenceLogits);
     if (!in)
-      return fail("cannot open '" + referenceLogits + "'");
+      return fail("cannot open '" + a.referenceLogits + "'");
     std::string line;
     while (std::getline(in, line)) {
       int64_t step = -1, request = -1;
       if (std::sscanf(line.c_str(), "step %ld request %ld:", &step,
                       &request) != 2)
-        return fail("'" + referenceLogits + "' is not a --dump-logits file");
+        return fail("'" + a.referenceLogits + "' is not a --dump-logits file");
       std::istringstream values(line.substr(line.find(':') + 1));
       std::vector<float> row;
       float v;
@@ -376,29 +231,29 @@ static int runProgram(int argc, char **argv) {
   }
   // Tokens to feed instead of the sampled ones, per request.
   std::vector<std::vector<int64_t>> forced;
-  if (!forceTokens.empty()) {
+  if (!a.forceTokens.empty()) {
     if (std::string error =
-            readTokenLines(forceTokens, "forced", vocab, forced);
+            readTokenLines(a.forceTokens, "forced", vocab, forced);
         !error.empty())
       return fail(error);
     if (forced.size() != prompts.size())
       return fail("--force-tokens has " + std::to_string(forced.size()) +
                   " lines for " + std::to_string(prompts.size()) + " prompts");
     for (const auto &tokens : forced)
-      if (static_cast<int64_t>(tokens.size()) < maxNew)
+      if (static_cast<int64_t>(tokens.size()) < a.maxNew)
         return fail("--force-tokens has fewer than --max-new-tokens tokens "
                     "for a request");
   }
   double worstError = 0, worstMargin = INFINITY;
   OutputFile logitsFile, keptFile;
-  if (!dumpLogits.empty() && !logitsFile.open(dumpLogits))
-    return fail("cannot write '" + dumpLogits + "'");
+  if (!a.dumpLogits.empty() && !logitsFile.open(a.dumpLogits))
+    return fail("cannot write '" + a.dumpLogits + "'");
   std::ofstream &logits = logitsFile.stream();
   std::vector<std::vector<int64_t>> generated(total);
   // --dump-kept: by (request, layer, KV head), from every device.
-  const std::string dumpKeptFile = leader ? dumpKept : std::string();
+  const std::string dumpKeptFile = leader ? a.dumpKept : std::string();
   std::map<std::tuple<int64_t, int64_t, int64_t>, std::string> keptLines;
-  if (!dumpKeptFile.empty() && backend != "cpu")
+  if (!dumpKeptFile.empty() && a.backend != "cpu")
     return fail("--dump-kept needs the CPU backend");
   if (!dumpKeptFile.empty() && !keptFile.open(dumpKeptFile))
     return fail("cannot write '" + dumpKeptFile + "'");
@@ -406,8 +261,8 @@ static int runProgram(int argc, char **argv) {
   // What admission computed for the last batch, per device.
   std::vector<int64_t> admitted(G, 0);
   auto start = std::chrono::steady_clock::now();
-  for (int64_t first = 0; first < total; first += batchSize) {
-    const int64_t batch = std::min(batchSize, total - first);
+  for (int64_t first = 0; first < total; first += a.batchSize) {
+    const int64_t batch = std::min(a.batchSize, total - first);
     std::vector<int64_t> lengths;
     int64_t length = 0;
     for (int64_t i = 0; i < batch; ++i) {
@@ -434,7 +289,7 @@ static int runProgram(int argc, char **argv) {
         positions[i * length + pad + t] = t;
       }
     }
-    for (int64_t step = 0; step < maxNew; ++step) {
+    for (int64_t step = 0; step < a.maxNew; ++step) {
       const int64_t seq = step == 0 ? length : 1;
       auto stepStart = std::chrono::steady_clock::now();
       std::vector<std::vector<int64_t>> results(G);
@@ -452,7 +307,7 @@ static int runProgram(int argc, char **argv) {
           results[g].assign(data, data + batch);
           fairkv_rt_step_end(ctx);
       };
-      if (useMpi) {
+      if (a.useMpi) {
         // One device per process, on this thread (MPI's FUNNELED level).
         runDevice(rank);
       } else {
@@ -466,9 +321,9 @@ static int runProgram(int argc, char **argv) {
           std::chrono::duration<double>(std::chrono::steady_clock::now() -
                                         stepStart)
               .count();
-      const int64_t here = useMpi ? rank : 0;
+      const int64_t here = a.useMpi ? rank : 0;
       if (step == 0 && !dumpKeptFile.empty())
-        for (int64_t g = 0; g < G && !useMpi; ++g) {
+        for (int64_t g = 0; g < G && !a.useMpi; ++g) {
           fairkv_rt_ctx *ctx = fairkv_rt_session_device(session, g);
           int64_t layer, head, request;
           const int64_t *kept;
@@ -483,7 +338,7 @@ static int runProgram(int argc, char **argv) {
             keptLines[{first + request, layer, head}] = line;
           }
         }
-      for (int64_t g = 1; g < G && !useMpi; ++g)
+      for (int64_t g = 1; g < G && !a.useMpi; ++g)
         if (results[g] != results[0])
           return fail("devices disagree on the tokens of step " +
                       std::to_string(step));
@@ -503,7 +358,7 @@ static int runProgram(int argc, char **argv) {
           }
         }
         worstMargin = std::min<double>(worstMargin, (top - second) / scale);
-        if (!referenceLogits.empty()) {
+        if (!a.referenceLogits.empty()) {
           auto it = reference.find({step, first + i});
           if (it == reference.end() ||
               it->second.size() != static_cast<size_t>(vocab))
@@ -539,7 +394,7 @@ static int runProgram(int argc, char **argv) {
     // batch starts (the kept lines' order is by request, then layer, head).
     if (leader) {
       for (int64_t i = first; i < first + batch; ++i) {
-        if (!quiet)
+        if (!a.quiet)
           std::cout << "request " << i << ":";
         for (int64_t t : generated[i])
           std::cout << " " << t;
@@ -550,45 +405,45 @@ static int runProgram(int argc, char **argv) {
     for (const auto &[key, line] : keptLines)
       keptFile.stream() << line << "\n";
     keptLines.clear();
-    if (!quiet && leader && total > batch)
+    if (!a.quiet && leader && total > batch)
       std::cerr << "batch of requests " << first << ".." << first + batch - 1
                 << " done\n";
   }
   if (!keptFile.close())
     return fail("cannot write '" + dumpKeptFile + "'");
   if (!logitsFile.close())
-    return fail("cannot write '" + dumpLogits + "'");
+    return fail("cannot write '" + a.dumpLogits + "'");
   double seconds = std::chrono::duration<double>(
                        std::chrono::steady_clock::now() - start)
                        .count();
   if (!reference.empty()) {
     std::cerr << "logits: largest difference from the reference "
               << worstError << " of the largest |logit| (tolerance "
-              << tolerance << ")\n";
-    if (!(worstError <= tolerance))
+              << a.tolerance << ")\n";
+    if (!(worstError <= a.tolerance))
       return fail("logits differ from the reference by " +
                   std::to_string(worstError) + " > " +
-                  std::to_string(tolerance));
+                  std::to_string(a.tolerance));
   }
-  if (worstMargin < minMargin)
+  if (worstMargin < a.minMargin)
     return fail("a step's top two logits are only " +
                 std::to_string(worstMargin) +
                 " apart (relative): choose another seed");
   if (!leader)
     return 0;
-  if (!quiet) {
-    std::cout << "decoded " << total << " x " << maxNew << " tokens on " << G
-              << (useMpi ? " devices (MPI ranks)" : " devices") << " in "
+  if (!a.quiet) {
+    std::cout << "decoded " << total << " x " << a.maxNew << " tokens on " << G
+              << (a.useMpi ? " devices (MPI ranks)" : " devices") << " in "
               << seconds << " s ("
-              << total * maxNew / seconds << " tokens/s)\n";
+              << total * a.maxNew / seconds << " tokens/s)\n";
     // The prefill yields each request's first token; the decode steps the
     // rest.
     std::cout << "prefill " << prefillSeconds << " s; decode " << decodeSeconds
-              << " s for " << total << " x " << maxNew - 1 << " tokens ("
-              << (decodeSeconds > 0 ? total * (maxNew - 1) / decodeSeconds : 0)
+              << " s for " << total << " x " << a.maxNew - 1 << " tokens ("
+              << (decodeSeconds > 0 ? total * (a.maxNew - 1) / decodeSeconds : 0)
               << " decode tokens/s)\n";
     // Each MPI rank holds only its own device's figures: rank 0 prints its.
-    for (int64_t g = 0; g < (useMpi ? 1 : G); ++g) {
+    for (int64_t g = 0; g < (a.useMpi ? 1 : G); ++g) {
       double prefill = 0, decode = 0;
       int64_t tokens = 0, bytes = 0;
       fairkv_rt_ctx_stats(fairkv_rt_session_device(session, g), &prefill,
@@ -596,7 +451,7 @@ static int runProgram(int argc, char **argv) {
       std::cout << "device " << g << ": decode attention " << decode
                 << " s, prefill attention " << prefill
                 << " s, KV tokens held " << tokens << ", KV pool bytes "
-                << bytes << " (admitted " << admitted[useMpi ? rank : g]
+                << bytes << " (admitted " << admitted[a.useMpi ? rank : g]
                 << ")\n";
     }
   }

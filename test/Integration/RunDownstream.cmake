@@ -3,6 +3,7 @@
 # run it, run the C API test, and compile and run a program with the
 # installed `fairkv`.
 #   cmake -DBUILD_DIR=... -DSOURCE_DIR=... -DWORK_DIR=... -DCXX=... -DC=...
+#         [-DLINK_FLAGS=...]  (the build's own, e.g. a sanitizer build's)
 #         -P RunDownstream.cmake
 cmake_minimum_required(VERSION 3.20)
 file(REMOVE_RECURSE ${WORK_DIR})
@@ -20,6 +21,7 @@ file(RENAME ${WORK_DIR}/staging ${WORK_DIR}/prefix)
 run(${CMAKE_COMMAND} -G Ninja -S ${SOURCE_DIR}/test/Integration/downstream
     -B ${WORK_DIR}/build -DFairKV_DIR=${WORK_DIR}/prefix/lib/cmake/FairKV
     -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_C_COMPILER=${C}
+    "-DCMAKE_EXE_LINKER_FLAGS=${LINK_FLAGS}"
     -DCMAKE_BUILD_TYPE=Release)
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
 run(${WORK_DIR}/build/downstream ${SOURCE_DIR}/examples/tiny-2layer.mlir)

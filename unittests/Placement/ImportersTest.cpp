@@ -136,7 +136,7 @@ TEST(CanonicalProfile, RoundTripsAndRejectsBadInput) {
             "fairkv-budgets: profile layer 1 has 1 kv heads, layer 0 has 2");
   EXPECT_EQ(error("{\"format\": \"fairkv-budgets/v1\", \"tokens\": [[1, 0]]}"),
             "fairkv-budgets: profile budget of layer 0, kv head 1 must be "
-            "positive, got 0");
+            "between 1 and 4294967296, got 0");
   EXPECT_EQ(error("{\"format\": \"fairkv-budgets/v1\", \"layers\": 2, "
                   "\"tokens\": [[1, 2]]}"),
             "fairkv-budgets: 'layers' does not match 'tokens' (1)");

@@ -243,7 +243,7 @@ TEST(Strategies, DecodeTokensPlanTheGrownBudgets) {
   o.decodeTokens = -1;
   Result<PlanResult> bad = makePlan(p, m, o);
   ASSERT_FALSE(bad);
-  EXPECT_EQ(bad.error(), "decode tokens must be non-negative");
+  EXPECT_EQ(bad.error(), "decode and prompt tokens must be between 0 and 4294967296");
 }
 
 // A DuoAttention streaming head stays at sink + recent while decoding; a

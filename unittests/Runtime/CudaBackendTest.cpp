@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <thread>
@@ -29,12 +30,15 @@ struct Sessions {
   }
 };
 
-/// A small weight file (sessions need one; attention reads none).
+/// A small weight file (sessions need one; attention reads none). Writing
+/// it cannot fail short of a full disk: then the test stops, loudly.
 std::string weightFile() {
   std::string path = uniqueTempPath("cuda-backend.safetensors");
-  EXPECT_EQ(fairkv_rt_write_random_weights(path.c_str(), 1, 16, 2, 1, 8, 16,
-                                           32, 1, "f32"),
-            FAIRKV_OK);
+  if (fairkv_rt_write_random_weights(path.c_str(), 1, 16, 2, 1, 8, 16, 32, 1,
+                                     "f32") != FAIRKV_OK) {
+    ADD_FAILURE() << fairkv_rt_last_error();
+    std::abort();
+  }
   return path;
 }
 

@@ -33,6 +33,8 @@ protected:
   void open(int64_t devices, int64_t slidingWindow = 0) {
     if (session)
       fairkv_rt_session_destroy(session);
+    session = nullptr;
+    ctx = nullptr;
     // A file of this process's own: ctest runs the tests as parallel
     // processes, and another one may have this name mapped.
     std::string path = uniqueTempPath("kernels.safetensors");
@@ -257,7 +259,7 @@ TEST_F(Kernels, AttentionPrefillCompressionAndDecode) {
 // tokens, then always the last 3), giving pages back so that 8 decode steps
 // fit in the 2 pages sized for 2 + 4 tokens.
 TEST_F(Kernels, SlidingWindowAttendsToTheLastPositions) {
-  open(1, /*slidingWindow=*/3);
+  ASSERT_NO_FATAL_FAILURE(open(1, /*slidingWindow=*/3));
   const int s = 6, nq = 2, nk = 1, d = 8, w = 3;
   int64_t heads[] = {0}, budgets[] = {100};
   fairkv_rt_step_begin(ctx, 1, s);
@@ -379,7 +381,14 @@ TEST_F(Kernels, AdaKVReallocatesTheLayerBudget) {
     o.max_new_tokens = 4;
     o.adakv_alpha = alpha;
     fairkv_rt_session *own = nullptr;
-    EXPECT_EQ(fairkv_rt_session_create(path.c_str(), &o, &own), FAIRKV_OK);
+    // ASSERT before the session is used (a lambda: the caller checks
+    // HasFatalFailure()).
+    [&] {
+      ASSERT_EQ(fairkv_rt_session_create(path.c_str(), &o, &own), FAIRKV_OK)
+          << fairkv_rt_last_error();
+    }();
+    if (!own)
+      return std::map<std::pair<int64_t, int64_t>, int64_t>{};
     fairkv_rt_ctx *c = fairkv_rt_session_device(own, 0);
     fairkv_rt_step_begin(c, b, s);
     auto t = [&](const std::vector<float> &x, std::vector<int64_t> shape) {
@@ -425,7 +434,7 @@ TEST_F(Kernels, AdaKVReallocatesTheLayerBudget) {
 // to the share) and cover it exactly once; add_rows puts a replica's rows
 // back in place.
 TEST_F(Kernels, ReplicaRowsCoverTheBatchOnce) {
-  open(3);
+  ASSERT_NO_FATAL_FAILURE(open(3));
   const int64_t devices[] = {2, 0, 1};
   const double shares[] = {0.25, 0.35, 0.4};
   std::vector<int> owner(10, -1);
@@ -461,7 +470,7 @@ TEST_F(Kernels, ReplicaRowsCoverTheBatchOnce) {
 // Admission prices a request at min(prompt, budget) + tokens to decode: the
 // same prompts split differently under a small and a large budget.
 TEST_F(Kernels, AdmissionCountsTheHeadsKV) {
-  open(2);
+  ASSERT_NO_FATAL_FAILURE(open(2));
   const int64_t lengths[] = {50, 8, 8, 40, 8, 8};
   fairkv_rt_session_begin_batch(session, lengths, 6);
   const int64_t devices[] = {0, 1};
@@ -491,7 +500,7 @@ TEST_F(Kernels, AdmissionCountsTheHeadsKV) {
 }
 
 TEST_F(Kernels, AllReduceAndAllGatherAcrossThreads) {
-  open(3);
+  ASSERT_NO_FATAL_FAILURE(open(3));
   // Sums {6, 60}; gathered {1, 10, 2, 20, 3, 30}.
   expectCollectivesAgree(session, 3);
 }
@@ -499,7 +508,7 @@ TEST_F(Kernels, AllReduceAndAllGatherAcrossThreads) {
 TEST_F(Kernels, LinearAllReduceSumsEveryBlock) {
   // 16 result columns in 1, 3 (5 + 5 + 6) and 16 blocks, on 3 devices
   // holding 5, 5 and 6 of the 16 ffn columns.
-  open(3);
+  ASSERT_NO_FATAL_FAILURE(open(3));
   for (int64_t chunks : {1, 3, 40})
     expectLinearAllReduceSums(
         session, 3, uniqueTempPath("kernels.safetensors"), 16, 16,

@@ -19,6 +19,10 @@
 
 namespace fairkv::placement {
 
+/// The largest budget a profile may give a head (tokens): beyond any
+/// context, small enough that sums over a model never overflow.
+constexpr int64_t kMaxBudgetTokens = int64_t(1) << 32;
+
 struct BudgetProfile {
   std::string model;
   /// tokens[l][h]: tokens of KV that KV head h of layer l keeps per request.

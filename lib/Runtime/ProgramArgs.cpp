@@ -1,0 +1,182 @@
+//===- ProgramArgs.cpp - A compiled program's command line ----------------===//
+
+#include "ProgramArgs.h"
+
+#include "fairkv/Runtime/FairKVRuntime.h"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+using namespace fairkv::rt;
+
+namespace {
+
+void addOptions(CLI::App &app, ProgramArgs &a) {
+  app.add_option("--weights", a.weights, "model weights (safetensors)")
+      ->required();
+  app.add_option("--prompts", a.promptsFile,
+                 "prompts: one per line, token ids separated by spaces (at "
+                 "least 2 per prompt; lengths may differ)");
+  app.add_option("--random-prompts", a.randomPrompts,
+                 "instead, this many seeded random prompts");
+  app.add_option("--prompt-len", a.promptLen, "length of the random prompts")
+      ->capture_default_str();
+  app.add_option("--min-prompt-len", a.minPromptLen,
+                 "if given, random prompts get seeded lengths between this "
+                 "and --prompt-len");
+  app.add_option("--max-new-tokens", a.maxNew, "tokens to generate")
+      ->capture_default_str();
+  app.add_option("--batch-size", a.batchSize,
+                 "requests per batch; the prompts run as consecutive batches "
+                 "(0: all in one)")
+      ->capture_default_str();
+  app.add_option("--kv-method", a.kvMethod,
+                 "how a head chooses the prompt tokens it keeps: snapkv "
+                 "(kvpress's SnapKVPress: window queries' mean attention, "
+                 "average-pooled, mean over the query group), headkv (the "
+                 "same scores max-pooled over 7 tokens), adakv (kvpress's "
+                 "AdaKVPress over SnapKV scores: each layer's budget shared "
+                 "across its heads, with the --adakv-alpha safeguard) or duo "
+                 "(DuoAttention: a head whose budget is below the prompt "
+                 "streams, keeping --duo-sink first and its recent tokens, "
+                 "constant while decoding); the default follows the "
+                 "program's profile")
+      ->check(CLI::IsMember({"snapkv", "headkv", "adakv", "duo"}))
+      ->capture_default_str();
+  app.add_option("--duo-sink", a.duoSink,
+                 "duo: the first tokens a streaming head keeps (default: "
+                 "the profile's, else 128)");
+  app.add_option("--snapkv-kernel", a.snapkvKernel,
+                 "tokens the scores are pooled over (odd; default 5, headkv "
+                 "7)");
+  app.add_option("--snapkv-pool", a.snapkvPool,
+                 "avg or max pooling of the scores (default avg, headkv max)")
+      ->check(CLI::IsMember({"avg", "max"}));
+  app.add_option("--adakv-alpha", a.adakvAlpha,
+                 "adakv: the fraction of its own budget every head keeps at "
+                 "least, in [0, 1] (default 0.2, kvpress's)");
+  app.add_option("--dump-kept", a.dumpKept,
+                 "CPU backend: write the prompt positions every (request, "
+                 "layer, KV head) keeps after its prefill to this file");
+  app.add_option("--seed", a.seed, "seed of the random prompts")
+      ->capture_default_str();
+  app.add_option("--snapkv-window", a.window,
+                 "prompt queries that score the tokens kept at prefill")
+      ->capture_default_str();
+  app.add_option("--kv-memory", a.kvBytes,
+                 "bytes of KV pages each device may hold (0: no limit); a "
+                 "batch that needs more is refused")
+      ->capture_default_str();
+  app.add_option("--dump-logits", a.dumpLogits,
+                 "write each step's last-position logits to this file");
+  app.add_option("--reference-logits", a.referenceLogits,
+                 "compare each step's logits with this --dump-logits file of "
+                 "another run (e.g. unsharded) and fail beyond --tolerance");
+  app.add_option("--tolerance", a.tolerance,
+                 "largest |difference| / largest |logit| allowed per step")
+      ->capture_default_str();
+  app.add_option("--min-margin", a.minMargin,
+                 "fail if a step's top two logits are closer than this "
+                 "(relative to the largest |logit|): a near-tie would make "
+                 "greedy tokens depend on rounding")
+      ->capture_default_str();
+  app.add_option("--force-tokens", a.forceTokens,
+                 "feed these tokens (another run's --quiet output) instead "
+                 "of the sampled ones, so logits can be compared step by step "
+                 "across backends even where a near-tie flips a token");
+  app.add_option("--backend", a.backend,
+                 "cpu (the fp32 reference) or cuda (device d on GPU d modulo "
+                 "the GPUs visible; bf16 weights and KV)")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+  app.add_option("--storage", a.storage,
+                 "cuda backend: the 16-bit type of weights, KV cache and GEMM "
+                 "inputs (bf16 or fp16; fp32 accumulation either way)")
+      ->check(CLI::IsMember({"bf16", "fp16"}))
+      ->capture_default_str();
+  app.add_option("--collectives", a.collectives,
+                 "cuda backend: rendezvous (devices meet in the process and "
+                 "copy; any number per GPU) or nccl (one NCCL communicator, "
+                 "ncclCommInitAll; one GPU per device)")
+      ->check(CLI::IsMember({"rendezvous", "nccl"}))
+      ->capture_default_str();
+  app.add_flag("--mpi", a.useMpi,
+               "run as one rank of an MPI job with one rank per device "
+               "(mpirun -np <devices>): this process runs device <rank>; rank "
+               "0 prints");
+  app.add_flag("--quiet", a.quiet, "print only the generated tokens");
+}
+
+/// Resolves the method's defaults and checks every limit: "" or the error.
+std::string check(ProgramArgs &a, bool duoSinkGiven) {
+  if (a.maxNew <= 0 || a.promptLen < 2 || a.window <= 0 || a.kvBytes < 0 ||
+      a.batchSize < 0)
+    return std::string("--max-new-tokens and --snapkv-window must be positive, "
+                "--prompt-len at least 2, --kv-memory and --batch-size "
+                "non-negative");
+  // Limits before anything is allocated (FAIRKV_RT_MAX_TOKENS per request).
+  constexpr int64_t kMaxRequests = int64_t(1) << 20;
+  if (a.promptLen > FAIRKV_RT_MAX_TOKENS || a.maxNew > FAIRKV_RT_MAX_TOKENS ||
+      a.window > FAIRKV_RT_MAX_TOKENS)
+    return std::string("--prompt-len, --max-new-tokens and --snapkv-window may be "
+                "at most " + std::to_string(FAIRKV_RT_MAX_TOKENS));
+  if (a.randomPrompts < 0 || a.randomPrompts > kMaxRequests ||
+      a.batchSize > kMaxRequests)
+    return std::string("--random-prompts and --batch-size must be between 0 and " +
+                std::to_string(kMaxRequests));
+  if (a.randomPrompts * a.promptLen > FAIRKV_RT_MAX_TOKENS * 16)
+    return std::string("--random-prompts x --prompt-len may be at most " +
+                std::to_string(FAIRKV_RT_MAX_TOKENS * 16) + " tokens");
+  if (!(a.tolerance >= 0) || !(a.minMargin >= 0))
+    return std::string("--tolerance and --min-margin must be non-negative");
+  if (a.minPromptLen == 0)
+    a.minPromptLen = a.promptLen;
+  if (a.minPromptLen < 2 || a.minPromptLen > a.promptLen)
+    return std::string("--min-prompt-len must be between 2 and --prompt-len");
+  if (a.kvMethod == "adakv") {
+    if (a.adakvAlpha < 0)
+      a.adakvAlpha = 0.2;
+    if (!(a.adakvAlpha <= 1))
+      return std::string("--adakv-alpha must be in [0, 1]");
+  } else if (a.adakvAlpha >= 0) {
+    return std::string("--adakv-alpha needs --kv-method adakv");
+  }
+  if (a.kvMethod == "duo") {
+    if (a.duoSink < 0)
+      a.duoSink = 128;
+  } else if (duoSinkGiven) {
+    return std::string("--duo-sink needs --kv-method duo");
+  } else {
+    a.duoSink = -1;
+  }
+  if (a.snapkvKernel == 0)
+    a.snapkvKernel = a.kvMethod == "headkv" ? 7 : 5;
+  if (a.snapkvPool.empty())
+    a.snapkvPool = a.kvMethod == "headkv" ? "max" : "avg";
+  if (a.snapkvKernel < 1 || a.snapkvKernel % 2 == 0)
+    return std::string("--snapkv-kernel must be odd and positive");
+  return "";
+}
+
+} // namespace
+
+std::optional<int> fairkv::rt::parseProgramArgs(int argc,
+                                                const char *const *argv,
+                                                int64_t devices,
+                                                ProgramArgs &a) {
+  CLI::App app{"A FairKV program compiled for " + std::to_string(devices) +
+               " devices: prefills the prompts, then decodes greedily"};
+  addOptions(app, a);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError &e) {
+    return app.exit(e);
+  }
+  if (std::string message = check(a, app.count("--duo-sink") > 0);
+      !message.empty()) {
+    std::cerr << "error: " << message << "\n";
+    return 1;
+  }
+  return std::nullopt;
+}
