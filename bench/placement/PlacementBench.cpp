@@ -142,7 +142,7 @@ int main(int argc, char **argv) {
           o.evenShares = v.even;
           o.copyBudget = b.copies;
           if (b.fraction)
-            o.copyBudgetBytes = *b.fraction * model.tpWeightBytesPerDevice(G);
+            o.copyBudgetBytes = *copyBudgetBytesOf(*b.fraction, model, G);
           o.timeLimitSeconds = optimalSeconds;
           Result<PlanReport> r = planAndEvaluate(profile, model, hw, o, batch);
           if (!r) {

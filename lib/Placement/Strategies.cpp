@@ -268,6 +268,16 @@ BudgetProfile fairkv::placement::withDecodeTokens(const BudgetProfile &profile,
   return grown;
 }
 
+Result<double> fairkv::placement::copyBudgetBytesOf(double fraction,
+                                                   const ModelConfig &model,
+                                                   int devices) {
+  if (!(fraction >= 0 && std::isfinite(fraction)))
+    return makeError("the copy budget fraction must be finite and "
+                     "non-negative");
+  return std::min(fraction * model.tpWeightBytesPerDevice(devices),
+                  std::numeric_limits<double>::max());
+}
+
 Result<PlanResult> fairkv::placement::makePlan(const BudgetProfile &given,
                                                const ModelConfig &model,
                                                const PlanOptions &options) {

@@ -108,9 +108,15 @@ struct PlanPlacementPass
     }
     if (copyBudgetBytes >= 0)
       options.copyBudgetBytes = copyBudgetBytes;
-    if (copyBudgetFraction >= 0)
-      options.copyBudgetBytes =
-          copyBudgetFraction * model.tpWeightBytesPerDevice(options.devices);
+    if (copyBudgetFraction >= 0) {
+      fp::Result<double> bytes = fp::copyBudgetBytesOf(
+          copyBudgetFraction, model, static_cast<int>(options.devices));
+      if (!bytes) {
+        module.emitError() << "fairkv-plan-placement: " << bytes.error();
+        return signalPassFailure();
+      }
+      options.copyBudgetBytes = *bytes;
+    }
     options.evenShares = evenShares;
     options.equalHeads = equalHeads;
     options.epsilon = epsilon;

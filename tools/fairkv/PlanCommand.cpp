@@ -85,9 +85,13 @@ int runPlan(PlanArgs &a) {
     options.copyBudget = a.copyBudget;
   if (a.copyBudgetBytes >= 0)
     options.copyBudgetBytes = a.copyBudgetBytes;
-  if (a.copyBudgetFraction >= 0)
-    options.copyBudgetBytes =
-        a.copyBudgetFraction * model->tpWeightBytesPerDevice(a.devices);
+  if (a.copyBudgetFraction >= 0) {
+    Result<double> bytes =
+        copyBudgetBytesOf(a.copyBudgetFraction, *model, a.devices);
+    if (!bytes)
+      return fail(bytes.error());
+    options.copyBudgetBytes = *bytes;
+  }
   options.evenShares = a.evenShares;
   options.equalHeads = a.equalHeads;
   options.epsilon = a.epsilon;

@@ -69,6 +69,13 @@ struct PlanResult {
   bool provedOptimal = false;
 };
 
+/// The copy budget in bytes that `fraction` of a device's tp weight bytes
+/// allows on `devices` devices. A fraction past every head's weights is no
+/// cap at all (its product may overflow: it is clamped, not infinite); a
+/// negative or non-finite fraction is an error.
+Result<double> copyBudgetBytesOf(double fraction, const ModelConfig &model,
+                                 int devices);
+
 /// Plans `profile` for `model` with `options`. Errors (one line) for bad
 /// options, e.g. tp on devices that do not divide the KV heads.
 Result<PlanResult> makePlan(const BudgetProfile &profile,
