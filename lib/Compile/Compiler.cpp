@@ -156,6 +156,7 @@ std::string fairkv::compile::compileToExecutable(const std::string &moduleText,
   shard.decodeTokens = o.decodeTokens;
   shard.promptTokens = o.promptTokens;
   shard.loadProfile = o.loadProfile;
+  shard.promptLengths = o.promptLengths;
   shard.hardware = o.hardware;
   shard.report = o.report;
   shard.overlapChunks = o.overlapChunks;

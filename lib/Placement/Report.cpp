@@ -17,7 +17,7 @@ Result<PlanReport> fairkv::placement::planAndEvaluate(
   Result<PlanResult> planned = makePlan(given, model, options);
   // The metrics see what the devices will hold: budgets plus decode growth.
   const BudgetProfile profile =
-      withDecodeTokens(given, options.decodeTokens, options.promptTokens);
+      withWorkload(given, options);
   if (!planned)
     return makeError(planned.error());
   if (Status s = validatePlan(planned->plan, profile); !s)
@@ -83,8 +83,7 @@ nlohmann::ordered_json metricsJson(const PlanReport &r) {
 /// The budgets the metrics were computed on: the profile's, plus the decode
 /// growth the plan was made for.
 BudgetProfile plannedProfile(const ReportContext &ctx) {
-  return withDecodeTokens(*ctx.profile, ctx.options->decodeTokens,
-                          ctx.options->promptTokens);
+  return withWorkload(*ctx.profile, *ctx.options);
 }
 
 nlohmann::ordered_json planJson(const PlanReport &r, const ReportContext &ctx) {

@@ -286,8 +286,11 @@ Result<PlanResult> fairkv::placement::makePlan(const BudgetProfile &given,
       options.promptTokens > kMaxBudgetTokens)
     return makeError("decode and prompt tokens must be between 0 and " +
                      std::to_string(kMaxBudgetTokens));
+  if (options.promptTokens > 0 && !options.promptLengths.empty())
+    return makeError("give one prompt length or a distribution of them, "
+                     "not both");
   const BudgetProfile profile =
-      withDecodeTokens(given, options.decodeTokens, options.promptTokens);
+      withWorkload(given, options);
   if (Status s = checkOptions(profile, model, options); !s)
     return makeError(s.error());
   const Clock::time_point start = Clock::now();

@@ -37,6 +37,7 @@ void mlir::fairkv::buildShardPipeline(OpPassManager &pm,
   plan.decodeTokens = options.decodeTokens;
   plan.promptTokens = options.promptTokens;
   plan.loadProfile = options.loadProfile;
+  plan.promptLengths = options.promptLengths;
   // Decide which device holds which KV head, and the copies' shares.
   pm.addPass(createFairKVPlanPlacementPass(plan));
   // Write one program per device with explicit replicate/gather/all_reduce.

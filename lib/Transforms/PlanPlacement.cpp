@@ -123,6 +123,15 @@ struct PlanPlacementPass
     options.timeLimitSeconds = timeLimit;
     options.decodeTokens = decodeTokens;
     options.promptTokens = promptTokens;
+    if (!promptLengths.empty()) {
+      fp::Result<std::vector<fp::PromptLength>> lengths =
+          fp::parsePromptLengths(promptLengths);
+      if (!lengths) {
+        module.emitError() << "fairkv-plan-placement: " << lengths.error();
+        return signalPassFailure();
+      }
+      options.promptLengths = std::move(*lengths);
+    }
     if (devices <= 0 || batch <= 0) {
       module.emitError("devices and batch must be positive");
       return signalPassFailure();
@@ -144,7 +153,7 @@ struct PlanPlacementPass
       external.result.plan = std::move(*plan);
       external.metrics = fp::evaluatePlan(
           external.result.plan,
-          fp::withDecodeTokens(profile, decodeTokens, promptTokens),
+          fp::withWorkload(profile, options),
           model, *hw, batch);
       report = std::move(external);
     } else {

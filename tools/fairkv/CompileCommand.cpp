@@ -129,6 +129,10 @@ std::function<int()> fairkv::tool::addCompileCommand(CLI::App &app,
                 "the requests' prompt length (0: unknown): a head holds at "
                 "most this much of its budget, and the plan counts that")
       ->capture_default_str();
+  c->add_option("--prompt-lengths", a.options.promptLengths,
+                "the requests' prompt lengths instead of one: 32,64,128, "
+                "32:10,64:5 (length:weight) or a file of 'length weight' "
+                "lines; the plan balances each head's mean over them");
   c->add_option("--load-profile", a.options.loadProfile,
                 "balance what each head holds as a run measured it (a "
                 "program's --dump-kept file, e.g. under adakv, or "

@@ -41,6 +41,7 @@ struct PlanArgs : ProfileArgs {
   std::string output;
   std::string writeProfile;
   std::string loadProfile;
+  std::string promptLengths;
 };
 
 int fail(const std::string &message) {
@@ -98,6 +99,13 @@ int runPlan(PlanArgs &a) {
   options.timeLimitSeconds = a.timeLimit;
   options.decodeTokens = a.decodeTokens;
   options.promptTokens = a.promptTokens;
+  if (!a.promptLengths.empty()) {
+    Result<std::vector<PromptLength>> lengths =
+        parsePromptLengths(a.promptLengths);
+    if (!lengths)
+      return fail(lengths.error());
+    options.promptLengths = std::move(*lengths);
+  }
   if (a.batch <= 0)
     return fail("--batch must be positive");
 
@@ -185,6 +193,10 @@ std::function<int()> fairkv::tool::addPlanCommand(CLI::App &app) {
                    "at most this much of its budget, and the plan counts "
                    "that")
       ->capture_default_str();
+  plan->add_option("--prompt-lengths", a.promptLengths,
+                   "the requests' prompt lengths instead of one: 32,64,128, "
+                   "32:10,64:5 (length:weight) or a file of 'length weight' "
+                   "lines; the plan balances each head's mean over them");
   plan->add_option("--load-profile", a.loadProfile,
                    "balance what each head holds as a run measured it (a "
                    "program's --dump-kept file, e.g. under adakv, or "

@@ -353,3 +353,37 @@ TEST(Report, MetricsRecomputeFromJson) {
 }
 
 } // namespace
+
+// A workload of prompt lengths: each head's load is its weighted mean over
+// them of min(budget, length) + decode tokens.
+TEST(Strategies, PromptLengthsAverageWhatHeadsHold) {
+  BudgetProfile p;
+  p.model = "m";
+  p.source = "test";
+  p.tokens = {{100, 10}};
+  PlanOptions o;
+  o.decodeTokens = 4;
+  o.promptLengths = {{20, 3}, {200, 1}};
+  BudgetProfile load = withWorkload(p, o);
+  // Head 0: (3 * (20 + 4) + 1 * (100 + 4)) / 4 = 44; head 1: 10 + 4.
+  EXPECT_EQ(load.tokens[0], (std::vector<int64_t>{44, 14}));
+  o.promptLengths.clear();
+  o.promptTokens = 20;
+  EXPECT_EQ(withWorkload(p, o).tokens[0], (std::vector<int64_t>{24, 14}));
+
+  Result<std::vector<PromptLength>> list = parsePromptLengths("32,64:3, 128");
+  ASSERT_TRUE(list) << list.error();
+  ASSERT_EQ(list->size(), 3u);
+  EXPECT_EQ((*list)[1].tokens, 64);
+  EXPECT_EQ((*list)[1].weight, 3);
+  EXPECT_EQ((*list)[2].weight, 1);
+  EXPECT_FALSE(parsePromptLengths("0"));
+  EXPECT_FALSE(parsePromptLengths("32:-1"));
+  EXPECT_FALSE(parsePromptLengths("99999999999999999999"));
+  EXPECT_FALSE(parsePromptLengths(""));
+  Result<std::vector<PromptLength>> missing =
+      parsePromptLengths("/nonexistent/lengths.txt");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().find("cannot open"), std::string::npos)
+      << missing.error();
+}

@@ -33,6 +33,9 @@ struct CompileOptions {
   /// Balance this measured load (a --dump-kept file or fairkv-budgets/v1)
   /// instead of the budgets ("" for the budgets).
   std::string loadProfile;
+  /// A distribution of prompt lengths instead of promptTokens ("" for none;
+  /// parsePromptLengths' syntax).
+  std::string promptLengths;
   std::string hardware = "h100-sxm";
   /// fairkv-overlap-collectives: most blocks per fused all_reduce (0: no
   /// fusion), and the fewest result bytes per block (-1: where a block pays

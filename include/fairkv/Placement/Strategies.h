@@ -24,6 +24,12 @@ std::vector<std::string> strategyNames();
 Result<Strategy> parseStrategy(const std::string &name);
 const char *strategyName(Strategy strategy);
 
+/// One prompt length of a workload and how often it occurs.
+struct PromptLength {
+  int64_t tokens = 0;
+  double weight = 1;
+};
+
 /// The most devices a plan may have (plans, plan files, pass options).
 constexpr int kMaxDevices = 4096;
 
@@ -52,7 +58,22 @@ struct PlanOptions {
   /// budget exceeds it holds only the prompt, so planning uses
   /// min(budget, promptTokens) + decodeTokens.
   int64_t promptTokens = 0;
+  /// The prompt lengths the requests will have, with their weights (empty:
+  /// promptTokens): planning uses each head's mean over them of
+  /// min(budget, length) + decodeTokens.
+  std::vector<PromptLength> promptLengths;
 };
+
+/// What every head of `profile` holds at the end of a request under the
+/// options' workload (decode tokens and the prompt length or lengths).
+BudgetProfile withWorkload(const BudgetProfile &profile,
+                           const PlanOptions &options);
+
+/// Parses a prompt-length distribution: "32,64,128" (equal weights),
+/// "32:10,64:5" (length:weight), or the path of a file of "length weight"
+/// lines (a histogram; '#' starts a comment). Lengths in [1, 2^32], weights
+/// positive; errors are one line.
+Result<std::vector<PromptLength>> parsePromptLengths(const std::string &spec);
 
 /// What every head of `profile` holds at the end of a request: its budget,
 /// at most `promptTokens` when that is known, plus `decodeTokens` (but a

@@ -85,6 +85,11 @@ def FairKVPlanPlacementPass
     Option<"promptTokens", "prompt-tokens", "int64_t", "0",
            "the requests' prompt length (0: unknown): a head holds at most "
            "this much of its budget">,
+    Option<"promptLengths", "prompt-lengths", "std::string", "\"\"",
+           "the requests' prompt lengths instead of one: \"32,64,128\", "
+           "\"32:10,64:5\" (length:weight) or a file of \"length weight\" "
+           "lines; a head's load is its mean over them of min(budget, "
+           "length) + decode tokens">,
     Option<"loadProfile", "load-profile", "std::string", "\"\"",
            "balance what each head holds as measured (a program's "
            "--dump-kept file or fairkv-budgets/v1 JSON: e.g. Ada-KV's "

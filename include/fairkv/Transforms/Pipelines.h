@@ -66,6 +66,11 @@ struct ShardPipelineOptions
       llvm::cl::desc("the requests' prompt length (0: unknown): plan for at "
                      "most this much of each budget"),
       llvm::cl::init(0)};
+  PassOptions::Option<std::string> promptLengths{
+      *this, "prompt-lengths",
+      llvm::cl::desc("the requests' prompt lengths instead of one (a list, "
+                     "length:weight pairs or a histogram file)"),
+      llvm::cl::init("")};
   PassOptions::Option<std::string> loadProfile{
       *this, "load-profile",
       llvm::cl::desc("balance what each head holds as measured (a program's "
