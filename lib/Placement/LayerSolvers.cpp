@@ -132,7 +132,8 @@ LayerPlacement placeEvenPieces(const std::vector<double> &w,
 } // namespace
 
 LayerPlacement detail::lptPlacement(const std::vector<double> &w, int devices,
-                                    bool equalHeads) {
+                                    bool equalHeads,
+                                    std::vector<int64_t> *allowance) {
   const int heads = static_cast<int>(w.size());
   const int cap = (heads + devices - 1) / devices;
   std::vector<double> load(devices, 0.0);
@@ -141,11 +142,15 @@ LayerPlacement detail::lptPlacement(const std::vector<double> &w, int devices,
   for (int h : heaviestFirst(w)) {
     int best = -1;
     for (int g = 0; g < devices; ++g)
-      if ((!equalHeads || held[g] < cap) && (best < 0 || load[g] < load[best]))
+      if ((!equalHeads || held[g] < cap) &&
+          (!allowance || (*allowance)[g] > 0) &&
+          (best < 0 || load[g] < load[best]))
         best = g;
     layer[h] = {Replica{best, 1.0}};
     load[best] += w[h];
     ++held[best];
+    if (allowance)
+      --(*allowance)[best];
   }
   return layer;
 }

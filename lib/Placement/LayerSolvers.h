@@ -26,9 +26,12 @@ void normaliseShares(LayerPlacement &layer);
 /// Contiguous tensor parallelism: head h on device h / (H / G).
 LayerPlacement contiguousPlacement(int heads, int devices);
 /// LPT: heaviest head first onto the least-loaded device; with
-/// `equalHeads`, only onto devices holding fewer than ceil(H / G) heads.
+/// `equalHeads`, only onto devices holding fewer than ceil(H / G) heads;
+/// with `allowance`, only onto devices with heads left in it (one is spent
+/// per head placed; the caller keeps the total at least the heads).
 LayerPlacement lptPlacement(const std::vector<double> &w, int devices,
-                            bool equalHeads);
+                            bool equalHeads,
+                            std::vector<int64_t> *allowance = nullptr);
 /// McNaughton's wrap-around filling: the ideal makespan with at most G - 1
 /// extra replicas.
 LayerPlacement wrapAroundPlacement(const std::vector<double> &w, int devices);

@@ -333,11 +333,25 @@ Result<PlanResult> fairkv::placement::makePlan(const BudgetProfile &given,
   }
 
   if (options.strategy == Strategy::TP || options.strategy == Strategy::Greedy) {
+    // greedy's unequal head counts put extra weights on a device: under a
+    // byte budget, every device holds at most its tp heads plus what the
+    // budget pays for, over the whole model (the total always suffices:
+    // LPT never runs out of devices with room).
+    std::vector<int64_t> allowance;
+    if (options.strategy == Strategy::Greedy && options.copyBudgetBytes) {
+      const double perDevice =
+          std::floor(tpHeads + *options.copyBudgetBytes / headBytes + 1e-9);
+      if (perDevice < static_cast<double>(L) * H)
+        allowance.assign(G, std::max<int64_t>(
+                                static_cast<int64_t>(std::ceil(tpHeads - 1e-9)),
+                                static_cast<int64_t>(perDevice)));
+    }
     for (size_t l = 0; l < L; ++l)
       result.plan.layers.push_back(
           options.strategy == Strategy::TP
               ? contiguousPlacement(H, G)
-              : lptPlacement(layerWeights(profile, l), G, options.equalHeads));
+              : lptPlacement(layerWeights(profile, l), G, options.equalHeads,
+                             allowance.empty() ? nullptr : &allowance));
     result.solveSeconds = secondsSince(start);
     result.lowerBoundImbalance = boundedSum(bounds, byteCap) / idealSum;
     return result;

@@ -387,3 +387,25 @@ TEST(Strategies, PromptLengthsAverageWhatHeadsHold) {
   EXPECT_NE(missing.error().find("cannot open"), std::string::npos)
       << missing.error();
 }
+
+// greedy's unequal head counts put extra weights on a device: under a byte
+// budget no device holds more than the budget pays for.
+TEST(Strategies, GreedyRespectsTheByteBudget) {
+  BudgetProfile p = syntheticProfile(6, 8, 5, 1.5, 256);
+  ModelConfig m = shapeFor(6, 8);
+  Hardware hw = *hardwarePreset("h100-sxm");
+  PlanOptions o;
+  o.strategy = Strategy::Greedy;
+  o.devices = 4;
+  Result<PlanReport> free = planAndEvaluate(p, m, hw, o, 8);
+  ASSERT_TRUE(free) << free.error();
+  ASSERT_GT(free->metrics.extraWeightFraction, 0.02); // the test can fail
+  for (double fraction : {0.0, 0.02}) {
+    o.copyBudgetBytes = fraction * m.tpWeightBytesPerDevice(o.devices);
+    Result<PlanReport> capped = planAndEvaluate(p, m, hw, o, 8);
+    ASSERT_TRUE(capped) << capped.error();
+    EXPECT_LE(capped->metrics.extraWeightFraction, fraction + 1e-12)
+        << "budget " << fraction;
+    EXPECT_TRUE(validatePlan(capped->result.plan, p));
+  }
+}
