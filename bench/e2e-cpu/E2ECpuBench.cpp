@@ -240,8 +240,10 @@ int main(int argc, char **argv) {
   profile.source += ",layers=0..3";
   BudgetProfile uniform = uniformProfile(profile);
   // The session only needs some weights to open: attention reads none.
+  // A name of this run's own: two runs at once must not share the file.
   std::string weights =
-      (std::filesystem::temp_directory_path() / "fairkv-bench-e2e.safetensors")
+      (std::filesystem::temp_directory_path() /
+       ("fairkv-bench-e2e-" + std::to_string(getpid()) + ".safetensors"))
           .string();
   if (fairkv_rt_write_random_weights(weights.c_str(), 1, 16, 2, 1, 8, 16, 32,
                                      1, "f32") != FAIRKV_OK) {
