@@ -30,10 +30,8 @@ for f in "${needed[@]}"; do
 done
 cp "$profile" "$carry/profiles/"
 cp -r "$build_dir/gpu-programs" "$carry/gpu-programs"
-# GLPK (the planner) and OpenMPI (the runtime), which the GPU machines lent
-# so far did not have.
-for lib in libglpk.so.40 libcolamd.so.2 libamd.so.2 libltdl.so.7 libgmp.so.10 \
-    libsuitesparseconfig.so.5 libmpi.so.40 libopen-rte.so.40 libopen-pal.so.40 \
+# OpenMPI (the runtime), which the GPU machines lent so far did not have.
+for lib in libltdl.so.7 libmpi.so.40 libopen-rte.so.40 libopen-pal.so.40 \
     libhwloc.so.15 libevent_core-2.1.so.7 libevent_pthreads-2.1.so.7; do
   cp -L "/lib/x86_64-linux-gnu/$lib" "$carry/gpu-libs/"
 done

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools clang-22 lld g++
   libzstd-dev ninja-build cmake python3 libgtest-dev
-  nlohmann-json3-dev libcli11-dev libglpk-dev libopenblas-dev
+  nlohmann-json3-dev libcli11-dev libopenblas-dev
   openmpi-bin libopenmpi-dev iproute2 libclang-rt-22-dev
 )
 

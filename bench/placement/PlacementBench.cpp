@@ -108,7 +108,7 @@ int main(int argc, char **argv) {
      << ". Run: " << fairkv::bench::utcNow() << ".\n"
      << "Model shape llama-3-8b (32 layers x 8 KV heads), hardware preset "
         "h100-sxm, batch "
-     << batch << ". optimal: GLPK, " << optimalSeconds
+     << batch << ". optimal: the exact per-layer branch and bound, at most " << optimalSeconds
      << " s per plan. Budgets: `0` = no copies, `G-1` = G-1 extra replicas "
         "per layer, `5%`/`10%` = extra weight bytes per device as a fraction "
         "of its tp weights.\n\n"

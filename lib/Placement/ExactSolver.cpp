@@ -1,20 +1,26 @@
-//===- ExactSolver.cpp - Exact per-layer placement by MILP (GLPK) ---------===//
+//===- ExactSolver.cpp - Exact per-layer placement by branch and bound ----===//
 //
-// min T  s.t.  sum_g y[h][g] = 1            every head served once
-//              y[h][g] <= x[h][g]          a share needs a replica
-//              sum_h w[h] y[h][g] <= T     device loads
-//              sum_hg x[h][g] <= H + k     the copy budget
-//              load[g] >= load[g + 1]      devices are interchangeable
-// x binary, y in [0, 1]. Weights are scaled so the ideal makespan is 1.
-// The heuristic placement seeds the search as its first incumbent.
+// The structure that makes the layer problem small: take the bipartite
+// graph of heads and the devices holding their replicas. A connected part
+// with c devices and a heads has at least a + c - 1 replicas, so it costs at
+// least c - 1 copies; and wrap-around filling of its heads over its c
+// devices reaches the part's mean W / c with exactly c - 1 copies at most
+// (each device boundary cuts at most one head). So the optimum with k
+// copies is the best partition of the heads into groups with device counts
+// c_i >= 1: minimise max W_i / c_i subject to sum c_i <= G and
+// sum (c_i - 1) <= k. For given groups the best counts follow by giving
+// each spare device to the group of the largest W_i / c_i (optimal for a
+// max of ratios). The search assigns heads heaviest first to a group or a
+// new one (groups are interchangeable: a new group only at the end, and
+// never into a second group of the same weight), bounded below by the
+// assigned part's optimum, which adding heads never lowers.
 //
 //===----------------------------------------------------------------------===//
 
 #include "LayerSolvers.h"
 
-#include <glpk.h>
-
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <numeric>
 
@@ -23,20 +29,126 @@ using namespace fairkv::placement::detail;
 
 namespace {
 
-struct SearchState {
-  std::vector<double> incumbent; // 1-based column values
-  bool seeded = false;
-  double bound = 0;
+using Clock = std::chrono::steady_clock;
+
+/// The best makespan of groups of these weights on at most `devices`
+/// devices with at most `copies` spare ones (c_i - 1 summed).
+double groupsMakespan(const std::vector<double> &weights, int devices,
+                      int copies, std::vector<int> *counts = nullptr) {
+  const int m = static_cast<int>(weights.size());
+  std::vector<int> c(m, 1);
+  int spare = std::min(devices - m, copies);
+  for (; spare > 0; --spare) {
+    int best = 0;
+    for (int i = 1; i < m; ++i)
+      if (weights[i] * c[best] > weights[best] * c[i])
+        best = i;
+    if (m == 0 || weights[best] == 0)
+      break;
+    ++c[best];
+  }
+  double span = 0;
+  for (int i = 0; i < m; ++i)
+    span = std::max(span, weights[i] / c[i]);
+  if (counts)
+    *counts = std::move(c);
+  return span;
+}
+
+struct Search {
+  const std::vector<double> &w;
+  std::vector<int> order; // heads, heaviest first
+  int devices, copies;
+  double lowerBound;      // of the whole layer (no search can beat it)
+  Clock::time_point deadline;
+  std::vector<double> groups;
+  std::vector<int> groupOf; // by position in `order`
+  double best;
+  std::vector<int> bestGroupOf;
+  bool complete = true;
+  int64_t nodes = 0;
+
+  void run(size_t j) {
+    if ((++nodes & 1023) == 0 && Clock::now() > deadline) {
+      complete = false;
+      return;
+    }
+    if (!complete)
+      return;
+    const double span = groupsMakespan(groups, devices, copies);
+    if (span >= best * (1 - 1e-12))
+      return; // adding heads never lowers it
+    if (j == order.size()) {
+      best = span;
+      bestGroupOf = groupOf;
+      return;
+    }
+    const double wj = w[order[j]];
+    for (size_t i = 0; i < groups.size() && complete; ++i) {
+      bool repeat = false; // a group of the same weight was tried already
+      for (size_t e = 0; e < i && !repeat; ++e)
+        repeat = groups[e] == groups[i];
+      if (repeat)
+        continue;
+      groups[i] += wj;
+      groupOf[j] = static_cast<int>(i);
+      run(j + 1);
+      groups[i] -= wj;
+      if (best <= lowerBound * (1 + 1e-12))
+        return; // proven optimal
+    }
+    if (static_cast<int>(groups.size()) < devices && complete) {
+      groups.push_back(wj);
+      groupOf[j] = static_cast<int>(groups.size()) - 1;
+      run(j + 1);
+      groups.pop_back();
+    }
+  }
 };
 
-void onSearchEvent(glp_tree *tree, void *info) {
-  auto *state = static_cast<SearchState *>(info);
-  if (int node = glp_ios_best_node(tree))
-    state->bound = std::max(state->bound, glp_ios_node_bound(tree, node));
-  if (glp_ios_reason(tree) == GLP_IHEUR && !state->seeded) {
-    state->seeded = true;
-    glp_ios_heur_sol(tree, state->incumbent.data());
+/// Wrap-around filling of each group over its own devices.
+LayerPlacement placeGroups(const std::vector<double> &w,
+                           const std::vector<int> &order,
+                           const std::vector<int> &groupOf, int groupCount,
+                           int devices, int copies) {
+  std::vector<double> weights(groupCount, 0.0);
+  std::vector<std::vector<int>> members(groupCount);
+  for (size_t j = 0; j < order.size(); ++j) {
+    weights[groupOf[j]] += w[order[j]];
+    members[groupOf[j]].push_back(order[j]);
   }
+  std::vector<int> counts;
+  groupsMakespan(weights, devices, copies, &counts);
+  LayerPlacement layer(w.size());
+  int first = 0;
+  for (int i = 0; i < groupCount; ++i) {
+    const double room = weights[i] / counts[i], tol = 1e-12 * weights[i];
+    int g = first;
+    double left = room;
+    for (int h : members[i]) {
+      double rest = w[h];
+      if (rest <= 0) {
+        layer[h].push_back(Replica{g, 1.0});
+        continue;
+      }
+      while (rest > tol) {
+        const bool lastDevice = g == first + counts[i] - 1;
+        double piece = lastDevice ? rest : std::min(rest, left);
+        if (piece > tol)
+          layer[h].push_back(Replica{g, piece / w[h]});
+        rest -= piece;
+        left -= piece;
+        if (left <= tol && !lastDevice) {
+          ++g;
+          left = room;
+        }
+      }
+    }
+    first += counts[i];
+  }
+  // Shares that sum to 1 exactly, whatever the rounding did.
+  normaliseShares(layer);
+  return layer;
 }
 
 } // namespace
@@ -45,143 +157,34 @@ ExactLayerResult detail::exactLayer(const std::vector<double> &w, int devices,
                                     int copies,
                                     const LayerPlacement &incumbent,
                                     double timeLimitSeconds) {
-  const int H = static_cast<int>(w.size()), G = devices;
-  const double ideal = std::accumulate(w.begin(), w.end(), 0.0) / G;
-  std::vector<double> ws(H);
-  for (int h = 0; h < H; ++h)
-    ws[h] = w[h] / ideal;
-
-  // Columns: x[h][g] = 1 + h*G + g, y[h][g] = 1 + H*G + h*G + g, T last.
-  auto xCol = [&](int h, int g) { return 1 + h * G + g; };
-  auto yCol = [&](int h, int g) { return 1 + H * G + h * G + g; };
-  const int tCol = 2 * H * G + 1;
-
-  glp_term_out(GLP_OFF);
-  glp_prob *lp = glp_create_prob();
-  glp_set_obj_dir(lp, GLP_MIN);
-  glp_add_cols(lp, tCol);
-  for (int h = 0; h < H; ++h)
-    for (int g = 0; g < G; ++g) {
-      glp_set_col_kind(lp, xCol(h, g), GLP_BV);
-      glp_set_col_bnds(lp, yCol(h, g), GLP_DB, 0.0, 1.0);
-    }
-  glp_set_col_bnds(lp, tCol, GLP_LO, 0.0, 0.0);
-  glp_set_obj_coef(lp, tCol, 1.0);
-
-  std::vector<int> ia{0}, ja{0};
-  std::vector<double> ar{0};
-  auto add = [&](int row, int col, double v) {
-    ia.push_back(row);
-    ja.push_back(col);
-    ar.push_back(v);
-  };
-  int row = 0;
-  for (int h = 0; h < H; ++h) {
-    row = glp_add_rows(lp, 1);
-    glp_set_row_bnds(lp, row, GLP_FX, 1.0, 1.0);
-    for (int g = 0; g < G; ++g)
-      add(row, yCol(h, g), 1.0);
-  }
-  for (int h = 0; h < H; ++h)
-    for (int g = 0; g < G; ++g) {
-      row = glp_add_rows(lp, 1);
-      glp_set_row_bnds(lp, row, GLP_UP, 0.0, 0.0);
-      add(row, yCol(h, g), 1.0);
-      add(row, xCol(h, g), -1.0);
-    }
-  for (int g = 0; g < G; ++g) {
-    row = glp_add_rows(lp, 1);
-    glp_set_row_bnds(lp, row, GLP_UP, 0.0, 0.0);
-    for (int h = 0; h < H; ++h)
-      add(row, yCol(h, g), ws[h]);
-    add(row, tCol, -1.0);
-  }
-  row = glp_add_rows(lp, 1);
-  glp_set_row_bnds(lp, row, GLP_UP, 0.0, static_cast<double>(H + copies));
-  for (int h = 0; h < H; ++h)
-    for (int g = 0; g < G; ++g)
-      add(row, xCol(h, g), 1.0);
-  for (int g = 0; g + 1 < G; ++g) {
-    row = glp_add_rows(lp, 1);
-    glp_set_row_bnds(lp, row, GLP_LO, 0.0, 0.0);
-    for (int h = 0; h < H; ++h) {
-      add(row, yCol(h, g), ws[h]);
-      add(row, yCol(h, g + 1), -ws[h]);
-    }
-  }
-  glp_load_matrix(lp, static_cast<int>(ia.size()) - 1, ia.data(), ja.data(),
-                  ar.data());
-
-  // The incumbent, relabelled so device loads are non-increasing.
-  SearchState state;
-  state.incumbent.assign(tCol + 1, 0.0);
-  {
-    std::vector<double> load(G, 0.0);
-    for (int h = 0; h < H; ++h)
-      for (const Replica &r : incumbent[h])
-        load[r.device] += r.share * ws[h];
-    std::vector<int> byLoad(G);
-    std::iota(byLoad.begin(), byLoad.end(), 0);
-    std::stable_sort(byLoad.begin(), byLoad.end(),
-                     [&](int a, int b) { return load[a] > load[b]; });
-    std::vector<int> label(G);
-    for (int i = 0; i < G; ++i)
-      label[byLoad[i]] = i;
-    for (int h = 0; h < H; ++h)
-      for (const Replica &r : incumbent[h]) {
-        state.incumbent[xCol(h, label[r.device])] = 1.0;
-        state.incumbent[yCol(h, label[r.device])] = r.share;
-      }
-    state.incumbent[tCol] = load[byLoad[0]];
-  }
-
   ExactLayerResult result;
   result.placement = incumbent;
   result.makespan = makespan(incumbent, w, devices);
-  result.bound = layerLowerBound(w, devices, copies);
-
-  glp_smcp simplex;
-  glp_init_smcp(&simplex);
-  simplex.msg_lev = GLP_MSG_OFF;
-  if (glp_simplex(lp, &simplex) != 0 || glp_get_status(lp) != GLP_OPT) {
-    glp_delete_prob(lp);
+  const double bound = layerLowerBound(w, devices, copies);
+  result.bound = bound;
+  if (result.makespan <= bound * (1 + 1e-9)) {
+    result.proved = true;
     return result;
   }
-  // The LP relaxation is itself a lower bound.
-  result.bound = std::max(result.bound, glp_get_obj_val(lp) * ideal);
-
-  glp_iocp params;
-  glp_init_iocp(&params);
-  params.msg_lev = GLP_MSG_OFF;
-  params.presolve = GLP_OFF; // the callback seeds the original columns
-  params.tm_lim = std::max(1, static_cast<int>(timeLimitSeconds * 1000));
-  params.mip_gap = 1e-7;
-  params.cb_func = onSearchEvent;
-  params.cb_info = &state;
-  glp_intopt(lp, &params);
-  int status = glp_mip_status(lp);
-  if (status == GLP_OPT || status == GLP_FEAS) {
-    double span = glp_mip_obj_val(lp) * ideal;
-    if (span < result.makespan * (1 - 1e-9)) {
-      LayerPlacement layer(H);
-      for (int h = 0; h < H; ++h)
-        for (int g = 0; g < G; ++g) {
-          double y = glp_mip_col_val(lp, yCol(h, g));
-          if (y > 1e-9)
-            layer[h].push_back(Replica{g, y});
-        }
-      normaliseShares(layer);
-      result.placement = std::move(layer);
-      result.makespan = makespan(result.placement, w, devices);
-    }
-    if (status == GLP_OPT) {
-      result.proved = true;
-      result.bound = std::max(result.bound, glp_mip_obj_val(lp) * ideal /
-                                                (1 + params.mip_gap));
+  Search s{w, heaviestFirst(w), devices, copies, bound,
+           Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                              std::chrono::duration<double>(
+                                  std::max(0.0, timeLimitSeconds))),
+           {}, std::vector<int>(w.size(), 0), result.makespan, {}};
+  s.run(0);
+  if (!s.bestGroupOf.empty()) {
+    int groupCount = 0;
+    for (int g : s.bestGroupOf)
+      groupCount = std::max(groupCount, g + 1);
+    LayerPlacement found = placeGroups(w, s.order, s.bestGroupOf, groupCount,
+                                       devices, copies);
+    const double span = makespan(found, w, devices);
+    if (span < result.makespan) {
+      result.placement = std::move(found);
+      result.makespan = span;
     }
   }
-  result.bound = std::max(result.bound, state.bound * ideal);
-  result.bound = std::min(result.bound, result.makespan);
-  glp_delete_prob(lp);
+  result.proved = s.complete;
+  result.bound = s.complete ? result.makespan : bound;
   return result;
 }

@@ -44,9 +44,7 @@ LayerPlacement detail::contiguousPlacement(int heads, int devices) {
   return layer;
 }
 
-namespace {
-
-std::vector<int> heaviestFirst(const std::vector<double> &w) {
+std::vector<int> detail::heaviestFirst(const std::vector<double> &w) {
   std::vector<int> order(w.size());
   std::iota(order.begin(), order.end(), 0);
   // Stable: equal budgets keep index order, so plans are deterministic.
@@ -54,6 +52,8 @@ std::vector<int> heaviestFirst(const std::vector<double> &w) {
                    [&](int a, int b) { return w[a] > w[b]; });
   return order;
 }
+
+namespace {
 
 /// First-fit-decreasing packing into G bins of capacity T that splits a head
 /// (over the bins with the most room) only when it fits in no bin whole.

@@ -23,6 +23,8 @@ int extraReplicas(const LayerPlacement &layer);
 /// Makes the shares of every head sum to exactly 1.
 void normaliseShares(LayerPlacement &layer);
 
+/// Heads by weight, heaviest first (ties: the lower head).
+std::vector<int> heaviestFirst(const std::vector<double> &w);
 /// Contiguous tensor parallelism: head h on device h / (H / G).
 LayerPlacement contiguousPlacement(int heads, int devices);
 /// LPT: heaviest head first onto the least-loaded device; with
@@ -56,9 +58,10 @@ struct ExactLayerResult {
   bool proved = false;
 };
 
-/// The exact optimum (MILP, GLPK branch and bound) with at most `copies`
-/// extra replicas and uneven shares, seeded with `incumbent`, within
-/// `timeLimitSeconds`.
+/// The exact optimum with at most `copies` extra replicas and uneven
+/// shares (branch and bound over the partition of the heads into groups
+/// that share devices; ExactSolver.cpp), seeded with `incumbent`, within
+/// `timeLimitSeconds`; `proved` when the search finished.
 ExactLayerResult exactLayer(const std::vector<double> &w, int devices,
                             int copies, const LayerPlacement &incumbent,
                             double timeLimitSeconds);

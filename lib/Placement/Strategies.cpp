@@ -278,6 +278,9 @@ Result<double> fairkv::placement::copyBudgetBytesOf(double fraction,
                   std::numeric_limits<double>::max());
 }
 
+/// fairkv's share of the exact per-layer search, over the whole plan.
+constexpr double kFairKVSearchSeconds = 0.04;
+
 Result<PlanResult> fairkv::placement::makePlan(const BudgetProfile &given,
                                                const ModelConfig &model,
                                                const PlanOptions &options) {
@@ -387,13 +390,20 @@ Result<PlanResult> fairkv::placement::makePlan(const BudgetProfile &given,
                           : splitPlacement(w, G, k);
         c.makespan = makespan(c.placement, w, G);
       }
-      if (exact && c.makespan > bounds[l][k] * (1 + 1e-9)) {
-        double left = options.timeLimitSeconds - secondsSince(start);
+      // optimal searches until its time limit; fairkv too, for a few tens
+      // of milliseconds in all (most layers prove optimal in far less),
+      // unless its shares must be even.
+      const bool search = exact || !options.evenShares;
+      const double limit =
+          exact ? options.timeLimitSeconds
+                : std::min(options.timeLimitSeconds, kFairKVSearchSeconds);
+      if (search && c.makespan > bounds[l][k] * (1 + 1e-9)) {
+        double left = limit - secondsSince(start);
         if (left > 0.001) {
           ExactLayerResult r = exactLayer(w, G, k, c.placement,
                                           left / std::max<size_t>(1, solvesLeft));
           bounds[l][k] = std::max(bounds[l][k], r.bound);
-          result.provedOptimal &= r.proved;
+          result.provedOptimal = result.provedOptimal && r.proved;
           if (r.makespan < c.makespan) {
             c.placement = std::move(r.placement);
             c.makespan = r.makespan;
