@@ -75,14 +75,12 @@ int64_t pagesOf(int64_t tokens, int64_t pageTokens) {
 std::vector<int64_t> bytesNeeded(const fairkv_rt_options &opt, int64_t headDim,
                                  const std::vector<LayoutEntry> &entries,
                                  const std::vector<int64_t> &lengths) {
-  const int64_t G = opt.devices, batch = static_cast<int64_t>(lengths.size());
+  const int64_t G = opt.devices;
   const bool gpu = opt.backend == FAIRKV_RT_BACKEND_CUDA;
   const bool adakv = opt.adakv_alpha >= 0;
   // The CPU caches hold fp32 pages of page_tokens tokens; the CUDA caches
   // hold exactly the tokens, in 16 bits.
   const int64_t tokenBytes = 2 * headDim * (gpu ? 2 : 4);
-  // KV tokens (or pages) per (device, layer, request) for Ada-KV's bound,
-  // and the fixed per-(device, layer, head) reservations otherwise.
   std::vector<int64_t> bytes(G, 0);
   // Ada-KV: per (layer, request), every head's window, candidates, slots
   // and safeguard; which device serves the head for the request.
@@ -92,13 +90,9 @@ std::vector<int64_t> bytesNeeded(const fairkv_rt_options &opt, int64_t headDim,
   std::map<std::pair<int64_t, int64_t>, std::vector<AdaHead>> ada;
   for (const LayoutEntry &e : entries) {
     const Split &s = e.split;
-    std::vector<std::vector<int64_t>> rows =
-        s.devices.size() == 1
-            ? std::vector<std::vector<int64_t>>{{}}
-            : admitRows(lengths, opt.max_new_tokens, s);
-    if (s.devices.size() == 1)
-      for (int64_t i = 0; i < batch; ++i)
-        rows[0].push_back(i);
+    // A whole head's one replica serves every request.
+    const std::vector<std::vector<int64_t>> rows =
+        admitRows(lengths, opt.max_new_tokens, s);
     for (size_t r = 0; r < rows.size(); ++r) {
       const int64_t device = s.devices[r];
       int64_t tokens = 0, pages = 0;
@@ -107,9 +101,7 @@ std::vector<int64_t> bytesNeeded(const fairkv_rt_options &opt, int64_t headDim,
         if (adakv) {
           const int64_t w = std::min(opt.snapkv_window, length);
           const int64_t candidates = std::max<int64_t>(0, length - w);
-          int64_t safe = static_cast<int64_t>(s.budget * opt.adakv_alpha);
-          if (opt.adakv_alpha > 0 && s.budget > 0)
-            safe = std::max<int64_t>(1, safe);
+          const int64_t safe = adaKVSafeguard(s.budget, opt.adakv_alpha);
           ada[{e.layer, i}].push_back(
               {w, candidates,
                std::min(std::max<int64_t>(0, s.budget - w), candidates),
@@ -117,7 +109,7 @@ std::vector<int64_t> bytesNeeded(const fairkv_rt_options &opt, int64_t headDim,
           continue;
         }
         const int64_t kept = std::min(length, s.budget);
-        const bool streaming = opt.duo_sink >= 0 && length > s.budget;
+        const bool streaming = duoStreams(opt, length, s.budget);
         const int64_t total = kept + (streaming ? 1 : opt.max_new_tokens);
         tokens += total;
         pages += pagesOf(total, opt.page_tokens);

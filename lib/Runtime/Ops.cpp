@@ -247,9 +247,7 @@ adaKVAllocation(const std::vector<const PendingPrefill *> &heads,
   for (const PendingPrefill *p : heads) {
     const int64_t candidates = static_cast<int64_t>(p->pooled.size());
     slots += std::min(std::max<int64_t>(0, p->budget - p->window), candidates);
-    int64_t safe = static_cast<int64_t>(p->budget * alpha);
-    if (alpha > 0 && p->budget > 0)
-      safe = std::max<int64_t>(1, safe);
+    const int64_t safe = adaKVSafeguard(p->budget, alpha);
     const int64_t forced =
         std::min(candidates, std::max<int64_t>(0, safe - p->window));
     std::vector<Pick> mine;
@@ -635,7 +633,7 @@ FAIRKV_RT_EXPORT void fairkv_rt_step_end(fairkv_rt_ctx *ctx) {
       if (opt.sliding_window > 0 && p.budget >= opt.sliding_window) {
         keep[e].resize(p.length);
         std::iota(keep[e].begin(), keep[e].end(), 0);
-      } else if (opt.duo_sink >= 0 && p.length > p.budget) {
+      } else if (duoStreams(opt, p.length, p.budget)) {
         // DuoAttention's streaming head: the sink and the recent tokens.
         const int64_t sink = std::min(opt.duo_sink, p.budget);
         for (int64_t t = 0; t < sink; ++t)
@@ -712,7 +710,7 @@ FAIRKV_RT_EXPORT void fairkv_rt_step_end(fairkv_rt_ctx *ctx) {
     // What the head holds at the end of the request: a DuoAttention
     // streaming head stays at its budget (one more for the token that
     // arrives before the oldest recent one leaves).
-    const bool streaming = opt.duo_sink >= 0 && p.length > p.budget;
+    const bool streaming = duoStreams(opt, p.length, p.budget);
     int64_t tokens = static_cast<int64_t>(keep[e].size()) +
                      (streaming ? 1 : opt.max_new_tokens);
     pages[{p.layer, p.head}] += (tokens + opt.page_tokens - 1) / opt.page_tokens;
@@ -745,7 +743,7 @@ FAIRKV_RT_EXPORT void fairkv_rt_step_end(fairkv_rt_ctx *ctx) {
       if (opt.sliding_window <= 0 || t > p.length - opt.sliding_window)
         cache.append(p.request, &p.keys[t * headDim], &p.values[t * headDim],
                      t);
-    if (opt.duo_sink >= 0 && p.length > p.budget)
+    if (duoStreams(opt, p.length, p.budget))
       cache.setStreaming(p.request, p.budget, std::min(opt.duo_sink, p.budget));
   }
   ctx->pending.clear();

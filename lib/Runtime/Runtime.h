@@ -13,6 +13,7 @@
 #include "fairkv/Model/ModelConfig.h"
 #include "fairkv/Runtime/FairKVRuntime.h"
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -68,6 +69,21 @@ struct Split {
 /// being min(prompt length, budget) + the tokens still to decode.
 std::vector<std::vector<int64_t>> admit(const fairkv_rt_session &session,
                                         const Split &split, int64_t batch);
+/// Ada-KV's safeguard: the tokens a head of `budget` keeps at least,
+/// max(1, alpha * budget) (kvpress's AdaKVPress), its window counting first.
+inline int64_t adaKVSafeguard(int64_t budget, double alpha) {
+  int64_t safe = static_cast<int64_t>(budget * alpha);
+  return alpha > 0 && budget > 0 ? std::max<int64_t>(1, safe) : safe;
+}
+
+/// Whether a head of `budget` streams a prompt of `length` tokens under
+/// DuoAttention (keeping its sink and recent tokens, constant while
+/// decoding).
+inline bool duoStreams(const fairkv_rt_options &opt, int64_t length,
+                       int64_t budget) {
+  return opt.duo_sink >= 0 && length > budget;
+}
+
 /// The same for requests of these prompt lengths, each decoding `maxNew`.
 std::vector<std::vector<int64_t>>
 admitRows(const std::vector<int64_t> &lengths, int64_t maxNew,
