@@ -1,9 +1,10 @@
 //===- PlacementBench.cpp - Strategies side by side on the real profiles --===//
 //
-// For every shared profile x G in {2, 4, 8} x every strategy x copy budgets
+// For every shared profile x G in {2, 4, 8, 16} x every strategy x copy budgets
 // {0, G-1 per layer, 5% and 10% of per-device weights}: attention and memory
 // imbalance, extra weight fraction, lower bound, predicted speedup vs tp
-// (llama-3-8b shape, h100-sxm, batch 32) and solve time; then solve times on
+// (llama-3-8b shape, h100-sxm, batch 32) and solve time (at G = 16, more
+// devices than the 8 KV heads, tp replicates each KV head on two devices); then solve times on
 // an 80-layer x 64-KV-head x 64-device synthetic instance and a 70B-shaped
 // model. Writes its section of bench/RESULTS.md.
 //
@@ -109,7 +110,10 @@ int main(int argc, char **argv) {
      << "Model shape llama-3-8b (32 layers x 8 KV heads), hardware preset "
         "h100-sxm, batch "
      << batch << ". optimal: the exact per-layer branch and bound, at most " << optimalSeconds
-     << " s per plan. Budgets: `0` = no copies, `G-1` = G-1 extra replicas "
+     << " s per plan. At G = 16 (more devices than KV heads) tp replicates each "
+        "KV head on two devices, each serving half its query group, as vLLM "
+        "does, so it holds and reads every KV head twice; imbalances are "
+        "against every head's KV held once. Budgets: `0` = no copies, `G-1` = G-1 extra replicas "
         "per layer, `5%`/`10%` = extra weight bytes per device as a fraction "
         "of its tp weights.\n\n"
      << "Columns: attention imbalance (1 = perfect), memory imbalance, extra "
@@ -125,7 +129,7 @@ int main(int argc, char **argv) {
        << "| G | budget | strategy | attn imb | mem imb | xweight | lower bd | "
           "step x | thpt x | copies | solve s |\n"
        << "|---|---|---|---|---|---|---|---|---|---|---|\n";
-    for (int G : {2, 4, 8}) {
+    for (int G : {2, 4, 8, 16}) {
       const Budget budgets[] = {{"0", int64_t(0), std::nullopt},
                                 {"G-1", int64_t(G - 1), std::nullopt},
                                 {"5%", std::nullopt, 0.05},

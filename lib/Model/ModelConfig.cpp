@@ -23,15 +23,22 @@ ModelConfig ModelConfig::llama(std::string name, int64_t layers,
   return m;
 }
 
-double ModelConfig::kvHeadWeightBytes() const {
-  // K and V: 2 * head_dim columns; Q: q_per_kv * head_dim columns; O: the
+double ModelConfig::kvHeadWeightBytes(int64_t queries) const {
+  // K and V: 2 * head_dim columns; Q: `queries` * head_dim columns; O: the
   // same number of rows; each is `hidden` long. Biases add one value per
   // K, V and Q column.
-  double columns = static_cast<double>(2 + queryGroup()) * headDim;
-  double bytes = (columns + queryGroup() * headDim) * hidden;
+  double columns = static_cast<double>(2 + queries) * headDim;
+  double bytes = (columns + static_cast<double>(queries) * headDim) * hidden;
   if (qkvBias)
     bytes += columns;
   return bytes * dtypeBytes();
+}
+
+int64_t ModelConfig::tpReplicatedQueries(int devices) const {
+  if (devices <= kvHeads || kvHeads <= 0 || devices % kvHeads != 0 ||
+      heads % devices != 0)
+    return 0;
+  return heads / devices;
 }
 
 double ModelConfig::mlpBytesPerDevice(int devices) const {
@@ -47,9 +54,15 @@ double ModelConfig::nonAttentionBytesPerDevice(int devices) const {
   return layers * mlpBytesPerDevice(devices) + embedAndHead + norms;
 }
 
+double ModelConfig::tpAttentionBytesPerDevice(int devices) const {
+  if (int64_t queries = tpReplicatedQueries(devices))
+    return static_cast<double>(layers) * kvHeadWeightBytes(queries);
+  return static_cast<double>(layers) * kvHeads * kvHeadWeightBytes() / devices;
+}
+
 double ModelConfig::tpWeightBytesPerDevice(int devices) const {
   return nonAttentionBytesPerDevice(devices) +
-         static_cast<double>(layers) * kvHeads * kvHeadWeightBytes() / devices;
+         tpAttentionBytesPerDevice(devices);
 }
 
 int64_t ModelConfig::cudaPositionLimit(std::string *why) const {

@@ -44,6 +44,16 @@ LayerPlacement detail::contiguousPlacement(int heads, int devices) {
   return layer;
 }
 
+LayerPlacement detail::replicatedPlacement(int heads, int devices,
+                                           int queries) {
+  LayerPlacement layer(heads);
+  const int copies = devices / heads;
+  for (int h = 0; h < heads; ++h)
+    for (int i = 0; i < copies; ++i)
+      layer[h].push_back(Replica{h * copies + i, 1.0, i * queries, queries});
+  return layer;
+}
+
 std::vector<int> detail::heaviestFirst(const std::vector<double> &w) {
   std::vector<int> order(w.size());
   std::iota(order.begin(), order.end(), 0);
@@ -63,30 +73,47 @@ std::optional<LayerPlacement> packWithSplits(const std::vector<double> &w,
                                              int maxExtra) {
   const double tol = 1e-9 * capacity;
   std::vector<double> room(devices, capacity);
+  // The bins in (room, index) order, kept sorted as rooms shrink: best fit
+  // and roomiest bin are then binary searches (H log G rather than H G).
+  std::vector<int> byRoom(devices);
+  std::iota(byRoom.begin(), byRoom.end(), 0);
+  auto before = [&](int a, int b) {
+    return room[a] < room[b] || (room[a] == room[b] && a < b);
+  };
+  auto firstWithRoom = [&](double atLeast) {
+    return static_cast<size_t>(
+        std::partition_point(byRoom.begin(), byRoom.end(),
+                             [&](int g) { return room[g] < atLeast; }) -
+        byRoom.begin());
+  };
+  auto take = [&](size_t i, double amount) {
+    const int g = byRoom[i];
+    room[g] -= amount;
+    for (; i > 0 && before(g, byRoom[i - 1]); --i)
+      byRoom[i] = byRoom[i - 1];
+    byRoom[i] = g;
+  };
   LayerPlacement layer(w.size());
   int extra = 0;
-  std::vector<int> bins(devices);
   for (int h : order) {
     double amount = w[h];
-    int best = -1;
-    for (int g = 0; g < devices; ++g)
-      if (room[g] >= amount - tol && (best < 0 || room[g] < room[best]))
-        best = g;
-    if (best >= 0) {
-      layer[h].push_back(Replica{best, 1.0});
-      room[best] -= amount;
+    // Best fit: the least room that holds the head (lowest index on ties).
+    if (size_t i = firstWithRoom(amount - tol); i < byRoom.size()) {
+      layer[h].push_back(Replica{byRoom[i], 1.0});
+      take(i, amount);
       continue;
     }
-    std::iota(bins.begin(), bins.end(), 0);
-    std::stable_sort(bins.begin(), bins.end(),
-                     [&](int a, int b) { return room[a] > room[b]; });
-    for (int g : bins) {
-      if (amount <= tol || room[g] <= tol)
+    // Split over the bins with the most room, roomiest first (lowest index
+    // on ties). Each piece but the last fills its bin.
+    while (amount > tol) {
+      size_t i = firstWithRoom(room[byRoom.back()]);
+      const int g = byRoom[i];
+      if (room[g] <= tol)
         break;
       double piece = std::min(amount, room[g]);
       layer[h].push_back(Replica{g, piece / w[h]});
       amount -= piece;
-      room[g] -= piece;
+      take(i, piece);
     }
     if (amount > tol)
       return std::nullopt;

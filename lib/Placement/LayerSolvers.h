@@ -27,6 +27,10 @@ void normaliseShares(LayerPlacement &layer);
 std::vector<int> heaviestFirst(const std::vector<double> &w);
 /// Contiguous tensor parallelism: head h on device h / (H / G).
 LayerPlacement contiguousPlacement(int heads, int devices);
+/// Tensor parallelism over more devices than KV heads, as vLLM lays it out:
+/// head h on the r = G / H devices h r .. h r + r - 1, each holding the
+/// whole KV head and `queries` heads of its query group.
+LayerPlacement replicatedPlacement(int heads, int devices, int queries);
 /// LPT: heaviest head first onto the least-loaded device; with
 /// `equalHeads`, only onto devices holding fewer than ceil(H / G) heads;
 /// with `allowance`, only onto devices with heads left in it (one is spent

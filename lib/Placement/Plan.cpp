@@ -18,7 +18,8 @@
 using namespace fairkv::placement;
 
 Status fairkv::placement::validatePlan(const Plan &plan,
-                                       const BudgetProfile &profile) {
+                                       const BudgetProfile &profile,
+                                       int64_t queryGroup) {
   if (plan.devices <= 0)
     return makeError("plan has no devices");
   if (static_cast<int64_t>(plan.layers.size()) != profile.layers())
@@ -38,6 +39,8 @@ Status fairkv::placement::validatePlan(const Plan &plan,
         return makeError(head + " has no replica");
       std::set<int> devices;
       double sum = 0;
+      const bool split = layer[h].front().splitsQueries();
+      std::vector<std::pair<int, int>> ranges;
       for (const Replica &r : layer[h]) {
         if (r.device < 0 || r.device >= plan.devices)
           return makeError(head + " has a replica on device " +
@@ -48,7 +51,29 @@ Status fairkv::placement::validatePlan(const Plan &plan,
                            std::to_string(r.device));
         if (!(r.share > 0 && r.share <= 1))
           return makeError(head + " has a share outside (0, 1]");
+        if (r.splitsQueries() != split || r.queryCount < 0 ||
+            r.queryBegin < 0 || (!split && r.queryBegin != 0))
+          return makeError(head + " mixes copies that split its queries "
+                                  "with copies that split its batch");
+        if (split && r.share != 1.0)
+          return makeError(head + " has a copy that splits the queries but "
+                                  "serves only part of the batch");
         sum += r.share;
+        ranges.emplace_back(r.queryBegin, r.queryCount);
+      }
+      if (split) {
+        std::sort(ranges.begin(), ranges.end());
+        int next = 0;
+        for (auto [begin, count] : ranges) {
+          if (begin != next)
+            return makeError(head + "'s query ranges do not tile its group");
+          next = begin + count;
+        }
+        if (queryGroup > 0 && next != queryGroup)
+          return makeError(head + "'s query ranges cover " +
+                           std::to_string(next) + " of its " +
+                           std::to_string(queryGroup) + " query heads");
+        continue;
       }
       if (std::fabs(sum - 1.0) > 1e-6)
         return makeError(head + " has shares summing to " +
@@ -56,6 +81,33 @@ Status fairkv::placement::validatePlan(const Plan &plan,
     }
   }
   return Status::ok();
+}
+
+bool fairkv::placement::splitsQueries(const Plan &plan) {
+  for (const LayerPlacement &layer : plan.layers)
+    for (const auto &head : layer)
+      for (const Replica &r : head)
+        if (r.splitsQueries())
+          return true;
+  return false;
+}
+
+double fairkv::placement::replicaWeightBytes(const Replica &replica,
+                                             const ModelConfig &model) {
+  return replica.splitsQueries() ? model.kvHeadWeightBytes(replica.queryCount)
+                                 : model.kvHeadWeightBytes();
+}
+
+std::vector<std::vector<double>>
+fairkv::placement::deviceHeadWeights(const Plan &plan,
+                                     const ModelConfig &model) {
+  std::vector<std::vector<double>> weights(
+      plan.layers.size(), std::vector<double>(plan.devices, 0.0));
+  for (size_t l = 0; l < plan.layers.size(); ++l)
+    for (const auto &head : plan.layers[l])
+      for (const Replica &r : head)
+        weights[l][r.device] += replicaWeightBytes(r, model);
+  return weights;
 }
 
 std::vector<std::vector<double>>
@@ -122,10 +174,10 @@ double attentionStepSeconds(const std::vector<std::vector<double>> &loads,
 
 double stepSeconds(const std::vector<std::vector<double>> &loads,
                    const std::vector<std::vector<int>> &counts,
+                   const std::vector<std::vector<double>> &headWeights,
                    const ModelConfig &model, const Hardware &hw, int devices,
                    int64_t batch) {
   const double mlp = model.mlpBytesPerDevice(devices);
-  const double headBytes = model.kvHeadWeightBytes();
   const double activation =
       static_cast<double>(batch) * model.hidden * model.dtypeBytes();
   double total = 0;
@@ -134,7 +186,7 @@ double stepSeconds(const std::vector<std::vector<double>> &loads,
     for (int g = 0; g < devices; ++g) {
       double attention =
           attentionSeconds(batch * loads[l][g] * model.kvBytesPerToken(), hw);
-      double weights = counts[l][g] * headBytes + mlp;
+      double weights = headWeights[l][g] + mlp;
       slowest = std::max(slowest, attention + weights / hw.hbmBandwidth +
                                       counts[l][g] * hw.perReplicaOverhead);
     }
@@ -157,8 +209,9 @@ double fairkv::placement::predictStepSeconds(const Plan &plan,
                                              const ModelConfig &model,
                                              const Hardware &hw,
                                              int64_t batch) {
-  return stepSeconds(deviceLoads(plan, profile), replicaCounts(plan), model,
-                     hw, plan.devices, batch);
+  return stepSeconds(deviceLoads(plan, profile), replicaCounts(plan),
+                     deviceHeadWeights(plan, model), model, hw, plan.devices,
+                     batch);
 }
 
 PlanMetrics fairkv::placement::evaluatePlan(const Plan &plan,
@@ -170,59 +223,62 @@ PlanMetrics fairkv::placement::evaluatePlan(const Plan &plan,
   const int G = plan.devices;
   std::vector<std::vector<double>> loads = deviceLoads(plan, profile);
   std::vector<std::vector<int>> counts = replicaCounts(plan);
+  std::vector<std::vector<double>> headWeights = deviceHeadWeights(plan, model);
 
-  double sumMax = 0, sumMean = 0;
-  for (const auto &layer : loads) {
-    double mx = 0, sum = 0;
-    for (double v : layer) {
-      mx = std::max(mx, v);
-      sum += v;
-    }
-    sumMax += mx;
-    sumMean += sum / G;
+  // Imbalances are against the ideal, every head's KV held once and spread
+  // evenly: copies that split queries hold their head's KV several times,
+  // which costs them, rather than raising the mean they are measured by.
+  double sumMax = 0, sumIdeal = 0, totalTokens = 0;
+  for (size_t l = 0; l < loads.size(); ++l) {
+    double layerTokens = 0;
+    for (int64_t t : profile.tokens[l])
+      layerTokens += static_cast<double>(t);
+    sumMax += *std::max_element(loads[l].begin(), loads[l].end());
+    sumIdeal += layerTokens / G;
+    totalTokens += layerTokens;
   }
-  m.attentionImbalance = sumMean > 0 ? sumMax / sumMean : 1.0;
+  m.attentionImbalance = sumIdeal > 0 ? sumMax / sumIdeal : 1.0;
 
   m.kvBytesPerRequest.assign(G, 0.0);
   for (const auto &layer : loads)
     for (int g = 0; g < G; ++g)
       m.kvBytesPerRequest[g] += layer[g] * model.kvBytesPerToken();
-  double memMax = 0, memSum = 0;
-  for (double v : m.kvBytesPerRequest) {
-    memMax = std::max(memMax, v);
-    memSum += v;
-  }
-  m.memoryImbalance = memSum > 0 ? memMax / (memSum / G) : 1.0;
+  const double memMax =
+      *std::max_element(m.kvBytesPerRequest.begin(), m.kvBytesPerRequest.end());
+  const double memIdeal = totalTokens * model.kvBytesPerToken() / G;
+  m.memoryImbalance = memIdeal > 0 ? memMax / memIdeal : 1.0;
 
   int64_t replicas = 0;
-  std::vector<int64_t> perDevice(G, 0);
-  for (const auto &layer : counts)
+  double weightSum = 0;
+  std::vector<double> perDevice(G, 0.0);
+  for (size_t l = 0; l < counts.size(); ++l)
     for (int g = 0; g < G; ++g) {
-      replicas += layer[g];
-      perDevice[g] += layer[g];
+      replicas += counts[l][g];
+      perDevice[g] += headWeights[l][g];
+      weightSum += headWeights[l][g];
     }
   const double headBytes = model.kvHeadWeightBytes();
   m.extraReplicas = replicas - profile.layers() * profile.kvHeads();
-  m.extraWeightBytes = m.extraReplicas * headBytes;
-  // Under TP every device holds layers * kv_heads / G heads.
-  const double tpHeads =
-      static_cast<double>(profile.layers()) * profile.kvHeads() / G;
-  int64_t fullest = *std::max_element(perDevice.begin(), perDevice.end());
+  m.extraWeightBytes = std::max(
+      0.0, weightSum - static_cast<double>(profile.layers()) *
+                           profile.kvHeads() * headBytes);
+  // Against the head weights every device holds under tp.
+  const double fullest = *std::max_element(perDevice.begin(), perDevice.end());
   m.extraWeightBytesFullestDevice =
-      std::max(0.0, (fullest - tpHeads) * headBytes);
+      std::max(0.0, fullest - model.tpAttentionBytesPerDevice(G));
   m.extraWeightFraction =
       m.extraWeightBytesFullestDevice / model.tpWeightBytesPerDevice(G);
 
   m.batch = batch;
-  m.predictedStepSeconds = stepSeconds(loads, counts, model, hw, G, batch);
+  m.predictedStepSeconds =
+      stepSeconds(loads, counts, headWeights, model, hw, G, batch);
   m.predictedAttentionSeconds = attentionStepSeconds(loads, model, hw, batch);
 
   // The fullest device caps the batch for all of them.
   const double usable = hw.hbmBytes * (1.0 - hw.workspaceFraction);
   int64_t maxBatch = INT64_MAX;
   for (int g = 0; g < G; ++g) {
-    double weights =
-        model.nonAttentionBytesPerDevice(G) + perDevice[g] * headBytes;
+    double weights = model.nonAttentionBytesPerDevice(G) + perDevice[g];
     double free = usable - weights;
     if (m.kvBytesPerRequest[g] <= 0)
       continue;
@@ -234,8 +290,9 @@ PlanMetrics fairkv::placement::evaluatePlan(const Plan &plan,
   m.predictedMaxBatch = maxBatch == INT64_MAX ? 0 : maxBatch;
   m.predictedThroughput =
       m.predictedMaxBatch > 0
-          ? m.predictedMaxBatch /
-                stepSeconds(loads, counts, model, hw, G, m.predictedMaxBatch)
+          ? m.predictedMaxBatch / stepSeconds(loads, counts, headWeights,
+                                              model, hw, G,
+                                              m.predictedMaxBatch)
           : 0.0;
   return m;
 }

@@ -20,12 +20,12 @@ Result<PlanReport> fairkv::placement::planAndEvaluate(
       withWorkload(given, options);
   if (!planned)
     return makeError(planned.error());
-  if (Status s = validatePlan(planned->plan, profile); !s)
+  if (Status s = validatePlan(planned->plan, profile, model.queryGroup()); !s)
     return makeError("internal error: invalid plan: " + s.error());
   PlanReport report;
   report.result = std::move(*planned);
   report.metrics = evaluatePlan(report.result.plan, profile, model, hw, batch);
-  if (profile.kvHeads() % options.devices == 0) {
+  if (hasTpPlan(model, options.devices)) {
     PlanOptions tpOptions = options;
     tpOptions.strategy = Strategy::TP;
     Result<PlanResult> tp = makePlan(profile, model, tpOptions);
@@ -121,9 +121,13 @@ nlohmann::ordered_json planJson(const PlanReport &r, const ReportContext &ctx) {
     layer["layer"] = l;
     nlohmann::ordered_json replicas = nlohmann::ordered_json::array();
     for (size_t h = 0; h < r.result.plan.layers[l].size(); ++h)
-      for (const Replica &rep : r.result.plan.layers[l][h])
-        replicas.push_back(
-            {{"kv_head", h}, {"device", rep.device}, {"share", rep.share}});
+      for (const Replica &rep : r.result.plan.layers[l][h]) {
+        nlohmann::ordered_json entry = {
+            {"kv_head", h}, {"device", rep.device}, {"share", rep.share}};
+        if (rep.splitsQueries())
+          entry["queries"] = {rep.queryBegin, rep.queryCount};
+        replicas.push_back(std::move(entry));
+      }
     layer["replicas"] = replicas;
     layer["device_load"] = loads[l];
     layers.push_back(layer);
@@ -207,7 +211,8 @@ std::string fairkv::placement::renderText(const PlanReport &r,
   line("solve seconds", fmt("%.4f", r.result.solveSeconds));
   if (r.result.plan.strategy == "optimal")
     line("proved optimal", r.result.provedOptimal ? "yes" : "no (time limit)");
-  out << "\nper layer: kv head -> device(share), ...\n";
+  out << "\nper layer: kv head -> device(batch share) or device[query "
+         "heads], ...\n";
   for (size_t l = 0; l < r.result.plan.layers.size(); ++l) {
     out << "  layer " << l << ":";
     for (size_t h = 0; h < r.result.plan.layers[l].size(); ++h) {
@@ -215,7 +220,10 @@ std::string fairkv::placement::renderText(const PlanReport &r,
       const auto &reps = r.result.plan.layers[l][h];
       for (size_t i = 0; i < reps.size(); ++i) {
         out << (i ? "+" : "") << reps[i].device;
-        if (reps.size() > 1)
+        if (reps[i].splitsQueries())
+          out << "[q" << reps[i].queryBegin << "-"
+              << reps[i].queryBegin + reps[i].queryCount - 1 << "]";
+        else if (reps.size() > 1)
           out << fmt("(%.3g)", reps[i].share);
       }
     }
@@ -260,7 +268,7 @@ std::string fairkv::placement::renderSvg(const PlanReport &report,
                                          const ReportContext &ctx) {
   std::vector<std::pair<std::string, std::vector<std::vector<double>>>> panels;
   const BudgetProfile profile = plannedProfile(ctx);
-  if (ctx.profile->kvHeads() % report.result.plan.devices == 0) {
+  if (hasTpPlan(*ctx.model, report.result.plan.devices)) {
     PlanOptions tp = *ctx.options;
     tp.strategy = Strategy::TP;
     if (Result<PlanResult> r = makePlan(*ctx.profile, *ctx.model, tp))
@@ -337,6 +345,10 @@ std::string fairkv::placement::renderSvg(const PlanReport &report,
   return svg.str();
 }
 
+/// Bounds a plan file's query ranges so that their sums cannot overflow;
+/// validatePlan checks that they tile a group.
+constexpr int64_t kMaxQueryGroup = int64_t(1) << 20;
+
 Result<Plan> fairkv::placement::readPlanJson(const std::string &jsonText,
                                              const BudgetProfile &profile) {
   nlohmann::json j =
@@ -389,8 +401,22 @@ Result<Plan> fairkv::placement::readPlanJson(const std::string &jsonText,
         return makeError("plan: layer " + std::to_string(l) + ": kv head " +
                          std::to_string(h) + " is outside the model's " +
                          std::to_string(profile.kvHeads()) + " kv heads");
-      plan.layers[l][h].push_back(
-          Replica{device->get<int>(), share->get<double>()});
+      Replica replica{device->get<int>(), share->get<double>()};
+      if (auto queries = r.find("queries"); queries != r.end()) {
+        if (!queries->is_array() || queries->size() != 2 ||
+            !(*queries)[0].is_number_integer() ||
+            !(*queries)[1].is_number_integer() ||
+            (*queries)[0].get<int64_t>() < 0 ||
+            (*queries)[1].get<int64_t>() <= 0 ||
+            (*queries)[0].get<int64_t>() + (*queries)[1].get<int64_t>() >
+                kMaxQueryGroup)
+          return makeError("plan: layer " + std::to_string(l) +
+                           ": 'queries' must be [first, count] with count > 0 "
+                           "inside a query group");
+        replica.queryBegin = (*queries)[0].get<int>();
+        replica.queryCount = (*queries)[1].get<int>();
+      }
+      plan.layers[l][h].push_back(replica);
     }
   }
   for (int64_t l = 0; l < profile.layers(); ++l)

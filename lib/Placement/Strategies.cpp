@@ -216,10 +216,12 @@ Status checkOptions(const BudgetProfile &profile, const ModelConfig &model,
     return makeError("the time limit must be in (0, 86400] seconds");
   const int64_t H = profile.kvHeads();
   const bool divisible = H % options.devices == 0;
-  if (options.strategy == Strategy::TP && !divisible)
-    return makeError("tp needs the kv heads (" + std::to_string(H) +
-                     ") to be divisible by the devices (" +
-                     std::to_string(options.devices) + ")");
+  if (options.strategy == Strategy::TP && !hasTpPlan(model, options.devices))
+    return makeError(
+        "tp needs the devices (" + std::to_string(options.devices) +
+        ") to divide the kv heads (" + std::to_string(H) +
+        "), or to be a multiple of them that divides the query heads (" +
+        std::to_string(model.heads) + ")");
   if (options.strategy == Strategy::Greedy && options.equalHeads && !divisible)
     return makeError("greedy --equal-heads needs the kv heads (" +
                      std::to_string(H) + ") to be divisible by the devices (" +
@@ -278,6 +280,11 @@ Result<double> fairkv::placement::copyBudgetBytesOf(double fraction,
                   std::numeric_limits<double>::max());
 }
 
+bool fairkv::placement::hasTpPlan(const ModelConfig &model, int devices) {
+  return devices > 0 && (model.kvHeads % devices == 0 ||
+                         model.tpReplicatedQueries(devices) > 0);
+}
+
 /// fairkv's share of the exact per-layer search, over the whole plan.
 constexpr double kFairKVSearchSeconds = 0.04;
 
@@ -312,7 +319,9 @@ Result<PlanResult> fairkv::placement::makePlan(const BudgetProfile &given,
     perLayerCap = static_cast<int>(
         std::min<int64_t>(perLayerCap, *options.copyBudget));
   const double headBytes = model.kvHeadWeightBytes();
-  const double tpHeads = static_cast<double>(L) * H / G;
+  // The head weights of a device under tp, in whole heads (more than
+  // L H / G when tp replicates KV heads over more devices than there are).
+  const double tpHeads = model.tpAttentionBytesPerDevice(G) / headBytes;
   // Total extra replicas a byte budget can possibly allow: every device at
   // most its TP heads plus budget / headBytes.
   int64_t byteCap = std::numeric_limits<int64_t>::max() / 4;
@@ -349,10 +358,13 @@ Result<PlanResult> fairkv::placement::makePlan(const BudgetProfile &given,
                                 static_cast<int64_t>(std::ceil(tpHeads - 1e-9)),
                                 static_cast<int64_t>(perDevice)));
     }
+    const int replicatedQueries =
+        static_cast<int>(model.tpReplicatedQueries(G));
     for (size_t l = 0; l < L; ++l)
       result.plan.layers.push_back(
           options.strategy == Strategy::TP
-              ? contiguousPlacement(H, G)
+              ? (divisible ? contiguousPlacement(H, G)
+                           : replicatedPlacement(H, G, replicatedQueries))
               : lptPlacement(layerWeights(profile, l), G, options.equalHeads,
                              allowance.empty() ? nullptr : &allowance));
     result.solveSeconds = secondsSince(start);

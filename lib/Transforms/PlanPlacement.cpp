@@ -163,6 +163,18 @@ struct PlanPlacementPass
       module.emitError() << "fairkv-plan-placement: " << report.error();
       return signalPassFailure();
     }
+    // The IR's replicas split the batch; tp's replicated KV heads split the
+    // query group instead, which the planner evaluates but the sharding and
+    // the runtimes do not implement.
+    if (fp::splitsQueries(report->result.plan)) {
+      module.emitError()
+          << "fairkv-plan-placement: the plan replicates KV heads over "
+             "split query groups (tp on more devices than the "
+          << model.kvHeads
+          << " KV heads), which programs cannot run yet; use "
+             "--strategy fairkv, whose copies split the batch instead";
+      return signalPassFailure();
+    }
     const int64_t gridDevices = report->result.plan.devices;
 
     // The grid the placement refers to.

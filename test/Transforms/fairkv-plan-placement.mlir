@@ -79,7 +79,7 @@ module attributes {fairkv.config = #fairkv.model_config<layers = 1, hidden = 64,
 // -----
 
 // tp is not defined when the devices do not divide the KV heads.
-// expected-error @+1 {{fairkv-plan-placement: tp needs the kv heads (3) to be divisible by the devices (2)}}
+// expected-error @+1 {{fairkv-plan-placement: tp needs the devices (2) to divide the kv heads (3), or to be a multiple of them that divides the query heads (6)}}
 module attributes {fairkv.config = #fairkv.model_config<layers = 1, hidden = 96, heads = 6, kv_heads = 3, head_dim = 16, ffn = 128, vocab = 256, rope_theta = 1.0e4, norm_eps = 1.0e-5, dtype = f32>} {
   func.func @f(%q: tensor<?x?x6x16xf32>, %k: tensor<?x?x3x16xf32>) {
     %o = fairkv.attention %q, %k, %k layer 0 budgets <tokens = [8, 8, 8], source = ""> : (tensor<?x?x6x16xf32>, tensor<?x?x3x16xf32>, tensor<?x?x3x16xf32>) -> tensor<?x?x6x16xf32>

@@ -118,7 +118,7 @@ int runPlan(PlanArgs &a) {
   for (Strategy s : strategies) {
     PlanOptions o = options;
     o.strategy = s;
-    if (a.compare && s == Strategy::TP && profile->kvHeads() % a.devices != 0)
+    if (a.compare && s == Strategy::TP && !hasTpPlan(*model, a.devices))
       continue; // tp is undefined here; the others still compare
     if (s == Strategy::Optimal)
       std::cerr << "fairkv plan: solving optimal (time limit " << a.timeLimit

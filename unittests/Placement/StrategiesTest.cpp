@@ -173,7 +173,14 @@ TEST(Strategies, BadOptionsAreOneLineErrors) {
   Result<PlanResult> r = makePlan(p, m, o);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error(),
-            "tp needs the kv heads (6) to be divisible by the devices (4)");
+            "tp needs the devices (4) to divide the kv heads (6), or to be a "
+            "multiple of them that divides the query heads (24)");
+  // 16 devices on 6 KV heads: not a multiple; 48 on 6 KV heads and 24
+  // query heads: a multiple that does not divide the query heads.
+  for (int devices : {16, 48}) {
+    o.devices = devices;
+    EXPECT_FALSE(makePlan(p, m, o));
+  }
   o.strategy = Strategy::FairKV;
   o.devices = 0;
   r = makePlan(p, m, o);
@@ -408,4 +415,103 @@ TEST(Strategies, GreedyRespectsTheByteBudget) {
         << "budget " << fraction;
     EXPECT_TRUE(validatePlan(capped->result.plan, p));
   }
+}
+
+// More devices than KV heads: tp replicates each KV head over G / H devices,
+// each serving a slice of its query group (vLLM's layout), and pays for it in
+// KV held twice; fairkv plans against it with copies that split the batch.
+TEST(Strategies, MoreDevicesThanKVHeads) {
+  BudgetProfile p = syntheticProfile(6, 8, 4, 1.2);
+  ModelConfig m = shapeFor(6, 8); // 32 query heads
+  Hardware hw = *hardwarePreset("h100-sxm");
+  PlanOptions o;
+  o.strategy = Strategy::TP;
+  o.devices = 16;
+  Result<PlanReport> tp = planAndEvaluate(p, m, hw, o, 32);
+  ASSERT_TRUE(tp) << tp.error();
+  ASSERT_TRUE(validatePlan(tp->result.plan, p, m.queryGroup()));
+  EXPECT_TRUE(splitsQueries(tp->result.plan));
+  std::vector<std::vector<double>> loads = deviceLoads(tp->result.plan, p);
+  std::vector<std::vector<double>> weights =
+      deviceHeadWeights(tp->result.plan, m);
+  for (size_t l = 0; l < p.tokens.size(); ++l)
+    for (int h = 0; h < 8; ++h)
+      for (int i = 0; i < 2; ++i) {
+        const Replica &r = tp->result.plan.layers[l][h][i];
+        EXPECT_EQ(r.device, 2 * h + i);
+        EXPECT_EQ(r.queryBegin, 2 * i);
+        EXPECT_EQ(r.queryCount, 2);
+        // Each copy holds and reads the head's whole KV, and its weights
+        // are K, V and half the query group's Q and O.
+        EXPECT_DOUBLE_EQ(loads[l][r.device], p.tokens[l][h]);
+        EXPECT_DOUBLE_EQ(weights[l][r.device], m.kvHeadWeightBytes(2));
+      }
+  EXPECT_DOUBLE_EQ(m.tpAttentionBytesPerDevice(16),
+                   6 * m.kvHeadWeightBytes(2));
+  EXPECT_EQ(tp->metrics.extraWeightBytesFullestDevice, 0);
+  // Against the ideal (every head's KV once, spread over 16 devices) tp
+  // holds and reads at least twice what it must.
+  EXPECT_GE(tp->metrics.attentionImbalance, 2.0);
+  EXPECT_GE(tp->metrics.memoryImbalance, 2.0);
+
+  for (std::optional<double> fraction :
+       {std::optional<double>(), std::optional<double>(0.1)}) {
+    o.strategy = Strategy::FairKV;
+    o.copyBudgetBytes.reset();
+    if (fraction)
+      o.copyBudgetBytes = *copyBudgetBytesOf(*fraction, m, 16);
+    Result<PlanReport> fair = planAndEvaluate(p, m, hw, o, 32);
+    ASSERT_TRUE(fair) << fair.error();
+    ASSERT_TRUE(fair->tp);
+    EXPECT_FALSE(splitsQueries(fair->result.plan));
+    EXPECT_LT(fair->metrics.attentionImbalance,
+              fair->tp->attentionImbalance / 1.5);
+    EXPECT_LT(fair->metrics.memoryImbalance, fair->tp->memoryImbalance);
+    if (fraction)
+      EXPECT_LE(fair->metrics.extraWeightFraction, *fraction + 1e-9);
+  }
+}
+
+TEST(Plan, QuerySplitCopiesMustTileTheGroupAndServeTheBatch) {
+  BudgetProfile p = syntheticProfile(1, 2, 1);
+  Plan plan;
+  plan.devices = 4;
+  auto check = [&](LayerPlacement layer, int64_t group) {
+    plan.layers = {std::move(layer)};
+    return static_cast<bool>(validatePlan(plan, p, group));
+  };
+  LayerPlacement good = {{{0, 1.0, 0, 2}, {1, 1.0, 2, 2}},
+                         {{2, 1.0, 0, 3}, {3, 1.0, 3, 1}}};
+  EXPECT_TRUE(check(good, 4));
+  EXPECT_TRUE(check(good, 0));
+  EXPECT_FALSE(check(good, 6));
+  // A gap, an overlap, a part of the batch, mixed kinds.
+  EXPECT_FALSE(check({{{0, 1.0, 0, 1}, {1, 1.0, 2, 2}}, {{2, 1.0}}}, 0));
+  EXPECT_FALSE(check({{{0, 1.0, 0, 3}, {1, 1.0, 2, 2}}, {{2, 1.0}}}, 0));
+  EXPECT_FALSE(check({{{0, 0.5, 0, 2}, {1, 1.0, 2, 2}}, {{2, 1.0}}}, 0));
+  EXPECT_FALSE(check({{{0, 0.5}, {1, 1.0, 0, 4}}, {{2, 1.0}}}, 0));
+}
+
+TEST(Report, QuerySplitCopiesRoundTripThroughJson) {
+  BudgetProfile p = syntheticProfile(2, 4, 3);
+  ModelConfig m = shapeFor(2, 4);
+  Hardware hw = *hardwarePreset("h100-sxm");
+  PlanOptions o;
+  o.strategy = Strategy::TP;
+  o.devices = 8;
+  Result<PlanReport> tp = planAndEvaluate(p, m, hw, o, 8);
+  ASSERT_TRUE(tp) << tp.error();
+  ReportContext ctx{&p, &m, &hw, &o, 8};
+  Result<Plan> back = readPlanJson(renderJson(*tp, ctx), p);
+  ASSERT_TRUE(back) << back.error();
+  ASSERT_EQ(back->layers.size(), tp->result.plan.layers.size());
+  for (size_t l = 0; l < back->layers.size(); ++l)
+    for (size_t h = 0; h < back->layers[l].size(); ++h)
+      for (size_t i = 0; i < back->layers[l][h].size(); ++i) {
+        const Replica &a = back->layers[l][h][i];
+        const Replica &b = tp->result.plan.layers[l][h][i];
+        EXPECT_EQ(a.device, b.device);
+        EXPECT_EQ(a.queryBegin, b.queryBegin);
+        EXPECT_EQ(a.queryCount, b.queryCount);
+      }
 }

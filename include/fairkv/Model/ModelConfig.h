@@ -79,7 +79,15 @@ struct ModelConfig {
   /// Weight bytes that travel with one KV head: its K and V columns, its
   /// query group's Q columns and O rows (and their biases). Also the price
   /// of one copy.
-  double kvHeadWeightBytes() const;
+  double kvHeadWeightBytes() const { return kvHeadWeightBytes(queryGroup()); }
+  /// The same for a replica that serves only `queries` of the group's query
+  /// heads (tp with more devices than KV heads): all of K and V, that many
+  /// Q columns and O rows.
+  double kvHeadWeightBytes(int64_t queries) const;
+  /// The query heads each device serves when tp replicates KV heads over
+  /// more devices than there are (vLLM's layout), or 0 when `devices` does
+  /// not split the query heads evenly that way.
+  int64_t tpReplicatedQueries(int devices) const;
   /// KV cache bytes of one token of one KV head (K and V).
   double kvBytesPerToken() const { return 2.0 * headDim * dtypeBytes(); }
   /// Weight bytes of one device's MLP shard of one layer under TP.
@@ -87,6 +95,10 @@ struct ModelConfig {
   /// Weight bytes a device holds outside the attention heads: its MLP shards,
   /// its vocab-parallel embedding and LM head slices, replicated norms.
   double nonAttentionBytesPerDevice(int devices) const;
+  /// Attention weight bytes of one device under TP: its share of the KV
+  /// heads, or, with more devices than KV heads, one KV head and its slice
+  /// of the query group on every device.
+  double tpAttentionBytesPerDevice(int devices) const;
   /// All weight bytes of one device under contiguous TP.
   double tpWeightBytesPerDevice(int devices) const;
 

@@ -17,9 +17,18 @@
 
 namespace fairkv::placement {
 
+/// One copy of a KV head. A copy serves `share` of the batch with the whole
+/// query group (Fair-Copying), or, when `queryCount` > 0, the whole batch for
+/// query heads `queryBegin` .. `queryBegin + queryCount - 1` of the group
+/// only: tp's replicated KV heads when there are more devices than KV heads,
+/// as vLLM lays them out. A head's copies are all of one kind.
 struct Replica {
   int device = 0;
   double share = 1.0;
+  int queryBegin = 0;
+  int queryCount = 0;
+
+  bool splitsQueries() const { return queryCount > 0; }
 };
 
 /// heads[h]: the replicas of KV head h.
@@ -32,10 +41,23 @@ struct Plan {
 };
 
 /// Checks shares in (0, 1] summing to 1 (1e-6), distinct devices per head,
-/// devices in range, and the plan's shape against the profile.
-Status validatePlan(const Plan &plan, const BudgetProfile &profile);
+/// devices in range, and the plan's shape against the profile. Copies that
+/// split the query group each serve the whole batch, and their query ranges
+/// tile 0 .. `queryGroup` - 1 (any contiguous tiling when `queryGroup` is 0).
+Status validatePlan(const Plan &plan, const BudgetProfile &profile,
+                    int64_t queryGroup = 0);
 
-/// load[l][g] = sum over the replicas on g of share * tokens[l][h].
+/// Whether any copy of the plan splits a query group.
+bool splitsQueries(const Plan &plan);
+
+/// Weight bytes of one replica's head: all of them, or its query slice's.
+double replicaWeightBytes(const Replica &replica, const ModelConfig &model);
+/// weights[l][g] = head weight bytes on device g in layer l.
+std::vector<std::vector<double>> deviceHeadWeights(const Plan &plan,
+                                                   const ModelConfig &model);
+
+/// load[l][g] = sum over the replicas on g of share * tokens[l][h] (a copy
+/// that splits queries holds and reads its head's whole KV).
 std::vector<std::vector<double>> deviceLoads(const Plan &plan,
                                              const BudgetProfile &profile);
 /// replicas[l][g] = number of head replicas on device g in layer l.

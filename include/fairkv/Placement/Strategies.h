@@ -97,6 +97,11 @@ struct PlanResult {
 Result<double> copyBudgetBytesOf(double fraction, const ModelConfig &model,
                                  int devices);
 
+/// Whether tp can place `model` on `devices` devices: they divide the KV
+/// heads, or they are a multiple of the KV heads that divides the query
+/// heads (each KV head then replicated, vLLM's layout).
+bool hasTpPlan(const ModelConfig &model, int devices);
+
 /// Plans `profile` for `model` with `options`. Errors (one line) for bad
 /// options, e.g. tp on devices that do not divide the KV heads.
 Result<PlanResult> makePlan(const BudgetProfile &profile,
