@@ -88,7 +88,8 @@ std::string link(const std::string &object, const std::string &output,
       break;
   if (!cxx)
     return "no C++ compiler driver (c++, g++, clang++) on PATH to link with";
-  for (const char *lib : {"libFairKVRuntime.so", "libFairKVRuntimeMain.a"}) {
+  for (const char *lib : {"libFairKVRuntime.so", "libFairKVRuntimeMain.a",
+                          "libFairKVServe.so", "libFairKVTokenizer.so"}) {
     llvm::SmallString<256> path(libDir);
     llvm::sys::path::append(path, lib);
     if (!llvm::sys::fs::exists(path))
@@ -98,8 +99,9 @@ std::string link(const std::string &object, const std::string &output,
   std::string rpath = "-Wl,-rpath," + libDir;
   std::string libFlag = "-L" + libDir;
   llvm::SmallVector<llvm::StringRef> args = {
-      *cxx, object, libFlag, "-lFairKVRuntimeMain", "-lFairKVRuntime", rpath,
-      "-o", output};
+      *cxx,           object,           libFlag,
+      "-lFairKVRuntimeMain", "-lFairKVServe", "-lFairKVTokenizer",
+      "-lFairKVRuntime", rpath, "-o", output};
   llvm::SmallVector<llvm::StringRef> extra;
   llvm::StringRef(FAIRKV_PROGRAM_LINK_FLAGS)
       .split(extra, ' ', /*MaxSplit=*/-1, /*KeepEmpty=*/false);

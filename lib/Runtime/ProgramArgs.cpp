@@ -106,6 +106,36 @@ void addOptions(CLI::App &app, ProgramArgs &a) {
                "(mpirun -np <devices>): this process runs device <rank>; rank "
                "0 prints");
   app.add_flag("--quiet", a.quiet, "print only the generated tokens");
+  app.add_option("--tokenizer", a.tokenizer,
+                 "the model's tokenizer.json, or its folder: prompts and "
+                 "outputs are text");
+  app.add_option("--prompt", a.textPrompts,
+                 "a prompt as text (repeatable; needs --tokenizer)");
+  app.add_option("--text-prompts", a.textPromptsFile,
+                 "a file of text prompts, one per line (needs --tokenizer)");
+  app.add_flag("--json-lines", a.jsonLines,
+               "with --tokenizer: print each request as a JSON line (request, "
+               "text, tokens, finish_reason)");
+  app.add_option("--temperature", a.sampling.temperature,
+                 "sampling temperature (0: greedy, the default)")
+      ->capture_default_str();
+  app.add_option("--top-k", a.sampling.topK, "keep the k likeliest tokens (0: off)")
+      ->capture_default_str();
+  app.add_option("--top-p", a.sampling.topP,
+                 "keep the likeliest tokens holding this probability (1: off)")
+      ->capture_default_str();
+  app.add_option("--min-p", a.sampling.minP,
+                 "drop tokens below this fraction of the likeliest's "
+                 "probability (0: off)")
+      ->capture_default_str();
+  app.add_option("--stop", a.stops,
+                 "a stop string: the output ends before it (repeatable; needs "
+                 "--tokenizer)");
+  app.add_option("--eos-id", a.eosIds,
+                 "an end-of-sequence id (repeatable; default: the tokenizer "
+                 "folder's generation_config.json or config.json)");
+  app.add_flag("--ignore-eos", a.ignoreEos,
+               "decode --max-new-tokens tokens whatever comes");
 }
 
 /// Resolves the method's defaults and checks every limit: "" or the error.
@@ -156,6 +186,13 @@ std::string check(ProgramArgs &a, bool duoSinkGiven) {
     a.snapkvPool = a.kvMethod == "headkv" ? "max" : "avg";
   if (a.snapkvKernel < 1 || a.snapkvKernel % 2 == 0)
     return std::string("--snapkv-kernel must be odd and positive");
+  if (fairkv::placement::Status s = a.sampling.validate(); !s)
+    return "--" + s.error();
+  if (a.tokenizer.empty() && (!a.textPrompts.empty() || !a.stops.empty() ||
+                              !a.textPromptsFile.empty() || a.jsonLines))
+    return std::string(
+        "--prompt, --text-prompts, --stop and --json-lines need --tokenizer");
+  a.sampling.seed = a.seed;
   return "";
 }
 
@@ -166,8 +203,11 @@ std::optional<int> fairkv::rt::parseProgramArgs(int argc,
                                                 int64_t devices,
                                                 ProgramArgs &a) {
   CLI::App app{"A FairKV program compiled for " + std::to_string(devices) +
-               " devices: prefills the prompts, then decodes greedily"};
+               " devices: prefills the prompts, then decodes (greedily unless "
+               "--temperature)"};
   addOptions(app, a);
+  app.set_version_flag("--version", std::string("FairKV program ") +
+                                        fairkv_rt_version());
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {

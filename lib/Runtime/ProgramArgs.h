@@ -9,9 +9,12 @@
 #ifndef FAIRKV_RUNTIME_PROGRAMARGS_H
 #define FAIRKV_RUNTIME_PROGRAMARGS_H
 
+#include "fairkv/Serve/Sampler.h"
+
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace fairkv::rt {
 
@@ -29,6 +32,14 @@ struct ProgramArgs {
   /// sink); resolved by the method after parsing.
   std::string kvMethod = "snapkv", snapkvPool, dumpKept;
   int64_t snapkvKernel = 0, duoSink = -1;
+  /// Text in, text out: the model's tokenizer, prompts as text, sampling
+  /// (greedy by default), stop strings and end-of-sequence ids.
+  std::string tokenizer, textPromptsFile;
+  bool jsonLines = false;
+  std::vector<std::string> textPrompts, stops;
+  std::vector<int64_t> eosIds;
+  bool ignoreEos = false;
+  fairkv::serve::SamplingParams sampling;
 };
 
 /// Parses and checks a program's arguments into `args` (whose kvMethod and

@@ -6,9 +6,17 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "BatchRunner.h"
 #include "ProgramArgs.h"
 
+#include "fairkv/Serve/ModelFolder.h"
+#include "fairkv/Serve/Sampler.h"
+#include "fairkv/Serve/TextStream.h"
+#include "fairkv/Tokenizer/Tokenizer.h"
+
 #include "fairkv/Runtime/FairKVRuntime.h"
+
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cmath>
@@ -36,14 +44,6 @@ extern "C" const int64_t fairkv_program_sliding_window;
 /// DuoAttention the sink its profile used (else -1).
 extern "C" const char fairkv_program_kv_method[];
 extern "C" const int64_t fairkv_program_duo_sink;
-/// The plan's KV layout (fairkv_rt_session_admit_batch), for refusing a
-/// batch that does not fit before any of its work.
-extern "C" const int64_t fairkv_program_kv_layout[];
-extern "C" const double fairkv_program_kv_shares[];
-extern "C" fairkv_rt_tensor *fairkv_program_step(fairkv_rt_ctx *ctx,
-                                                 int64_t device,
-                                                 fairkv_rt_tensor *ids,
-                                                 fairkv_rt_tensor *positions);
 
 using fairkv::rt::ProgramArgs;
 using fairkv::rt::parseProgramArgs;
@@ -163,10 +163,56 @@ static int runProgram(int argc, char **argv) {
   if (vocab <= 0)
     return fail("the weights have no 2-D 'model.embed_tokens.weight'");
 
+  // Text in, text out: the prompts as text through the model's tokenizer,
+  // each request's tokens sampled (greedy by default) and streamed to text
+  // until an end-of-sequence id, a stop string or --max-new-tokens.
+  std::optional<fairkv::tokenizer::Tokenizer> tokenizer;
+  std::vector<int64_t> eos = a.eosIds;
+  if (!a.tokenizer.empty()) {
+    auto t = fairkv::tokenizer::Tokenizer::fromFile(a.tokenizer);
+    if (!t)
+      return fail(t.error());
+    tokenizer.emplace(std::move(*t));
+    if (eos.empty() && !a.ignoreEos) {
+      auto ids = fairkv::serve::readEosIds(a.tokenizer);
+      if (!ids)
+        return fail(ids.error());
+      eos = *ids;
+    }
+  }
+  if (a.ignoreEos)
+    eos.clear();
+  const bool text = tokenizer.has_value();
   std::vector<std::vector<int64_t>> prompts;
-  if (!a.promptsFile.empty() == (a.randomPrompts > 0))
-    return fail("give exactly one of --prompts and --random-prompts");
-  if (!a.promptsFile.empty()) {
+  if (!a.textPromptsFile.empty()) {
+    std::ifstream in(a.textPromptsFile);
+    if (!in)
+      return fail("cannot open text prompts '" + a.textPromptsFile + "'");
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty())
+        a.textPrompts.push_back(line);
+    if (a.textPrompts.empty())
+      return fail("'" + a.textPromptsFile + "' holds no prompt");
+  }
+  const int sources = !a.promptsFile.empty() + (a.randomPrompts > 0) +
+                      !a.textPrompts.empty();
+  if (sources != 1)
+    return fail("give exactly one of --prompts, --random-prompts, --prompt "
+                "and --text-prompts");
+  if (!a.textPrompts.empty()) {
+    for (size_t p = 0; p < a.textPrompts.size(); ++p) {
+      prompts.push_back(tokenizer->encode(a.textPrompts[p], true));
+      for (int64_t id : prompts.back())
+        if (id >= vocab)
+          return fail("the tokenizer's id " + std::to_string(id) +
+                      " is outside the model's vocabulary of " +
+                      std::to_string(vocab));
+      if (prompts.back().size() < 2)
+        return fail("prompt " + std::to_string(p) + " is " +
+                    std::to_string(prompts.back().size()) +
+                    " token(s): a prefill needs at least 2");
+    }
+  } else if (!a.promptsFile.empty()) {
     if (std::string error =
             readTokenLines(a.promptsFile, "prompt", vocab, prompts);
         !error.empty())
@@ -257,96 +303,27 @@ static int runProgram(int argc, char **argv) {
     return fail("--dump-kept needs the CPU backend");
   if (!dumpKeptFile.empty() && !keptFile.open(dumpKeptFile))
     return fail("cannot write '" + dumpKeptFile + "'");
-  double prefillSeconds = 0, decodeSeconds = 0;
-  // What admission computed for the last batch, per device.
-  std::vector<int64_t> admitted(G, 0);
+  fairkv::rt::BatchRunner runner(session, G, a.useMpi ? rank : -1);
   auto start = std::chrono::steady_clock::now();
   for (int64_t first = 0; first < total; first += a.batchSize) {
     const int64_t batch = std::min(a.batchSize, total - first);
-    std::vector<int64_t> lengths;
-    int64_t length = 0;
+    std::vector<std::vector<int64_t>> batchPrompts(
+        prompts.begin() + first, prompts.begin() + first + batch);
+    std::vector<fairkv::serve::Sampler> samplers;
+    std::vector<fairkv::serve::TextStream> streams;
     for (int64_t i = 0; i < batch; ++i) {
-      lengths.push_back(static_cast<int64_t>(prompts[first + i].size()));
-      length = std::max(length, lengths.back());
+      samplers.emplace_back(a.sampling, static_cast<uint64_t>(first + i));
+      if (text)
+        streams.emplace_back(*tokenizer, a.stops);
     }
-    // Refused before any of its work, with what it needs and what fits;
-    // the batches before it are printed and written already.
-    if (fairkv_rt_session_admit_batch(session, fairkv_program_kv_layout,
-                                      fairkv_program_kv_shares, lengths.data(),
-                                      batch, admitted.data(),
-                                      nullptr) != FAIRKV_OK)
-      return fail("requests " + std::to_string(first) + ".." +
-                  std::to_string(first + batch - 1) + ": " +
-                  fairkv_rt_last_error());
-    fairkv_rt_session_begin_batch(session, lengths.data(), batch);
-    // Left padding: every prompt ends at the last column, so the last
-    // position's logits are every request's next token.
-    std::vector<int64_t> ids(batch * length, 0), positions(batch * length, 0);
-    for (int64_t i = 0; i < batch; ++i) {
-      int64_t pad = length - lengths[i];
-      for (int64_t t = 0; t < lengths[i]; ++t) {
-        ids[i * length + pad + t] = prompts[first + i][t];
-        positions[i * length + pad + t] = t;
-      }
-    }
-    for (int64_t step = 0; step < a.maxNew; ++step) {
-      const int64_t seq = step == 0 ? length : 1;
-      auto stepStart = std::chrono::steady_clock::now();
-      std::vector<std::vector<int64_t>> results(G);
-      auto runDevice = [&](int64_t g) {
-          fairkv_rt_ctx *ctx = fairkv_rt_session_device(session, g);
-          fairkv_rt_step_begin(ctx, batch, seq);
-          fairkv_rt_tensor *idsT =
-              fairkv_rt_tensor_from_i64(ctx, ids.data(), batch, seq);
-          fairkv_rt_tensor *posT =
-              fairkv_rt_tensor_from_i64(ctx, positions.data(), batch, seq);
-          fairkv_rt_tensor *out = fairkv_program_step(ctx, g, idsT, posT);
-          const int64_t *data = fairkv_rt_tensor_i64_data(out);
-          if (!data || fairkv_rt_tensor_numel(out) != batch)
-            fairkv_rt_fatal("the program returned no tokens");
-          results[g].assign(data, data + batch);
-          fairkv_rt_step_end(ctx);
-      };
-      if (a.useMpi) {
-        // One device per process, on this thread (MPI's FUNNELED level).
-        runDevice(rank);
-      } else {
-        std::vector<std::thread> threads;
-        for (int64_t g = 0; g < G; ++g)
-          threads.emplace_back(runDevice, g);
-        for (std::thread &t : threads)
-          t.join();
-      }
-      (step == 0 ? prefillSeconds : decodeSeconds) +=
-          std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                        stepStart)
-              .count();
-      const int64_t here = a.useMpi ? rank : 0;
-      if (step == 0 && !dumpKeptFile.empty())
-        for (int64_t g = 0; g < G && !a.useMpi; ++g) {
-          fairkv_rt_ctx *ctx = fairkv_rt_session_device(session, g);
-          int64_t layer, head, request;
-          const int64_t *kept;
-          for (int64_t e = 0, n; (n = fairkv_rt_ctx_kept(ctx, e, &layer, &head,
-                                                         &request, &kept)) >= 0;
-               ++e) {
-            std::string line = "request " + std::to_string(first + request) +
-                               " layer " + std::to_string(layer) + " head " +
-                               std::to_string(head) + ":";
-            for (int64_t i = 0; i < n; ++i)
-              line += " " + std::to_string(kept[i]);
-            keptLines[{first + request, layer, head}] = line;
-          }
-        }
-      for (int64_t g = 1; g < G && !a.useMpi; ++g)
-        if (results[g] != results[0])
-          return fail("devices disagree on the tokens of step " +
-                      std::to_string(step));
-      int64_t count = 0;
-      const float *l = fairkv_rt_ctx_last_logits(
-          fairkv_rt_session_device(session, here), &count);
+    std::vector<bool> finished(batch, false);
+    std::string failure;
+    auto onStep = [&](const fairkv::rt::StepView &view,
+                      std::vector<int64_t> &next) {
+      const int64_t step = view.step;
+      int64_t running = 0;
       for (int64_t i = 0; i < batch; ++i) {
-        const float *row = l + i * vocab;
+        const float *row = view.logits + i * vocab;
         float top = -INFINITY, second = -INFINITY, scale = 0;
         for (int64_t v = 0; v < vocab; ++v) {
           scale = std::max(scale, std::fabs(row[v]));
@@ -361,11 +338,13 @@ static int runProgram(int argc, char **argv) {
         if (!a.referenceLogits.empty()) {
           auto it = reference.find({step, first + i});
           if (it == reference.end() ||
-              it->second.size() != static_cast<size_t>(vocab))
-            return fail("the reference logits do not cover step " +
-                        std::to_string(step) + " of request " +
-                        std::to_string(first + i) + " with " +
-                        std::to_string(vocab) + " logits");
+              it->second.size() != static_cast<size_t>(vocab)) {
+            failure = "the reference logits do not cover step " +
+                      std::to_string(step) + " of request " +
+                      std::to_string(first + i) + " with " +
+                      std::to_string(vocab) + " logits";
+            return false;
+          }
           double err = 0;
           for (int64_t v = 0; v < vocab; ++v)
             err = std::max<double>(err, std::fabs(row[v] - it->second[v]));
@@ -380,22 +359,78 @@ static int runProgram(int argc, char **argv) {
           }
           logits << "\n";
         }
+        const int64_t token =
+            samplers[i].next(row, vocab, (*view.argmax)[i]);
+        next[i] = forced.empty() ? token : forced[first + i][step];
+        if (finished[i])
+          continue;
+        generated[first + i].push_back(token);
+        bool stop = std::find(eos.begin(), eos.end(), token) != eos.end();
+        if (text && !stop) {
+          bool hit = false;
+          (void)streams[i].push(token, &hit);
+          stop = hit;
+        }
+        finished[i] = stop;
+        running += !stop;
       }
-      ids.assign(results[here].begin(), results[here].end());
-      positions.clear();
-      for (int64_t i = 0; i < batch; ++i) {
-        generated[first + i].push_back(results[here][i]);
-        positions.push_back(lengths[i] + step);
-        if (!forced.empty())
-          ids[i] = forced[first + i][step];
+      return running > 0;
+    };
+    auto afterPrefill = [&] {
+      if (dumpKeptFile.empty() || a.useMpi)
+        return;
+      for (int64_t g = 0; g < G; ++g) {
+        fairkv_rt_ctx *ctx = fairkv_rt_session_device(session, g);
+        int64_t layer, head, request;
+        const int64_t *kept;
+        for (int64_t e = 0, n; (n = fairkv_rt_ctx_kept(ctx, e, &layer, &head,
+                                                       &request, &kept)) >= 0;
+             ++e) {
+          std::string line = "request " + std::to_string(first + request) +
+                             " layer " + std::to_string(layer) + " head " +
+                             std::to_string(head) + ":";
+          for (int64_t i = 0; i < n; ++i)
+            line += " " + std::to_string(kept[i]);
+          keptLines[{first + request, layer, head}] = line;
+        }
       }
-    }
+    };
+    // Refused before any of its work, with what it needs and what fits;
+    // the batches before it are printed and written already.
+    if (std::string error =
+            runner.run(batchPrompts, a.maxNew, onStep, afterPrefill);
+        !error.empty())
+      return fail(error.rfind("devices disagree", 0) == 0
+                      ? error
+                      : "requests " + std::to_string(first) + ".." +
+                            std::to_string(first + batch - 1) + ": " + error);
+    if (!failure.empty())
+      return fail(failure);
     // A finished batch's tokens and kept sets are out before the next
     // batch starts (the kept lines' order is by request, then layer, head).
     if (leader) {
       for (int64_t i = first; i < first + batch; ++i) {
-        if (!a.quiet)
+        if (!a.quiet && !a.jsonLines)
           std::cout << "request " << i << ":";
+        if (text) {
+          fairkv::serve::TextStream &stream = streams[i - first];
+          stream.finish();
+          const std::string &out = stream.text();
+          if (a.jsonLines) {
+            nlohmann::json line = {
+                {"request", i},
+                {"text", out},
+                {"tokens", generated[i]},
+                {"finish_reason",
+                 finished[i - first] ? "stop" : "length"}};
+            std::cout << line.dump(-1, ' ', false,
+                                   nlohmann::json::error_handler_t::replace)
+                      << "\n";
+          } else {
+            std::cout << (a.quiet ? "" : " ") << out << "\n";
+          }
+          continue;
+        }
         for (int64_t t : generated[i])
           std::cout << " " << t;
         std::cout << "\n";
@@ -432,26 +467,43 @@ static int runProgram(int argc, char **argv) {
   if (!leader)
     return 0;
   if (!a.quiet) {
-    std::cout << "decoded " << total << " x " << a.maxNew << " tokens on " << G
-              << (a.useMpi ? " devices (MPI ranks)" : " devices") << " in "
-              << seconds << " s ("
-              << total * a.maxNew / seconds << " tokens/s)\n";
+    // JSON lines keep stdout to the requests.
+    std::ostream &report = a.jsonLines ? std::cerr : std::cout;
+    int64_t decodedTokens = 0;
+    for (const auto &g : generated)
+      decodedTokens += static_cast<int64_t>(g.size());
+    // Requests that stopped early (an end-of-sequence id, a stop string)
+    // decode fewer than --max-new-tokens.
+    if (decodedTokens == total * a.maxNew)
+      report << "decoded " << total << " x " << a.maxNew << " tokens on ";
+    else
+      report << "decoded " << decodedTokens << " tokens (" << total
+                << " requests, at most " << a.maxNew << " each) on ";
+    report << G << (a.useMpi ? " devices (MPI ranks)" : " devices")
+              << " in " << seconds << " s (" << decodedTokens / seconds
+              << " tokens/s)\n";
     // The prefill yields each request's first token; the decode steps the
     // rest.
-    std::cout << "prefill " << prefillSeconds << " s; decode " << decodeSeconds
-              << " s for " << total << " x " << a.maxNew - 1 << " tokens ("
-              << (decodeSeconds > 0 ? total * (a.maxNew - 1) / decodeSeconds : 0)
-              << " decode tokens/s)\n";
+    const int64_t decodeTokens = decodedTokens - total;
+    report << "prefill " << runner.prefillSeconds << " s; decode "
+           << runner.decodeSeconds << " s for ";
+    if (decodedTokens == total * a.maxNew)
+      report << total << " x " << a.maxNew - 1 << " tokens (";
+    else
+      report << decodeTokens << " tokens (";
+    report << (runner.decodeSeconds > 0 ? decodeTokens / runner.decodeSeconds
+                                        : 0)
+           << " decode tokens/s)\n";
     // Each MPI rank holds only its own device's figures: rank 0 prints its.
     for (int64_t g = 0; g < (a.useMpi ? 1 : G); ++g) {
       double prefill = 0, decode = 0;
       int64_t tokens = 0, bytes = 0;
       fairkv_rt_ctx_stats(fairkv_rt_session_device(session, g), &prefill,
                           &decode, &tokens, &bytes);
-      std::cout << "device " << g << ": decode attention " << decode
+      report << "device " << g << ": decode attention " << decode
                 << " s, prefill attention " << prefill
                 << " s, KV tokens held " << tokens << ", KV pool bytes "
-                << bytes << " (admitted " << admitted[a.useMpi ? rank : g]
+                << bytes << " (admitted " << runner.admitted[a.useMpi ? rank : g]
                 << ")\n";
     }
   }

@@ -1,0 +1,106 @@
+//===- BatchRunner.cpp - One batch of requests through a program ----------===//
+
+#include "BatchRunner.h"
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+extern "C" const int64_t fairkv_program_kv_layout[];
+extern "C" const double fairkv_program_kv_shares[];
+extern "C" fairkv_rt_tensor *fairkv_program_step(fairkv_rt_ctx *ctx,
+                                                 int64_t device,
+                                                 fairkv_rt_tensor *ids,
+                                                 fairkv_rt_tensor *positions);
+
+using namespace fairkv::rt;
+
+BatchRunner::BatchRunner(fairkv_rt_session *session, int64_t devices,
+                         int64_t rank)
+    : admitted(devices, 0), session_(session), devices_(devices), rank_(rank) {}
+
+std::string BatchRunner::run(const std::vector<std::vector<int64_t>> &prompts,
+                             int64_t maxSteps, const StepFn &onStep,
+                             const std::function<void()> &afterPrefill) {
+  const int64_t batch = static_cast<int64_t>(prompts.size());
+  const int64_t vocab = fairkv_rt_session_vocab(session_);
+  std::vector<int64_t> lengths;
+  int64_t length = 0;
+  for (const auto &p : prompts) {
+    lengths.push_back(static_cast<int64_t>(p.size()));
+    length = std::max(length, lengths.back());
+  }
+  if (fairkv_rt_session_admit_batch(session_, fairkv_program_kv_layout,
+                                    fairkv_program_kv_shares, lengths.data(),
+                                    batch, admitted.data(),
+                                    nullptr) != FAIRKV_OK)
+    return fairkv_rt_last_error();
+  fairkv_rt_session_begin_batch(session_, lengths.data(), batch);
+  // Left padding: every prompt ends at the last column, so the last
+  // position's logits are every request's next token.
+  std::vector<int64_t> ids(batch * length, 0), positions(batch * length, 0);
+  for (int64_t i = 0; i < batch; ++i) {
+    int64_t pad = length - lengths[i];
+    for (int64_t t = 0; t < lengths[i]; ++t) {
+      ids[i * length + pad + t] = prompts[i][t];
+      positions[i * length + pad + t] = t;
+    }
+  }
+  const bool mpi = rank_ >= 0;
+  const int64_t here = mpi ? rank_ : 0;
+  for (int64_t step = 0; step < maxSteps; ++step) {
+    const int64_t seq = step == 0 ? length : 1;
+    auto stepStart = std::chrono::steady_clock::now();
+    std::vector<std::vector<int64_t>> results(devices_);
+    auto runDevice = [&](int64_t g) {
+      fairkv_rt_ctx *ctx = fairkv_rt_session_device(session_, g);
+      fairkv_rt_step_begin(ctx, batch, seq);
+      fairkv_rt_tensor *idsT =
+          fairkv_rt_tensor_from_i64(ctx, ids.data(), batch, seq);
+      fairkv_rt_tensor *posT =
+          fairkv_rt_tensor_from_i64(ctx, positions.data(), batch, seq);
+      fairkv_rt_tensor *out = fairkv_program_step(ctx, g, idsT, posT);
+      const int64_t *data = fairkv_rt_tensor_i64_data(out);
+      if (!data || fairkv_rt_tensor_numel(out) != batch)
+        fairkv_rt_fatal("the program returned no tokens");
+      results[g].assign(data, data + batch);
+      fairkv_rt_step_end(ctx);
+    };
+    if (mpi) {
+      // One device per process, on this thread (MPI's FUNNELED level).
+      runDevice(rank_);
+    } else {
+      std::vector<std::thread> threads;
+      for (int64_t g = 0; g < devices_; ++g)
+        threads.emplace_back(runDevice, g);
+      for (std::thread &t : threads)
+        t.join();
+    }
+    (step == 0 ? prefillSeconds : decodeSeconds) +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                      stepStart)
+            .count();
+    if (step == 0 && afterPrefill)
+      afterPrefill();
+    for (int64_t g = 1; g < devices_ && !mpi; ++g)
+      if (results[g] != results[0])
+        return "devices disagree on the tokens of step " + std::to_string(step);
+    int64_t count = 0;
+    StepView view;
+    view.step = step;
+    view.batch = batch;
+    view.vocab = vocab;
+    view.logits = fairkv_rt_ctx_last_logits(
+        fairkv_rt_session_device(session_, here), &count);
+    view.argmax = &results[here];
+    std::vector<int64_t> next = results[here];
+    const bool more = onStep(view, next);
+    if (!more || step + 1 == maxSteps)
+      break;
+    ids = next;
+    positions.clear();
+    for (int64_t i = 0; i < batch; ++i)
+      positions.push_back(lengths[i] + step);
+  }
+  return "";
+}

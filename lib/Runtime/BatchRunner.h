@@ -1,0 +1,59 @@
+//===- BatchRunner.h - One batch of requests through a program --*- C++ -*-===//
+//
+// The one loop that runs a compiled program: admission before any work,
+// the left-padded prefill, then decode steps, on one thread per device (or
+// this process's device under MPI). After each step the caller sees the
+// logits and the devices' greedy tokens and chooses what to feed next, so
+// the offline driver and the server share it.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef FAIRKV_RUNTIME_BATCHRUNNER_H
+#define FAIRKV_RUNTIME_BATCHRUNNER_H
+
+#include "fairkv/Runtime/FairKVRuntime.h"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace fairkv::rt {
+
+struct StepView {
+  /// 0: the prefill.
+  int64_t step = 0;
+  int64_t batch = 0, vocab = 0;
+  /// batch x vocab last-position logits (every device computes the same).
+  const float *logits = nullptr;
+  /// The devices' greedy token per request.
+  const std::vector<int64_t> *argmax = nullptr;
+};
+
+class BatchRunner {
+public:
+  /// `rank` is this process's device under MPI, or -1.
+  BatchRunner(fairkv_rt_session *session, int64_t devices, int64_t rank);
+
+  /// After a step: fill `next` (preset to the argmax) with the tokens to feed
+  /// and return whether to decode another step.
+  using StepFn = std::function<bool(const StepView &, std::vector<int64_t> &next)>;
+
+  /// Runs `prompts` (each at least 2 tokens) for at most `maxSteps` steps.
+  /// Returns "" or a one-line error (admission's refusal before any work).
+  /// `afterPrefill` runs with no device busy once the prefill is done.
+  std::string run(const std::vector<std::vector<int64_t>> &prompts,
+                  int64_t maxSteps, const StepFn &onStep,
+                  const std::function<void()> &afterPrefill = {});
+
+  double prefillSeconds = 0, decodeSeconds = 0;
+  /// What admission computed for the last batch, per device.
+  std::vector<int64_t> admitted;
+
+private:
+  fairkv_rt_session *session_;
+  int64_t devices_, rank_;
+};
+
+} // namespace fairkv::rt
+
+#endif // FAIRKV_RUNTIME_BATCHRUNNER_H
