@@ -2,6 +2,8 @@
 
 #include "ProgramArgs.h"
 
+#include "fairkv/Version.h"
+
 #include "fairkv/Runtime/FairKVRuntime.h"
 
 #include <CLI/CLI.hpp>
@@ -206,8 +208,7 @@ std::optional<int> fairkv::rt::parseProgramArgs(int argc,
                " devices: prefills the prompts, then decodes (greedily unless "
                "--temperature)"};
   addOptions(app, a);
-  app.set_version_flag("--version", std::string("FairKV program ") +
-                                        fairkv_rt_version());
+  app.set_version_flag("--version", "FairKV program " FAIRKV_VERSION);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdint>
 #include <cstring>
 #include <fcntl.h>
@@ -295,6 +296,10 @@ bool fairkv::rt::writeRandomWeights(const std::string &path, int64_t layers,
   out.write(reinterpret_cast<const char *>(&headerBytes), 8);
   out.write(text.data(), text.size());
   std::mt19937_64 rng(seed);
+  // A real-sized model takes minutes: say how far it is, every 5%.
+  const bool progress = offset >= (uint64_t(256) << 20);
+  uint64_t written = 0;
+  int reported = 0;
   for (const fairkv::model::TensorSpec &e : entries) {
     int64_t count = 1;
     for (int64_t d : e.shape)
@@ -314,6 +319,13 @@ bool fairkv::rt::writeRandomWeights(const std::string &path, int64_t layers,
       }
     }
     out.write(buffer.data(), buffer.size());
+    written += buffer.size();
+    if (progress && written * 20 / offset > static_cast<uint64_t>(reported)) {
+      reported = static_cast<int>(written * 20 / offset);
+      std::fprintf(stderr, "writing weights: %d%% (%llu of %llu MiB)\n",
+                   reported * 5, static_cast<unsigned long long>(written >> 20),
+                   static_cast<unsigned long long>(offset >> 20));
+    }
   }
   if (!out) {
     error = "cannot write '" + path + "'";

@@ -31,6 +31,10 @@
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
+#include "fairkv/Version.h"
+
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/raw_ostream.h"
 
 int main(int argc, char **argv) {
   mlir::DialectRegistry registry;
@@ -59,6 +63,10 @@ int main(int argc, char **argv) {
       [] { return mlir::createReconcileUnrealizedCastsPass(); });
   mlir::memref::registerExpandStridedMetadataPass();
 
+  // --version names FairKV before the LLVM it was built with.
+  llvm::cl::AddExtraVersionPrinter([](llvm::raw_ostream &os) {
+    os << "FairKV fairkv-opt " << FAIRKV_VERSION << "\n";
+  });
   return mlir::asMainReturnCode(mlir::MlirOptMain(
       argc, argv, "FairKV optimizer driver\n", registry));
 }

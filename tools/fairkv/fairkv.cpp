@@ -8,6 +8,7 @@
 #include "Commands.h"
 
 #include "fairkv/Compile/Compiler.h"
+#include "fairkv/Version.h"
 
 #include <CLI/CLI.hpp>
 
@@ -17,6 +18,7 @@ int main(int argc, char **argv) {
   CLI::App app{"FairKV: head placement for per-head compressed KV caches "
                "under tensor parallelism"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", "fairkv " FAIRKV_VERSION);
   std::string libDir = fairkv::compile::defaultRuntimeLibDir(
       argv[0], reinterpret_cast<void *>(&main));
   std::function<int()> plan = fairkv::tool::addPlanCommand(app);
