@@ -1,0 +1,1354 @@
+//===- ChatTemplate.cpp - The Jinja subset chat templates use -------------===//
+//
+// A template is lexed into text and tags (with jinja2's trim_blocks and
+// lstrip_blocks, and '-' whitespace control), parsed into a tree of
+// statements and expressions, and evaluated over JSON values, with a
+// distinct "undefined" for names and keys that are not there (jinja2's
+// Undefined: false, empty, `is defined` false).
+//
+//===----------------------------------------------------------------------===//
+
+#include "fairkv/Serve/ChatTemplate.h"
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+
+using namespace fairkv::serve;
+using fairkv::placement::makeError;
+// Insertion order, as Python's dicts keep it (tojson prints keys in it).
+using Json = nlohmann::ordered_json;
+
+namespace {
+
+/// A template error, caught at the top: one line.
+struct TemplateError {
+  std::string message;
+};
+
+[[noreturn]] void raise(const std::string &message) {
+  throw TemplateError{message};
+}
+
+Json undefined() { return Json(Json::value_t::discarded); }
+bool isUndefined(const Json &v) { return v.is_discarded(); }
+
+bool truthy(const Json &v) {
+  if (isUndefined(v) || v.is_null())
+    return false;
+  if (v.is_boolean())
+    return v.get<bool>();
+  if (v.is_number())
+    return v.get<double>() != 0;
+  if (v.is_string())
+    return !v.get_ref<const std::string &>().empty();
+  if (v.is_array() || v.is_object())
+    return !v.empty();
+  return false;
+}
+
+std::string str(const Json &v) {
+  if (isUndefined(v) || v.is_null())
+    return isUndefined(v) ? "" : "None";
+  if (v.is_string())
+    return v.get<std::string>();
+  if (v.is_boolean())
+    return v.get<bool>() ? "True" : "False";
+  if (v.is_number_integer())
+    return std::to_string(v.get<int64_t>());
+  if (v.is_number())
+    return v.dump();
+  return v.dump();
+}
+
+//===----------------------------------------------------------------------===//
+// Lexing
+//===----------------------------------------------------------------------===//
+
+struct Token {
+  enum Kind { Text, Expr, Block } kind;
+  std::string body;
+};
+
+std::vector<Token> lex(const std::string &src) {
+  std::vector<Token> out;
+  size_t pos = 0;
+  bool stripNext = false;    // the previous tag ended with '-'
+  bool trimNewline = false;  // trim_blocks: the previous tag was a block
+  for (;;) {
+    size_t open = pos;
+    for (; (open = src.find('{', open)) != std::string::npos; ++open)
+      if (open + 1 < src.size() &&
+          (src[open + 1] == '{' || src[open + 1] == '%' || src[open + 1] == '#'))
+        break;
+    std::string text = src.substr(pos, open == std::string::npos
+                                           ? std::string::npos
+                                           : open - pos);
+    if (stripNext) {
+      size_t k = text.find_first_not_of(" \t\r\n");
+      text = k == std::string::npos ? "" : text.substr(k);
+    } else if (trimNewline && !text.empty() && text[0] == '\n') {
+      text.erase(0, 1);
+    }
+    if (open == std::string::npos) {
+      if (!text.empty())
+        out.push_back({Token::Text, text});
+      return out;
+    }
+    const char kind = src[open + 1];
+    const bool stripBefore = open + 2 < src.size() && src[open + 2] == '-';
+    const bool keepBefore = open + 2 < src.size() && src[open + 2] == '+';
+    if (stripBefore) {
+      size_t k = text.find_last_not_of(" \t\r\n");
+      text = k == std::string::npos ? "" : text.substr(0, k + 1);
+    } else if ((kind == '%' || kind == '#') && !keepBefore) {
+      // lstrip_blocks: the spaces and tabs between the line's start (in the
+      // source) and a block tag go.
+      size_t k = open;
+      while (k > pos && (src[k - 1] == ' ' || src[k - 1] == '\t'))
+        --k;
+      if (k == 0 || src[k - 1] == '\n') {
+        size_t n = std::min(text.size(), open - k);
+        if (text.find_last_not_of(" \t") == std::string::npos ||
+            text.find_last_not_of(" \t") < text.size() - n)
+          text.resize(text.size() - n);
+      }
+    }
+    if (!text.empty())
+      out.push_back({Token::Text, text});
+    const std::string close = kind == '{' ? "}}" : kind == '%' ? "%}" : "#}";
+    size_t end = src.find(close, open + 2);
+    if (end == std::string::npos)
+      raise("a tag opened at offset " + std::to_string(open) +
+            " is never closed");
+    size_t bodyStart = open + 2 + (stripBefore || keepBefore ? 1 : 0);
+    size_t bodyEnd = end;
+    const bool stripAfter = end > bodyStart && src[end - 1] == '-';
+    if (stripAfter)
+      --bodyEnd;
+    if (kind != '#')
+      out.push_back({kind == '{' ? Token::Expr : Token::Block,
+                     src.substr(bodyStart, bodyEnd - bodyStart)});
+    stripNext = stripAfter;
+    trimNewline = kind != '{';
+    pos = end + 2;
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Expressions
+//===----------------------------------------------------------------------===//
+
+struct Scope;
+
+struct Expr {
+  virtual ~Expr() = default;
+  virtual Json eval(Scope &scope) const = 0;
+};
+using ExprPtr = std::unique_ptr<Expr>;
+
+struct Scope {
+  std::vector<std::map<std::string, Json>> frames;
+  Json lookup(const std::string &name) const {
+    for (auto it = frames.rbegin(); it != frames.rend(); ++it)
+      if (auto f = it->find(name); f != it->end())
+        return f->second;
+    return undefined();
+  }
+  void set(const std::string &name, Json v) { frames.back()[name] = std::move(v); }
+  Json *find(const std::string &name) {
+    for (auto it = frames.rbegin(); it != frames.rend(); ++it)
+      if (auto f = it->find(name); f != it->end())
+        return &f->second;
+    return nullptr;
+  }
+};
+
+struct Literal : Expr {
+  Json value;
+  explicit Literal(Json v) : value(std::move(v)) {}
+  Json eval(Scope &) const override { return value; }
+};
+
+struct Name : Expr {
+  std::string name;
+  explicit Name(std::string n) : name(std::move(n)) {}
+  Json eval(Scope &scope) const override { return scope.lookup(name); }
+};
+
+struct ListExpr : Expr {
+  std::vector<ExprPtr> items;
+  Json eval(Scope &scope) const override {
+    Json out = Json::array();
+    for (const auto &e : items)
+      out.push_back(e->eval(scope));
+    return out;
+  }
+};
+
+struct DictExpr : Expr {
+  std::vector<std::pair<ExprPtr, ExprPtr>> items;
+  Json eval(Scope &scope) const override {
+    Json out = Json::object();
+    for (const auto &[k, v] : items)
+      out[str(k->eval(scope))] = v->eval(scope);
+    return out;
+  }
+};
+
+Json index(const Json &base, const Json &key) {
+  if (base.is_object() && key.is_string()) {
+    auto it = base.find(key.get<std::string>());
+    return it == base.end() ? undefined() : *it;
+  }
+  if ((base.is_array() || base.is_string()) && key.is_number_integer()) {
+    int64_t n = static_cast<int64_t>(base.is_array() ? base.size()
+                                                     : base.get<std::string>().size());
+    int64_t i = key.get<int64_t>();
+    if (i < 0)
+      i += n;
+    if (i < 0 || i >= n)
+      return undefined();
+    if (base.is_array())
+      return base[i];
+    return std::string(1, base.get<std::string>()[i]);
+  }
+  return undefined();
+}
+
+struct Attr : Expr {
+  ExprPtr base;
+  std::string name;
+  Json eval(Scope &scope) const override {
+    return index(base->eval(scope), name);
+  }
+};
+
+struct Subscript : Expr {
+  ExprPtr base, key;
+  Json eval(Scope &scope) const override {
+    return index(base->eval(scope), key->eval(scope));
+  }
+};
+
+struct Slice : Expr {
+  ExprPtr base, start, stop, step;
+  Json eval(Scope &scope) const override {
+    Json b = base->eval(scope);
+    const bool isStr = b.is_string();
+    if (!b.is_array() && !isStr)
+      raise("only lists and strings can be sliced");
+    int64_t n = static_cast<int64_t>(isStr ? b.get<std::string>().size() : b.size());
+    int64_t st = step ? step->eval(scope).get<int64_t>() : 1;
+    if (st == 0)
+      raise("slice step cannot be zero");
+    auto bound = [&](const ExprPtr &e, int64_t fallback) {
+      if (!e)
+        return fallback;
+      int64_t v = e->eval(scope).get<int64_t>();
+      if (v < 0)
+        v += n;
+      return std::max<int64_t>(st > 0 ? 0 : -1, std::min<int64_t>(v, st > 0 ? n : n - 1));
+    };
+    int64_t a = bound(start, st > 0 ? 0 : n - 1), z = bound(stop, st > 0 ? n : -1);
+    Json out = Json::array();
+    std::string s;
+    for (int64_t i = a; st > 0 ? i < z : i > z; i += st) {
+      if (isStr)
+        s += b.get<std::string>()[i];
+      else
+        out.push_back(b[i]);
+    }
+    return isStr ? Json(s) : out;
+  }
+};
+
+bool equal(const Json &a, const Json &b) {
+  if (isUndefined(a) || isUndefined(b))
+    return isUndefined(a) && isUndefined(b);
+  if (a.is_number() && b.is_number())
+    return a.get<double>() == b.get<double>();
+  return a == b;
+}
+
+bool contains(const Json &haystack, const Json &needle) {
+  if (haystack.is_string())
+    return needle.is_string() &&
+           haystack.get<std::string>().find(needle.get<std::string>()) !=
+               std::string::npos;
+  if (haystack.is_array()) {
+    for (const Json &v : haystack)
+      if (equal(v, needle))
+        return true;
+    return false;
+  }
+  if (haystack.is_object())
+    return needle.is_string() && haystack.contains(needle.get<std::string>());
+  return false;
+}
+
+struct Binary : Expr {
+  std::string op;
+  ExprPtr lhs, rhs;
+  Json eval(Scope &scope) const override {
+    if (op == "and") {
+      Json l = lhs->eval(scope);
+      return truthy(l) ? rhs->eval(scope) : l;
+    }
+    if (op == "or") {
+      Json l = lhs->eval(scope);
+      return truthy(l) ? l : rhs->eval(scope);
+    }
+    Json l = lhs->eval(scope), r = rhs->eval(scope);
+    if (op == "==")
+      return equal(l, r);
+    if (op == "!=")
+      return !equal(l, r);
+    if (op == "in")
+      return contains(r, l);
+    if (op == "not in")
+      return !contains(r, l);
+    if (op == "~")
+      return str(l) + str(r);
+    if (op == "+") {
+      if (l.is_string() && r.is_string())
+        return l.get<std::string>() + r.get<std::string>();
+      if (l.is_array() && r.is_array()) {
+        Json out = l;
+        for (const Json &v : r)
+          out.push_back(v);
+        return out;
+      }
+    }
+    if (!l.is_number() || !r.is_number()) {
+      if ((op == "<" || op == ">" || op == "<=" || op == ">=") &&
+          l.is_string() && r.is_string()) {
+        const std::string a = l, b = r;
+        return op == "<" ? a < b : op == ">" ? a > b : op == "<=" ? a <= b : a >= b;
+      }
+      raise("'" + op + "' needs numbers, got " + std::string(l.type_name()) +
+            " and " + r.type_name());
+    }
+    const bool ints = l.is_number_integer() && r.is_number_integer();
+    const double a = l.get<double>(), b = r.get<double>();
+    if (op == "<")
+      return a < b;
+    if (op == ">")
+      return a > b;
+    if (op == "<=")
+      return a <= b;
+    if (op == ">=")
+      return a >= b;
+    if (op == "+")
+      return ints ? Json(l.get<int64_t>() + r.get<int64_t>()) : Json(a + b);
+    if (op == "-")
+      return ints ? Json(l.get<int64_t>() - r.get<int64_t>()) : Json(a - b);
+    if (op == "*")
+      return ints ? Json(l.get<int64_t>() * r.get<int64_t>()) : Json(a * b);
+    if (b == 0 && (op == "/" || op == "//" || op == "%"))
+      raise("division by zero");
+    if (op == "/")
+      return a / b;
+    if (op == "//")
+      return ints ? Json(static_cast<int64_t>(std::floor(a / b)))
+                  : Json(std::floor(a / b));
+    if (op == "%") {
+      if (ints) {
+        int64_t m = l.get<int64_t>() % r.get<int64_t>();
+        if (m != 0 && ((m < 0) != (r.get<int64_t>() < 0)))
+          m += r.get<int64_t>();
+        return m;
+      }
+      return a - b * std::floor(a / b);
+    }
+    raise("unknown operator '" + op + "'");
+  }
+};
+
+struct Not : Expr {
+  ExprPtr operand;
+  Json eval(Scope &scope) const override { return !truthy(operand->eval(scope)); }
+};
+
+struct Negate : Expr {
+  ExprPtr operand;
+  Json eval(Scope &scope) const override {
+    Json v = operand->eval(scope);
+    if (v.is_number_integer())
+      return -v.get<int64_t>();
+    if (v.is_number())
+      return -v.get<double>();
+    raise("unary '-' needs a number");
+  }
+};
+
+struct Conditional : Expr {
+  ExprPtr then, cond, otherwise;
+  Json eval(Scope &scope) const override {
+    if (truthy(cond->eval(scope)))
+      return then->eval(scope);
+    return otherwise ? otherwise->eval(scope) : undefined();
+  }
+};
+
+struct Test : Expr {
+  ExprPtr operand;
+  std::string name;
+  bool negated = false;
+  std::vector<ExprPtr> args;
+  Json eval(Scope &scope) const override {
+    Json v = operand->eval(scope);
+    bool r;
+    if (name == "defined")
+      r = !isUndefined(v);
+    else if (name == "undefined")
+      r = isUndefined(v);
+    else if (name == "none")
+      r = v.is_null();
+    else if (name == "string")
+      r = v.is_string();
+    else if (name == "number" || name == "integer")
+      r = name == "number" ? v.is_number() : v.is_number_integer();
+    else if (name == "boolean")
+      r = v.is_boolean();
+    else if (name == "mapping")
+      r = v.is_object();
+    else if (name == "sequence" || name == "iterable")
+      r = v.is_array() || v.is_string() || (name == "iterable" && v.is_object());
+    else if (name == "true" || name == "false")
+      r = v.is_boolean() && v.get<bool>() == (name == "true");
+    else if (name == "even" || name == "odd")
+      r = v.is_number_integer() && (v.get<int64_t>() % 2 == 0) == (name == "even");
+    else if ((name == "equalto" || name == "eq" || name == "sameas") &&
+             args.size() == 1)
+      r = equal(v, args[0]->eval(scope));
+    else
+      raise("the test '" + name + "' is not supported");
+    return negated ? !r : r;
+  }
+};
+
+std::string trimmed(const std::string &s, const std::string &chars = " \t\r\n\f\v") {
+  size_t a = s.find_first_not_of(chars);
+  if (a == std::string::npos)
+    return "";
+  size_t b = s.find_last_not_of(chars);
+  return s.substr(a, b - a + 1);
+}
+
+Json toJsonText(const Json &v, const Json &indent) {
+  if (isUndefined(v))
+    return "null";
+  // Python's json.dumps: ", " and ": " separators, non-ASCII escaped.
+  std::function<std::string(const Json &, int)> dump = [&](const Json &x,
+                                                           int depth) {
+    const bool pretty = indent.is_number_integer();
+    const std::string nl = pretty ? "\n" + std::string((depth + 1) * indent.get<int>(), ' ') : "";
+    const std::string close = pretty ? "\n" + std::string(depth * indent.get<int>(), ' ') : "";
+    if (x.is_object()) {
+      if (x.empty())
+        return std::string("{}");
+      std::string out = "{";
+      bool first = true;
+      for (auto it = x.begin(); it != x.end(); ++it) {
+        out += (first ? "" : pretty ? "," : ", ") + nl +
+               Json(it.key()).dump(-1, ' ', false) + ": " + dump(*it, depth + 1);
+        first = false;
+      }
+      return out + close + "}";
+    }
+    if (x.is_array()) {
+      if (x.empty())
+        return std::string("[]");
+      std::string out = "[";
+      for (size_t i = 0; i < x.size(); ++i)
+        out += (i ? (pretty ? "," : ", ") : "") + nl + dump(x[i], depth + 1);
+      return out + close + "]";
+    }
+    return x.dump(-1, ' ', false);
+  };
+  return dump(v, 0);
+}
+
+Json callFilter(const std::string &name, const Json &v,
+                const std::vector<Json> &args) {
+  auto arg = [&](size_t i, Json fallback) {
+    return i < args.size() ? args[i] : fallback;
+  };
+  if (name == "trim")
+    return trimmed(str(v));
+  if (name == "length" || name == "count") {
+    if (v.is_string())
+      return v.get<std::string>().size();
+    if (v.is_array() || v.is_object())
+      return v.size();
+    raise("length of " + std::string(v.type_name()));
+  }
+  if (name == "upper" || name == "lower") {
+    std::string s = str(v);
+    for (char &c : s)
+      c = name == "upper" ? std::toupper(static_cast<unsigned char>(c))
+                          : std::tolower(static_cast<unsigned char>(c));
+    return s;
+  }
+  if (name == "capitalize") {
+    std::string s = str(v);
+    for (size_t i = 0; i < s.size(); ++i)
+      s[i] = i == 0 ? std::toupper(static_cast<unsigned char>(s[i]))
+                    : std::tolower(static_cast<unsigned char>(s[i]));
+    return s;
+  }
+  if (name == "string")
+    return str(v);
+  if (name == "int")
+    return v.is_number() ? Json(static_cast<int64_t>(v.get<double>()))
+                         : Json(std::stoll(str(v)));
+  if (name == "tojson")
+    return toJsonText(v, arg(0, Json()));
+  if (name == "default" || name == "d")
+    return isUndefined(v) || (truthy(arg(1, false)) && !truthy(v)) ? arg(0, "")
+                                                                    : v;
+  if (name == "first" || name == "last") {
+    if (!v.is_array() || v.empty())
+      return undefined();
+    return name == "first" ? v.front() : v.back();
+  }
+  if (name == "join") {
+    if (!v.is_array())
+      raise("join needs a list");
+    std::string out, sep = str(arg(0, ""));
+    for (size_t i = 0; i < v.size(); ++i)
+      out += (i ? sep : "") + str(v[i]);
+    return out;
+  }
+  if (name == "replace") {
+    std::string s = str(v), from = str(arg(0, "")), to = str(arg(1, ""));
+    if (from.empty())
+      return s;
+    std::string out;
+    size_t pos = 0;
+    for (size_t hit; (hit = s.find(from, pos)) != std::string::npos;
+         pos = hit + from.size())
+      out += s.substr(pos, hit - pos) + to;
+    return out + s.substr(pos);
+  }
+  if (name == "list")
+    return v.is_array() ? v : Json::array();
+  if (name == "reverse") {
+    if (v.is_string())
+      return std::string(v.get<std::string>().rbegin(), v.get<std::string>().rend());
+    Json out = Json::array();
+    for (auto it = v.rbegin(); it != v.rend(); ++it)
+      out.push_back(*it);
+    return out;
+  }
+  if (name == "items") {
+    Json out = Json::array();
+    for (auto it = v.begin(); it != v.end(); ++it)
+      out.push_back({it.key(), *it});
+    return out;
+  }
+  raise("the filter '" + name + "' is not supported");
+}
+
+struct Filter : Expr {
+  ExprPtr operand;
+  std::string name;
+  std::vector<ExprPtr> args;
+  Json eval(Scope &scope) const override {
+    Json v = operand->eval(scope);
+    std::vector<Json> values;
+    for (const auto &a : args)
+      values.push_back(a->eval(scope));
+    if (name == "selectattr" || name == "rejectattr") {
+      if (!v.is_array() || values.empty())
+        raise(name + " needs a list and an attribute");
+      Json out = Json::array();
+      for (const Json &item : v) {
+        Json attr = index(item, values[0]);
+        bool pass = values.size() >= 3 && str(values[1]) == "equalto"
+                        ? equal(attr, values[2])
+                        : truthy(attr);
+        if (pass == (name == "selectattr"))
+          out.push_back(item);
+      }
+      return out;
+    }
+    if (name == "map" && values.size() == 1 && v.is_array()) {
+      // map(attribute=...) is written map('x') here only by position.
+      Json out = Json::array();
+      for (const Json &item : v)
+        out.push_back(index(item, values[0]));
+      return out;
+    }
+    return callFilter(name, v, values);
+  }
+};
+
+Json callMethod(const Json &self, const std::string &name,
+                const std::vector<Json> &args) {
+  if (self.is_string()) {
+    const std::string s = self;
+    if (name == "strip" || name == "lstrip" || name == "rstrip") {
+      std::string chars = args.empty() ? " \t\r\n\f\v" : str(args[0]);
+      size_t a = name == "rstrip" ? 0 : s.find_first_not_of(chars);
+      if (a == std::string::npos)
+        return "";
+      size_t b = name == "lstrip" ? s.size() - 1 : s.find_last_not_of(chars);
+      return s.substr(a, b - a + 1);
+    }
+    if (name == "startswith" || name == "endswith") {
+      std::string x = args.empty() ? "" : str(args[0]);
+      if (x.size() > s.size())
+        return false;
+      return name == "startswith" ? s.compare(0, x.size(), x) == 0
+                                  : s.compare(s.size() - x.size(), x.size(), x) == 0;
+    }
+    if (name == "upper" || name == "lower" || name == "capitalize")
+      return callFilter(name, self, {});
+    if (name == "replace")
+      return callFilter("replace", self, args);
+    if (name == "split") {
+      Json out = Json::array();
+      if (args.empty() || args[0].is_null()) {
+        std::istringstream in(s);
+        for (std::string w; in >> w;)
+          out.push_back(w);
+        return out;
+      }
+      std::string sep = str(args[0]);
+      size_t pos = 0;
+      for (size_t hit; (hit = s.find(sep, pos)) != std::string::npos;
+           pos = hit + sep.size())
+        out.push_back(s.substr(pos, hit - pos));
+      out.push_back(s.substr(pos));
+      return out;
+    }
+  }
+  if (self.is_object()) {
+    if (name == "get") {
+      Json v = args.empty() ? undefined() : index(self, args[0]);
+      return isUndefined(v) ? (args.size() > 1 ? args[1] : Json()) : v;
+    }
+    if (name == "items")
+      return callFilter("items", self, {});
+    if (name == "keys" || name == "values") {
+      Json out = Json::array();
+      for (auto it = self.begin(); it != self.end(); ++it)
+        out.push_back(name == "keys" ? Json(it.key()) : *it);
+      return out;
+    }
+  }
+  raise("the method '" + name + "' of " + std::string(self.type_name()) +
+        " is not supported");
+}
+
+struct Call : Expr {
+  ExprPtr callee; // a Name or an Attr
+  std::vector<ExprPtr> args;
+  std::vector<std::pair<std::string, ExprPtr>> kwargs;
+  Json eval(Scope &scope) const override {
+    std::vector<Json> values;
+    for (const auto &a : args)
+      values.push_back(a->eval(scope));
+    if (auto *attr = dynamic_cast<const Attr *>(callee.get()))
+      return callMethod(attr->base->eval(scope), attr->name, values);
+    auto *name = dynamic_cast<const Name *>(callee.get());
+    if (!name)
+      raise("only functions and methods can be called");
+    if (name->name == "raise_exception")
+      raise(values.empty() ? "raise_exception" : str(values[0]));
+    if (name->name == "namespace" || name->name == "dict") {
+      Json ns = Json::object();
+      for (const auto &[k, v] : kwargs)
+        ns[k] = v->eval(scope);
+      return ns;
+    }
+    if (name->name == "range") {
+      int64_t a = 0, b = 0, st = 1;
+      if (values.size() == 1)
+        b = values[0].get<int64_t>();
+      else if (values.size() >= 2)
+        a = values[0].get<int64_t>(), b = values[1].get<int64_t>();
+      if (values.size() == 3)
+        st = values[2].get<int64_t>();
+      if (st == 0)
+        raise("range step cannot be zero");
+      Json out = Json::array();
+      for (int64_t i = a; st > 0 ? i < b : i > b; i += st)
+        out.push_back(i);
+      return out;
+    }
+    raise("the function '" + name->name + "' is not supported");
+  }
+};
+
+class Parser {
+public:
+  explicit Parser(const std::string &text) : s_(text) {}
+
+  ExprPtr parseExpression() { return conditional(); }
+  /// A for loop's iterable: its 'if' filters the loop, it is no ternary.
+  ExprPtr parseIterable() { return orExpr(); }
+  bool atEnd() {
+    skip();
+    return pos_ >= s_.size();
+  }
+  /// The next identifier, or "" (not consumed unless `consume`).
+  std::string peekWord() {
+    skip();
+    size_t p = pos_;
+    while (p < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[p])) || s_[p] == '_'))
+      ++p;
+    return s_.substr(pos_, p - pos_);
+  }
+  bool word(const std::string &w) {
+    if (peekWord() != w)
+      return false;
+    pos_ += w.size();
+    return true;
+  }
+  std::string identifier() {
+    std::string w = peekWord();
+    if (w.empty() || std::isdigit(static_cast<unsigned char>(w[0])))
+      raise("expected a name at '" + rest() + "'");
+    pos_ += w.size();
+    return w;
+  }
+  bool symbol(const std::string &sym) {
+    skip();
+    if (s_.compare(pos_, sym.size(), sym) != 0)
+      return false;
+    pos_ += sym.size();
+    return true;
+  }
+  void expect(const std::string &sym) {
+    if (!symbol(sym))
+      raise("expected '" + sym + "' at '" + rest() + "'");
+  }
+  std::string rest() { return s_.substr(pos_, 20); }
+
+private:
+  void skip() {
+    while (pos_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[pos_])))
+      ++pos_;
+  }
+  template <typename T> std::unique_ptr<T> make() { return std::make_unique<T>(); }
+
+  ExprPtr conditional() {
+    ExprPtr e = orExpr();
+    size_t save = pos_;
+    if (word("if")) {
+      auto c = make<Conditional>();
+      c->then = std::move(e);
+      c->cond = orExpr();
+      if (word("else"))
+        c->otherwise = conditional();
+      return c;
+    }
+    pos_ = save;
+    return e;
+  }
+  ExprPtr binary(ExprPtr lhs, std::string op, ExprPtr rhs) {
+    auto b = make<Binary>();
+    b->op = std::move(op);
+    b->lhs = std::move(lhs);
+    b->rhs = std::move(rhs);
+    return b;
+  }
+  ExprPtr orExpr() {
+    ExprPtr e = andExpr();
+    while (word("or"))
+      e = binary(std::move(e), "or", andExpr());
+    return e;
+  }
+  ExprPtr andExpr() {
+    ExprPtr e = notExpr();
+    while (word("and"))
+      e = binary(std::move(e), "and", notExpr());
+    return e;
+  }
+  ExprPtr notExpr() {
+    if (word("not")) {
+      auto n = make<Not>();
+      n->operand = notExpr();
+      return n;
+    }
+    return comparison();
+  }
+  ExprPtr comparison() {
+    ExprPtr e = additive();
+    for (;;) {
+      skip();
+      size_t save = pos_;
+      if (word("not")) {
+        if (word("in")) {
+          e = binary(std::move(e), "not in", additive());
+          continue;
+        }
+        pos_ = save;
+        return e;
+      }
+      if (word("in")) {
+        e = binary(std::move(e), "in", additive());
+        continue;
+      }
+      if (word("is")) {
+        auto t = make<Test>();
+        t->negated = word("not");
+        t->name = identifier();
+        t->operand = std::move(e);
+        if (symbol("(")) {
+          if (!symbol(")")) {
+            do
+              t->args.push_back(parseExpression());
+            while (symbol(","));
+            expect(")");
+          }
+        } else if (t->name == "equalto" || t->name == "sameas") {
+          t->args.push_back(additive());
+        }
+        e = std::move(t);
+        continue;
+      }
+      bool matched = false;
+      for (const char *op : {"==", "!=", "<=", ">=", "<", ">"})
+        if (symbol(op)) {
+          e = binary(std::move(e), op, additive());
+          matched = true;
+          break;
+        }
+      if (!matched)
+        return e;
+    }
+  }
+  ExprPtr additive() {
+    ExprPtr e = multiplicative();
+    for (;;) {
+      if (symbol("+"))
+        e = binary(std::move(e), "+", multiplicative());
+      else if (symbol("-"))
+        e = binary(std::move(e), "-", multiplicative());
+      else if (symbol("~"))
+        e = binary(std::move(e), "~", multiplicative());
+      else
+        return e;
+    }
+  }
+  ExprPtr multiplicative() {
+    ExprPtr e = unary();
+    for (;;) {
+      if (symbol("//"))
+        e = binary(std::move(e), "//", unary());
+      else if (symbol("*"))
+        e = binary(std::move(e), "*", unary());
+      else if (symbol("/"))
+        e = binary(std::move(e), "/", unary());
+      else if (symbol("%"))
+        e = binary(std::move(e), "%", unary());
+      else
+        return e;
+    }
+  }
+  ExprPtr unary() {
+    if (symbol("-")) {
+      auto n = make<Negate>();
+      n->operand = unary();
+      return n;
+    }
+    return filtered();
+  }
+  ExprPtr filtered() {
+    ExprPtr e = postfix();
+    while (symbol("|")) {
+      auto f = make<Filter>();
+      f->operand = std::move(e);
+      f->name = identifier();
+      if (symbol("(")) {
+        if (!symbol(")")) {
+          do {
+            // Keyword arguments by position (indent=2 -> 2).
+            size_t save = pos_;
+            std::string w = peekWord();
+            if (!w.empty() && (pos_ += w.size(), symbol("=")) && !symbol("="))
+              ;
+            else
+              pos_ = save;
+            f->args.push_back(parseExpression());
+          } while (symbol(","));
+          expect(")");
+        }
+      }
+      e = std::move(f);
+    }
+    return e;
+  }
+  ExprPtr postfix() {
+    ExprPtr e = primary();
+    for (;;) {
+      if (symbol(".")) {
+        auto a = make<Attr>();
+        a->base = std::move(e);
+        a->name = identifier();
+        e = std::move(a);
+      } else if (symbol("[")) {
+        ExprPtr first;
+        skip();
+        if (s_[pos_] != ':')
+          first = parseExpression();
+        if (symbol(":")) {
+          auto sl = make<Slice>();
+          sl->base = std::move(e);
+          sl->start = std::move(first);
+          skip();
+          if (s_[pos_] != ']' && s_[pos_] != ':')
+            sl->stop = parseExpression();
+          if (symbol(":")) {
+            skip();
+            if (s_[pos_] != ']')
+              sl->step = parseExpression();
+          }
+          expect("]");
+          e = std::move(sl);
+        } else {
+          expect("]");
+          auto sub = make<Subscript>();
+          sub->base = std::move(e);
+          sub->key = std::move(first);
+          e = std::move(sub);
+        }
+      } else if (symbol("(")) {
+        auto c = make<Call>();
+        c->callee = std::move(e);
+        if (!symbol(")")) {
+          do {
+            size_t save = pos_;
+            std::string w = peekWord();
+            if (!w.empty()) {
+              pos_ += w.size();
+              if (symbol("=") && !symbol("=")) {
+                c->kwargs.emplace_back(w, parseExpression());
+                continue;
+              }
+            }
+            pos_ = save;
+            c->args.push_back(parseExpression());
+          } while (symbol(","));
+          expect(")");
+        }
+        e = std::move(c);
+      } else {
+        return e;
+      }
+    }
+  }
+  ExprPtr primary() {
+    skip();
+    if (pos_ >= s_.size())
+      raise("an expression ends too soon");
+    char c = s_[pos_];
+    if (c == '\'' || c == '"') {
+      ++pos_;
+      std::string out;
+      while (pos_ < s_.size() && s_[pos_] != c) {
+        if (s_[pos_] == '\\' && pos_ + 1 < s_.size()) {
+          char e = s_[++pos_];
+          out += e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e;
+          ++pos_;
+          continue;
+        }
+        out += s_[pos_++];
+      }
+      if (pos_ >= s_.size())
+        raise("a string is never closed");
+      ++pos_;
+      return std::make_unique<Literal>(out);
+    }
+    if (std::isdigit(static_cast<unsigned char>(c))) {
+      size_t end = pos_;
+      bool real = false;
+      while (end < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[end])) ||
+                                 (s_[end] == '.' && !real)))
+        real |= s_[end++] == '.';
+      std::string num = s_.substr(pos_, end - pos_);
+      pos_ = end;
+      return std::make_unique<Literal>(real ? Json(std::stod(num))
+                                            : Json(std::stoll(num)));
+    }
+    if (symbol("(")) {
+      ExprPtr e = parseExpression();
+      expect(")");
+      return e;
+    }
+    if (symbol("[")) {
+      auto l = make<ListExpr>();
+      if (!symbol("]")) {
+        do
+          l->items.push_back(parseExpression());
+        while (symbol(",") && !symbol("]") && (true));
+        skip();
+        if (pos_ < s_.size() && s_[pos_] == ']')
+          ++pos_;
+      }
+      return l;
+    }
+    if (symbol("{")) {
+      auto d = make<DictExpr>();
+      if (!symbol("}")) {
+        do {
+          ExprPtr k = parseExpression();
+          expect(":");
+          d->items.emplace_back(std::move(k), parseExpression());
+        } while (symbol(","));
+        expect("}");
+      }
+      return d;
+    }
+    std::string w = identifier();
+    if (w == "true" || w == "True")
+      return std::make_unique<Literal>(true);
+    if (w == "false" || w == "False")
+      return std::make_unique<Literal>(false);
+    if (w == "none" || w == "None")
+      return std::make_unique<Literal>(Json());
+    return std::make_unique<Name>(w);
+  }
+
+  const std::string &s_;
+  size_t pos_ = 0;
+};
+
+//===----------------------------------------------------------------------===//
+// Statements
+//===----------------------------------------------------------------------===//
+
+struct Node;
+using Body = std::vector<std::unique_ptr<Node>>;
+
+enum class Flow { Normal, Break, Continue };
+
+struct Node {
+  virtual ~Node() = default;
+  virtual Flow render(Scope &scope, std::string &out) const = 0;
+};
+
+Flow renderBody(const Body &body, Scope &scope, std::string &out) {
+  for (const auto &n : body)
+    if (Flow f = n->render(scope, out); f != Flow::Normal)
+      return f;
+  return Flow::Normal;
+}
+
+struct TextNode : Node {
+  std::string text;
+  Flow render(Scope &, std::string &out) const override {
+    out += text;
+    return Flow::Normal;
+  }
+};
+
+struct OutputNode : Node {
+  ExprPtr expr;
+  Flow render(Scope &scope, std::string &out) const override {
+    out += str(expr->eval(scope));
+    return Flow::Normal;
+  }
+};
+
+struct IfNode : Node {
+  std::vector<std::pair<ExprPtr, Body>> branches; // null condition: else
+  Flow render(Scope &scope, std::string &out) const override {
+    for (const auto &[cond, body] : branches)
+      if (!cond || truthy(cond->eval(scope)))
+        return renderBody(body, scope, out);
+    return Flow::Normal;
+  }
+};
+
+struct ForNode : Node {
+  std::vector<std::string> names;
+  ExprPtr iterable, filter;
+  Body body, otherwise;
+  Flow render(Scope &scope, std::string &out) const override {
+    Json items = iterable->eval(scope);
+    if (items.is_object())
+      items = callFilter("items", items, {});
+    if (isUndefined(items) || items.is_null())
+      items = Json::array();
+    if (!items.is_array())
+      raise("for needs a list, got " + std::string(items.type_name()));
+    std::vector<Json> kept;
+    for (const Json &item : items) {
+      if (filter) {
+        scope.frames.emplace_back();
+        bind(scope, item);
+        bool pass = truthy(filter->eval(scope));
+        scope.frames.pop_back();
+        if (!pass)
+          continue;
+      }
+      kept.push_back(item);
+    }
+    if (kept.empty())
+      return renderBody(otherwise, scope, out);
+    const int64_t n = static_cast<int64_t>(kept.size());
+    for (int64_t i = 0; i < n; ++i) {
+      scope.frames.emplace_back();
+      bind(scope, kept[i]);
+      scope.set("loop", {{"index", i + 1},      {"index0", i},
+                         {"revindex", n - i},   {"revindex0", n - i - 1},
+                         {"first", i == 0},     {"last", i == n - 1},
+                         {"length", n},
+                         {"previtem", i > 0 ? kept[i - 1] : undefined()},
+                         {"nextitem", i + 1 < n ? kept[i + 1] : undefined()}});
+      Flow f = renderBody(body, scope, out);
+      // Assignments inside a loop do not outlive it (jinja2's scoping);
+      // namespaces, being objects set outside, do.
+      scope.frames.pop_back();
+      if (f == Flow::Break)
+        break;
+    }
+    return Flow::Normal;
+  }
+  void bind(Scope &scope, const Json &item) const {
+    if (names.size() == 1) {
+      scope.set(names[0], item);
+      return;
+    }
+    if (!item.is_array() || item.size() != names.size())
+      raise("cannot unpack a loop item into " + std::to_string(names.size()) +
+            " names");
+    for (size_t k = 0; k < names.size(); ++k)
+      scope.set(names[k], item[k]);
+  }
+};
+
+struct SetNode : Node {
+  std::string name, attribute;
+  ExprPtr value;
+  Flow render(Scope &scope, std::string &) const override {
+    Json v = value->eval(scope);
+    if (attribute.empty()) {
+      scope.set(name, std::move(v));
+      return Flow::Normal;
+    }
+    Json *ns = scope.find(name);
+    if (!ns || !ns->is_object())
+      raise("'" + name + "' is not a namespace");
+    (*ns)[attribute] = std::move(v);
+    return Flow::Normal;
+  }
+};
+
+struct FlowNode : Node {
+  Flow flow;
+  Flow render(Scope &, std::string &) const override { return flow; }
+};
+
+class TemplateParser {
+public:
+  explicit TemplateParser(std::vector<Token> tokens) : tokens_(std::move(tokens)) {}
+
+  Body parse() {
+    Body body = parseBody({});
+    if (pos_ < tokens_.size())
+      raise("unexpected {% " + trimmed(tokens_[pos_].body) + " %}");
+    return body;
+  }
+
+private:
+  /// Parses until a block tag whose first word is in `ends` (left unread).
+  Body parseBody(const std::vector<std::string> &ends) {
+    Body body;
+    while (pos_ < tokens_.size()) {
+      const Token &t = tokens_[pos_];
+      if (t.kind == Token::Text) {
+        auto n = std::make_unique<TextNode>();
+        n->text = t.body;
+        body.push_back(std::move(n));
+        ++pos_;
+        continue;
+      }
+      if (t.kind == Token::Expr) {
+        Parser p(t.body);
+        auto n = std::make_unique<OutputNode>();
+        n->expr = p.parseExpression();
+        if (!p.atEnd())
+          raise("unexpected '" + p.rest() + "' in {{ " + trimmed(t.body) + " }}");
+        body.push_back(std::move(n));
+        ++pos_;
+        continue;
+      }
+      Parser p(t.body);
+      const std::string keyword = p.peekWord();
+      if (std::find(ends.begin(), ends.end(), keyword) != ends.end())
+        return body;
+      ++pos_;
+      p.word(keyword);
+      if (keyword == "if") {
+        auto n = std::make_unique<IfNode>();
+        ExprPtr cond = p.parseExpression();
+        for (;;) {
+          Body branch = parseBody({"elif", "else", "endif"});
+          n->branches.emplace_back(std::move(cond), std::move(branch));
+          if (pos_ >= tokens_.size())
+            raise("{% if %} without {% endif %}");
+          Parser q(tokens_[pos_++].body);
+          std::string w = q.peekWord();
+          q.word(w);
+          if (w == "endif")
+            break;
+          cond = w == "elif" ? q.parseExpression() : nullptr;
+        }
+        body.push_back(std::move(n));
+      } else if (keyword == "for") {
+        auto n = std::make_unique<ForNode>();
+        do
+          n->names.push_back(p.identifier());
+        while (p.symbol(","));
+        if (!p.word("in"))
+          raise("expected 'in' in {% for %}");
+        n->iterable = p.parseIterable();
+        if (p.word("if"))
+          n->filter = p.parseExpression();
+        n->body = parseBody({"else", "endfor"});
+        if (pos_ >= tokens_.size())
+          raise("{% for %} without {% endfor %}");
+        Parser q(tokens_[pos_++].body);
+        if (q.word("else")) {
+          n->otherwise = parseBody({"endfor"});
+          if (pos_ >= tokens_.size())
+            raise("{% for %} without {% endfor %}");
+          ++pos_;
+        }
+        body.push_back(std::move(n));
+      } else if (keyword == "set") {
+        auto n = std::make_unique<SetNode>();
+        n->name = p.identifier();
+        if (p.symbol("."))
+          n->attribute = p.identifier();
+        if (!p.symbol("="))
+          raise("{% set %} blocks are not supported");
+        n->value = p.parseExpression();
+        body.push_back(std::move(n));
+      } else if (keyword == "break" || keyword == "continue") {
+        auto n = std::make_unique<FlowNode>();
+        n->flow = keyword == "break" ? Flow::Break : Flow::Continue;
+        body.push_back(std::move(n));
+      } else if (keyword == "generation" || keyword == "endgeneration") {
+        // transformers' assistant-mask markers: no output of their own.
+      } else {
+        raise("{% " + keyword + " %} is not supported");
+      }
+      if (keyword != "if" && keyword != "for" && !p.atEnd())
+        raise("unexpected '" + p.rest() + "' in {% " + trimmed(t.body) + " %}");
+    }
+    if (!ends.empty())
+      raise("{% " + ends.back() + " %} is missing");
+    return body;
+  }
+
+  std::vector<Token> tokens_;
+  size_t pos_ = 0;
+};
+
+} // namespace
+
+Result<std::string> fairkv::serve::renderTemplate(const std::string &source,
+                                                  const std::string &contextJson) {
+  Json context = Json::parse(contextJson, nullptr, false);
+  if (context.is_discarded() || !context.is_object())
+    return makeError("the template's variables are not a JSON object");
+  try {
+    Body body = TemplateParser(lex(source)).parse();
+    Scope scope;
+    scope.frames.emplace_back();
+    for (auto it = context.begin(); it != context.end(); ++it)
+      scope.set(it.key(), *it);
+    std::string out;
+    renderBody(body, scope, out);
+    return out;
+  } catch (const TemplateError &e) {
+    return makeError(e.message);
+  } catch (const std::exception &e) {
+    return makeError(std::string("the template failed: ") + e.what());
+  }
+}
+
+Result<std::string> fairkv::serve::renderChatTemplate(
+    const std::string &source, const std::string &messagesJson,
+    const std::string &bosToken, const std::string &eosToken,
+    bool addGenerationPrompt) {
+  Json messages = Json::parse(messagesJson, nullptr, false);
+  if (messages.is_discarded() || !messages.is_array())
+    return makeError("messages must be a list");
+  for (Json &m : messages) {
+    if (!m.is_object() || !m.value("role", Json()).is_string())
+      return makeError("every message needs a role");
+    // OpenAI's content parts: the text parts, joined.
+    if (m.contains("content") && m["content"].is_array()) {
+      std::string text;
+      for (const Json &part : m["content"])
+        if (part.is_object() && part.value("type", "") == "text")
+          text += part.value("text", "");
+        else
+          return makeError("only text content parts are supported");
+      m["content"] = text;
+    }
+  }
+  Json context = {{"messages", messages},
+                  {"bos_token", bosToken},
+                  {"eos_token", eosToken},
+                  {"add_generation_prompt", addGenerationPrompt}};
+  return renderTemplate(source, context.dump());
+}
+
+Result<ChatConfig> fairkv::serve::readChatConfig(const std::string &tokenizerPath) {
+  std::filesystem::path folder(tokenizerPath);
+  std::error_code ec;
+  if (!std::filesystem::is_directory(folder, ec))
+    folder = folder.parent_path();
+  ChatConfig config;
+  std::ifstream in(folder / "tokenizer_config.json");
+  if (!in)
+    return config;
+  std::ostringstream text;
+  text << in.rdbuf();
+  Json j = Json::parse(text.str(), nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return makeError((folder / "tokenizer_config.json").string() +
+                     ": not a JSON object");
+  auto token = [&](const char *key) {
+    const Json v = j.value(key, Json());
+    if (v.is_string())
+      return v.get<std::string>();
+    if (v.is_object() && v.value("content", Json()).is_string())
+      return v["content"].get<std::string>();
+    return std::string();
+  };
+  config.bosToken = token("bos_token");
+  config.eosToken = token("eos_token");
+  const Json t = j.value("chat_template", Json());
+  if (t.is_string()) {
+    config.chatTemplate = t.get<std::string>();
+  } else if (t.is_array()) {
+    for (const Json &named : t)
+      if (named.is_object() && named.value("name", "") == "default" &&
+          named.value("template", Json()).is_string())
+        config.chatTemplate = named["template"].get<std::string>();
+  }
+  // transformers 4.43+ may keep it in chat_template.jinja instead.
+  if (config.chatTemplate.empty()) {
+    std::ifstream jinja(folder / "chat_template.jinja");
+    if (jinja) {
+      std::ostringstream body;
+      body << jinja.rdbuf();
+      config.chatTemplate = body.str();
+    }
+  }
+  return config;
+}

@@ -1,0 +1,636 @@
+//===- Server.cpp - OpenAI-compatible completions over HTTP ---------------===//
+//
+// HTTP threads (cpp-httplib) parse and tokenise requests and queue them; one
+// scheduler thread forms batches from the queue and runs them; each
+// request's text reaches its HTTP thread through its own queue of deltas, so
+// a streamed response sends each piece as the step that made it ends.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fairkv/Serve/Server.h"
+
+#include "fairkv/Serve/ChatTemplate.h"
+#include "fairkv/Serve/Sampler.h"
+#include "fairkv/Serve/TextStream.h"
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <deque>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+using namespace fairkv::serve;
+using Json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::atomic<bool> gStop{false};
+
+extern "C" void onSignal(int) { gStop = true; }
+
+/// One request, shared by its HTTP thread and the scheduler.
+struct Request {
+  uint64_t id = 0;
+  bool chat = false, stream = false;
+  std::vector<int64_t> prompt;
+  SamplingParams sampling;
+  int64_t maxTokens = 16;
+  std::vector<std::string> stops;
+  Clock::time_point arrived;
+
+  std::mutex m;
+  std::condition_variable cv;
+  std::deque<std::string> deltas;
+  bool done = false;
+  std::string finishReason, error;
+  int errorStatus = 0;
+  int64_t completionTokens = 0;
+  std::atomic<bool> cancelled{false};
+
+  void push(std::string delta) {
+    if (delta.empty())
+      return;
+    std::lock_guard<std::mutex> lock(m);
+    deltas.push_back(std::move(delta));
+    cv.notify_all();
+  }
+  void finish(std::string reason) {
+    std::lock_guard<std::mutex> lock(m);
+    done = true;
+    finishReason = std::move(reason);
+    cv.notify_all();
+  }
+  void fail(int status, std::string message) {
+    std::lock_guard<std::mutex> lock(m);
+    done = true;
+    errorStatus = status;
+    error = std::move(message);
+    cv.notify_all();
+  }
+};
+
+/// Fixed-bucket histogram in Prometheus' text format.
+struct Histogram {
+  std::vector<double> bounds = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                0.5,   1,     2.5,  5,     10,   30};
+  std::vector<uint64_t> counts = std::vector<uint64_t>(bounds.size(), 0);
+  uint64_t count = 0;
+  double sum = 0;
+  void observe(double v) {
+    for (size_t i = 0; i < bounds.size(); ++i)
+      if (v <= bounds[i])
+        ++counts[i];
+    ++count;
+    sum += v;
+  }
+  void render(std::ostream &out, const std::string &name,
+              const std::string &help) const {
+    out << "# HELP " << name << " " << help << "\n# TYPE " << name
+        << " histogram\n";
+    for (size_t i = 0; i < bounds.size(); ++i)
+      out << name << "_bucket{le=\"" << bounds[i] << "\"} " << counts[i]
+          << "\n";
+    out << name << "_bucket{le=\"+Inf\"} " << count << "\n"
+        << name << "_sum " << sum << "\n"
+        << name << "_count " << count << "\n";
+  }
+};
+
+class Scheduler {
+public:
+  Scheduler(const fairkv::tokenizer::Tokenizer &tokenizer,
+            const ServerOptions &options, const ServerHooks &hooks)
+      : tokenizer_(tokenizer), options_(options), hooks_(hooks) {}
+
+  /// Queues `r`; false when the server is shutting down.
+  bool submit(const std::shared_ptr<Request> &r) {
+    std::lock_guard<std::mutex> lock(m_);
+    if (stopping_)
+      return false;
+    queue_.push_back(r);
+    promptTokens_ += static_cast<uint64_t>(r->prompt.size());
+    cv_.notify_all();
+    return true;
+  }
+
+  void stop() {
+    std::lock_guard<std::mutex> lock(m_);
+    stopping_ = true;
+    cv_.notify_all();
+  }
+
+  void loop();
+  std::string metrics();
+
+private:
+  void runBatch(std::vector<std::shared_ptr<Request>> batch);
+
+  const fairkv::tokenizer::Tokenizer &tokenizer_;
+  const ServerOptions &options_;
+  const ServerHooks &hooks_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<Request>> queue_;
+  bool stopping_ = false;
+  // Metrics, under m_.
+  int64_t running_ = 0;
+  uint64_t promptTokens_ = 0, generationTokens_ = 0, finished_ = 0,
+           refused_ = 0, batches_ = 0;
+  double lastTokensPerSecond_ = 0;
+  Histogram ttft_, itl_, e2e_;
+};
+
+void Scheduler::loop() {
+  for (;;) {
+    std::vector<std::shared_ptr<Request>> batch;
+    {
+      std::unique_lock<std::mutex> lock(m_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) {
+        for (auto &r : queue_)
+          r->fail(503, "the server is shutting down");
+        queue_.clear();
+        return;
+      }
+      while (!queue_.empty() && queue_.front()->cancelled)
+        queue_.pop_front();
+      std::vector<std::vector<int64_t>> prompts;
+      for (size_t i = 0; i < queue_.size() &&
+                         static_cast<int64_t>(i) < options_.maxBatch;
+           ++i)
+        prompts.push_back(queue_[i]->prompt);
+      if (prompts.empty())
+        continue;
+      // Admission between batches: the oldest requests whose KV fits.
+      const int64_t fit = hooks_.fitting(prompts);
+      if (fit == 0) {
+        std::shared_ptr<Request> r = queue_.front();
+        queue_.pop_front();
+        ++refused_;
+        r->fail(400, "the request's KV does not fit the devices' memory even "
+                     "alone (" +
+                         std::to_string(r->prompt.size()) +
+                         " prompt tokens): shorten the prompt or max_tokens");
+        continue;
+      }
+      for (int64_t i = 0; i < fit; ++i) {
+        batch.push_back(queue_.front());
+        queue_.pop_front();
+      }
+      running_ = static_cast<int64_t>(batch.size());
+      ++batches_;
+    }
+    runBatch(std::move(batch));
+    std::lock_guard<std::mutex> lock(m_);
+    running_ = 0;
+  }
+}
+
+void Scheduler::runBatch(std::vector<std::shared_ptr<Request>> batch) {
+  const size_t n = batch.size();
+  std::vector<Sampler> samplers;
+  std::vector<TextStream> streams;
+  std::vector<std::vector<int64_t>> prompts;
+  int64_t maxSteps = 1;
+  for (const auto &r : batch) {
+    samplers.emplace_back(r->sampling, r->id);
+    streams.emplace_back(tokenizer_, r->stops);
+    prompts.push_back(r->prompt);
+    maxSteps = std::max(maxSteps, r->maxTokens);
+  }
+  std::vector<bool> finished(n, false);
+  std::vector<Clock::time_point> last(n);
+  const Clock::time_point start = Clock::now();
+  uint64_t tokens = 0;
+  auto end = [&](size_t i, const std::string &reason) {
+    finished[i] = true;
+    batch[i]->push(streams[i].finish());
+    batch[i]->finish(reason);
+    std::lock_guard<std::mutex> lock(m_);
+    ++finished_;
+    e2e_.observe(std::chrono::duration<double>(Clock::now() -
+                                               batch[i]->arrived)
+                     .count());
+  };
+  StepFn onStep = [&](int64_t, const float *logits, int64_t vocab,
+                      const std::vector<int64_t> &argmax,
+                      std::vector<int64_t> &next) {
+    size_t running = 0;
+    const Clock::time_point now = Clock::now();
+    for (size_t i = 0; i < n; ++i) {
+      if (finished[i])
+        continue;
+      Request &r = *batch[i];
+      const int64_t token =
+          samplers[i].next(logits + i * vocab, vocab, argmax[i]);
+      next[i] = token;
+      ++tokens;
+      {
+        std::lock_guard<std::mutex> lock(m_);
+        ++generationTokens_;
+        if (r.completionTokens == 0)
+          ttft_.observe(std::chrono::duration<double>(now - r.arrived).count());
+        else
+          itl_.observe(std::chrono::duration<double>(now - last[i]).count());
+      }
+      last[i] = now;
+      ++r.completionTokens;
+      if (r.cancelled) {
+        end(i, "cancelled");
+        continue;
+      }
+      if (std::find(options_.eosIds.begin(), options_.eosIds.end(), token) !=
+          options_.eosIds.end()) {
+        end(i, "stop");
+        continue;
+      }
+      bool stopped = false;
+      r.push(streams[i].push(token, &stopped));
+      if (stopped) {
+        end(i, "stop");
+        continue;
+      }
+      if (r.completionTokens >= r.maxTokens) {
+        end(i, "length");
+        continue;
+      }
+      ++running;
+    }
+    return running > 0;
+  };
+  std::string error = hooks_.runBatch(prompts, maxSteps, onStep);
+  for (size_t i = 0; i < n; ++i) {
+    if (finished[i])
+      continue;
+    if (!error.empty())
+      batch[i]->fail(500, error);
+    else
+      end(i, "length");
+  }
+  const double seconds =
+      std::chrono::duration<double>(Clock::now() - start).count();
+  std::lock_guard<std::mutex> lock(m_);
+  if (seconds > 0)
+    lastTokensPerSecond_ = static_cast<double>(tokens) / seconds;
+}
+
+std::string Scheduler::metrics() {
+  std::vector<int64_t> kv = hooks_.kvBytes ? hooks_.kvBytes()
+                                           : std::vector<int64_t>();
+  std::lock_guard<std::mutex> lock(m_);
+  std::ostringstream out;
+  auto gauge = [&](const char *name, const char *help, double value,
+                   const char *type = "gauge") {
+    out << "# HELP " << name << " " << help << "\n# TYPE " << name << " "
+        << type << "\n"
+        << name << " " << value << "\n";
+  };
+  gauge("fairkv_requests_running", "Requests in the batch running",
+        static_cast<double>(running_));
+  gauge("fairkv_requests_waiting", "Requests queued for a batch",
+        static_cast<double>(queue_.size()));
+  gauge("fairkv_requests_finished_total", "Requests finished",
+        static_cast<double>(finished_), "counter");
+  gauge("fairkv_requests_refused_total",
+        "Requests refused because their KV does not fit",
+        static_cast<double>(refused_), "counter");
+  gauge("fairkv_batches_total", "Batches run", static_cast<double>(batches_),
+        "counter");
+  gauge("fairkv_prompt_tokens_total", "Prompt tokens received",
+        static_cast<double>(promptTokens_), "counter");
+  gauge("fairkv_generation_tokens_total", "Tokens generated",
+        static_cast<double>(generationTokens_), "counter");
+  gauge("fairkv_generation_tokens_per_second",
+        "Tokens generated per second by the last batch", lastTokensPerSecond_);
+  out << "# HELP fairkv_kv_bytes KV cache bytes admitted on each device for "
+         "the last batch\n# TYPE fairkv_kv_bytes gauge\n";
+  for (size_t g = 0; g < kv.size(); ++g)
+    out << "fairkv_kv_bytes{device=\"" << g << "\"} " << kv[g] << "\n";
+  ttft_.render(out, "fairkv_time_to_first_token_seconds",
+               "Seconds from a request's arrival to its first token");
+  itl_.render(out, "fairkv_inter_token_latency_seconds",
+              "Seconds between a request's successive tokens");
+  e2e_.render(out, "fairkv_request_latency_seconds",
+              "Seconds from a request's arrival to its last token");
+  return out.str();
+}
+
+Json errorBody(const std::string &message, const std::string &type) {
+  return {{"error",
+           {{"message", message}, {"type", type}, {"param", nullptr},
+            {"code", nullptr}}}};
+}
+
+void sendError(httplib::Response &res, int status, const std::string &message) {
+  res.status = status;
+  res.set_content(errorBody(message, status >= 500 ? "server_error"
+                                                   : "invalid_request_error")
+                      .dump(-1, ' ', false, Json::error_handler_t::replace),
+                  "application/json");
+}
+
+std::string dumped(const Json &j) {
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+/// Reads the sampling and limit fields common to both endpoints into `r`:
+/// "" or a one-line error.
+std::string readParams(const Json &body, const ServerOptions &options,
+                       Request &r) {
+  auto number = [&](const char *key, double fallback) {
+    auto it = body.find(key);
+    return it == body.end() || it->is_null() ? fallback : it->get<double>();
+  };
+  for (const char *key : {"frequency_penalty", "presence_penalty"})
+    if (number(key, 0) != 0)
+      return std::string(key) + " is not supported";
+  if (body.contains("n") && !body["n"].is_null() && body["n"] != 1)
+    return "n must be 1";
+  for (const char *key : {"logprobs", "top_logprobs", "best_of", "echo",
+                          "suffix", "logit_bias", "tools", "functions"})
+    if (body.contains(key) && !body[key].is_null() && body[key] != false)
+      return std::string(key) + " is not supported";
+  r.sampling.temperature = number("temperature", 1.0);
+  r.sampling.topP = number("top_p", 1.0);
+  r.sampling.topK = static_cast<int64_t>(number("top_k", 0));
+  if (r.sampling.topK < 0)
+    r.sampling.topK = 0; // vLLM's -1: off
+  r.sampling.minP = number("min_p", 0.0);
+  r.sampling.seed = static_cast<uint64_t>(number("seed", 0));
+  if (fairkv::placement::Status s = r.sampling.validate(); !s)
+    return s.error();
+  const char *limitKey =
+      body.contains("max_completion_tokens") ? "max_completion_tokens"
+                                             : "max_tokens";
+  r.maxTokens = static_cast<int64_t>(
+      number(limitKey, static_cast<double>(std::min<int64_t>(
+                           r.chat ? options.maxTokens : 16, options.maxTokens))));
+  if (r.maxTokens < 1)
+    return std::string(limitKey) + " must be at least 1";
+  if (r.maxTokens > options.maxTokens)
+    return std::string(limitKey) + " " + std::to_string(r.maxTokens) +
+           " exceeds the program's limit of " +
+           std::to_string(options.maxTokens) + " (its --max-new-tokens)";
+  if (auto it = body.find("stop"); it != body.end() && !it->is_null()) {
+    if (it->is_string())
+      r.stops.push_back(it->get<std::string>());
+    else if (it->is_array())
+      for (const Json &s : *it) {
+        if (!s.is_string())
+          return "stop must be a string or a list of strings";
+        r.stops.push_back(s.get<std::string>());
+      }
+    else
+      return "stop must be a string or a list of strings";
+  }
+  r.stream = body.value("stream", false);
+  return "";
+}
+
+} // namespace
+
+bool fairkv::serve::parseHostPort(const std::string &text, std::string &host,
+                                  int &port) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
+    return false;
+  host = text.substr(0, colon);
+  const std::string p = text.substr(colon + 1);
+  if (p.find_first_not_of("0123456789") != std::string::npos || p.size() > 5)
+    return false;
+  port = std::stoi(p);
+  return port <= 65535;
+}
+
+int fairkv::serve::serve(const tokenizer::Tokenizer &tokenizer,
+                         const ServerOptions &options,
+                         const ServerHooks &hooks) {
+  Scheduler scheduler(tokenizer, options, hooks);
+  httplib::Server server;
+  // One HTTP thread per connection a client keeps open (streams included).
+  server.new_task_queue = [] { return new httplib::ThreadPool(128); };
+  server.set_keep_alive_timeout(2);
+  server.set_payload_max_length(64 << 20);
+  std::atomic<uint64_t> nextId{1};
+  const int64_t vocab = tokenizer.vocabSize();
+
+  server.Get("/health", [](const httplib::Request &, httplib::Response &res) {
+    res.set_content("{\"status\":\"ok\"}", "application/json");
+  });
+  server.Get("/v1/models", [&](const httplib::Request &,
+                               httplib::Response &res) {
+    Json model = {{"id", options.modelName},
+                  {"object", "model"},
+                  {"created", 0},
+                  {"owned_by", "fairkv"}};
+    res.set_content(dumped({{"object", "list"}, {"data", {model}}}),
+                    "application/json");
+  });
+  server.Get("/metrics", [&](const httplib::Request &,
+                             httplib::Response &res) {
+    res.set_content(scheduler.metrics(), "text/plain; version=0.0.4");
+  });
+
+  auto handle = [&](bool chat) {
+    return [&, chat](const httplib::Request &req, httplib::Response &res) {
+      Json body = Json::parse(req.body, nullptr, false);
+      if (body.is_discarded() || !body.is_object())
+        return sendError(res, 400, "the body is not a JSON object");
+      auto r = std::make_shared<Request>();
+      r->chat = chat;
+      r->id = nextId++;
+      r->arrived = Clock::now();
+      std::string error;
+      try {
+        error = readParams(body, options, *r);
+        if (error.empty() && chat) {
+          if (options.chatTemplate.empty())
+            error = "the model has no chat template (tokenizer_config.json)";
+          else if (!body.contains("messages") || !body["messages"].is_array())
+            error = "messages must be a list";
+          else {
+            Result<std::string> text = renderChatTemplate(
+                options.chatTemplate, dumped(body["messages"]), options.bosToken,
+                options.eosToken, /*addGenerationPrompt=*/true);
+            if (!text)
+              error = "chat template: " + text.error();
+            else
+              r->prompt = tokenizer.encode(*text, /*addSpecialTokens=*/false);
+          }
+        } else if (error.empty()) {
+          Json prompt = body.value("prompt", Json());
+          if (prompt.is_array() && prompt.size() == 1 &&
+              (prompt[0].is_string() || prompt[0].is_array()))
+            prompt = prompt[0];
+          if (prompt.is_string()) {
+            r->prompt = tokenizer.encode(prompt.get<std::string>(), true);
+          } else if (prompt.is_array()) {
+            for (const Json &id : prompt) {
+              if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
+                  id.get<int64_t>() >= vocab) {
+                error = "prompt ids must be integers in the vocabulary";
+                break;
+              }
+              r->prompt.push_back(id.get<int64_t>());
+            }
+          } else {
+            error = "prompt must be a string, token ids, or a list of one";
+          }
+        }
+      } catch (const std::exception &e) {
+        error = std::string("malformed request: ") + e.what();
+      }
+      if (error.empty() && r->prompt.size() < 2)
+        error = "the prompt is " + std::to_string(r->prompt.size()) +
+                " token(s): a prefill needs at least 2";
+      if (!error.empty())
+        return sendError(res, 400, error);
+      if (!scheduler.submit(r))
+        return sendError(res, 503, "the server is shutting down");
+
+      const std::string id = (chat ? "chatcmpl-" : "cmpl-") +
+                             std::to_string(r->id);
+      const int64_t created = std::chrono::duration_cast<std::chrono::seconds>(
+                                  std::chrono::system_clock::now()
+                                      .time_since_epoch())
+                                  .count();
+      const std::string object =
+          chat ? "chat.completion.chunk" : "text_completion";
+      // Runs after this handler returns (streams): holds copies only.
+      auto chunk = [id, object, created, model = options.modelName,
+                    chat](const std::string &delta, const Json &finish,
+                          bool first) {
+        Json choice = {{"index", 0}, {"finish_reason", finish}};
+        if (chat) {
+          Json d = Json::object();
+          if (first)
+            d["role"] = "assistant";
+          if (!delta.empty() || first)
+            d["content"] = delta;
+          choice["delta"] = d;
+        } else {
+          choice["text"] = delta;
+          choice["logprobs"] = nullptr;
+        }
+        return "data: " +
+               dumped({{"id", id},
+                       {"object", object},
+                       {"created", created},
+                       {"model", model},
+                       {"choices", {choice}}}) +
+               "\n\n";
+      };
+      if (r->stream) {
+        res.set_header("Cache-Control", "no-cache");
+        auto first = std::make_shared<bool>(true);
+        res.set_chunked_content_provider(
+            "text/event-stream",
+            [r, chunk, first](size_t, httplib::DataSink &sink) {
+              std::unique_lock<std::mutex> lock(r->m);
+              r->cv.wait_for(lock, std::chrono::milliseconds(200), [&] {
+                return r->done || !r->deltas.empty();
+              });
+              std::string out;
+              if (*first) {
+                out += chunk("", nullptr, true);
+                *first = false;
+              }
+              while (!r->deltas.empty()) {
+                out += chunk(r->deltas.front(), nullptr, false);
+                r->deltas.pop_front();
+              }
+              const bool done = r->done;
+              const std::string reason = r->finishReason, error = r->error;
+              lock.unlock();
+              if (done) {
+                if (!error.empty())
+                  out += "data: " + dumped(errorBody(error, "server_error")) +
+                         "\n\n";
+                else
+                  out += chunk("", reason, false);
+                out += "data: [DONE]\n\n";
+              }
+              if (!out.empty() && !sink.write(out.data(), out.size())) {
+                r->cancelled = true; // the client went away
+                return false;
+              }
+              if (done)
+                sink.done();
+              return true;
+            },
+            [r](bool success) {
+              if (!success)
+                r->cancelled = true;
+            });
+        return;
+      }
+      std::unique_lock<std::mutex> lock(r->m);
+      r->cv.wait(lock, [&] { return r->done; });
+      if (!r->error.empty())
+        return sendError(res, r->errorStatus, r->error);
+      std::string text;
+      for (const std::string &d : r->deltas)
+        text += d;
+      Json choice = {{"index", 0}, {"finish_reason", r->finishReason}};
+      if (chat)
+        choice["message"] = {{"role", "assistant"}, {"content", text}};
+      else {
+        choice["text"] = text;
+        choice["logprobs"] = nullptr;
+      }
+      Json response = {
+          {"id", id},
+          {"object", chat ? "chat.completion" : "text_completion"},
+          {"created", created},
+          {"model", options.modelName},
+          {"choices", {choice}},
+          {"usage",
+           {{"prompt_tokens", r->prompt.size()},
+            {"completion_tokens", r->completionTokens},
+            {"total_tokens",
+             static_cast<int64_t>(r->prompt.size()) + r->completionTokens}}}};
+      res.set_content(dumped(response), "application/json");
+    };
+  };
+  server.Post("/v1/completions", handle(false));
+  server.Post("/v1/chat/completions", handle(true));
+
+  int port = options.port;
+  if (port == 0)
+    port = server.bind_to_any_port(options.host);
+  else if (!server.bind_to_port(options.host, port))
+    port = -1;
+  if (port <= 0) {
+    std::cerr << "error: cannot listen on " << options.host << ":"
+              << options.port << "\n";
+    return 1;
+  }
+  std::signal(SIGINT, onSignal);
+  std::signal(SIGTERM, onSignal);
+  std::thread scheduling([&] { scheduler.loop(); });
+  // On a signal: no new requests, the queued ones refused, the running batch
+  // finished (its streams end cleanly), then the listener closes.
+  std::thread watcher([&] {
+    while (!gStop)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    scheduler.stop();
+    scheduling.join();
+    server.stop();
+  });
+  if (options.onListening)
+    options.onListening(port);
+  server.listen_after_bind();
+  gStop = true;
+  watcher.join();
+  return 0;
+}

@@ -1,0 +1,76 @@
+//===- ChatTemplateTest.cpp - Chat templates against transformers ---------===//
+//
+// test/Fixtures/chat/templates.json holds Llama-3's, Qwen2's and Mistral's
+// chat templates and one that exercises more of Jinja, rendered by
+// transformers' apply_chat_template over several conversations
+// (scripts/make-chat-fixtures.py). Ours must render the same text, and
+// raise the same exceptions.
+//
+//===----------------------------------------------------------------------===//
+
+#include "fairkv/Serve/ChatTemplate.h"
+
+#include <nlohmann/json.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+using namespace fairkv::serve;
+
+namespace {
+
+TEST(ChatTemplate, RendersAsTransformersDoes) {
+  const char *root = std::getenv("FAIRKV_SOURCE_DIR");
+  std::ifstream in(std::string(root ? root : ".") +
+                   "/test/Fixtures/chat/templates.json");
+  ASSERT_TRUE(in);
+  std::ostringstream text;
+  text << in.rdbuf();
+  // Ordered, as Python keeps a conversation's keys (tojson prints them so).
+  const nlohmann::ordered_json all = nlohmann::ordered_json::parse(text.str());
+  ASSERT_GE(all["cases"].size(), 30u);
+  int errors = 0;
+  for (const auto &c : all["cases"]) {
+    const std::string name = c["template"];
+    SCOPED_TRACE(name + ", conversation " +
+                 std::to_string(c["conversation"].get<int>()) +
+                 (c["add_generation_prompt"].get<bool>() ? ", generation" : ""));
+    Result<std::string> r = renderChatTemplate(
+        all["templates"][name], all["conversations"][c["conversation"].get<int>()].dump(),
+        all["bos_token"], all["eos_token"], c["add_generation_prompt"]);
+    if (c.contains("error")) {
+      ++errors;
+      ASSERT_FALSE(r);
+      EXPECT_EQ(r.error(), c["error"].get<std::string>());
+      continue;
+    }
+    ASSERT_TRUE(r) << r.error();
+    EXPECT_EQ(*r, c["rendered"].get<std::string>());
+  }
+  EXPECT_GT(errors, 0); // Mistral's template refuses some conversations
+}
+
+TEST(ChatTemplate, RefusesWhatItDoesNotImplementInOneLine) {
+  auto error = [](const std::string &t) {
+    Result<std::string> r = renderTemplate(t, "{\"x\": [1, 2]}");
+    EXPECT_FALSE(r);
+    return r ? std::string() : r.error();
+  };
+  EXPECT_EQ(error("{% macro m() %}{% endmacro %}"), "{% macro %} is not supported");
+  EXPECT_EQ(error("{{ x | wordwrap }}"), "the filter 'wordwrap' is not supported");
+  EXPECT_EQ(error("{% if x %}open"), "{% endif %} is missing");
+  EXPECT_EQ(error("{{ x "), "a tag opened at offset 0 is never closed");
+  EXPECT_EQ(error("{{ x - 'a' }}"), "'-' needs numbers, got array and string");
+  Result<std::string> ok = renderTemplate(
+      "{% for a in x if a > 1 %}{{ a }}{% else %}none{% endfor %}|"
+      "{{ x[-1] }}{{ x[::-1] | join(',') }}|{{ 7 // 2 }}{{ -7 % 3 }}|"
+      "{{ y is defined }}{{ y | default('d') }}",
+      "{\"x\": [1, 2, 3]}");
+  ASSERT_TRUE(ok) << ok.error();
+  EXPECT_EQ(*ok, "23|33,2,1|32|Falsed");
+}
+
+} // namespace
