@@ -32,6 +32,21 @@ if os.path.isdir(shared_profiles):
     config.available_features.add("shared-profiles")
     config.substitutions.append(("%shared_profiles", shared_profiles))
 
+# The official OpenAI client, for the server's acceptance test: the
+# virtualenv scripts/setup-openai.sh makes (outside the repository).
+openai_venv = os.environ.get(
+    "FAIRKV_OPENAI_VENV",
+    os.path.join(os.environ.get("XDG_CACHE_HOME",
+                                os.path.join(os.path.expanduser("~"), ".cache")),
+                 "fairkv", "openai-venv"))
+openai_python = os.path.join(openai_venv, "bin", "python")
+if os.path.exists(openai_python):
+    import subprocess as _sp
+    if _sp.run([openai_python, "-c", "import openai, prometheus_client"],
+               stdout=_sp.DEVNULL, stderr=_sp.DEVNULL).returncode == 0:
+        config.available_features.add("openai")
+        config.substitutions.append(("%openai_python", openai_python))
+
 if config.fairkv_enable_cuda:
     config.available_features.add("cuda-build")
 

@@ -19,6 +19,18 @@ BatchRunner::BatchRunner(fairkv_rt_session *session, int64_t devices,
                          int64_t rank)
     : admitted(devices, 0), session_(session), devices_(devices), rank_(rank) {}
 
+int64_t BatchRunner::fitting(
+    const std::vector<std::vector<int64_t>> &prompts) const {
+  std::vector<int64_t> lengths;
+  for (const auto &p : prompts)
+    lengths.push_back(static_cast<int64_t>(p.size()));
+  int64_t fit = 0;
+  (void)fairkv_rt_session_admit_batch(
+      session_, fairkv_program_kv_layout, fairkv_program_kv_shares,
+      lengths.data(), static_cast<int64_t>(lengths.size()), nullptr, &fit);
+  return fit;
+}
+
 std::string BatchRunner::run(const std::vector<std::vector<int64_t>> &prompts,
                              int64_t maxSteps, const StepFn &onStep,
                              const std::function<void()> &afterPrefill) {

@@ -45,6 +45,10 @@ public:
                   int64_t maxSteps, const StepFn &onStep,
                   const std::function<void()> &afterPrefill = {});
 
+  /// How many of `prompts`' first requests fit the devices' KV memory
+  /// together (admission's answer; all of them without --kv-memory).
+  int64_t fitting(const std::vector<std::vector<int64_t>> &prompts) const;
+
   double prefillSeconds = 0, decodeSeconds = 0;
   /// What admission computed for the last batch, per device.
   std::vector<int64_t> admitted;

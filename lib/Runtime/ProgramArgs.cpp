@@ -2,6 +2,7 @@
 
 #include "ProgramArgs.h"
 
+#include "fairkv/Serve/Server.h"
 #include "fairkv/Version.h"
 
 #include "fairkv/Runtime/FairKVRuntime.h"
@@ -118,6 +119,13 @@ void addOptions(CLI::App &app, ProgramArgs &a) {
   app.add_flag("--json-lines", a.jsonLines,
                "with --tokenizer: print each request as a JSON line (request, "
                "text, tokens, finish_reason)");
+  app.add_option("--serve", a.serve,
+                 "serve OpenAI-compatible completions and chat completions "
+                 "on HOST:PORT (port 0: any free one) until SIGINT or SIGTERM; "
+                 "needs --tokenizer");
+  app.add_option("--model-name", a.modelName,
+                 "the model's name the server answers to")
+      ->capture_default_str();
   app.add_option("--temperature", a.sampling.temperature,
                  "sampling temperature (0: greedy, the default)")
       ->capture_default_str();
@@ -195,6 +203,21 @@ std::string check(ProgramArgs &a, bool duoSinkGiven) {
     return std::string(
         "--prompt, --text-prompts, --stop and --json-lines need --tokenizer");
   a.sampling.seed = a.seed;
+  if (!a.serve.empty()) {
+    if (a.tokenizer.empty())
+      return std::string("--serve needs --tokenizer");
+    if (a.useMpi)
+      return std::string("--serve runs its devices as threads: not with --mpi");
+    if (!a.promptsFile.empty() || a.randomPrompts > 0 ||
+        !a.textPrompts.empty() || !a.textPromptsFile.empty())
+      return std::string("--serve takes its prompts from requests, not "
+                         "--prompts, --random-prompts, --prompt or "
+                         "--text-prompts");
+    std::string host;
+    int port = 0;
+    if (!fairkv::serve::parseHostPort(a.serve, host, port))
+      return "--serve needs HOST:PORT, got '" + a.serve + "'";
+  }
   return "";
 }
 

@@ -35,6 +35,8 @@ struct ProgramArgs {
   /// Text in, text out: the model's tokenizer, prompts as text, sampling
   /// (greedy by default), stop strings and end-of-sequence ids.
   std::string tokenizer, textPromptsFile;
+  /// Serve HOST:PORT instead of running prompts; the model's name there.
+  std::string serve, modelName = "fairkv";
   bool jsonLines = false;
   std::vector<std::string> textPrompts, stops;
   std::vector<int64_t> eosIds;

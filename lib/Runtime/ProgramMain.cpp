@@ -10,7 +10,9 @@
 #include "ProgramArgs.h"
 
 #include "fairkv/Serve/ModelFolder.h"
+#include "fairkv/Serve/ChatTemplate.h"
 #include "fairkv/Serve/Sampler.h"
+#include "fairkv/Serve/Server.h"
 #include "fairkv/Serve/TextStream.h"
 #include "fairkv/Tokenizer/Tokenizer.h"
 
@@ -183,6 +185,43 @@ static int runProgram(int argc, char **argv) {
   if (a.ignoreEos)
     eos.clear();
   const bool text = tokenizer.has_value();
+  if (!a.serve.empty()) {
+    fairkv::serve::ServerOptions so;
+    fairkv::serve::parseHostPort(a.serve, so.host, so.port);
+    so.modelName = a.modelName;
+    so.maxBatch = a.batchSize > 0 ? a.batchSize : 32;
+    so.maxTokens = a.maxNew;
+    so.eosIds = eos;
+    auto chat = fairkv::serve::readChatConfig(a.tokenizer);
+    if (!chat)
+      return fail(chat.error());
+    so.chatTemplate = chat->chatTemplate;
+    so.bosToken = chat->bosToken;
+    so.eosToken = chat->eosToken;
+    so.onListening = [&](int port) {
+      std::cout << "serving " << a.modelName << " on http://" << so.host << ":"
+                << port << " (" << fairkv_program_num_devices
+                << " devices, batches of up to "
+                << so.maxBatch << ", up to " << so.maxTokens
+                << " tokens each)" << std::endl;
+    };
+    fairkv::rt::BatchRunner runner(session, fairkv_program_num_devices, -1);
+    fairkv::serve::ServerHooks hooks;
+    hooks.fitting = [&](const std::vector<std::vector<int64_t>> &p) {
+      return runner.fitting(p);
+    };
+    hooks.runBatch = [&](const std::vector<std::vector<int64_t>> &p,
+                         int64_t maxSteps, const fairkv::serve::StepFn &step) {
+      return runner.run(p, maxSteps,
+                        [&](const fairkv::rt::StepView &v,
+                            std::vector<int64_t> &next) {
+                          return step(v.step, v.logits, v.vocab, *v.argmax,
+                                      next);
+                        });
+    };
+    hooks.kvBytes = [&] { return runner.admitted; };
+    return fairkv::serve::serve(*tokenizer, so, hooks);
+  }
   std::vector<std::vector<int64_t>> prompts;
   if (!a.textPromptsFile.empty()) {
     std::ifstream in(a.textPromptsFile);
