@@ -23,6 +23,8 @@ std::function<int()> addCompileCommand(CLI::App &app, std::string libDir);
 std::function<int()> addWeightsCommand(CLI::App &app);
 /// Adds `demo`; `libDir` holds the runtime libraries.
 std::function<int()> addDemoCommand(CLI::App &app, std::string libDir);
+/// Adds `serve`.
+std::function<int()> addServeCommand(CLI::App &app);
 
 } // namespace fairkv::tool
 

@@ -26,6 +26,7 @@ int main(int argc, char **argv) {
   std::function<int()> compile = fairkv::tool::addCompileCommand(app, libDir);
   std::function<int()> weights = fairkv::tool::addWeightsCommand(app);
   std::function<int()> demo = fairkv::tool::addDemoCommand(app, libDir);
+  std::function<int()> serve = fairkv::tool::addServeCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {
@@ -36,7 +37,7 @@ int main(int argc, char **argv) {
   try {
     for (auto &[name, command] :
          {std::pair{"plan", &plan}, {"import", &import}, {"compile", &compile},
-          {"weights", &weights}, {"demo", &demo}})
+          {"weights", &weights}, {"demo", &demo}, {"serve", &serve}})
       if (app.got_subcommand(name))
         return (*command)();
   } catch (const std::exception &e) {
