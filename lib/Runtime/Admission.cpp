@@ -71,6 +71,19 @@ int64_t pagesOf(int64_t tokens, int64_t pageTokens) {
   return (tokens + pageTokens - 1) / pageTokens;
 }
 
+/// The tokens a head of `budget` commits pages for, for a prompt of
+/// `length` (as the prefill's end counts them): everything when a sliding
+/// window fits in the budget, a streaming head's budget, else at most the
+/// budget; then the decode steps (one for a streaming head).
+int64_t committedTokens(const fairkv_rt_options &opt, int64_t length,
+                        int64_t budget) {
+  const bool streaming = duoStreams(opt, length, budget);
+  int64_t kept = std::min(length, budget);
+  if (opt.sliding_window > 0 && budget >= opt.sliding_window)
+    kept = length;
+  return kept + (streaming ? 1 : opt.max_new_tokens);
+}
+
 /// Bytes every device reserves for requests of these prompt lengths.
 std::vector<int64_t> bytesNeeded(const fairkv_rt_options &opt, int64_t headDim,
                                  const std::vector<LayoutEntry> &entries,
@@ -108,9 +121,7 @@ std::vector<int64_t> bytesNeeded(const fairkv_rt_options &opt, int64_t headDim,
                std::min(candidates, std::max<int64_t>(0, safe - w)), device});
           continue;
         }
-        const int64_t kept = std::min(length, s.budget);
-        const bool streaming = duoStreams(opt, length, s.budget);
-        const int64_t total = kept + (streaming ? 1 : opt.max_new_tokens);
+        const int64_t total = committedTokens(opt, length, s.budget);
         tokens += total;
         pages += pagesOf(total, opt.page_tokens);
       }
@@ -197,4 +208,94 @@ FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_admit_batch(
                                  " requests fit (--batch-size " +
                                  std::to_string(fit) + ")"
                            : std::string("not even one request fits")));
+}
+
+namespace {
+
+/// Bytes every device's pools will span with the running requests and
+/// `lengths` joining (CPU pages; a pool grows only past what its running
+/// requests committed).
+std::vector<int64_t> bytesWithJoiners(const fairkv_rt_session &session,
+                                      int64_t headDim,
+                                      const std::vector<LayoutEntry> &entries,
+                                      const std::vector<int64_t> &lengths) {
+  const fairkv_rt_options &opt = session.options;
+  const int64_t pageBytes = opt.page_tokens * 2 * headDim * 4;
+  std::vector<int64_t> bytes(opt.devices, 0);
+  for (const LayoutEntry &e : entries) {
+    const Split &s = e.split;
+    std::vector<int64_t> added(s.devices.size(), 0);
+    Owners owners;
+    if (s.devices.size() > 1) {
+      const auto &known = session.devices[s.devices[0]]->owners;
+      if (auto it = known.find(splitKey(s)); it != known.end())
+        owners = it->second;
+    }
+    for (size_t i = 0; i < lengths.size(); ++i) {
+      const int64_t tokens = opt.adakv_alpha >= 0
+                                 ? lengths[i] + opt.max_new_tokens
+                                 : committedTokens(opt, lengths[i], s.budget);
+      // Joiners take slots no running request has.
+      const int64_t r =
+          s.devices.size() > 1
+              ? owners.assign(-1 - static_cast<int64_t>(i),
+                              admissionCost(lengths[i], s.budget,
+                                            opt.max_new_tokens),
+                              s.shares)
+              : 0;
+      added[r] += pagesOf(tokens, opt.page_tokens);
+    }
+    for (size_t r = 0; r < s.devices.size(); ++r) {
+      const auto &caches = session.devices[s.devices[r]]->cache;
+      int64_t pool = 0, committed = 0;
+      if (auto it = caches.find({e.layer, s.head}); it != caches.end()) {
+        pool = it->second.poolPages();
+        committed = it->second.committedPages();
+      }
+      bytes[s.devices[r]] += std::max(pool, committed + added[r]) * pageBytes;
+    }
+  }
+  return bytes;
+}
+
+} // namespace
+
+FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_admit_join(
+    const fairkv_rt_session *session, const int64_t *layout,
+    const double *shares, const int64_t *lengths, int64_t n,
+    int64_t *bytesPerDevice, int64_t *fitting) {
+  if (!session || !layout || !shares || (!lengths && n > 0) || n < 0)
+    return fail(FAIRKV_ERROR_INVALID_ARGUMENT, "null argument");
+  const fairkv_rt_options &opt = session->options;
+  int64_t headDim = 0;
+  std::vector<LayoutEntry> entries;
+  std::string error;
+  if (!parseLayout(layout, shares, opt.devices, headDim, entries, error))
+    return fail(FAIRKV_ERROR_INVALID_ARGUMENT, error);
+  const std::vector<int64_t> all(lengths, lengths + n);
+  const int64_t limit = opt.kv_bytes_per_device;
+  auto fits = [&](const std::vector<int64_t> &b) {
+    return limit <= 0 ||
+           std::all_of(b.begin(), b.end(), [&](int64_t v) { return v <= limit; });
+  };
+  std::vector<int64_t> bytes = bytesWithJoiners(*session, headDim, entries, all);
+  if (bytesPerDevice)
+    std::copy(bytes.begin(), bytes.end(), bytesPerDevice);
+  int64_t fit = n;
+  while (fit > 0 &&
+         !fits(bytesWithJoiners(*session, headDim, entries,
+                                std::vector<int64_t>(all.begin(),
+                                                     all.begin() + fit))))
+    --fit;
+  if (fitting)
+    *fitting = fit;
+  if (fit == n)
+    return FAIRKV_OK;
+  const auto worst = std::max_element(bytes.begin(), bytes.end());
+  return fail(FAIRKV_ERROR_INVALID_ARGUMENT,
+              std::to_string(n) + " joining requests need " +
+                  std::to_string(*worst) + " bytes of KV on device " +
+                  std::to_string(worst - bytes.begin()) + " (may hold " +
+                  std::to_string(limit) + "); the first " +
+                  std::to_string(fit) + " fit");
 }

@@ -15,6 +15,38 @@ extern "C" fairkv_rt_tensor *fairkv_program_step(fairkv_rt_ctx *ctx,
 
 using namespace fairkv::rt;
 
+void fairkv::rt::runProgramStep(fairkv_rt_session *session, int64_t devices,
+                                int64_t rank, int64_t batch, int64_t seq,
+                                const std::vector<int64_t> &ids,
+                                const std::vector<int64_t> &positions,
+                                std::vector<std::vector<int64_t>> &results) {
+  results.assign(devices, {});
+  auto runDevice = [&](int64_t g) {
+    fairkv_rt_ctx *ctx = fairkv_rt_session_device(session, g);
+    fairkv_rt_step_begin(ctx, batch, seq);
+    fairkv_rt_tensor *idsT =
+        fairkv_rt_tensor_from_i64(ctx, ids.data(), batch, seq);
+    fairkv_rt_tensor *posT =
+        fairkv_rt_tensor_from_i64(ctx, positions.data(), batch, seq);
+    fairkv_rt_tensor *out = fairkv_program_step(ctx, g, idsT, posT);
+    const int64_t *data = fairkv_rt_tensor_i64_data(out);
+    if (!data || fairkv_rt_tensor_numel(out) != batch)
+      fairkv_rt_fatal("the program returned no tokens");
+    results[g].assign(data, data + batch);
+    fairkv_rt_step_end(ctx);
+  };
+  if (rank >= 0) {
+    // One device per process, on this thread (MPI's FUNNELED level).
+    runDevice(rank);
+    return;
+  }
+  std::vector<std::thread> threads;
+  for (int64_t g = 0; g < devices; ++g)
+    threads.emplace_back(runDevice, g);
+  for (std::thread &t : threads)
+    t.join();
+}
+
 BatchRunner::BatchRunner(fairkv_rt_session *session, int64_t devices,
                          int64_t rank)
     : admitted(devices, 0), session_(session), devices_(devices), rank_(rank) {}
@@ -63,31 +95,9 @@ std::string BatchRunner::run(const std::vector<std::vector<int64_t>> &prompts,
   for (int64_t step = 0; step < maxSteps; ++step) {
     const int64_t seq = step == 0 ? length : 1;
     auto stepStart = std::chrono::steady_clock::now();
-    std::vector<std::vector<int64_t>> results(devices_);
-    auto runDevice = [&](int64_t g) {
-      fairkv_rt_ctx *ctx = fairkv_rt_session_device(session_, g);
-      fairkv_rt_step_begin(ctx, batch, seq);
-      fairkv_rt_tensor *idsT =
-          fairkv_rt_tensor_from_i64(ctx, ids.data(), batch, seq);
-      fairkv_rt_tensor *posT =
-          fairkv_rt_tensor_from_i64(ctx, positions.data(), batch, seq);
-      fairkv_rt_tensor *out = fairkv_program_step(ctx, g, idsT, posT);
-      const int64_t *data = fairkv_rt_tensor_i64_data(out);
-      if (!data || fairkv_rt_tensor_numel(out) != batch)
-        fairkv_rt_fatal("the program returned no tokens");
-      results[g].assign(data, data + batch);
-      fairkv_rt_step_end(ctx);
-    };
-    if (mpi) {
-      // One device per process, on this thread (MPI's FUNNELED level).
-      runDevice(rank_);
-    } else {
-      std::vector<std::thread> threads;
-      for (int64_t g = 0; g < devices_; ++g)
-        threads.emplace_back(runDevice, g);
-      for (std::thread &t : threads)
-        t.join();
-    }
+    std::vector<std::vector<int64_t>> results;
+    runProgramStep(session_, devices_, rank_, batch, seq, ids, positions,
+                   results);
     (step == 0 ? prefillSeconds : decodeSeconds) +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() -
                                       stepStart)
@@ -115,4 +125,87 @@ std::string BatchRunner::run(const std::vector<std::vector<int64_t>> &prompts,
       positions.push_back(lengths[i] + step);
   }
   return "";
+}
+
+ContinuousRunner::ContinuousRunner(fairkv_rt_session *session, int64_t devices)
+    : session_(session), devices_(devices) {}
+
+std::string ContinuousRunner::begin() {
+  if (fairkv_rt_session_begin_continuous(session_) != FAIRKV_OK)
+    return fairkv_rt_last_error();
+  return "";
+}
+
+int64_t ContinuousRunner::fitting(const std::vector<int64_t> &lengths) const {
+  int64_t fit = 0;
+  (void)fairkv_rt_session_admit_join(
+      session_, fairkv_program_kv_layout, fairkv_program_kv_shares,
+      lengths.data(), static_cast<int64_t>(lengths.size()), nullptr, &fit);
+  return fit;
+}
+
+std::string ContinuousRunner::step(int64_t batch, int64_t seq,
+                                   const std::vector<int64_t> &ids,
+                                   const std::vector<int64_t> &positions,
+                                   StepOut &out) {
+  std::vector<std::vector<int64_t>> results;
+  runProgramStep(session_, devices_, -1, batch, seq, ids, positions, results);
+  for (int64_t g = 1; g < devices_; ++g)
+    if (results[g] != results[0])
+      return "devices disagree on a step's tokens";
+  int64_t count = 0;
+  out.logits =
+      fairkv_rt_ctx_last_logits(fairkv_rt_session_device(session_, 0), &count);
+  out.vocab = fairkv_rt_session_vocab(session_);
+  out.argmax = results[0];
+  return "";
+}
+
+std::string
+ContinuousRunner::prefill(const std::vector<int64_t> &slots,
+                          const std::vector<std::vector<int64_t>> &prompts,
+                          StepOut &out) {
+  const int64_t batch = static_cast<int64_t>(slots.size());
+  std::vector<int64_t> lengths;
+  int64_t length = 0;
+  for (const auto &p : prompts) {
+    lengths.push_back(static_cast<int64_t>(p.size()));
+    length = std::max(length, lengths.back());
+  }
+  fairkv_rt_session_join(session_, slots.data(), lengths.data(), batch);
+  // Left-padded, as a static batch's prefill.
+  std::vector<int64_t> ids(batch * length, 0), positions(batch * length, 0);
+  for (int64_t i = 0; i < batch; ++i) {
+    const int64_t pad = length - lengths[i];
+    for (int64_t t = 0; t < lengths[i]; ++t) {
+      ids[i * length + pad + t] = prompts[i][t];
+      positions[i * length + pad + t] = t;
+    }
+  }
+  return step(batch, length, ids, positions, out);
+}
+
+std::string ContinuousRunner::decode(const std::vector<int64_t> &slots,
+                                     const std::vector<int64_t> &ids,
+                                     const std::vector<int64_t> &positions,
+                                     StepOut &out) {
+  fairkv_rt_session_set_rows(session_, slots.data(),
+                             static_cast<int64_t>(slots.size()));
+  return step(static_cast<int64_t>(slots.size()), 1, ids, positions, out);
+}
+
+void ContinuousRunner::release(int64_t slot) {
+  fairkv_rt_session_release(session_, slot);
+}
+
+std::vector<int64_t> ContinuousRunner::kvBytes() const {
+  std::vector<int64_t> bytes;
+  for (int64_t g = 0; g < devices_; ++g) {
+    double prefill = 0, decode = 0;
+    int64_t tokens = 0, b = 0;
+    fairkv_rt_ctx_stats(fairkv_rt_session_device(session_, g), &prefill,
+                        &decode, &tokens, &b);
+    bytes.push_back(b);
+  }
+  return bytes;
 }

@@ -58,6 +58,51 @@ private:
   int64_t devices_, rank_;
 };
 
+/// What one step of a continuous batch gives back, row by row.
+struct StepOut {
+  const float *logits = nullptr;
+  int64_t vocab = 0;
+  std::vector<int64_t> argmax;
+};
+
+/// A continuous batch (the server's): requests join between steps (their
+/// own prefill step) and leave when done, their KV pages going to the next
+/// ones; every step is the same compiled program over the rows given.
+class ContinuousRunner {
+public:
+  ContinuousRunner(fairkv_rt_session *session, int64_t devices);
+  /// "" or a one-line error (the CUDA backend refuses).
+  std::string begin();
+  /// How many of these joining prompts' first ones fit with the requests
+  /// running (admission; all without --kv-memory).
+  int64_t fitting(const std::vector<int64_t> &lengths) const;
+  /// The prefill of joining `slots` (fresh ids), then each row's next-token
+  /// logits in `out`.
+  std::string prefill(const std::vector<int64_t> &slots,
+                      const std::vector<std::vector<int64_t>> &prompts,
+                      StepOut &out);
+  /// One decode step of running `slots`, fed `ids` at `positions`.
+  std::string decode(const std::vector<int64_t> &slots,
+                     const std::vector<int64_t> &ids,
+                     const std::vector<int64_t> &positions, StepOut &out);
+  void release(int64_t slot);
+  /// KV pool bytes on each device.
+  std::vector<int64_t> kvBytes() const;
+
+private:
+  std::string step(int64_t batch, int64_t seq, const std::vector<int64_t> &ids,
+                   const std::vector<int64_t> &positions, StepOut &out);
+  fairkv_rt_session *session_;
+  int64_t devices_;
+};
+
+/// Runs one step of the program on every device (threads, or this process's
+/// device under MPI when `rank` >= 0): each device's tokens in `results`.
+void runProgramStep(fairkv_rt_session *session, int64_t devices, int64_t rank,
+                    int64_t batch, int64_t seq, const std::vector<int64_t> &ids,
+                    const std::vector<int64_t> &positions,
+                    std::vector<std::vector<int64_t>> &results);
+
 } // namespace fairkv::rt
 
 #endif // FAIRKV_RUNTIME_BATCHRUNNER_H

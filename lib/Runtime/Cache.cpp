@@ -14,6 +14,36 @@ void HeadCache::reserve(int64_t pages, int64_t tokensPerPage, int64_t dim) {
     freePages.push_back(p);
 }
 
+void HeadCache::commit(int64_t request, int64_t pages, int64_t tokensPerPage,
+                       int64_t dim) {
+  if (totalPages == 0) {
+    pageTokens = tokensPerPage;
+    headDim = dim;
+  }
+  commitments[request] += pages;
+  committed += pages;
+  if (committed <= totalPages)
+    return;
+  // Pages are addressed by index, so growing the pool moves no one.
+  const int64_t grown = committed;
+  pool.resize(static_cast<size_t>(grown * pageTokens * 2 * headDim), 0.0f);
+  for (int64_t p = grown; p-- > totalPages;)
+    freePages.push_back(p);
+  totalPages = grown;
+}
+
+void HeadCache::release(int64_t request) {
+  if (auto it = segments.find(request); it != segments.end()) {
+    for (int64_t page : it->second.pages)
+      freePages.push_back(page);
+    segments.erase(it);
+  }
+  if (auto it = commitments.find(request); it != commitments.end()) {
+    committed -= it->second;
+    commitments.erase(it);
+  }
+}
+
 float *HeadCache::slot(int64_t page, int64_t offset) {
   return pool.data() + (page * pageTokens + offset) * 2 * headDim;
 }

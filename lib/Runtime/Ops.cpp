@@ -125,15 +125,30 @@ int64_t replicaIndex(const fairkv_rt_ctx *ctx, const Split &s,
 const std::vector<std::vector<int64_t>> &admitted(fairkv_rt_ctx *ctx,
                                                   const Split &s,
                                                   int64_t batch) {
-  std::string key = std::to_string(batch) + "|" + std::to_string(s.head) +
-                    "|" + std::to_string(s.budget);
-  for (size_t r = 0; r < s.devices.size(); ++r)
-    key += "|" + std::to_string(s.devices[r]) + ":" +
-           std::to_string(s.shares[r]);
+  std::string key = std::to_string(batch) + "|" + splitKey(s);
   auto it = ctx->admissions.find(key);
   if (it == ctx->admissions.end())
     it = ctx->admissions.emplace(key, admit(*ctx->session, s, batch)).first;
   return it->second;
+}
+
+/// The request (slot) of batch row `row`: in a continuous batch what the
+/// driver set, else the row itself.
+int64_t requestOf(const fairkv_rt_ctx *ctx, int64_t row) {
+  const fairkv_rt_session &session = *ctx->session;
+  return session.continuous ? session.rowSlots.at(static_cast<size_t>(row))
+                            : row;
+}
+
+/// The prompt length of `request` in a prefill of `seq` tokens.
+int64_t promptLengthOf(const fairkv_rt_ctx *ctx, int64_t request,
+                       int64_t seq) {
+  const fairkv_rt_session &session = *ctx->session;
+  if (session.continuous)
+    return session.slotLengths.at(request);
+  return session.promptLengths.empty()
+             ? seq
+             : session.promptLengths.at(static_cast<size_t>(request));
 }
 
 /// The requests (batch rows) this device serves for a split.
@@ -144,7 +159,22 @@ std::vector<int64_t> myRows(fairkv_rt_ctx *ctx, const Split &s, int64_t batch,
     std::iota(all.begin(), all.end(), 0);
     return all;
   }
-  return admitted(ctx, s, batch)[replicaIndex(ctx, s, op)];
+  const int64_t me = replicaIndex(ctx, s, op);
+  if (!ctx->session->continuous)
+    return admitted(ctx, s, batch)[me];
+  // A continuous batch: a request joins the replica with the least KV of
+  // the requests still running, relative to its share, and stays there.
+  Owners &owners = ctx->owners[splitKey(s)];
+  const fairkv_rt_options &opt = ctx->session->options;
+  std::vector<int64_t> mine;
+  for (int64_t row = 0; row < batch; ++row) {
+    const int64_t slot = requestOf(ctx, row);
+    const int64_t cost = admissionCost(ctx->session->slotLengths.at(slot),
+                                       s.budget, opt.max_new_tokens);
+    if (owners.assign(slot, cost, s.shares) == me)
+      mine.push_back(row);
+  }
+  return mine;
 }
 
 /// SnapKV scores of a prompt's candidate tokens (all but the last `window`):
@@ -535,12 +565,11 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_attention(
   const int64_t group = nq / nk;
   const fairkv_rt_options &opt = ctx->session->options;
   const int64_t window = opt.sliding_window;
-  const std::vector<int64_t> &lengths = ctx->session->promptLengths;
   Tensor *out = ctx->make(q->shape);
   for (int64_t j = 0; j < nk; ++j) {
     HeadCache &cache = ctx->cache[{layer, kvHeads[j]}];
     for (int64_t i = 0; i < b; ++i) {
-      const int64_t request = rows[i];
+      const int64_t request = requestOf(ctx, rows[i]);
       auto qAt = [&](int64_t t, int64_t g) {
         return &q->f[((i * s + t) * nq + j * group + g) * d];
       };
@@ -552,8 +581,7 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_attention(
                     std::to_string(layer) + ")");
         // Prompts are left-padded to the longest: this one starts at `pad`,
         // and neither its queries nor its keys see the padding.
-        const int64_t length =
-            lengths.empty() ? s : lengths.at(static_cast<size_t>(request));
+        const int64_t length = promptLengthOf(ctx, request, s);
         require(length >= 1 && length <= s, "attention",
                 "request " + std::to_string(request) + " has a prompt of " +
                     std::to_string(length) + " tokens in a prefill of " +
@@ -702,41 +730,36 @@ FAIRKV_RT_EXPORT void fairkv_rt_step_end(fairkv_rt_ctx *ctx) {
     ctx->addAttentionTime(/*prefill=*/true, start);
     return;
   }
-  // Size each head's page pool for what it keeps plus the decode steps.
-  std::map<std::pair<int64_t, int64_t>, int64_t> pages;
-  int64_t headDim = 0;
+  // Commit each request's pages for what it keeps plus its decode steps;
+  // a head's pool grows only when its free pages do not cover them (in a
+  // running batch, a finished request's pages go to the next one).
   for (size_t e = 0; e < ctx->pending.size(); ++e) {
     const PendingPrefill &p = ctx->pending[e];
     // What the head holds at the end of the request: a DuoAttention
     // streaming head stays at its budget (one more for the token that
     // arrives before the oldest recent one leaves).
     const bool streaming = duoStreams(opt, p.length, p.budget);
-    int64_t tokens = static_cast<int64_t>(keep[e].size()) +
-                     (streaming ? 1 : opt.max_new_tokens);
-    pages[{p.layer, p.head}] += (tokens + opt.page_tokens - 1) / opt.page_tokens;
-    headDim = static_cast<int64_t>(p.keys.size()) / p.length;
-  }
-  for (auto [layerHead, count] : pages) {
-    HeadCache &cache = ctx->cache[layerHead];
-    require(!cache.reserved(), "prefill",
-            "layer " + std::to_string(layerHead.first) + " kv head " +
-                std::to_string(layerHead.second) +
-                " was prefilled twice in one batch");
-    int64_t bytes = count * opt.page_tokens * 2 * headDim * 4;
+    const int64_t tokens = static_cast<int64_t>(keep[e].size()) +
+                           (streaming ? 1 : opt.max_new_tokens);
+    const int64_t headDim = static_cast<int64_t>(p.keys.size()) / p.length;
+    HeadCache &cache = ctx->cache[{p.layer, p.head}];
+    const int64_t before = cache.bytes();
+    cache.commit(p.request, (tokens + opt.page_tokens - 1) / opt.page_tokens,
+                 opt.page_tokens, headDim);
+    ctx->reservedKVBytes += cache.bytes() - before;
     if (opt.kv_bytes_per_device > 0 &&
-        ctx->reservedKVBytes + bytes > opt.kv_bytes_per_device)
+        ctx->reservedKVBytes > opt.kv_bytes_per_device)
       fatal("out of memory for the requested batch: device " +
-            std::to_string(ctx->device) + " needs more than " +
-            std::to_string(ctx->reservedKVBytes + bytes) +
-            " bytes of KV pages (layer " + std::to_string(layerHead.first) +
-            ", kv head " + std::to_string(layerHead.second) +
-            ") but may hold " + std::to_string(opt.kv_bytes_per_device));
-    ctx->reservedKVBytes += bytes;
-    cache.reserve(count, opt.page_tokens, headDim);
+            std::to_string(ctx->device) + " needs " +
+            std::to_string(ctx->reservedKVBytes) +
+            " bytes of KV pages (layer " + std::to_string(p.layer) +
+            ", kv head " + std::to_string(p.head) + ") but may hold " +
+            std::to_string(opt.kv_bytes_per_device));
   }
   for (size_t e = 0; e < ctx->pending.size(); ++e) {
     const PendingPrefill &p = ctx->pending[e];
     HeadCache &cache = ctx->cache[{p.layer, p.head}];
+    const int64_t headDim = static_cast<int64_t>(p.keys.size()) / p.length;
     // Prompt token t sits at position t; the first decode query (position
     // `length`) no longer sees what a sliding window hides from it.
     for (int64_t t : keep[e])

@@ -201,25 +201,40 @@ static int runProgram(int argc, char **argv) {
     so.onListening = [&](int port) {
       std::cout << "serving " << a.modelName << " on http://" << so.host << ":"
                 << port << " (" << fairkv_program_num_devices
-                << " devices, batches of up to "
-                << so.maxBatch << ", up to " << so.maxTokens
-                << " tokens each)" << std::endl;
+                << " devices, continuous batching of up to " << so.maxBatch
+                << " requests, up to " << so.maxTokens << " tokens each)"
+                << std::endl;
     };
-    fairkv::rt::BatchRunner runner(session, fairkv_program_num_devices, -1);
+    fairkv::rt::ContinuousRunner runner(session, fairkv_program_num_devices);
     fairkv::serve::ServerHooks hooks;
-    hooks.fitting = [&](const std::vector<std::vector<int64_t>> &p) {
-      return runner.fitting(p);
+    hooks.begin = [&] { return runner.begin(); };
+    hooks.fitting = [&](const std::vector<int64_t> &lengths) {
+      return runner.fitting(lengths);
     };
-    hooks.runBatch = [&](const std::vector<std::vector<int64_t>> &p,
-                         int64_t maxSteps, const fairkv::serve::StepFn &step) {
-      return runner.run(p, maxSteps,
-                        [&](const fairkv::rt::StepView &v,
-                            std::vector<int64_t> &next) {
-                          return step(v.step, v.logits, v.vocab, *v.argmax,
-                                      next);
-                        });
+    auto rows = [](const fairkv::rt::StepOut &o, fairkv::serve::StepRows &r) {
+      r.logits = o.logits;
+      r.vocab = o.vocab;
+      r.argmax = o.argmax;
     };
-    hooks.kvBytes = [&] { return runner.admitted; };
+    hooks.prefill = [&](const std::vector<int64_t> &slots,
+                        const std::vector<std::vector<int64_t>> &prompts,
+                        fairkv::serve::StepRows &out) {
+      fairkv::rt::StepOut o;
+      std::string error = runner.prefill(slots, prompts, o);
+      rows(o, out);
+      return error;
+    };
+    hooks.decode = [&](const std::vector<int64_t> &slots,
+                       const std::vector<int64_t> &ids,
+                       const std::vector<int64_t> &positions,
+                       fairkv::serve::StepRows &out) {
+      fairkv::rt::StepOut o;
+      std::string error = runner.decode(slots, ids, positions, o);
+      rows(o, out);
+      return error;
+    };
+    hooks.release = [&](int64_t slot) { runner.release(slot); };
+    hooks.kvBytes = [&] { return runner.kvBytes(); };
     return fairkv::serve::serve(*tokenizer, so, hooks);
   }
   std::vector<std::vector<int64_t>> prompts;

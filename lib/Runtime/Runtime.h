@@ -84,6 +84,27 @@ inline bool duoStreams(const fairkv_rt_options &opt, int64_t length,
   return opt.duo_sink >= 0 && length > budget;
 }
 
+/// A split's identity (its head, budget, replicas and shares), the key of
+/// what is admitted to it.
+std::string splitKey(const Split &split);
+
+/// A request's price at admission to a copied head: the KV it will hold,
+/// min(prompt length, budget) + the tokens it may decode.
+inline int64_t admissionCost(int64_t length, int64_t budget, int64_t maxNew) {
+  return (budget >= 0 ? std::min(length, budget) : length) + maxNew;
+}
+
+/// Continuous batching: which replica of a copied head serves each request
+/// that joined, and the KV each replica's requests will hold.
+struct Owners {
+  std::map<int64_t, std::pair<int64_t, int64_t>> bySlot; // slot -> (replica, cost)
+  std::vector<double> load;
+  /// The replica a joining request goes to (the least KV relative to its
+  /// share, ties to the lower), recorded.
+  int64_t assign(int64_t slot, int64_t cost, const std::vector<double> &shares);
+  void release(int64_t slot);
+};
+
 /// The same for requests of these prompt lengths, each decoding `maxNew`.
 std::vector<std::vector<int64_t>>
 admitRows(const std::vector<int64_t> &lengths, int64_t maxNew,
@@ -108,6 +129,15 @@ struct PendingPrefill {
 class HeadCache {
 public:
   void reserve(int64_t pages, int64_t pageTokens, int64_t headDim);
+  /// Commits `pages` pages to `request` (what it will hold at most), growing
+  /// the pool when the free pages do not cover every commitment: requests
+  /// that join a running batch get room without moving anyone's pages.
+  void commit(int64_t request, int64_t pages, int64_t pageTokens,
+              int64_t headDim);
+  /// Gives a finished request's pages and commitment back.
+  void release(int64_t request);
+  int64_t poolPages() const { return totalPages; }
+  int64_t committedPages() const { return committed; }
   /// Drops every request and the pool.
   void clear() { *this = HeadCache(); }
   bool reserved() const { return !pool.empty(); }
@@ -152,7 +182,8 @@ private:
   std::vector<float> pool;
   std::vector<int64_t> freePages;
   std::map<int64_t, Segment> segments;
-  int64_t pageTokens = 0, headDim = 0, totalPages = 0;
+  std::map<int64_t, int64_t> commitments;
+  int64_t pageTokens = 0, headDim = 0, totalPages = 0, committed = 0;
 };
 
 /// Meeting point of the devices for collectives. Devices as threads of one
@@ -271,6 +302,9 @@ struct fairkv_rt_ctx {
   std::vector<fairkv::rt::PendingPrefill> pending;
   /// admit()'s answers for this batch, by split.
   std::map<std::string, std::vector<std::vector<int64_t>>> admissions;
+  /// Continuous batching: the owners of each copied head's requests, by
+  /// split (every replica computes the same).
+  std::map<std::string, fairkv::rt::Owners> owners;
   /// The logits greedy_sample saw in the last step (whole vocabulary).
   std::vector<float> lastLogits;
   /// Seconds spent in attention at prefill and at decode, summed over steps.
@@ -297,6 +331,12 @@ struct fairkv_rt_session {
   /// Prompt length of each request of the current batch (empty: all as
   /// long as the prefill's sequence).
   std::vector<int64_t> promptLengths;
+  /// Continuous batching: requests (slots) join and leave between steps;
+  /// `rowSlots` says which slot each row of the next steps is, and
+  /// `slotLengths` each joined slot's prompt length.
+  bool continuous = false;
+  std::vector<int64_t> rowSlots;
+  std::map<int64_t, int64_t> slotLengths;
   std::vector<std::unique_ptr<fairkv_rt_ctx>> devices;
 };
 

@@ -61,6 +61,40 @@ FAIRKV_RT_EXPORT void fairkv_rt_admit(const int64_t *costs, int64_t batch,
   }
 }
 
+std::string fairkv::rt::splitKey(const Split &s) {
+  std::string key = std::to_string(s.head) + "|" + std::to_string(s.budget);
+  for (size_t r = 0; r < s.devices.size(); ++r)
+    key += "|" + std::to_string(s.devices[r]) + ":" + std::to_string(s.shares[r]);
+  return key;
+}
+
+int64_t fairkv::rt::Owners::assign(int64_t slot, int64_t cost,
+                                   const std::vector<double> &shares) {
+  if (auto it = bySlot.find(slot); it != bySlot.end())
+    return it->second.first;
+  load.resize(shares.size(), 0.0);
+  int64_t best = 0;
+  double bestFill = INFINITY;
+  for (size_t r = 0; r < shares.size(); ++r) {
+    double fill = (load[r] + cost) / shares[r];
+    if (fill < bestFill) {
+      bestFill = fill;
+      best = static_cast<int64_t>(r);
+    }
+  }
+  load[best] += cost;
+  bySlot[slot] = {best, cost};
+  return best;
+}
+
+void fairkv::rt::Owners::release(int64_t slot) {
+  auto it = bySlot.find(slot);
+  if (it == bySlot.end())
+    return;
+  load[it->second.first] -= it->second.second;
+  bySlot.erase(it);
+}
+
 std::vector<std::vector<int64_t>>
 fairkv::rt::admit(const fairkv_rt_session &session, const Split &split,
                   int64_t batch) {
@@ -80,7 +114,7 @@ fairkv::rt::admitRows(const std::vector<int64_t> &lengths, int64_t maxNew,
     int64_t length = lengths[i];
     if (split.budget >= 0)
       length = std::min(length, split.budget);
-    costs[i] = length + maxNew;
+    costs[i] = admissionCost(lengths[i], split.budget, maxNew);
   }
   fairkv_rt_admit(costs.data(), batch, split.shares.data(),
                   static_cast<int64_t>(split.shares.size()), owner.data());
@@ -265,13 +299,62 @@ FAIRKV_RT_EXPORT void fairkv_rt_session_begin_batch(fairkv_rt_session *session,
                                                    const int64_t *lengths,
                                                    int64_t batch) {
   session->promptLengths.assign(lengths, lengths + batch);
+  session->continuous = false;
+  session->rowSlots.clear();
+  session->slotLengths.clear();
   for (auto &ctx : session->devices) {
+    ctx->owners.clear();
     fairkv::rt::gpu::dropCache(ctx.get());
     ctx->cache.clear();
     ctx->reservedKVBytes = 0;
     ctx->pending.clear();
     ctx->admissions.clear();
     ctx->lastLogits.clear();
+  }
+}
+
+FAIRKV_RT_EXPORT fairkv_status_t
+fairkv_rt_session_begin_continuous(fairkv_rt_session *session) {
+  if (!session)
+    return fail(FAIRKV_ERROR_INVALID_ARGUMENT, "null session");
+  if (session->options.backend == FAIRKV_RT_BACKEND_CUDA)
+    return fail(FAIRKV_ERROR_UNAVAILABLE,
+                "continuous batching runs on the CPU backend: the CUDA "
+                "backend sizes its KV buffers once per batch");
+  fairkv_rt_session_begin_batch(session, nullptr, 0);
+  session->continuous = true;
+  return FAIRKV_OK;
+}
+
+FAIRKV_RT_EXPORT void fairkv_rt_session_join(fairkv_rt_session *session,
+                                             const int64_t *slots,
+                                             const int64_t *lengths,
+                                             int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (session->slotLengths.count(slots[i]))
+      fatal("request slot " + std::to_string(slots[i]) + " joined twice");
+    session->slotLengths[slots[i]] = lengths[i];
+  }
+  fairkv_rt_session_set_rows(session, slots, n);
+}
+
+FAIRKV_RT_EXPORT void fairkv_rt_session_set_rows(fairkv_rt_session *session,
+                                                 const int64_t *slots,
+                                                 int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!session->slotLengths.count(slots[i]))
+      fatal("request slot " + std::to_string(slots[i]) + " has not joined");
+  session->rowSlots.assign(slots, slots + n);
+}
+
+FAIRKV_RT_EXPORT void fairkv_rt_session_release(fairkv_rt_session *session,
+                                                int64_t slot) {
+  session->slotLengths.erase(slot);
+  for (auto &ctx : session->devices) {
+    for (auto &[layerHead, cache] : ctx->cache)
+      cache.release(slot);
+    for (auto &[key, owners] : ctx->owners)
+      owners.release(slot);
   }
 }
 

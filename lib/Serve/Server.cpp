@@ -133,7 +133,17 @@ public:
   std::string metrics();
 
 private:
-  void runBatch(std::vector<std::shared_ptr<Request>> batch);
+  /// A request in the running batch.
+  struct Active {
+    std::shared_ptr<Request> request;
+    int64_t slot = 0, position = 0, last = 0;
+    Sampler sampler;
+    TextStream stream;
+    Clock::time_point lastToken;
+  };
+  /// Samples each row's token from `out`; finished requests leave.
+  void advance(std::vector<Active> &rows, const StepRows &out);
+  void end(Active &a, const std::string &reason);
 
   const fairkv::tokenizer::Tokenizer &tokenizer_;
   const ServerOptions &options_;
@@ -142,38 +152,96 @@ private:
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Request>> queue_;
   bool stopping_ = false;
+  int64_t nextSlot_ = 0;
   // Metrics, under m_.
   int64_t running_ = 0;
   uint64_t promptTokens_ = 0, generationTokens_ = 0, finished_ = 0,
-           refused_ = 0, batches_ = 0;
-  double lastTokensPerSecond_ = 0;
+           refused_ = 0, steps_ = 0, joins_ = 0;
+  double tokensPerSecond_ = 0;
   Histogram ttft_, itl_, e2e_;
 };
 
+void Scheduler::end(Active &a, const std::string &reason) {
+  a.request->push(a.stream.finish());
+  a.request->finish(reason);
+  hooks_.release(a.slot);
+  std::lock_guard<std::mutex> lock(m_);
+  ++finished_;
+  e2e_.observe(
+      std::chrono::duration<double>(Clock::now() - a.request->arrived).count());
+}
+
+void Scheduler::advance(std::vector<Active> &rows, const StepRows &out) {
+  const Clock::time_point now = Clock::now();
+  std::vector<Active> kept;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    Active &a = rows[i];
+    Request &r = *a.request;
+    const int64_t token = a.sampler.next(out.logits + i * out.vocab, out.vocab,
+                                         out.argmax[i]);
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      ++generationTokens_;
+      if (r.completionTokens == 0)
+        ttft_.observe(std::chrono::duration<double>(now - r.arrived).count());
+      else
+        itl_.observe(std::chrono::duration<double>(now - a.lastToken).count());
+    }
+    a.lastToken = now;
+    ++r.completionTokens;
+    if (r.cancelled) {
+      end(a, "cancelled");
+      continue;
+    }
+    if (std::find(options_.eosIds.begin(), options_.eosIds.end(), token) !=
+        options_.eosIds.end()) {
+      end(a, "stop");
+      continue;
+    }
+    bool stopped = false;
+    r.push(a.stream.push(token, &stopped));
+    if (stopped) {
+      end(a, "stop");
+      continue;
+    }
+    if (r.completionTokens >= r.maxTokens) {
+      end(a, "length");
+      continue;
+    }
+    a.last = token;
+    kept.push_back(std::move(a));
+  }
+  rows = std::move(kept);
+}
+
 void Scheduler::loop() {
+  std::vector<Active> running;
   for (;;) {
-    std::vector<std::shared_ptr<Request>> batch;
+    std::vector<std::shared_ptr<Request>> joining;
     {
       std::unique_lock<std::mutex> lock(m_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      cv_.wait(lock, [&] {
+        return stopping_ || !queue_.empty() || !running.empty();
+      });
       if (stopping_) {
         for (auto &r : queue_)
           r->fail(503, "the server is shutting down");
         queue_.clear();
-        return;
+        if (running.empty())
+          return;
       }
       while (!queue_.empty() && queue_.front()->cancelled)
         queue_.pop_front();
-      std::vector<std::vector<int64_t>> prompts;
+      // At the step boundary: the oldest queued requests that fit with the
+      // running ones join.
+      std::vector<int64_t> lengths;
       for (size_t i = 0; i < queue_.size() &&
-                         static_cast<int64_t>(i) < options_.maxBatch;
+                         static_cast<int64_t>(running.size() + i) <
+                             options_.maxBatch;
            ++i)
-        prompts.push_back(queue_[i]->prompt);
-      if (prompts.empty())
-        continue;
-      // Admission between batches: the oldest requests whose KV fits.
-      const int64_t fit = hooks_.fitting(prompts);
-      if (fit == 0) {
+        lengths.push_back(static_cast<int64_t>(queue_[i]->prompt.size()));
+      int64_t fit = lengths.empty() ? 0 : hooks_.fitting(lengths);
+      if (fit == 0 && running.empty() && !lengths.empty()) {
         std::shared_ptr<Request> r = queue_.front();
         queue_.pop_front();
         ++refused_;
@@ -184,104 +252,69 @@ void Scheduler::loop() {
         continue;
       }
       for (int64_t i = 0; i < fit; ++i) {
-        batch.push_back(queue_.front());
+        joining.push_back(queue_.front());
         queue_.pop_front();
       }
-      running_ = static_cast<int64_t>(batch.size());
-      ++batches_;
+      running_ = static_cast<int64_t>(running.size() + joining.size());
+      if (!joining.empty())
+        ++joins_;
     }
-    runBatch(std::move(batch));
-    std::lock_guard<std::mutex> lock(m_);
-    running_ = 0;
-  }
-}
-
-void Scheduler::runBatch(std::vector<std::shared_ptr<Request>> batch) {
-  const size_t n = batch.size();
-  std::vector<Sampler> samplers;
-  std::vector<TextStream> streams;
-  std::vector<std::vector<int64_t>> prompts;
-  int64_t maxSteps = 1;
-  for (const auto &r : batch) {
-    samplers.emplace_back(r->sampling, r->id);
-    streams.emplace_back(tokenizer_, r->stops);
-    prompts.push_back(r->prompt);
-    maxSteps = std::max(maxSteps, r->maxTokens);
-  }
-  std::vector<bool> finished(n, false);
-  std::vector<Clock::time_point> last(n);
-  const Clock::time_point start = Clock::now();
-  uint64_t tokens = 0;
-  auto end = [&](size_t i, const std::string &reason) {
-    finished[i] = true;
-    batch[i]->push(streams[i].finish());
-    batch[i]->finish(reason);
-    std::lock_guard<std::mutex> lock(m_);
-    ++finished_;
-    e2e_.observe(std::chrono::duration<double>(Clock::now() -
-                                               batch[i]->arrived)
-                     .count());
-  };
-  StepFn onStep = [&](int64_t, const float *logits, int64_t vocab,
-                      const std::vector<int64_t> &argmax,
-                      std::vector<int64_t> &next) {
-    size_t running = 0;
-    const Clock::time_point now = Clock::now();
-    for (size_t i = 0; i < n; ++i) {
-      if (finished[i])
-        continue;
-      Request &r = *batch[i];
-      const int64_t token =
-          samplers[i].next(logits + i * vocab, vocab, argmax[i]);
-      next[i] = token;
-      ++tokens;
-      {
-        std::lock_guard<std::mutex> lock(m_);
-        ++generationTokens_;
-        if (r.completionTokens == 0)
-          ttft_.observe(std::chrono::duration<double>(now - r.arrived).count());
-        else
-          itl_.observe(std::chrono::duration<double>(now - last[i]).count());
+    const Clock::time_point start = Clock::now();
+    size_t tokens = 0;
+    if (!joining.empty()) {
+      std::vector<Active> joined;
+      std::vector<int64_t> slots;
+      std::vector<std::vector<int64_t>> prompts;
+      for (auto &r : joining) {
+        Active a{r, nextSlot_++, static_cast<int64_t>(r->prompt.size()), 0,
+                 Sampler(r->sampling, r->id), TextStream(tokenizer_, r->stops),
+                 Clock::now()};
+        slots.push_back(a.slot);
+        prompts.push_back(r->prompt);
+        joined.push_back(std::move(a));
       }
-      last[i] = now;
-      ++r.completionTokens;
-      if (r.cancelled) {
-        end(i, "cancelled");
-        continue;
+      StepRows out;
+      if (std::string error = hooks_.prefill(slots, prompts, out);
+          !error.empty()) {
+        for (Active &a : joined) {
+          hooks_.release(a.slot);
+          a.request->fail(500, error);
+        }
+      } else {
+        tokens += joined.size();
+        advance(joined, out);
+        for (Active &a : joined)
+          running.push_back(std::move(a));
       }
-      if (std::find(options_.eosIds.begin(), options_.eosIds.end(), token) !=
-          options_.eosIds.end()) {
-        end(i, "stop");
-        continue;
-      }
-      bool stopped = false;
-      r.push(streams[i].push(token, &stopped));
-      if (stopped) {
-        end(i, "stop");
-        continue;
-      }
-      if (r.completionTokens >= r.maxTokens) {
-        end(i, "length");
-        continue;
-      }
-      ++running;
     }
-    return running > 0;
-  };
-  std::string error = hooks_.runBatch(prompts, maxSteps, onStep);
-  for (size_t i = 0; i < n; ++i) {
-    if (finished[i])
-      continue;
-    if (!error.empty())
-      batch[i]->fail(500, error);
-    else
-      end(i, "length");
+    if (!running.empty()) {
+      std::vector<int64_t> slots, ids, positions;
+      for (Active &a : running) {
+        slots.push_back(a.slot);
+        ids.push_back(a.last);
+        positions.push_back(a.position++);
+      }
+      StepRows out;
+      if (std::string error = hooks_.decode(slots, ids, positions, out);
+          !error.empty()) {
+        for (Active &a : running) {
+          hooks_.release(a.slot);
+          a.request->fail(500, error);
+        }
+        running.clear();
+      } else {
+        tokens += running.size();
+        advance(running, out);
+      }
+    }
+    const double seconds =
+        std::chrono::duration<double>(Clock::now() - start).count();
+    std::lock_guard<std::mutex> lock(m_);
+    ++steps_;
+    running_ = static_cast<int64_t>(running.size());
+    if (seconds > 0)
+      tokensPerSecond_ = static_cast<double>(tokens) / seconds;
   }
-  const double seconds =
-      std::chrono::duration<double>(Clock::now() - start).count();
-  std::lock_guard<std::mutex> lock(m_);
-  if (seconds > 0)
-    lastTokensPerSecond_ = static_cast<double>(tokens) / seconds;
 }
 
 std::string Scheduler::metrics() {
@@ -295,7 +328,7 @@ std::string Scheduler::metrics() {
         << type << "\n"
         << name << " " << value << "\n";
   };
-  gauge("fairkv_requests_running", "Requests in the batch running",
+  gauge("fairkv_requests_running", "Requests in the running batch",
         static_cast<double>(running_));
   gauge("fairkv_requests_waiting", "Requests queued for a batch",
         static_cast<double>(queue_.size()));
@@ -304,16 +337,18 @@ std::string Scheduler::metrics() {
   gauge("fairkv_requests_refused_total",
         "Requests refused because their KV does not fit",
         static_cast<double>(refused_), "counter");
-  gauge("fairkv_batches_total", "Batches run", static_cast<double>(batches_),
-        "counter");
+  gauge("fairkv_steps_total", "Steps run (a joining prefill and a decode)",
+        static_cast<double>(steps_), "counter");
+  gauge("fairkv_joins_total", "Step boundaries at which requests joined",
+        static_cast<double>(joins_), "counter");
   gauge("fairkv_prompt_tokens_total", "Prompt tokens received",
         static_cast<double>(promptTokens_), "counter");
   gauge("fairkv_generation_tokens_total", "Tokens generated",
         static_cast<double>(generationTokens_), "counter");
   gauge("fairkv_generation_tokens_per_second",
-        "Tokens generated per second by the last batch", lastTokensPerSecond_);
-  out << "# HELP fairkv_kv_bytes KV cache bytes admitted on each device for "
-         "the last batch\n# TYPE fairkv_kv_bytes gauge\n";
+        "Tokens generated per second by the last step", tokensPerSecond_);
+  out << "# HELP fairkv_kv_bytes KV page pool bytes on each device\n"
+         "# TYPE fairkv_kv_bytes gauge\n";
   for (size_t g = 0; g < kv.size(); ++g)
     out << "fairkv_kv_bytes{device=\"" << g << "\"} " << kv[g] << "\n";
   ttft_.render(out, "fairkv_time_to_first_token_seconds",
@@ -615,11 +650,15 @@ int fairkv::serve::serve(const tokenizer::Tokenizer &tokenizer,
               << options.port << "\n";
     return 1;
   }
+  if (std::string error = hooks.begin(); !error.empty()) {
+    std::cerr << "error: " << error << "\n";
+    return 1;
+  }
   std::signal(SIGINT, onSignal);
   std::signal(SIGTERM, onSignal);
   std::thread scheduling([&] { scheduler.loop(); });
-  // On a signal: no new requests, the queued ones refused, the running batch
-  // finished (its streams end cleanly), then the listener closes.
+  // On a signal: no new requests, the queued ones refused, the running ones
+  // finished (their streams end cleanly), then the listener closes.
   std::thread watcher([&] {
     while (!gStop)
       std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -156,6 +156,32 @@ void fairkv_rt_mpi_finalize(void);
 void fairkv_rt_session_begin_batch(fairkv_rt_session *session,
                                    const int64_t *lengths, int64_t batch);
 
+/// Continuous batching (CPU backend): drops every device's KV cache and
+/// starts a batch that requests (slots, any ids) join and leave between
+/// steps. FAIRKV_ERROR_UNAVAILABLE on the CUDA backend. Call it, and the
+/// three below, with no device thread running.
+fairkv_status_t fairkv_rt_session_begin_continuous(fairkv_rt_session *session);
+/// Requests `slots` with prompts of `lengths` tokens join: the next step is
+/// their prefill, its rows these slots in order.
+void fairkv_rt_session_join(fairkv_rt_session *session, const int64_t *slots,
+                            const int64_t *lengths, int64_t n);
+/// The rows of the next steps are these joined slots, in order.
+void fairkv_rt_session_set_rows(fairkv_rt_session *session,
+                                const int64_t *slots, int64_t n);
+/// A finished request leaves: its KV pages go back to its heads' pools on
+/// every device, and copies forget it.
+void fairkv_rt_session_release(fairkv_rt_session *session, int64_t slot);
+/// Admission of joiners to a continuous batch, before any work: the KV bytes
+/// every device will hold with the running requests and `n` joining with
+/// prompts of `lengths` tokens (a copied head's new request counted on the
+/// replica it will join), and the largest leading part of them that fits.
+/// Exact for SnapKV, HeadKV and DuoAttention; for Ada-KV each head counts
+/// its whole prompt. FAIRKV_ERROR_INVALID_ARGUMENT when not all fit.
+fairkv_status_t fairkv_rt_session_admit_join(
+    const fairkv_rt_session *session, const int64_t *layout,
+    const double *shares, const int64_t *lengths, int64_t n,
+    int64_t *bytes_per_device, int64_t *fitting);
+
 /// Admission before any work: the KV bytes every device needs for a batch
 /// of `batch` requests whose prompts have `lengths` tokens, each decoding
 /// max_new_tokens, under the session's method and the program's KV layout

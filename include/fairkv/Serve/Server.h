@@ -2,15 +2,16 @@
 //
 // `PROGRAM --serve HOST:PORT`: /v1/completions and /v1/chat/completions
 // (streamed as server-sent events or not), /v1/models, /health and
-// Prometheus /metrics. Requests queue as they arrive; between batches the
-// scheduler takes the oldest requests whose KV fits (admission, never
-// mid-step) and runs them as one batch through the program, each with its
-// own sampling, stop strings and token limit. A request whose KV alone does
-// not fit is refused with the reason; the others wait their turn.
+// Prometheus /metrics. Continuous batching: requests queue as they arrive;
+// at every step boundary the oldest ones whose KV fits with the running
+// requests join (admission, never mid-step) with a prefill step of their
+// own, then decode with the rest, each with its own sampling, stop strings
+// and token limit; a finished request leaves and its KV pages go to the
+// next. A request whose KV does not fit even alone is refused with the
+// reason; the others wait their turn.
 //
-// The server is independent of how a batch runs: the program hands it a
-// function that runs one (BatchRunner), one that says how many of a queue's
-// first requests fit, and one for the KV bytes each device holds.
+// The server is independent of how a step runs: the program hands it hooks
+// over its ContinuousRunner.
 //
 //===----------------------------------------------------------------------===//
 
@@ -26,22 +27,35 @@
 
 namespace fairkv::serve {
 
-/// What a batch's caller does after each step: fill `next` (preset to the
-/// devices' greedy tokens) and say whether to go on.
-using StepFn = std::function<bool(int64_t step, const float *logits,
-                                  int64_t vocab,
-                                  const std::vector<int64_t> &argmax,
-                                  std::vector<int64_t> &next)>;
+/// One step's answer, row by row: next-token logits and the devices' greedy
+/// tokens.
+struct StepRows {
+  const float *logits = nullptr;
+  int64_t vocab = 0;
+  std::vector<int64_t> argmax;
+};
 
+/// The program under the server: a continuous batch that requests join
+/// (their own prefill step) and leave between steps.
 struct ServerHooks {
-  /// Runs one batch for at most `maxSteps` steps: "" or a one-line error.
-  std::function<std::string(const std::vector<std::vector<int64_t>> &prompts,
-                            int64_t maxSteps, const StepFn &onStep)>
-      runBatch;
-  /// How many of `prompts`' first requests fit the devices' KV memory.
-  std::function<int64_t(const std::vector<std::vector<int64_t>> &prompts)>
-      fitting;
-  /// KV bytes each device holds for the batch running (or last run).
+  /// Starts the batch: "" or a one-line error.
+  std::function<std::string()> begin;
+  /// How many of these joining prompts' first ones fit with the running.
+  std::function<int64_t(const std::vector<int64_t> &lengths)> fitting;
+  /// The prefill of joining `slots`; "" or a one-line error.
+  std::function<std::string(const std::vector<int64_t> &slots,
+                            const std::vector<std::vector<int64_t>> &prompts,
+                            StepRows &out)>
+      prefill;
+  /// One decode step of running `slots`, fed `ids` at `positions`.
+  std::function<std::string(const std::vector<int64_t> &slots,
+                            const std::vector<int64_t> &ids,
+                            const std::vector<int64_t> &positions,
+                            StepRows &out)>
+      decode;
+  /// A finished request's KV goes back to the pools.
+  std::function<void(int64_t slot)> release;
+  /// KV pool bytes on each device.
   std::function<std::vector<int64_t>()> kvBytes;
 };
 
@@ -49,7 +63,7 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8000;
   std::string modelName = "fairkv";
-  /// The most requests in one batch.
+  /// The most requests running at once.
   int64_t maxBatch = 32;
   /// The most tokens a request may generate (the program's KV sizing).
   int64_t maxTokens = 64;
@@ -61,9 +75,10 @@ struct ServerOptions {
   std::function<void(int port)> onListening;
 };
 
-/// Serves until SIGINT or SIGTERM: then it stops taking requests, finishes
-/// the batch running, refuses the queued ones, and returns 0; 1 after a
-/// one-line error on stderr (the address cannot be bound).
+/// Serves until SIGINT or SIGTERM: then it stops taking requests, refuses
+/// the queued ones, finishes the running ones, and returns 0; 1 after a
+/// one-line error on stderr (the address cannot be bound, the batch cannot
+/// start).
 int serve(const tokenizer::Tokenizer &tokenizer, const ServerOptions &options,
           const ServerHooks &hooks);
 

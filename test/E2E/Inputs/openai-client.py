@@ -1,9 +1,9 @@
 """Drives `PROGRAM --serve` with the official openai client.
 
-usage: openai-client.py PROGRAM FIXTURE_DIR
+usage: openai-client.py PROGRAM FIXTURE_DIR [PROGRAM OPTIONS...]
 
-Starts the server on 127.0.0.1 (a free port), then sends 16 concurrent
-requests: completions and chat completions, streamed and not, greedy. Each
+Starts the server on 127.0.0.1 (a free port; at most 6 requests running),
+then sends 16 concurrent requests: completions and chat completions, streamed and not, greedy. Each
 text must equal transformers' (the fixture's outputs.txt and chats.json,
 which the offline program reproduces in test/E2E/text.test). Then: /metrics
 parses as Prometheus text and counts the requests, /v1/models and /health
@@ -23,11 +23,11 @@ import urllib.request
 import openai
 from prometheus_client.parser import text_string_to_metric_families
 
-program, fixture = sys.argv[1], sys.argv[2]
+program, fixture, extra = sys.argv[1], sys.argv[2], sys.argv[3:]
 server = subprocess.Popen(
     [program, "--weights", os.path.join(fixture, "model.safetensors"),
      "--tokenizer", fixture, "--serve", "127.0.0.1:0", "--max-new-tokens",
-     "12", "--batch-size", "6", "--model-name", "tiny-llama"],
+     "12", "--batch-size", "6", "--model-name", "tiny-llama"] + extra,
     stdout=subprocess.PIPE, text=True)
 try:
     line = server.stdout.readline()
@@ -95,6 +95,17 @@ try:
     assert finished == 16, finished
     assert "fairkv_time_to_first_token_seconds" in families
     assert "fairkv_kv_bytes" in families
+    # Continuous batching: with at most 6 running, the 16 joined over at
+    # least 3 step boundaries, later ones while others were decoding.
+    joins = families["fairkv_joins"].samples[0].value
+    assert joins >= 3, joins
+    pools = [int(x.value) for x in families["fairkv_kv_bytes"].samples]
+    if "--kv-memory" in extra:
+        # Admission queued what did not fit: no pool ever passed the limit.
+        limit = int(extra[extra.index("--kv-memory") + 1])
+        assert max(pools) <= limit, (pools, limit)
+        print("every pool within --kv-memory", limit)
+    print("joined at", int(joins), "step boundaries; KV pool bytes", pools)
     print("metrics parse as Prometheus text:", len(families), "families")
 
     models = client.models.list()
