@@ -28,6 +28,8 @@
 #include <sstream>
 #include <thread>
 
+#include <sys/socket.h>
+
 using namespace fairkv::serve;
 using Json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
@@ -454,6 +456,15 @@ int fairkv::serve::serve(const tokenizer::Tokenizer &tokenizer,
   httplib::Server server;
   // One HTTP thread per connection a client keeps open (streams included).
   server.new_task_queue = [] { return new httplib::ThreadPool(128); };
+  // The library listens with a backlog of 5: a burst of clients overflows
+  // it and the kernel resets connections. Its socket hook gives the
+  // listening socket, whose backlog is raised once it listens.
+  int listener = -1;
+  server.set_socket_options([&listener](int sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    listener = sock;
+  });
   server.set_keep_alive_timeout(2);
   server.set_payload_max_length(64 << 20);
   std::atomic<uint64_t> nextId{1};
@@ -650,6 +661,8 @@ int fairkv::serve::serve(const tokenizer::Tokenizer &tokenizer,
               << options.port << "\n";
     return 1;
   }
+  if (listener >= 0)
+    ::listen(listener, SOMAXCONN);
   if (std::string error = hooks.begin(); !error.empty()) {
     std::cerr << "error: " << error << "\n";
     return 1;
