@@ -8,7 +8,8 @@ packages=(
   libzstd-dev ninja-build cmake python3 libgtest-dev
   nlohmann-json3-dev libcli11-dev libopenblas-dev
   openmpi-bin libopenmpi-dev iproute2 libclang-rt-22-dev
-  libpcre2-dev libutf8proc-dev libcpp-httplib-dev python3-venv
+  libpcre2-dev libutf8proc-dev libcpp-httplib-dev libsentencepiece-dev
+  python3-venv
 )
 
 missing=()

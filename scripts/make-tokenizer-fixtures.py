@@ -3,8 +3,9 @@
 Hugging Face `tokenizers` package in the layouts real models ship, and that
 package's ids and decoded text over a Unicode test corpus.
 
-Needs `tokenizers` (a virtualenv outside the repository: python3 -m venv
-/tmp/tok && /tmp/tok/bin/pip install tokenizers). CI and the tests never run
+Needs `tokenizers` and `sentencepiece` (a virtualenv outside the
+repository: python3 -m venv /tmp/tok && /tmp/tok/bin/pip install tokenizers
+sentencepiece). CI and the tests never run
 this; they read what it wrote. Training is deterministic (a fixed corpus).
 
   /tmp/tok/bin/python scripts/make-tokenizer-fixtures.py [output-dir]
@@ -23,12 +24,19 @@ special tokens skipped.
                      BPE with byte fallback and a fused <unk>, <s> prepended
   mistral-spm        Mistral (newer convert): Metaspace pre-tokeniser
                      (prepend first, no split), byte fallback, <s> prepended
+  sentencepiece-bpe  a tokenizer.model (no tokenizer.json) trained by the
+                     sentencepiece package as Llama-2's was: BPE, byte
+                     fallback; its ids and text are sentencepiece's, with
+                     <s> prepended as Llama's tokenizer does
 """
 
 import json
 import os
 import sys
 
+import tempfile
+
+import sentencepiece as spm
 import tokenizers
 from tokenizers import (Regex, Tokenizer, decoders, models, normalizers,
                         pre_tokenizers, processors, trainers)
@@ -202,6 +210,34 @@ def main():
             })
         expected["fixtures"][name] = cases
         print(f"{name}: vocab {tok.get_vocab_size()}")
+    # A SentencePiece model file, read by sentencepiece itself.
+    d = os.path.join(out, "sentencepiece-bpe")
+    os.makedirs(d, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = os.path.join(tmp, "corpus.txt")
+        with open(corpus, "w", encoding="utf-8") as f:
+            f.write("\n".join(TRAIN) + "\n")
+        spm.SentencePieceTrainer.train(
+            input=corpus, model_prefix=os.path.join(tmp, "m"),
+            model_type="bpe", vocab_size=800, byte_fallback=True,
+            character_coverage=1.0, bos_id=1, eos_id=2, unk_id=0,
+            normalization_rule_name="identity", num_threads=1,
+            minloglevel=2)
+        with open(os.path.join(tmp, "m.model"), "rb") as f:
+            model = f.read()
+    with open(os.path.join(d, "tokenizer.model"), "wb") as f:
+        f.write(model)
+    sp = spm.SentencePieceProcessor(model_file=os.path.join(d, "tokenizer.model"))
+    cases = []
+    for text in CORPUS:
+        plain = sp.encode(text)
+        ids = [sp.bos_id()] + plain
+        cases.append({"ids": ids, "ids_no_special": plain,
+                      "decoded": sp.decode(ids),
+                      "decoded_skip_special": sp.decode(plain)})
+    expected["fixtures"]["sentencepiece-bpe"] = cases
+    expected["sentencepiece_version"] = spm.__version__
+    print(f"sentencepiece-bpe: vocab {sp.get_piece_size()}")
     with open(os.path.join(out, "expected.json"), "w",
               encoding="utf-8") as f:
         json.dump(expected, f, ensure_ascii=False, indent=1)

@@ -108,7 +108,13 @@ void addOptions(CLI::App &app, ProgramArgs &a) {
                "run as one rank of an MPI job with one rank per device "
                "(mpirun -np <devices>): this process runs device <rank>; rank "
                "0 prints");
-  app.add_flag("--quiet", a.quiet, "print only the generated tokens");
+  app.add_flag("--quiet", a.quiet,
+               "print only the generated tokens (and --log-level error)");
+  app.add_option("--log-level", a.logLevel,
+                 "what goes to stderr: error, warn, info (progress of long "
+                 "work, batches) or debug (every served request too)")
+      ->check(CLI::IsMember({"error", "warn", "info", "debug"}))
+      ->capture_default_str();
   app.add_option("--tokenizer", a.tokenizer,
                  "the model's tokenizer.json, or its folder: prompts and "
                  "outputs are text");
@@ -237,6 +243,8 @@ std::optional<int> fairkv::rt::parseProgramArgs(int argc,
   } catch (const CLI::ParseError &e) {
     return app.exit(e);
   }
+  if (a.quiet && app.count("--log-level") == 0)
+    a.logLevel = "error";
   if (std::string message = check(a, app.count("--duo-sink") > 0);
       !message.empty()) {
     std::cerr << "error: " << message << "\n";

@@ -28,6 +28,14 @@ struct ProgramArgs {
   double adakvAlpha = -1;
   uint64_t seed = 1;
   bool quiet = false, useMpi = false;
+  /// error | warn | info (the default) | debug: what goes to stderr.
+  std::string logLevel = "info";
+  bool logs(const char *level) const {
+    auto rank = [](const std::string &l) {
+      return l == "error" ? 0 : l == "warn" ? 1 : l == "info" ? 2 : 3;
+    };
+    return rank(level) <= rank(logLevel);
+  }
   /// Defaults from the program (its profile's method and DuoAttention
   /// sink); resolved by the method after parsing.
   std::string kvMethod = "snapkv", snapkvPool, dumpKept;

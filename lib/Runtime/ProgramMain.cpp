@@ -155,9 +155,19 @@ static int runProgram(int argc, char **argv) {
                             ? FAIRKV_RT_COLLECTIVES_NCCL
                             : FAIRKV_RT_COLLECTIVES_RENDEZVOUS;
   fairkv_rt_session *session = nullptr;
+  const auto loadStart = std::chrono::steady_clock::now();
+  if (a.logs("info"))
+    std::cerr << "loading weights '" << a.weights << "' for "
+              << fairkv_program_num_devices << " devices..." << std::endl;
   if (fairkv_rt_session_create(a.weights.c_str(), &options, &session) !=
       FAIRKV_OK)
     return fail(fairkv_rt_last_error());
+  if (a.logs("info"))
+    std::cerr << "weights ready in "
+              << std::chrono::duration<double>(
+                     std::chrono::steady_clock::now() - loadStart)
+                     .count()
+              << " s" << std::endl;
   std::unique_ptr<fairkv_rt_session, void (*)(fairkv_rt_session *)> owner(
       session, fairkv_rt_session_destroy);
 
@@ -192,6 +202,7 @@ static int runProgram(int argc, char **argv) {
     so.maxBatch = a.batchSize > 0 ? a.batchSize : 32;
     so.maxTokens = a.maxNew;
     so.eosIds = eos;
+    so.logRequests = a.logs("debug");
     auto chat = fairkv::serve::readChatConfig(a.tokenizer);
     if (!chat)
       return fail(chat.error());
@@ -449,6 +460,13 @@ static int runProgram(int argc, char **argv) {
         }
       }
     };
+    int64_t promptTokens = 0;
+    for (const auto &p : batchPrompts)
+      promptTokens += static_cast<int64_t>(p.size());
+    // A long prefill says what it is doing before it starts.
+    if (a.logs("info") && leader && promptTokens >= 8192)
+      std::cerr << "prefilling requests " << first << ".." << first + batch - 1
+                << ": " << promptTokens << " prompt tokens..." << std::endl;
     // Refused before any of its work, with what it needs and what fits;
     // the batches before it are printed and written already.
     if (std::string error =
@@ -494,7 +512,7 @@ static int runProgram(int argc, char **argv) {
     for (const auto &[key, line] : keptLines)
       keptFile.stream() << line << "\n";
     keptLines.clear();
-    if (!a.quiet && leader && total > batch)
+    if (a.logs("info") && leader && total > batch)
       std::cerr << "batch of requests " << first << ".." << first + batch - 1
                 << " done\n";
   }

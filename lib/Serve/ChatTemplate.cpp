@@ -691,7 +691,14 @@ class Parser {
 public:
   explicit Parser(const std::string &text) : s_(text) {}
 
-  ExprPtr parseExpression() { return conditional(); }
+  ExprPtr parseExpression() {
+    // Nesting deeper than any template writes would only exhaust the stack.
+    if (++depth_ > kMaxDepth)
+      raise("the expression nests too deeply");
+    ExprPtr e = conditional();
+    --depth_;
+    return e;
+  }
   /// A for loop's iterable: its 'if' filters the loop, it is no ternary.
   ExprPtr parseIterable() { return orExpr(); }
   bool atEnd() {
@@ -747,7 +754,7 @@ private:
       c->then = std::move(e);
       c->cond = orExpr();
       if (word("else"))
-        c->otherwise = conditional();
+        c->otherwise = parseExpression();
       return c;
     }
     pos_ = save;
@@ -774,8 +781,11 @@ private:
   }
   ExprPtr notExpr() {
     if (word("not")) {
+      if (++depth_ > kMaxDepth)
+        raise("the expression nests too deeply");
       auto n = make<Not>();
       n->operand = notExpr();
+      --depth_;
       return n;
     }
     return comparison();
@@ -855,9 +865,13 @@ private:
     }
   }
   ExprPtr unary() {
+    if (depth_ > kMaxDepth)
+      raise("the expression nests too deeply");
     if (symbol("-")) {
+      ++depth_;
       auto n = make<Negate>();
       n->operand = unary();
+      --depth_;
       return n;
     }
     return filtered();
@@ -1018,8 +1032,10 @@ private:
     return std::make_unique<Name>(w);
   }
 
+  static constexpr int kMaxDepth = 200;
   const std::string &s_;
   size_t pos_ = 0;
+  int depth_ = 0;
 };
 
 //===----------------------------------------------------------------------===//
@@ -1163,6 +1179,12 @@ public:
 private:
   /// Parses until a block tag whose first word is in `ends` (left unread).
   Body parseBody(const std::vector<std::string> &ends) {
+    if (++depth_ > 100)
+      raise("blocks nest too deeply");
+    struct Leave {
+      int &d;
+      ~Leave() { --d; }
+    } leave{depth_};
     Body body;
     while (pos_ < tokens_.size()) {
       const Token &t = tokens_[pos_];
@@ -1254,6 +1276,7 @@ private:
 
   std::vector<Token> tokens_;
   size_t pos_ = 0;
+  int depth_ = 0;
 };
 
 } // namespace

@@ -167,10 +167,16 @@ void Scheduler::end(Active &a, const std::string &reason) {
   a.request->push(a.stream.finish());
   a.request->finish(reason);
   hooks_.release(a.slot);
+  const double seconds =
+      std::chrono::duration<double>(Clock::now() - a.request->arrived).count();
+  if (options_.logRequests)
+    std::cerr << "request " << a.request->id << ": "
+              << a.request->prompt.size() << " prompt tokens, "
+              << a.request->completionTokens << " completion tokens, "
+              << reason << ", " << seconds << " s" << std::endl;
   std::lock_guard<std::mutex> lock(m_);
   ++finished_;
-  e2e_.observe(
-      std::chrono::duration<double>(Clock::now() - a.request->arrived).count());
+  e2e_.observe(seconds);
 }
 
 void Scheduler::advance(std::vector<Active> &rows, const StepRows &out) {

@@ -27,8 +27,17 @@ struct AddedToken {
        normalized = false;
 };
 
-class Pipeline {
+class Pipeline : public Backend {
 public:
+  std::vector<int64_t> encode(const std::string &text,
+                              bool addSpecialTokens) const override;
+  std::string decode(const std::vector<int64_t> &ids,
+                     bool skipSpecialTokens) const override;
+  int64_t vocabSize() const override;
+  std::optional<int64_t> tokenToId(const std::string &token) const override;
+  std::optional<std::string> idToToken(int64_t id) const override;
+  bool isSpecial(int64_t id) const override;
+
   std::vector<AddedToken> added;
   std::unordered_map<int64_t, size_t> addedById;
   std::unique_ptr<Normalizer> normalizer;
@@ -260,14 +269,20 @@ Result<Tokenizer> Tokenizer::parse(const std::string &text) {
                                    pipeline->prefix, pipeline->suffix);
       !s)
     return makeError(s.error());
-  return Tokenizer(std::move(pipeline));
+  return Tokenizer(std::unique_ptr<Backend>(std::move(pipeline)));
 }
 
 Result<Tokenizer> Tokenizer::fromFile(const std::string &path) {
   std::filesystem::path file(path);
   std::error_code ec;
-  if (std::filesystem::is_directory(file, ec))
+  if (std::filesystem::is_directory(file, ec)) {
+    if (!std::filesystem::exists(file / "tokenizer.json", ec) &&
+        std::filesystem::exists(file / "tokenizer.model", ec))
+      return readSentencePiece((file / "tokenizer.model").string());
     file /= "tokenizer.json";
+  } else if (file.extension() == ".model") {
+    return readSentencePiece(path);
+  }
   std::ifstream in(file, std::ios::binary);
   if (!in)
     return makeError("cannot open '" + file.string() + "'");
@@ -279,78 +294,95 @@ Result<Tokenizer> Tokenizer::fromFile(const std::string &path) {
   return t;
 }
 
-Tokenizer::Tokenizer(std::unique_ptr<Pipeline> pipeline)
-    : pipeline_(std::move(pipeline)) {}
+Tokenizer::Tokenizer(std::unique_ptr<Backend> backend)
+    : backend_(std::move(backend)) {}
 Tokenizer::Tokenizer(Tokenizer &&) noexcept = default;
 Tokenizer &Tokenizer::operator=(Tokenizer &&) noexcept = default;
 Tokenizer::~Tokenizer() = default;
 
-std::vector<int64_t> Tokenizer::encode(const std::string &text,
+std::vector<int64_t> Pipeline::encode(const std::string &text,
                                        bool addSpecialTokens) const {
   std::vector<int64_t> ids;
   if (addSpecialTokens)
-    ids = pipeline_->prefix;
-  pipeline_->encodeText(utf8Lossy(text), 0, ids);
+    ids = prefix;
+  encodeText(utf8Lossy(text), 0, ids);
   if (addSpecialTokens)
-    ids.insert(ids.end(), pipeline_->suffix.begin(), pipeline_->suffix.end());
+    ids.insert(ids.end(), suffix.begin(), suffix.end());
   return ids;
 }
 
-std::string Tokenizer::decode(const std::vector<int64_t> &ids,
+std::string Pipeline::decode(const std::vector<int64_t> &ids,
                               bool skipSpecialTokens) const {
   std::vector<std::string> tokens;
   for (int64_t id : ids) {
-    if (auto it = pipeline_->addedById.find(id);
-        it != pipeline_->addedById.end()) {
-      const AddedToken &t = pipeline_->added[it->second];
+    if (auto it = addedById.find(id);
+        it != addedById.end()) {
+      const AddedToken &t = added[it->second];
       if (!(skipSpecialTokens && t.special))
         tokens.push_back(t.content);
       continue;
     }
-    if (const std::string *token = pipeline_->model->token(id))
+    if (const std::string *token = model->token(id))
       tokens.push_back(*token);
   }
-  if (!pipeline_->decoder) {
+  if (!decoder) {
     std::string joined;
     for (size_t i = 0; i < tokens.size(); ++i)
       joined += (i ? " " : "") + tokens[i];
     return joined;
   }
   std::string out;
-  for (const std::string &t : pipeline_->decoder->decodeChain(std::move(tokens)))
+  for (const std::string &t : decoder->decodeChain(std::move(tokens)))
     out += t;
   return out;
 }
 
-int64_t Tokenizer::vocabSize() const {
+int64_t Pipeline::vocabSize() const {
   int64_t size = 0;
-  for (const auto &[token, id] : pipeline_->model->vocab())
+  for (const auto &[token, id] : model->vocab())
     size = std::max(size, id + 1);
-  for (const AddedToken &t : pipeline_->added)
+  for (const AddedToken &t : added)
     size = std::max(size, t.id + 1);
   return size;
 }
 
-std::optional<int64_t> Tokenizer::tokenToId(const std::string &token) const {
-  for (const AddedToken &t : pipeline_->added)
+std::optional<int64_t> Pipeline::tokenToId(const std::string &token) const {
+  for (const AddedToken &t : added)
     if (t.content == token)
       return t.id;
-  auto it = pipeline_->model->vocab().find(token);
-  if (it == pipeline_->model->vocab().end())
+  auto it = model->vocab().find(token);
+  if (it == model->vocab().end())
     return std::nullopt;
   return it->second;
 }
 
-std::optional<std::string> Tokenizer::idToToken(int64_t id) const {
-  if (auto it = pipeline_->addedById.find(id); it != pipeline_->addedById.end())
-    return pipeline_->added[it->second].content;
-  if (const std::string *t = pipeline_->model->token(id))
+std::optional<std::string> Pipeline::idToToken(int64_t id) const {
+  if (auto it = addedById.find(id); it != addedById.end())
+    return added[it->second].content;
+  if (const std::string *t = model->token(id))
     return *t;
   return std::nullopt;
 }
 
-bool Tokenizer::isSpecial(int64_t id) const {
-  auto it = pipeline_->addedById.find(id);
-  return it != pipeline_->addedById.end() &&
-         pipeline_->added[it->second].special;
+bool Pipeline::isSpecial(int64_t id) const {
+  auto it = addedById.find(id);
+  return it != addedById.end() &&
+         added[it->second].special;
 }
+
+std::vector<int64_t> Tokenizer::encode(const std::string &text,
+                                       bool addSpecialTokens) const {
+  return backend_->encode(text, addSpecialTokens);
+}
+std::string Tokenizer::decode(const std::vector<int64_t> &ids,
+                              bool skipSpecialTokens) const {
+  return backend_->decode(ids, skipSpecialTokens);
+}
+int64_t Tokenizer::vocabSize() const { return backend_->vocabSize(); }
+std::optional<int64_t> Tokenizer::tokenToId(const std::string &token) const {
+  return backend_->tokenToId(token);
+}
+std::optional<std::string> Tokenizer::idToToken(int64_t id) const {
+  return backend_->idToToken(id);
+}
+bool Tokenizer::isSpecial(int64_t id) const { return backend_->isSpecial(id); }

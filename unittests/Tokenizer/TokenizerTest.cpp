@@ -2,8 +2,9 @@
 //
 // test/Fixtures/tokenizers holds tokenizers trained with the Hugging Face
 // `tokenizers` package in the layouts real models ship, and that package's
-// ids and decoded text for a Unicode corpus
-// (scripts/make-tokenizer-fixtures.py). Ours must equal them exactly.
+// ids and decoded text for a Unicode corpus, and a SentencePiece model with
+// the sentencepiece package's (scripts/make-tokenizer-fixtures.py). Ours
+// must equal them exactly.
 //
 //===----------------------------------------------------------------------===//
 
@@ -76,7 +77,7 @@ TEST_P(Reference, IdsAndDecodingEqualTheTokenizersPackage) {
 INSTANTIATE_TEST_SUITE_P(Fixtures, Reference,
                          testing::Values("llama3-bytelevel", "qwen2-bytelevel",
                                          "gpt2-bytelevel", "llama2-spm",
-                                         "mistral-spm"),
+                                         "mistral-spm", "sentencepiece-bpe"),
                          [](const auto &info) {
                            std::string n = info.param;
                            for (char &c : n)

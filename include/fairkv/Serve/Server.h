@@ -71,6 +71,8 @@ struct ServerOptions {
   /// tokenizer_config.json's chat template (Jinja), and the special tokens
   /// it refers to; empty: chat completions are refused.
   std::string chatTemplate, bosToken, eosToken;
+  /// One stderr line per finished request (--log-level debug).
+  bool logRequests = false;
   /// Called once the server listens (e.g. to print where).
   std::function<void(int port)> onListening;
 };

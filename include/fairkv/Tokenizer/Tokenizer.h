@@ -7,7 +7,8 @@
 // the layouts real models ship: byte-level BPE (Llama-3, Qwen2, GPT-2) and
 // SentencePiece-style BPE with byte fallback (Llama-2, Mistral). A component
 // outside them is refused in one line when the file is read, never
-// approximated.
+// approximated. A folder with only a `tokenizer.model` is read by the
+// sentencepiece library itself (a BOS prepended, as Llama's tokenizer does).
 //
 //===----------------------------------------------------------------------===//
 
@@ -27,11 +28,25 @@ namespace fairkv::tokenizer {
 using placement::Result;
 using placement::Status;
 
-class Pipeline;
+/// What a tokenizer file becomes: tokenizer.json's pipeline, or a
+/// SentencePiece model.
+class Backend {
+public:
+  virtual ~Backend() = default;
+  virtual std::vector<int64_t> encode(const std::string &text,
+                                      bool addSpecialTokens) const = 0;
+  virtual std::string decode(const std::vector<int64_t> &ids,
+                             bool skipSpecialTokens) const = 0;
+  virtual int64_t vocabSize() const = 0;
+  virtual std::optional<int64_t> tokenToId(const std::string &token) const = 0;
+  virtual std::optional<std::string> idToToken(int64_t id) const = 0;
+  virtual bool isSpecial(int64_t id) const = 0;
+};
 
 class Tokenizer {
 public:
-  /// Reads `path`: a tokenizer.json, or a model folder holding one.
+  /// Reads `path`: a tokenizer.json or a tokenizer.model, or a model folder
+  /// holding one (tokenizer.json first).
   static Result<Tokenizer> fromFile(const std::string &path);
   /// Parses the text of a tokenizer.json.
   static Result<Tokenizer> fromJson(const std::string &json);
@@ -56,11 +71,15 @@ public:
   std::optional<std::string> idToToken(int64_t id) const;
   bool isSpecial(int64_t id) const;
 
+  explicit Tokenizer(std::unique_ptr<Backend> backend);
+
 private:
-  explicit Tokenizer(std::unique_ptr<Pipeline> pipeline);
   static Result<Tokenizer> parse(const std::string &json);
-  std::unique_ptr<Pipeline> pipeline_;
+  std::unique_ptr<Backend> backend_;
 };
+
+/// A SentencePiece model file's tokenizer (the sentencepiece library).
+Result<Tokenizer> readSentencePiece(const std::string &path);
 
 } // namespace fairkv::tokenizer
 
