@@ -163,53 +163,6 @@ std::vector<int64_t> bytesNeeded(const fairkv_rt_options &opt, int64_t headDim,
 
 } // namespace
 
-FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_admit_batch(
-    const fairkv_rt_session *session, const int64_t *layout,
-    const double *shares, const int64_t *lengths, int64_t batch,
-    int64_t *bytesPerDevice, int64_t *fitting) {
-  if (!session || !layout || !shares || (!lengths && batch > 0) || batch < 0)
-    return fail(FAIRKV_ERROR_INVALID_ARGUMENT, "null argument");
-  const fairkv_rt_options &opt = session->options;
-  int64_t headDim = 0;
-  std::vector<LayoutEntry> entries;
-  std::string error;
-  if (!parseLayout(layout, shares, opt.devices, headDim, entries, error))
-    return fail(FAIRKV_ERROR_INVALID_ARGUMENT, error);
-  std::vector<int64_t> all(lengths, lengths + batch);
-  std::vector<int64_t> bytes = bytesNeeded(opt, headDim, entries, all);
-  if (bytesPerDevice)
-    std::copy(bytes.begin(), bytes.end(), bytesPerDevice);
-  const int64_t limit = opt.kv_bytes_per_device;
-  auto fits = [&](const std::vector<int64_t> &b) {
-    return limit <= 0 ||
-           std::all_of(b.begin(), b.end(), [&](int64_t v) { return v <= limit; });
-  };
-  if (fits(bytes)) {
-    if (fitting)
-      *fitting = batch;
-    return FAIRKV_OK;
-  }
-  // The largest leading part of the batch that fits (admission to copies
-  // depends on the whole batch, so each candidate is computed afresh).
-  int64_t fit = batch - 1;
-  for (; fit > 0; --fit)
-    if (fits(bytesNeeded(opt, headDim, entries,
-                         std::vector<int64_t>(all.begin(), all.begin() + fit))))
-      break;
-  if (fitting)
-    *fitting = fit;
-  const auto worst = std::max_element(bytes.begin(), bytes.end());
-  return fail(FAIRKV_ERROR_INVALID_ARGUMENT,
-              "the batch of " + std::to_string(batch) + " requests needs " +
-                  std::to_string(*worst) + " bytes of KV on device " +
-                  std::to_string(worst - bytes.begin()) + " (may hold " +
-                  std::to_string(limit) + "); " +
-                  (fit > 0 ? "its first " + std::to_string(fit) +
-                                 " requests fit (--batch-size " +
-                                 std::to_string(fit) + ")"
-                           : std::string("not even one request fits")));
-}
-
 namespace {
 
 /// Bytes every device's pools will span with the running requests and
@@ -260,10 +213,31 @@ std::vector<int64_t> bytesWithJoiners(const fairkv_rt_session &session,
 
 } // namespace
 
-FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_admit_join(
-    const fairkv_rt_session *session, const int64_t *layout,
-    const double *shares, const int64_t *lengths, int64_t n,
-    int64_t *bytesPerDevice, int64_t *fitting) {
+namespace {
+
+/// What `bytesOf` says `lengths` need, on every device.
+using BytesOf = std::vector<int64_t> (*)(const fairkv_rt_session &, int64_t,
+                                         const std::vector<LayoutEntry> &,
+                                         const std::vector<int64_t> &);
+
+std::vector<int64_t> batchBytes(const fairkv_rt_session &session,
+                                int64_t headDim,
+                                const std::vector<LayoutEntry> &entries,
+                                const std::vector<int64_t> &lengths) {
+  return bytesNeeded(session.options, headDim, entries, lengths);
+}
+
+/// Admission of `n` requests with prompts of `lengths` tokens: the bytes
+/// every device needs, and the largest leading part that fits (each part
+/// computed afresh: admission to copies depends on who else is admitted).
+/// `refusal` words the error from (needed, device, limit, fit).
+fairkv_status_t admit(const fairkv_rt_session *session, const int64_t *layout,
+                      const double *shares, const int64_t *lengths, int64_t n,
+                      int64_t *bytesPerDevice, int64_t *fitting,
+                      BytesOf bytesOf,
+                      std::string (*refusal)(int64_t n, int64_t needed,
+                                             int64_t device, int64_t limit,
+                                             int64_t fit)) {
   if (!session || !layout || !shares || (!lengths && n > 0) || n < 0)
     return fail(FAIRKV_ERROR_INVALID_ARGUMENT, "null argument");
   const fairkv_rt_options &opt = session->options;
@@ -278,24 +252,57 @@ FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_admit_join(
     return limit <= 0 ||
            std::all_of(b.begin(), b.end(), [&](int64_t v) { return v <= limit; });
   };
-  std::vector<int64_t> bytes = bytesWithJoiners(*session, headDim, entries, all);
+  const std::vector<int64_t> bytes = bytesOf(*session, headDim, entries, all);
   if (bytesPerDevice)
     std::copy(bytes.begin(), bytes.end(), bytesPerDevice);
   int64_t fit = n;
-  while (fit > 0 &&
-         !fits(bytesWithJoiners(*session, headDim, entries,
-                                std::vector<int64_t>(all.begin(),
-                                                     all.begin() + fit))))
-    --fit;
+  if (!fits(bytes))
+    for (fit = n - 1; fit > 0; --fit)
+      if (fits(bytesOf(*session, headDim, entries,
+                       std::vector<int64_t>(all.begin(), all.begin() + fit))))
+        break;
   if (fitting)
     *fitting = fit;
   if (fit == n)
     return FAIRKV_OK;
   const auto worst = std::max_element(bytes.begin(), bytes.end());
   return fail(FAIRKV_ERROR_INVALID_ARGUMENT,
-              std::to_string(n) + " joining requests need " +
-                  std::to_string(*worst) + " bytes of KV on device " +
-                  std::to_string(worst - bytes.begin()) + " (may hold " +
-                  std::to_string(limit) + "); the first " +
-                  std::to_string(fit) + " fit");
+              refusal(n, *worst, worst - bytes.begin(), limit, fit));
+}
+
+} // namespace
+
+FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_admit_batch(
+    const fairkv_rt_session *session, const int64_t *layout,
+    const double *shares, const int64_t *lengths, int64_t batch,
+    int64_t *bytesPerDevice, int64_t *fitting) {
+  return admit(session, layout, shares, lengths, batch, bytesPerDevice,
+               fitting, batchBytes,
+               [](int64_t n, int64_t needed, int64_t device, int64_t limit,
+                  int64_t fit) {
+                 return "the batch of " + std::to_string(n) +
+                        " requests needs " + std::to_string(needed) +
+                        " bytes of KV on device " + std::to_string(device) +
+                        " (may hold " + std::to_string(limit) + "); " +
+                        (fit > 0 ? "its first " + std::to_string(fit) +
+                                       " requests fit (--batch-size " +
+                                       std::to_string(fit) + ")"
+                                 : std::string("not even one request fits"));
+               });
+}
+
+FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_admit_join(
+    const fairkv_rt_session *session, const int64_t *layout,
+    const double *shares, const int64_t *lengths, int64_t n,
+    int64_t *bytesPerDevice, int64_t *fitting) {
+  return admit(session, layout, shares, lengths, n, bytesPerDevice, fitting,
+               bytesWithJoiners,
+               [](int64_t n, int64_t needed, int64_t device, int64_t limit,
+                  int64_t fit) {
+                 return std::to_string(n) + " joining requests need " +
+                        std::to_string(needed) + " bytes of KV on device " +
+                        std::to_string(device) + " (may hold " +
+                        std::to_string(limit) + "); the first " +
+                        std::to_string(fit) + " fit";
+               });
 }
