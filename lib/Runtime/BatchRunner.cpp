@@ -15,12 +15,37 @@ extern "C" fairkv_rt_tensor *fairkv_program_step(fairkv_rt_ctx *ctx,
 
 using namespace fairkv::rt;
 
-void fairkv::rt::runProgramStep(fairkv_rt_session *session, int64_t devices,
+namespace {
+
+/// Left-pads `prompts` into batch x length `ids` and `positions` (every
+/// prompt ends at the last column, so the last position's logits are every
+/// request's next token); returns the length, the longest prompt.
+int64_t leftPad(const std::vector<std::vector<int64_t>> &prompts,
+                std::vector<int64_t> &ids, std::vector<int64_t> &positions) {
+  int64_t length = 0;
+  for (const auto &p : prompts)
+    length = std::max(length, static_cast<int64_t>(p.size()));
+  const int64_t batch = static_cast<int64_t>(prompts.size());
+  ids.assign(batch * length, 0);
+  positions.assign(batch * length, 0);
+  for (int64_t i = 0; i < batch; ++i) {
+    const int64_t n = static_cast<int64_t>(prompts[i].size());
+    for (int64_t t = 0; t < n; ++t) {
+      ids[i * length + length - n + t] = prompts[i][t];
+      positions[i * length + length - n + t] = t;
+    }
+  }
+  return length;
+}
+
+} // namespace
+
+std::string fairkv::rt::runProgramStep(fairkv_rt_session *session, int64_t devices,
                                 int64_t rank, int64_t batch, int64_t seq,
                                 const std::vector<int64_t> &ids,
                                 const std::vector<int64_t> &positions,
                                 std::vector<std::vector<int64_t>> &results) {
-  results.assign(devices, {});
+  results.assign(rank >= 0 ? 1 : devices, {});
   auto runDevice = [&](int64_t g) {
     fairkv_rt_ctx *ctx = fairkv_rt_session_device(session, g);
     fairkv_rt_step_begin(ctx, batch, seq);
@@ -32,35 +57,40 @@ void fairkv::rt::runProgramStep(fairkv_rt_session *session, int64_t devices,
     const int64_t *data = fairkv_rt_tensor_i64_data(out);
     if (!data || fairkv_rt_tensor_numel(out) != batch)
       fairkv_rt_fatal("the program returned no tokens");
-    results[g].assign(data, data + batch);
+    results[rank >= 0 ? 0 : g].assign(data, data + batch);
     fairkv_rt_step_end(ctx);
   };
   if (rank >= 0) {
     // One device per process, on this thread (MPI's FUNNELED level).
     runDevice(rank);
-    return;
+    return "";
   }
   std::vector<std::thread> threads;
   for (int64_t g = 0; g < devices; ++g)
     threads.emplace_back(runDevice, g);
   for (std::thread &t : threads)
     t.join();
+  for (int64_t g = 1; g < devices; ++g)
+    if (results[g] != results[0])
+      return "devices disagree on a step's tokens";
+  return "";
 }
 
 BatchRunner::BatchRunner(fairkv_rt_session *session, int64_t devices,
                          int64_t rank)
     : admitted(devices, 0), session_(session), devices_(devices), rank_(rank) {}
 
-int64_t BatchRunner::fitting(
-    const std::vector<std::vector<int64_t>> &prompts) const {
+std::string
+BatchRunner::admit(const std::vector<std::vector<int64_t>> &prompts) {
   std::vector<int64_t> lengths;
   for (const auto &p : prompts)
     lengths.push_back(static_cast<int64_t>(p.size()));
-  int64_t fit = 0;
-  (void)fairkv_rt_session_admit_batch(
-      session_, fairkv_program_kv_layout, fairkv_program_kv_shares,
-      lengths.data(), static_cast<int64_t>(lengths.size()), nullptr, &fit);
-  return fit;
+  if (fairkv_rt_session_admit_batch(
+          session_, fairkv_program_kv_layout, fairkv_program_kv_shares,
+          lengths.data(), static_cast<int64_t>(lengths.size()),
+          admitted.data(), nullptr) != FAIRKV_OK)
+    return fairkv_rt_last_error();
+  return "";
 }
 
 std::string BatchRunner::run(const std::vector<std::vector<int64_t>> &prompts,
@@ -69,44 +99,26 @@ std::string BatchRunner::run(const std::vector<std::vector<int64_t>> &prompts,
   const int64_t batch = static_cast<int64_t>(prompts.size());
   const int64_t vocab = fairkv_rt_session_vocab(session_);
   std::vector<int64_t> lengths;
-  int64_t length = 0;
-  for (const auto &p : prompts) {
+  for (const auto &p : prompts)
     lengths.push_back(static_cast<int64_t>(p.size()));
-    length = std::max(length, lengths.back());
-  }
-  if (fairkv_rt_session_admit_batch(session_, fairkv_program_kv_layout,
-                                    fairkv_program_kv_shares, lengths.data(),
-                                    batch, admitted.data(),
-                                    nullptr) != FAIRKV_OK)
-    return fairkv_rt_last_error();
   fairkv_rt_session_begin_batch(session_, lengths.data(), batch);
-  // Left padding: every prompt ends at the last column, so the last
-  // position's logits are every request's next token.
-  std::vector<int64_t> ids(batch * length, 0), positions(batch * length, 0);
-  for (int64_t i = 0; i < batch; ++i) {
-    int64_t pad = length - lengths[i];
-    for (int64_t t = 0; t < lengths[i]; ++t) {
-      ids[i * length + pad + t] = prompts[i][t];
-      positions[i * length + pad + t] = t;
-    }
-  }
-  const bool mpi = rank_ >= 0;
-  const int64_t here = mpi ? rank_ : 0;
+  std::vector<int64_t> ids, positions;
+  const int64_t length = leftPad(prompts, ids, positions);
+  const int64_t here = rank_ >= 0 ? rank_ : 0;
   for (int64_t step = 0; step < maxSteps; ++step) {
     const int64_t seq = step == 0 ? length : 1;
     auto stepStart = std::chrono::steady_clock::now();
     std::vector<std::vector<int64_t>> results;
-    runProgramStep(session_, devices_, rank_, batch, seq, ids, positions,
-                   results);
+    std::string error = runProgramStep(session_, devices_, rank_, batch, seq,
+                                       ids, positions, results);
     (step == 0 ? prefillSeconds : decodeSeconds) +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() -
                                       stepStart)
             .count();
+    if (!error.empty())
+      return error + " (step " + std::to_string(step) + ")";
     if (step == 0 && afterPrefill)
       afterPrefill();
-    for (int64_t g = 1; g < devices_ && !mpi; ++g)
-      if (results[g] != results[0])
-        return "devices disagree on the tokens of step " + std::to_string(step);
     int64_t count = 0;
     StepView view;
     view.step = step;
@@ -114,8 +126,8 @@ std::string BatchRunner::run(const std::vector<std::vector<int64_t>> &prompts,
     view.vocab = vocab;
     view.logits = fairkv_rt_ctx_last_logits(
         fairkv_rt_session_device(session_, here), &count);
-    view.argmax = &results[here];
-    std::vector<int64_t> next = results[here];
+    view.argmax = &results[0];
+    std::vector<int64_t> next = results[0];
     const bool more = onStep(view, next);
     if (!more || step + 1 == maxSteps)
       break;
@@ -149,10 +161,10 @@ std::string ContinuousRunner::step(int64_t batch, int64_t seq,
                                    const std::vector<int64_t> &positions,
                                    StepOut &out) {
   std::vector<std::vector<int64_t>> results;
-  runProgramStep(session_, devices_, -1, batch, seq, ids, positions, results);
-  for (int64_t g = 1; g < devices_; ++g)
-    if (results[g] != results[0])
-      return "devices disagree on a step's tokens";
+  if (std::string error = runProgramStep(session_, devices_, -1, batch, seq,
+                                         ids, positions, results);
+      !error.empty())
+    return error;
   int64_t count = 0;
   out.logits =
       fairkv_rt_ctx_last_logits(fairkv_rt_session_device(session_, 0), &count);
@@ -167,21 +179,11 @@ ContinuousRunner::prefill(const std::vector<int64_t> &slots,
                           StepOut &out) {
   const int64_t batch = static_cast<int64_t>(slots.size());
   std::vector<int64_t> lengths;
-  int64_t length = 0;
-  for (const auto &p : prompts) {
+  for (const auto &p : prompts)
     lengths.push_back(static_cast<int64_t>(p.size()));
-    length = std::max(length, lengths.back());
-  }
   fairkv_rt_session_join(session_, slots.data(), lengths.data(), batch);
-  // Left-padded, as a static batch's prefill.
-  std::vector<int64_t> ids(batch * length, 0), positions(batch * length, 0);
-  for (int64_t i = 0; i < batch; ++i) {
-    const int64_t pad = length - lengths[i];
-    for (int64_t t = 0; t < lengths[i]; ++t) {
-      ids[i * length + pad + t] = prompts[i][t];
-      positions[i * length + pad + t] = t;
-    }
-  }
+  std::vector<int64_t> ids, positions;
+  const int64_t length = leftPad(prompts, ids, positions);
   return step(batch, length, ids, positions, out);
 }
 

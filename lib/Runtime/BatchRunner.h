@@ -12,6 +12,7 @@
 #define FAIRKV_RUNTIME_BATCHRUNNER_H
 
 #include "fairkv/Runtime/FairKVRuntime.h"
+#include "fairkv/Serve/Server.h"
 
 #include <functional>
 #include <string>
@@ -38,16 +39,15 @@ public:
   /// and return whether to decode another step.
   using StepFn = std::function<bool(const StepView &, std::vector<int64_t> &next)>;
 
-  /// Runs `prompts` (each at least 2 tokens) for at most `maxSteps` steps.
-  /// Returns "" or a one-line error (admission's refusal before any work).
-  /// `afterPrefill` runs with no device busy once the prefill is done.
+  /// Admission before any work: "" or the one-line refusal (what the batch
+  /// needs, what fits); sets `admitted`.
+  std::string admit(const std::vector<std::vector<int64_t>> &prompts);
+  /// Runs admitted `prompts` (each at least 2 tokens) for at most
+  /// `maxSteps` steps: "" or a one-line error. `afterPrefill` runs with no
+  /// device busy once the prefill is done.
   std::string run(const std::vector<std::vector<int64_t>> &prompts,
                   int64_t maxSteps, const StepFn &onStep,
                   const std::function<void()> &afterPrefill = {});
-
-  /// How many of `prompts`' first requests fit the devices' KV memory
-  /// together (admission's answer; all of them without --kv-memory).
-  int64_t fitting(const std::vector<std::vector<int64_t>> &prompts) const;
 
   double prefillSeconds = 0, decodeSeconds = 0;
   /// What admission computed for the last batch, per device.
@@ -58,12 +58,9 @@ private:
   int64_t devices_, rank_;
 };
 
-/// What one step of a continuous batch gives back, row by row.
-struct StepOut {
-  const float *logits = nullptr;
-  int64_t vocab = 0;
-  std::vector<int64_t> argmax;
-};
+/// What one step of a continuous batch gives back, row by row (what the
+/// server reads).
+using StepOut = fairkv::serve::StepRows;
 
 /// A continuous batch (the server's): requests join between steps (their
 /// own prefill step) and leave when done, their KV pages going to the next
@@ -97,8 +94,9 @@ private:
 };
 
 /// Runs one step of the program on every device (threads, or this process's
-/// device under MPI when `rank` >= 0): each device's tokens in `results`.
-void runProgramStep(fairkv_rt_session *session, int64_t devices, int64_t rank,
+/// device under MPI when `rank` >= 0): each device's tokens in `results`
+/// (this process's only, under MPI). "" or the error when devices disagree.
+std::string runProgramStep(fairkv_rt_session *session, int64_t devices, int64_t rank,
                     int64_t batch, int64_t seq, const std::vector<int64_t> &ids,
                     const std::vector<int64_t> &positions,
                     std::vector<std::vector<int64_t>> &results);

@@ -10,10 +10,8 @@
 #include "ProgramArgs.h"
 
 #include "fairkv/Serve/ModelFolder.h"
-#include "fairkv/Serve/ChatTemplate.h"
-#include "fairkv/Serve/Sampler.h"
+#include "fairkv/Serve/Generation.h"
 #include "fairkv/Serve/Server.h"
-#include "fairkv/Serve/TextStream.h"
 #include "fairkv/Tokenizer/Tokenizer.h"
 
 #include "fairkv/Runtime/FairKVRuntime.h"
@@ -222,27 +220,16 @@ static int runProgram(int argc, char **argv) {
     hooks.fitting = [&](const std::vector<int64_t> &lengths) {
       return runner.fitting(lengths);
     };
-    auto rows = [](const fairkv::rt::StepOut &o, fairkv::serve::StepRows &r) {
-      r.logits = o.logits;
-      r.vocab = o.vocab;
-      r.argmax = o.argmax;
-    };
     hooks.prefill = [&](const std::vector<int64_t> &slots,
                         const std::vector<std::vector<int64_t>> &prompts,
                         fairkv::serve::StepRows &out) {
-      fairkv::rt::StepOut o;
-      std::string error = runner.prefill(slots, prompts, o);
-      rows(o, out);
-      return error;
+      return runner.prefill(slots, prompts, out);
     };
     hooks.decode = [&](const std::vector<int64_t> &slots,
                        const std::vector<int64_t> &ids,
                        const std::vector<int64_t> &positions,
                        fairkv::serve::StepRows &out) {
-      fairkv::rt::StepOut o;
-      std::string error = runner.decode(slots, ids, positions, o);
-      rows(o, out);
-      return error;
+      return runner.decode(slots, ids, positions, out);
     };
     hooks.release = [&](int64_t slot) { runner.release(slot); };
     hooks.kvBytes = [&] { return runner.kvBytes(); };
@@ -374,14 +361,10 @@ static int runProgram(int argc, char **argv) {
     const int64_t batch = std::min(a.batchSize, total - first);
     std::vector<std::vector<int64_t>> batchPrompts(
         prompts.begin() + first, prompts.begin() + first + batch);
-    std::vector<fairkv::serve::Sampler> samplers;
-    std::vector<fairkv::serve::TextStream> streams;
-    for (int64_t i = 0; i < batch; ++i) {
-      samplers.emplace_back(a.sampling, static_cast<uint64_t>(first + i));
-      if (text)
-        streams.emplace_back(*tokenizer, a.stops);
-    }
-    std::vector<bool> finished(batch, false);
+    std::vector<fairkv::serve::Generation> gens;
+    for (int64_t i = 0; i < batch; ++i)
+      gens.emplace_back(a.sampling, static_cast<uint64_t>(first + i),
+                        text ? &*tokenizer : nullptr, a.stops, eos, a.maxNew);
     std::string failure;
     auto onStep = [&](const fairkv::rt::StepView &view,
                       std::vector<int64_t> &next) {
@@ -424,20 +407,14 @@ static int runProgram(int argc, char **argv) {
           }
           logits << "\n";
         }
+        // A finished request's row still steps with the batch; what it is
+        // fed no longer matters.
+        std::string delta;
         const int64_t token =
-            samplers[i].next(row, vocab, (*view.argmax)[i]);
+            gens[i].done() ? (*view.argmax)[i]
+                           : gens[i].next(row, vocab, (*view.argmax)[i], &delta);
         next[i] = forced.empty() ? token : forced[first + i][step];
-        if (finished[i])
-          continue;
-        generated[first + i].push_back(token);
-        bool stop = std::find(eos.begin(), eos.end(), token) != eos.end();
-        if (text && !stop) {
-          bool hit = false;
-          (void)streams[i].push(token, &hit);
-          stop = hit;
-        }
-        finished[i] = stop;
-        running += !stop;
+        running += !gens[i].done();
       }
       return running > 0;
     };
@@ -469,15 +446,17 @@ static int runProgram(int argc, char **argv) {
                 << ": " << promptTokens << " prompt tokens..." << std::endl;
     // Refused before any of its work, with what it needs and what fits;
     // the batches before it are printed and written already.
+    if (std::string error = runner.admit(batchPrompts); !error.empty())
+      return fail("requests " + std::to_string(first) + ".." +
+                  std::to_string(first + batch - 1) + ": " + error);
     if (std::string error =
             runner.run(batchPrompts, a.maxNew, onStep, afterPrefill);
         !error.empty())
-      return fail(error.rfind("devices disagree", 0) == 0
-                      ? error
-                      : "requests " + std::to_string(first) + ".." +
-                            std::to_string(first + batch - 1) + ": " + error);
+      return fail(error);
     if (!failure.empty())
       return fail(failure);
+    for (int64_t i = 0; i < batch; ++i)
+      generated[first + i] = gens[i].tokens();
     // A finished batch's tokens and kept sets are out before the next
     // batch starts (the kept lines' order is by request, then layer, head).
     if (leader) {
@@ -485,16 +464,13 @@ static int runProgram(int argc, char **argv) {
         if (!a.quiet && !a.jsonLines)
           std::cout << "request " << i << ":";
         if (text) {
-          fairkv::serve::TextStream &stream = streams[i - first];
-          stream.finish();
-          const std::string &out = stream.text();
+          const fairkv::serve::Generation &gen = gens[i - first];
+          const std::string out = gen.text();
           if (a.jsonLines) {
-            nlohmann::json line = {
-                {"request", i},
-                {"text", out},
-                {"tokens", generated[i]},
-                {"finish_reason",
-                 finished[i - first] ? "stop" : "length"}};
+            nlohmann::json line = {{"request", i},
+                                   {"text", out},
+                                   {"tokens", generated[i]},
+                                   {"finish_reason", gen.reason()}};
             std::cout << line.dump(-1, ' ', false,
                                    nlohmann::json::error_handler_t::replace)
                       << "\n";

@@ -10,10 +10,10 @@
 
 #include "fairkv/Serve/ChatTemplate.h"
 
+#include "fairkv/Tokenizer/Strings.h"
+
 #include <nlohmann/json.hpp>
 
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -525,17 +525,9 @@ Json callFilter(const std::string &name, const Json &v,
       out += (i ? sep : "") + str(v[i]);
     return out;
   }
-  if (name == "replace") {
-    std::string s = str(v), from = str(arg(0, "")), to = str(arg(1, ""));
-    if (from.empty())
-      return s;
-    std::string out;
-    size_t pos = 0;
-    for (size_t hit; (hit = s.find(from, pos)) != std::string::npos;
-         pos = hit + from.size())
-      out += s.substr(pos, hit - pos) + to;
-    return out + s.substr(pos);
-  }
+  if (name == "replace")
+    return fairkv::tokenizer::replaceAll(str(v), str(arg(0, "")),
+                                         str(arg(1, "")));
   if (name == "list")
     return v.is_array() ? v : Json::array();
   if (name == "reverse") {
@@ -1328,50 +1320,4 @@ Result<std::string> fairkv::serve::renderChatTemplate(
                   {"eos_token", eosToken},
                   {"add_generation_prompt", addGenerationPrompt}};
   return renderTemplate(source, context.dump());
-}
-
-Result<ChatConfig> fairkv::serve::readChatConfig(const std::string &tokenizerPath) {
-  std::filesystem::path folder(tokenizerPath);
-  std::error_code ec;
-  if (!std::filesystem::is_directory(folder, ec))
-    folder = folder.parent_path();
-  ChatConfig config;
-  std::ifstream in(folder / "tokenizer_config.json");
-  if (!in)
-    return config;
-  std::ostringstream text;
-  text << in.rdbuf();
-  Json j = Json::parse(text.str(), nullptr, false);
-  if (j.is_discarded() || !j.is_object())
-    return makeError((folder / "tokenizer_config.json").string() +
-                     ": not a JSON object");
-  auto token = [&](const char *key) {
-    const Json v = j.value(key, Json());
-    if (v.is_string())
-      return v.get<std::string>();
-    if (v.is_object() && v.value("content", Json()).is_string())
-      return v["content"].get<std::string>();
-    return std::string();
-  };
-  config.bosToken = token("bos_token");
-  config.eosToken = token("eos_token");
-  const Json t = j.value("chat_template", Json());
-  if (t.is_string()) {
-    config.chatTemplate = t.get<std::string>();
-  } else if (t.is_array()) {
-    for (const Json &named : t)
-      if (named.is_object() && named.value("name", "") == "default" &&
-          named.value("template", Json()).is_string())
-        config.chatTemplate = named["template"].get<std::string>();
-  }
-  // transformers 4.43+ may keep it in chat_template.jinja instead.
-  if (config.chatTemplate.empty()) {
-    std::ifstream jinja(folder / "chat_template.jinja");
-    if (jinja) {
-      std::ostringstream body;
-      body << jinja.rdbuf();
-      config.chatTemplate = body.str();
-    }
-  }
-  return config;
 }

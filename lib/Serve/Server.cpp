@@ -10,8 +10,7 @@
 #include "fairkv/Serve/Server.h"
 
 #include "fairkv/Serve/ChatTemplate.h"
-#include "fairkv/Serve/Sampler.h"
-#include "fairkv/Serve/TextStream.h"
+#include "fairkv/Serve/Generation.h"
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -139,13 +138,13 @@ private:
   struct Active {
     std::shared_ptr<Request> request;
     int64_t slot = 0, position = 0, last = 0;
-    Sampler sampler;
-    TextStream stream;
+    Generation generation;
     Clock::time_point lastToken;
   };
   /// Samples each row's token from `out`; finished requests leave.
   void advance(std::vector<Active> &rows, const StepRows &out);
-  void end(Active &a, const std::string &reason);
+  /// Reports a finished request and gives its KV back.
+  void leave(Active &a);
 
   const fairkv::tokenizer::Tokenizer &tokenizer_;
   const ServerOptions &options_;
@@ -163,8 +162,8 @@ private:
   Histogram ttft_, itl_, e2e_;
 };
 
-void Scheduler::end(Active &a, const std::string &reason) {
-  a.request->push(a.stream.finish());
+void Scheduler::leave(Active &a) {
+  const std::string &reason = a.generation.reason();
   a.request->finish(reason);
   hooks_.release(a.slot);
   const double seconds =
@@ -185,8 +184,9 @@ void Scheduler::advance(std::vector<Active> &rows, const StepRows &out) {
   for (size_t i = 0; i < rows.size(); ++i) {
     Active &a = rows[i];
     Request &r = *a.request;
-    const int64_t token = a.sampler.next(out.logits + i * out.vocab, out.vocab,
-                                         out.argmax[i]);
+    std::string delta;
+    a.last = a.generation.next(out.logits + i * out.vocab, out.vocab,
+                               out.argmax[i], &delta);
     {
       std::lock_guard<std::mutex> lock(m_);
       ++generationTokens_;
@@ -196,27 +196,14 @@ void Scheduler::advance(std::vector<Active> &rows, const StepRows &out) {
         itl_.observe(std::chrono::duration<double>(now - a.lastToken).count());
     }
     a.lastToken = now;
-    ++r.completionTokens;
-    if (r.cancelled) {
-      end(a, "cancelled");
+    r.completionTokens = static_cast<int64_t>(a.generation.tokens().size());
+    if (r.cancelled && !a.generation.done())
+      delta += a.generation.end("cancelled");
+    r.push(std::move(delta));
+    if (a.generation.done()) {
+      leave(a);
       continue;
     }
-    if (std::find(options_.eosIds.begin(), options_.eosIds.end(), token) !=
-        options_.eosIds.end()) {
-      end(a, "stop");
-      continue;
-    }
-    bool stopped = false;
-    r.push(a.stream.push(token, &stopped));
-    if (stopped) {
-      end(a, "stop");
-      continue;
-    }
-    if (r.completionTokens >= r.maxTokens) {
-      end(a, "length");
-      continue;
-    }
-    a.last = token;
     kept.push_back(std::move(a));
   }
   rows = std::move(kept);
@@ -275,7 +262,8 @@ void Scheduler::loop() {
       std::vector<std::vector<int64_t>> prompts;
       for (auto &r : joining) {
         Active a{r, nextSlot_++, static_cast<int64_t>(r->prompt.size()), 0,
-                 Sampler(r->sampling, r->id), TextStream(tokenizer_, r->stops),
+                 Generation(r->sampling, r->id, &tokenizer_, r->stops,
+                            options_.eosIds, r->maxTokens),
                  Clock::now()};
         slots.push_back(a.slot);
         prompts.push_back(r->prompt);

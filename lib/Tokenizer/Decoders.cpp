@@ -7,6 +7,8 @@
 
 #include "Components.h"
 
+#include "fairkv/Tokenizer/Strings.h"
+
 using namespace fairkv::tokenizer;
 
 namespace {
@@ -36,16 +38,8 @@ public:
       : pattern_(std::move(pattern)), content_(std::move(content)) {}
   std::vector<std::string>
   decodeChain(std::vector<std::string> tokens) const override {
-    for (std::string &t : tokens) {
-      if (pattern_.empty())
-        continue;
-      std::string out;
-      size_t pos = 0;
-      for (size_t hit; (hit = t.find(pattern_, pos)) != std::string::npos;
-           pos = hit + pattern_.size())
-        out.append(t, pos, hit - pos).append(content_);
-      t = out.append(t, pos, std::string::npos);
-    }
+    for (std::string &t : tokens)
+      t = replaceAll(t, pattern_, content_);
     return tokens;
   }
 

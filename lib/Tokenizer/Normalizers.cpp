@@ -7,6 +7,8 @@
 
 #include "Components.h"
 
+#include "fairkv/Tokenizer/Strings.h"
+
 #include <utf8proc.h>
 
 #include <cstdlib>
@@ -66,14 +68,7 @@ public:
   Replace(std::string pattern, std::string content)
       : pattern_(std::move(pattern)), content_(std::move(content)) {}
   std::string normalize(std::string text) const override {
-    if (pattern_.empty())
-      return text;
-    std::string out;
-    size_t pos = 0;
-    for (size_t hit; (hit = text.find(pattern_, pos)) != std::string::npos;
-         pos = hit + pattern_.size())
-      out.append(text, pos, hit - pos).append(content_);
-    return out.append(text, pos, std::string::npos);
+    return replaceAll(text, pattern_, content_);
   }
 
 private:

@@ -12,6 +12,7 @@
 
 #include "Components.h"
 
+#include <array>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -40,6 +41,8 @@ public:
 
   std::vector<AddedToken> added;
   std::unordered_map<int64_t, size_t> addedById;
+  /// The added tokens by their first byte: the candidates at a position.
+  std::array<std::vector<size_t>, 256> addedByFirstByte;
   std::unique_ptr<Normalizer> normalizer;
   std::unique_ptr<PreTokenizer> preTokenizer;
   std::optional<BPEModel> model;
@@ -96,8 +99,9 @@ Pipeline::splitAdded(const std::string &text, size_t offset,
   };
   while (pos < text.size()) {
     const AddedToken *best = nullptr;
-    for (const AddedToken &t : added) {
-      if (t.normalized != normalizedTokens || t.content.empty() ||
+    for (size_t k : addedByFirstByte[static_cast<unsigned char>(text[pos])]) {
+      const AddedToken &t = added[k];
+      if (t.normalized != normalizedTokens ||
           text.compare(pos, t.content.size(), t.content) != 0)
         continue;
       if (best && best->content.size() >= t.content.size())
@@ -251,6 +255,9 @@ Result<Tokenizer> Tokenizer::parse(const std::string &text) {
     t.singleWord = a.value("single_word", false);
     t.normalized = a.value("normalized", !t.special);
     pipeline->addedById[t.id] = pipeline->added.size();
+    if (!t.content.empty())
+      pipeline->addedByFirstByte[static_cast<unsigned char>(t.content[0])]
+          .push_back(pipeline->added.size());
     pipeline->added.push_back(std::move(t));
   }
   auto normalizer = makeNormalizer(j.value("normalizer", Json()));

@@ -2,9 +2,24 @@
 
 #include "Components.h"
 
+#include "fairkv/Tokenizer/Strings.h"
+
 #include <array>
 
 using namespace fairkv::tokenizer;
+
+std::string fairkv::tokenizer::replaceAll(std::string_view text,
+                                          std::string_view from,
+                                          std::string_view to) {
+  if (from.empty())
+    return std::string(text);
+  std::string out;
+  size_t pos = 0;
+  for (size_t hit; (hit = text.find(from, pos)) != std::string_view::npos;
+       pos = hit + from.size())
+    out.append(text.substr(pos, hit - pos)).append(to);
+  return out.append(text.substr(pos));
+}
 
 size_t fairkv::tokenizer::utf8Length(unsigned char lead) {
   if (lead < 0x80)

@@ -35,14 +35,6 @@ Result<std::string> renderChatTemplate(const std::string &source,
                                        const std::string &eosToken,
                                        bool addGenerationPrompt);
 
-/// The chat template of tokenizer_config.json in `folder` (or next to a
-/// tokenizer.json), with its bos and eos tokens; an empty template when it
-/// has none.
-struct ChatConfig {
-  std::string chatTemplate, bosToken, eosToken;
-};
-Result<ChatConfig> readChatConfig(const std::string &tokenizerPath);
-
 } // namespace fairkv::serve
 
 #endif // FAIRKV_SERVE_CHATTEMPLATE_H

@@ -18,6 +18,14 @@ using placement::Result;
 /// (an id or a list), else config.json's; none when neither says.
 Result<std::vector<int64_t>> readEosIds(const std::string &tokenizerPath);
 
+/// The chat template of tokenizer_config.json (or chat_template.jinja)
+/// beside `tokenizerPath`, with its bos and eos tokens; an empty template
+/// when it has none.
+struct ChatConfig {
+  std::string chatTemplate, bosToken, eosToken;
+};
+Result<ChatConfig> readChatConfig(const std::string &tokenizerPath);
+
 } // namespace fairkv::serve
 
 #endif // FAIRKV_SERVE_MODELFOLDER_H
