@@ -39,7 +39,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 # gpu-libs/: the Debian libraries the bench needs that a bare GPU machine
 # may lack (filled by the carrying side; absent is fine where installed).
 export LD_LIBRARY_PATH="$PWD/$build_dir/lib:$PWD/$build_dir/gpu-libs:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
-if missing=$(ldd "$build_dir/bin/fairkv-bench-gpu" | grep "not found"); then
+if missing=$(ldd "$build_dir/bin/fairkv-bench-gpu" "$build_dir/lib/libFairKVRuntimeCUDA.so" | grep "not found"); then
   echo "gpu-check: libraries missing on this machine:" >&2
   echo "$missing" >&2
   exit 1

@@ -2,7 +2,8 @@
 # Prepares, on the build machine (after scripts/build.sh with CUDA), one
 # folder holding everything scripts/gpu-check.sh needs on a bare GPU machine,
 # and no more: build/gpu-carry with bin/ (the two GPU benches), lib/ (the
-# runtime), unittests/Runtime/ (the runtime tests), profiles/ (the HeadKV
+# runtime, its CUDA and MPI plugins, and the libraries programs link),
+# unittests/Runtime/ (the runtime tests), profiles/ (the HeadKV
 # profile), gpu-libs/ (the Debian libraries a bare machine may lack) and
 # gpu-programs/ (scripts/gpu-programs.sh: compiled programs and their CPU
 # references). Prints its size: the device tool carries at most 64 MiB.
@@ -15,7 +16,9 @@ carry="$build_dir/gpu-carry"
 profile=../shared/profiles/headkv-Meta-Llama-3-8B-Instruct_retrieval_reasoning_heads.json
 [ -f "$profile" ] || { echo "gpu-prepare: $profile not found" >&2; exit 1; }
 needed=(bin/fairkv-bench-gpu bin/fairkv-bench-overlap
-        unittests/Runtime/FairKVRuntimeTests lib/libFairKVRuntime.so)
+        unittests/Runtime/FairKVRuntimeTests lib/libFairKVRuntime.so
+        lib/libFairKVRuntimeCUDA.so lib/libFairKVRuntimeMPI.so
+        lib/libFairKVServe.so lib/libFairKVTokenizer.so)
 for f in "${needed[@]}"; do
   [ -f "$build_dir/$f" ] || {
     echo "gpu-prepare: $build_dir/$f is missing: build with the CUDA backend first (scripts/build.sh)" >&2
@@ -30,11 +33,25 @@ for f in "${needed[@]}"; do
 done
 cp "$profile" "$carry/profiles/"
 cp -r "$build_dir/gpu-programs" "$carry/gpu-programs"
-# OpenMPI (the runtime), which the GPU machines lent so far did not have.
-for lib in libltdl.so.7 libmpi.so.40 libopen-rte.so.40 libopen-pal.so.40 \
-    libhwloc.so.15 libevent_core-2.1.so.7 libevent_pthreads-2.1.so.7; do
-  cp -L "/lib/x86_64-linux-gnu/$lib" "$carry/gpu-libs/"
+# The Debian libraries the carried binaries, libraries and programs need
+# (OpenMPI, which the GPU machines lent so far did not have; PCRE2,
+# utf8proc, sentencepiece, cpp-httplib for the programs), but glibc's and
+# GCC's, which every machine has, and CUDA's, which the GPU machine has.
+# OpenBLAS (35 MiB) too when it fits.
+deps=$(for f in "${needed[@]/#/$build_dir/}" \
+           $(find "$carry/gpu-programs" -type f -perm -u+x); do
+         ldd "$f" 2>/dev/null
+       done | awk '$2 == "=>" && $3 ~ /^\/(usr\/)?lib\/x86_64-linux-gnu\// {print $3}' | sort -u)
+for lib in $deps; do
+  case $(basename "$lib") in
+    libc.so*|libm.so*|libdl.so*|libpthread.so*|librt.so*|ld-linux*|libstdc++.so*|libgcc_s.so*) ;;
+    *) cp -L "$lib" "$carry/gpu-libs/" ;;
+  esac
 done
+if [ "$(du -sk "$carry" | cut -f1)" -ge $((64 * 1024)) ]; then
+  echo "gpu-prepare: leaving OpenBLAS out (too big to carry with the rest; the GPU machine must have libopenblas0)"
+  rm -f "$carry"/gpu-libs/libopenblas* "$carry"/gpu-libs/libgfortran* "$carry"/gpu-libs/libquadmath*
+fi
 size=$(du -sk "$carry" | cut -f1)
 echo "gpu-prepare: wrote $carry ($((size / 1024)) MiB of the 64 MiB a device run carries)"
 [ "$size" -lt $((64 * 1024)) ] || { echo "gpu-prepare: too big to carry" >&2; exit 1; }

@@ -72,6 +72,16 @@ if "mpi" in config.available_features and os.geteuid() == 0 and shutil.which("ip
         subprocess.run(["ip", "netns", "del", probe])
         config.available_features.add("netns")
 
+# A machine without CUDA, NCCL or MPI, simulated: scripts/without-gpu-libs.sh
+# hides their libraries in a private mount namespace (root only).
+without_gpu_libs = os.path.join(config.fairkv_src_root, "scripts",
+                                "without-gpu-libs.sh")
+if os.geteuid() == 0 and subprocess.run(
+        [without_gpu_libs, "true"], stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL).returncode == 0:
+    config.available_features.add("without-gpu-libs")
+    config.substitutions.append(("%without_gpu_libs", without_gpu_libs))
+
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.add_tool_substitutions(

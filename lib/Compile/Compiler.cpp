@@ -96,12 +96,15 @@ std::string link(const std::string &object, const std::string &output,
       return "the runtime library '" + std::string(path) +
              "' is missing (use --runtime-lib-dir)";
   }
-  std::string rpath = "-Wl,-rpath," + libDir;
+  // The program finds the runtime first in ../lib beside it (installed in
+  // a prefix's bin/, wherever the prefix is moved), then where it was
+  // linked against.
+  std::string rpath = "-Wl,-rpath,$ORIGIN/../lib:" + libDir;
   std::string libFlag = "-L" + libDir;
   llvm::SmallVector<llvm::StringRef> args = {
       *cxx,           object,           libFlag,
       "-lFairKVRuntimeMain", "-lFairKVServe", "-lFairKVTokenizer",
-      "-lFairKVRuntime", rpath, "-o", output};
+      "-lFairKVRuntime", rpath, "-Wl,--enable-new-dtags", "-o", output};
   llvm::SmallVector<llvm::StringRef> extra;
   llvm::StringRef(FAIRKV_PROGRAM_LINK_FLAGS)
       .split(extra, ' ', /*MaxSplit=*/-1, /*KeepEmpty=*/false);

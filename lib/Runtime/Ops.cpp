@@ -414,7 +414,7 @@ fairkv_rt_weight(fairkv_rt_ctx *ctx, const char *name, int64_t sliceDim,
   }
   Tensor *raw = t.get();
   if (ctx->gpu)
-    gpu::adoptWeight(ctx, raw);
+    gpu::backend().adoptWeight(ctx, raw);
   if (shared)
     ctx->session->sharedWeights[key] = t;
   ctx->weights[key] = std::move(t);
@@ -425,7 +425,7 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *
 fairkv_rt_embedding(fairkv_rt_ctx *ctx, fairkv_rt_tensor *ids,
                     fairkv_rt_tensor *table) {
   if (ctx->gpu)
-    return gpu::embedding(ctx, ids, table);
+    return gpu::backend().embedding(ctx, ids, table);
   require(ids->isInt && ids->shape.size() == 2, "embedding", "ids must be [B, S] int64");
   int64_t vocab = table->dim(0), hidden = table->dim(1);
   Tensor *out = ctx->make({ids->dim(0), ids->dim(1), hidden});
@@ -445,7 +445,7 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_rms_norm(fairkv_rt_ctx *ctx,
                                                       fairkv_rt_tensor *w,
                                                       double eps) {
   if (ctx->gpu)
-    return gpu::rmsNorm(ctx, x, w, eps);
+    return gpu::backend().rmsNorm(ctx, x, w, eps);
   int64_t width = x->shape.back();
   require(w->numel() == width, "rms_norm", "weight does not match the input");
   Tensor *out = ctx->make(x->shape);
@@ -470,7 +470,7 @@ fairkv_rt_project_heads(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x,
               " does not match " + std::to_string(heads) + " heads of " +
               std::to_string(headDim));
   if (ctx->gpu)
-    return gpu::projectHeads(ctx, x, w, bias, heads, headDim);
+    return gpu::backend().projectHeads(ctx, x, w, bias, heads, headDim);
   int64_t hidden = x->shape.back(), rows = x->numel() / std::max<int64_t>(1, hidden);
   require(w->dim(0) == heads * headDim && w->dim(1) == hidden, "project_heads",
           "weight " + w->shapeString() + " does not match " +
@@ -491,7 +491,7 @@ fairkv_rt_rotary(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x,
                  double attentionFactor, int64_t dynamicMaxPositions,
                  double dynamicFactor, double theta) {
   if (ctx->gpu)
-    return gpu::rotary(ctx, x, pos, invFreq, attentionFactor,
+    return gpu::backend().rotary(ctx, x, pos, invFreq, attentionFactor,
                        dynamicMaxPositions);
   int64_t b = x->dim(0), s = x->dim(1), n = x->dim(2), d = x->dim(3);
   require(pos->isInt && pos->dim(0) == b && pos->dim(1) == s, "rotary",
@@ -561,7 +561,7 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_attention(
   require(nk == numHeads && nq % nk == 0, "attention",
           "head counts do not match the kv head list");
   if (ctx->gpu)
-    return gpu::attention(ctx, q, k, v, layer, kvHeads, budgets, rows);
+    return gpu::backend().attention(ctx, q, k, v, layer, kvHeads, budgets, rows);
   const int64_t group = nq / nk;
   const fairkv_rt_options &opt = ctx->session->options;
   const int64_t window = opt.sliding_window;
@@ -725,7 +725,7 @@ FAIRKV_RT_EXPORT void fairkv_rt_step_end(fairkv_rt_ctx *ctx) {
     }
   }
   if (ctx->gpu) {
-    gpu::fillCache(ctx, keep);
+    gpu::backend().fillCache(ctx, keep);
     ctx->pending.clear();
     ctx->addAttentionTime(/*prefill=*/true, start);
     return;
@@ -777,7 +777,7 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_out_proj(fairkv_rt_ctx *ctx,
                                                       fairkv_rt_tensor *x,
                                                       fairkv_rt_tensor *wo) {
   if (ctx->gpu)
-    return gpu::outProj(ctx, x, wo);
+    return gpu::backend().outProj(ctx, x, wo);
   int64_t inner = x->dim(2) * x->dim(3), rows = x->dim(0) * x->dim(1);
   require(wo->dim(1) == inner, "out_proj", "weight " + wo->shapeString() +
                                                " does not match " +
@@ -791,7 +791,7 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *
 fairkv_rt_mlp(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, fairkv_rt_tensor *wg,
               fairkv_rt_tensor *wu, fairkv_rt_tensor *wd) {
   if (ctx->gpu)
-    return gpu::mlp(ctx, x, wg, wu, wd);
+    return gpu::backend().mlp(ctx, x, wg, wu, wd);
   int64_t hidden = x->shape.back(), rows = x->numel() / hidden,
           ffn = wg->dim(0);
   std::vector<float> act = gatedActivation(x, wg, wu);
@@ -805,7 +805,7 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_gated_act(fairkv_rt_ctx *ctx,
                                                        fairkv_rt_tensor *wg,
                                                        fairkv_rt_tensor *wu) {
   if (ctx->gpu)
-    return gpu::gatedAct(ctx, x, wg, wu);
+    return gpu::backend().gatedAct(ctx, x, wg, wu);
   Tensor *out = ctx->make({x->dim(0), x->dim(1), wg->dim(0)});
   out->f = gatedActivation(x, wg, wu);
   return out;
@@ -815,7 +815,7 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_add(fairkv_rt_ctx *ctx,
                                                  fairkv_rt_tensor *a,
                                                  fairkv_rt_tensor *b) {
   if (ctx->gpu)
-    return gpu::add(ctx, a, b);
+    return gpu::backend().add(ctx, a, b);
   require(a->shape == b->shape, "add", "shapes differ");
   Tensor *out = ctx->make(a->shape);
   for (int64_t e = 0; e < a->numel(); ++e)
@@ -827,7 +827,7 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_lm_head(fairkv_rt_ctx *ctx,
                                                      fairkv_rt_tensor *x,
                                                      fairkv_rt_tensor *w) {
   if (ctx->gpu)
-    return gpu::lmHead(ctx, x, w);
+    return gpu::backend().lmHead(ctx, x, w);
   int64_t hidden = x->shape.back(), rows = x->numel() / hidden;
   Tensor *out = ctx->make({x->dim(0), x->dim(1), w->dim(0)});
   linear(x->f.data(), rows, hidden, w->f.data(), w->dim(0), out->f.data());
@@ -837,7 +837,7 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_lm_head(fairkv_rt_ctx *ctx,
 FAIRKV_RT_EXPORT fairkv_rt_tensor *
 fairkv_rt_greedy_sample(fairkv_rt_ctx *ctx, fairkv_rt_tensor *logits) {
   if (ctx->gpu)
-    return gpu::greedySample(ctx, logits);
+    return gpu::backend().greedySample(ctx, logits);
   int64_t b = logits->dim(0), s = logits->dim(1), vocab = logits->dim(2);
   Tensor *out = ctx->make({b}, /*isInt=*/true);
   ctx->lastLogits.assign(b * vocab, 0.0f);
@@ -857,7 +857,7 @@ fairkv_rt_take_rows(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t head,
   Split sp = split(head, budget, n, devices, shares);
   std::vector<int64_t> rows = myRows(ctx, sp, x->dim(0), "take_rows");
   if (ctx->gpu)
-    return gpu::takeRows(ctx, x, rows);
+    return gpu::backend().takeRows(ctx, x, rows);
   std::vector<int64_t> shape = x->shape;
   shape[0] = static_cast<int64_t>(rows.size());
   Tensor *out = ctx->make(shape, x->isInt);
@@ -880,7 +880,7 @@ fairkv_rt_gather_rows(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t head,
   const auto &owners = admitted(ctx, sp, ctx->batch);
   std::string key = ctx->collectiveKey("gather", sp.devices);
   if (ctx->gpu)
-    return gpu::gatherRows(ctx, x, key, sp.devices, index, owners);
+    return gpu::backend().gatherRows(ctx, x, key, sp.devices, index, owners);
   std::vector<const Tensor *> parts =
       ctx->session->comm.exchange(key, sp.devices, index, x);
   std::vector<int64_t> shape = x->shape;
@@ -906,7 +906,7 @@ fairkv_rt_add_rows(fairkv_rt_ctx *ctx, fairkv_rt_tensor *acc,
   Split sp = split(head, budget, n, devices, shares);
   std::vector<int64_t> mine = myRows(ctx, sp, acc->dim(0), "add_rows");
   if (ctx->gpu)
-    return gpu::addRows(ctx, acc, rows, mine);
+    return gpu::backend().addRows(ctx, acc, rows, mine);
   require(rows->dim(0) == static_cast<int64_t>(mine.size()) &&
               rows->rowSize() == acc->rowSize(),
           "add_rows", "rows " + rows->shapeString() + " do not fit " +
@@ -923,7 +923,7 @@ fairkv_rt_add_rows(fairkv_rt_ctx *ctx, fairkv_rt_tensor *acc,
 FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_zeros_like(fairkv_rt_ctx *ctx,
                                                         fairkv_rt_tensor *x) {
   if (ctx->gpu)
-    return gpu::zerosLike(ctx, x);
+    return gpu::backend().zerosLike(ctx, x);
   return ctx->make(x->shape);
 }
 
@@ -934,7 +934,7 @@ fairkv_rt_all_reduce(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t kind) {
   std::iota(all.begin(), all.end(), 0);
   std::string key = ctx->collectiveKey("all_reduce", all);
   if (ctx->gpu)
-    return gpu::allReduce(ctx, x, kind, key);
+    return gpu::backend().allReduce(ctx, x, kind, key);
   std::vector<const Tensor *> parts =
       ctx->session->comm.exchange(key, all, ctx->device, x);
   Tensor *out = ctx->make(x->shape);
@@ -987,7 +987,7 @@ fairkv_rt_linear_all_reduce(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x,
   const int64_t blocks =
       fairkv_rt_reduction_blocks(rows, hidden, chunks, minChunkBytes);
   if (ctx->gpu)
-    return gpu::linearAllReduce(ctx, x, w, addend, blocks);
+    return gpu::backend().linearAllReduce(ctx, x, w, addend, blocks);
   Tensor *out = ctx->make({like->dim(0), like->dim(1), hidden});
   // Block c holds result columns [c * hidden / blocks, (c + 1) * ...): its
   // GEMM is the weight's rows of those columns, then the addend's columns
@@ -1018,7 +1018,7 @@ fairkv_rt_all_gather(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t axis) {
   std::iota(all.begin(), all.end(), 0);
   std::string key = ctx->collectiveKey("all_gather", all);
   if (ctx->gpu)
-    return gpu::allGather(ctx, x, axis, key);
+    return gpu::backend().allGather(ctx, x, axis, key);
   std::vector<const Tensor *> parts =
       ctx->session->comm.exchange(key, all, ctx->device, x);
   std::vector<int64_t> shape = x->shape;

@@ -23,8 +23,13 @@
 #include <string>
 #include <vector>
 
+/// The runtime's internals its plugins (the CUDA backend, MPI) call: they
+/// are built from the same tree, so these are an ABI within one build, not
+/// a public one (that is FairKVRuntime.h).
+#define FAIRKV_RT_PLUGIN_API __attribute__((visibility("default")))
+
 /// Row-major tensor: fp32 data, or int64 data for token ids and positions.
-struct fairkv_rt_tensor {
+struct FAIRKV_RT_PLUGIN_API fairkv_rt_tensor {
   std::vector<int64_t> shape;
   std::vector<float> f;
   std::vector<int64_t> i;
@@ -51,7 +56,7 @@ struct GpuDevice;
 
 /// Prints "fairkv runtime: error: <message>" and exits: a compiled program
 /// cannot recover in the middle of a decode step.
-[[noreturn]] void fatal(const std::string &message);
+[[noreturn]] FAIRKV_RT_PLUGIN_API void fatal(const std::string &message);
 
 /// A split of a copied head over replicas (n = 0: the whole batch).
 /// `budget` is the head's KV budget in tokens (-1: unknown), which prices a
@@ -191,7 +196,7 @@ private:
 /// others, reads, and leaves; the entry disappears when the last one has
 /// left. Devices as processes (MPI, one device per rank): every participant
 /// receives a copy of every other's input, kept until it leaves.
-class Rendezvous {
+class FAIRKV_RT_PLUGIN_API Rendezvous {
 public:
   /// Returns every participant's input, indexed by participant; the
   /// participants are `devices`, this one is devices[index].
@@ -216,15 +221,16 @@ private:
   std::map<std::string, std::vector<std::unique_ptr<Tensor>>> received;
 };
 
+/// MPI collectives, through the MPI plugin (MpiBackend.h).
 namespace mpi {
 /// Every rank of `ranks` gets every one's `mine` (this rank is one of
 /// them), in the order of `ranks`.
 std::vector<std::unique_ptr<Tensor>> allgather(const std::vector<int64_t> &ranks,
                                                const Tensor &mine);
 /// `bytes` at `data` from rank `root` to every rank.
-void broadcast(void *data, size_t bytes, int root);
+FAIRKV_RT_PLUGIN_API void broadcast(void *data, size_t bytes, int root);
 /// This process's rank and the number of ranks, or an error when MPI is
-/// not initialized (or not built).
+/// not initialized (fairkv_rt_mpi_init).
 std::string world(int64_t *rank, int64_t *size);
 } // namespace mpi
 
@@ -316,7 +322,7 @@ struct fairkv_rt_ctx {
 
   fairkv::rt::Tensor *make(std::vector<int64_t> shape, bool isInt = false);
   /// The next key for a collective among `participants`.
-  std::string collectiveKey(const std::string &kind,
+  FAIRKV_RT_PLUGIN_API std::string collectiveKey(const std::string &kind,
                             const std::vector<int64_t> &participants);
 };
 

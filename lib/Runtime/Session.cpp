@@ -258,9 +258,13 @@ FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_create(
     ctx->device = g;
     s->devices.push_back(std::move(ctx));
   }
-  if (options->backend == FAIRKV_RT_BACKEND_CUDA)
-    if (std::string error = fairkv::rt::gpu::start(*s); !error.empty())
+  if (options->backend == FAIRKV_RT_BACKEND_CUDA) {
+    fairkv::rt::gpu::Backend *gpu = fairkv::rt::gpu::load(error);
+    if (gpu)
+      error = gpu->start(*s);
+    if (!error.empty())
       return fail(FAIRKV_ERROR_UNAVAILABLE, error);
+  }
   *session = s.release();
   return ok();
 }
@@ -283,7 +287,7 @@ FAIRKV_RT_EXPORT void fairkv_rt_step_begin(fairkv_rt_ctx *ctx, int64_t batch,
     // Adds up the last step's attention times (its kernels are done by
     // now: its tokens came back) and frees their events for this step.
     double prefill, decode;
-    fairkv::rt::gpu::attentionSeconds(ctx, &prefill, &decode);
+    fairkv::rt::gpu::backend().attentionSeconds(ctx, &prefill, &decode);
   }
   ctx->arena.clear();
   ctx->batch = batch;
@@ -292,7 +296,7 @@ FAIRKV_RT_EXPORT void fairkv_rt_step_begin(fairkv_rt_ctx *ctx, int64_t batch,
 
 FAIRKV_RT_EXPORT void fairkv_rt_ctx_synchronize(fairkv_rt_ctx *ctx) {
   if (ctx->gpu)
-    fairkv::rt::gpu::synchronize(ctx);
+    fairkv::rt::gpu::backend().synchronize(ctx);
 }
 
 FAIRKV_RT_EXPORT void fairkv_rt_session_begin_batch(fairkv_rt_session *session,
@@ -304,7 +308,8 @@ FAIRKV_RT_EXPORT void fairkv_rt_session_begin_batch(fairkv_rt_session *session,
   session->slotLengths.clear();
   for (auto &ctx : session->devices) {
     ctx->owners.clear();
-    fairkv::rt::gpu::dropCache(ctx.get());
+    if (ctx->gpu)
+      fairkv::rt::gpu::backend().dropCache(ctx.get());
     ctx->cache.clear();
     ctx->reservedKVBytes = 0;
     ctx->pending.clear();
@@ -377,7 +382,7 @@ fairkv_rt_tensor_from_f32(fairkv_rt_ctx *ctx, const float *data,
 FAIRKV_RT_EXPORT const float *
 fairkv_rt_tensor_f32_data(const fairkv_rt_tensor *t) {
   if (t && !t->hostValid)
-    fairkv::rt::gpu::download(t);
+    fairkv::rt::gpu::backend().download(t);
   return t && !t->isInt ? t->f.data() : nullptr;
 }
 
@@ -388,7 +393,7 @@ FAIRKV_RT_EXPORT int64_t fairkv_rt_tensor_numel(const fairkv_rt_tensor *t) {
 FAIRKV_RT_EXPORT const int64_t *
 fairkv_rt_tensor_i64_data(const fairkv_rt_tensor *t) {
   if (t && !t->hostValid)
-    fairkv::rt::gpu::download(t);
+    fairkv::rt::gpu::backend().download(t);
   return t && t->isInt ? t->i.data() : nullptr;
 }
 
@@ -417,11 +422,11 @@ FAIRKV_RT_EXPORT void fairkv_rt_ctx_stats(const fairkv_rt_ctx *ctx,
   *kvPoolBytes = 0;
   if (ctx->gpu) {
     double prefill = 0, decode = 0;
-    fairkv::rt::gpu::attentionSeconds(ctx, &prefill, &decode);
+    fairkv::rt::gpu::backend().attentionSeconds(ctx, &prefill, &decode);
     // Ada-KV's selection at the end of a prefill step runs on the host.
     *prefillAttentionSeconds += prefill;
     *decodeAttentionSeconds += decode;
-    fairkv::rt::gpu::cacheStats(ctx, kvTokens, kvPoolBytes);
+    fairkv::rt::gpu::backend().cacheStats(ctx, kvTokens, kvPoolBytes);
     return;
   }
   for (const auto &[key, cache] : ctx->cache) {

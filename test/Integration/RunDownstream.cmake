@@ -31,4 +31,27 @@ run(${WORK_DIR}/prefix/bin/fairkv compile --model tiny --profile synthetic
     --mean-tokens 16 --devices 2 -o ${WORK_DIR}/program)
 run(${WORK_DIR}/program --weights ${WORK_DIR}/w.safetensors
     --random-prompts 2 --prompt-len 8 --max-new-tokens 2)
+# A program installed in the prefix's bin/ finds the runtime in ../lib
+# (RUNPATH $ORIGIN/../lib) after the prefix moves again, and the runtime
+# finds its installed plugins beside it.
+run(${WORK_DIR}/prefix/bin/fairkv compile --model tiny --profile synthetic
+    --mean-tokens 16 --devices 2 -o ${WORK_DIR}/prefix/bin/installed-program)
+file(RENAME ${WORK_DIR}/prefix ${WORK_DIR}/moved)
+run(${WORK_DIR}/moved/bin/installed-program --weights ${WORK_DIR}/w.safetensors
+    --random-prompts 2 --prompt-len 8 --max-new-tokens 2)
+foreach(plugin CUDA MPI)
+  if(EXISTS ${BUILD_DIR}/lib/libFairKVRuntime${plugin}.so AND
+     NOT EXISTS ${WORK_DIR}/moved/lib/libFairKVRuntime${plugin}.so)
+    message(FATAL_ERROR "the ${plugin} plugin is not installed")
+  endif()
+endforeach()
+if(EXISTS ${WORK_DIR}/moved/lib/libFairKVRuntimeCUDA.so)
+  execute_process(COMMAND ${WORK_DIR}/moved/bin/installed-program
+      --weights ${WORK_DIR}/w.safetensors --random-prompts 1 --backend cuda
+    RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+  # Without a GPU the backend loads and says so; it is never "not installed".
+  if(err MATCHES "not installed")
+    message(FATAL_ERROR "the installed runtime did not find its CUDA plugin: ${err}")
+  endif()
+endif()
 message("downstream package test: passed")

@@ -27,9 +27,11 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <cstdio>
 
 using namespace fairkv::rt;
 using namespace fairkv::cuda;
+namespace gpu = fairkv::rt::gpu;
 
 struct fairkv::rt::GpuDevice {
   int gpu = 0;
@@ -489,9 +491,94 @@ void fillCall(fairkv_rt_ctx *ctx, int64_t layer,
   appendRows(ctx, values, src, c.values, dst, d);
 }
 
+/// The plugin's backend: one per process.
+class CudaBackend final : public gpu::Backend {
+public:
+  std::string deviceCount(int64_t *count) override;
+  std::string deviceName(int64_t device, std::string *name) override;
+  std::string ncclVersion(int64_t *version) override;
+  std::string start(fairkv_rt_session &session) override;
+  void adoptWeight(fairkv_rt_ctx *ctx, Tensor *weight) override;
+  void download(const Tensor *t) override;
+  void cacheStats(const fairkv_rt_ctx *ctx, int64_t *tokens,
+                  int64_t *bytes) override;
+  void attentionSeconds(const fairkv_rt_ctx *ctx, double *prefill,
+                        double *decode) override;
+  void synchronize(fairkv_rt_ctx *ctx) override;
+  void dropCache(fairkv_rt_ctx *ctx) override;
+  void fillCache(fairkv_rt_ctx *ctx,
+                 const std::vector<std::vector<int64_t>> &keep) override;
+  Tensor *embedding(fairkv_rt_ctx *ctx, Tensor *ids,
+                    Tensor *table) override;
+  Tensor *rmsNorm(fairkv_rt_ctx *ctx, Tensor *x, Tensor *w,
+                  double eps) override;
+  Tensor *projectHeads(fairkv_rt_ctx *ctx, Tensor *x, Tensor *w,
+                       Tensor *bias, int64_t heads,
+                       int64_t headDim) override;
+  Tensor *rotary(fairkv_rt_ctx *ctx, Tensor *x, Tensor *positions,
+                 const double *invFreq, double attentionFactor,
+                 int64_t dynamicMaxPositions) override;
+  Tensor *attention(fairkv_rt_ctx *ctx, Tensor *q, Tensor *k,
+                    Tensor *v, int64_t layer, const int64_t *kvHeads,
+                    const int64_t *budgets,
+                    const std::vector<int64_t> &rows) override;
+  Tensor *outProj(fairkv_rt_ctx *ctx, Tensor *x, Tensor *wo) override;
+  Tensor *mlp(fairkv_rt_ctx *ctx, Tensor *x, Tensor *wg, Tensor *wu,
+              Tensor *wd) override;
+  Tensor *gatedAct(fairkv_rt_ctx *ctx, Tensor *x, Tensor *wg,
+                   Tensor *wu) override;
+  Tensor *add(fairkv_rt_ctx *ctx, Tensor *a, Tensor *b) override;
+  Tensor *lmHead(fairkv_rt_ctx *ctx, Tensor *x, Tensor *w) override;
+  Tensor *greedySample(fairkv_rt_ctx *ctx, Tensor *logits) override;
+  Tensor *takeRows(fairkv_rt_ctx *ctx, Tensor *x,
+                   const std::vector<int64_t> &rows) override;
+  Tensor *gatherRows(fairkv_rt_ctx *ctx, Tensor *x,
+                     const std::string &key,
+                     const std::vector<int64_t> &devices,
+                     int64_t index,
+                     const std::vector<std::vector<int64_t>> &owners) override;
+  Tensor *addRows(fairkv_rt_ctx *ctx, Tensor *acc, Tensor *rows,
+                  const std::vector<int64_t> &at) override;
+  Tensor *zerosLike(fairkv_rt_ctx *ctx, Tensor *x) override;
+  Tensor *allReduce(fairkv_rt_ctx *ctx, Tensor *x, int64_t kind,
+                    const std::string &key) override;
+  Tensor *linearAllReduce(fairkv_rt_ctx *ctx, Tensor *x, Tensor *w,
+                          Tensor *addend, int64_t blocks) override;
+  Tensor *allGather(fairkv_rt_ctx *ctx, Tensor *x, int64_t axis,
+                    const std::string &key) override;
+};
+
 } // namespace
 
-std::string fairkv::rt::gpu::start(fairkv_rt_session &session) {
+std::string CudaBackend::deviceCount(int64_t *count) {
+  // Without a driver (CI, the developer machines) this fails cleanly.
+  int n = 0;
+  cudaError_t err = cudaGetDeviceCount(&n);
+  *count = err == cudaSuccess ? n : 0;
+  if (err != cudaSuccess)
+    return std::string("no usable CUDA device: ") + cudaGetErrorString(err);
+  return n == 0 ? "no CUDA device" : "";
+}
+
+std::string CudaBackend::deviceName(int64_t device, std::string *name) {
+  cudaDeviceProp prop;
+  cudaError_t err = cudaGetDeviceProperties(&prop, static_cast<int>(device));
+  if (err != cudaSuccess)
+    return "no CUDA device " + std::to_string(device) + ": " +
+           cudaGetErrorString(err);
+  *name = prop.name;
+  return "";
+}
+
+std::string CudaBackend::ncclVersion(int64_t *version) {
+  int v = 0;
+  if (ncclResult_t res = ncclGetVersion(&v); res != ncclSuccess)
+    return std::string("ncclGetVersion failed: ") + ncclGetErrorString(res);
+  *version = v;
+  return "";
+}
+
+std::string CudaBackend::start(fairkv_rt_session &session) {
   int count = 0;
   cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess || count == 0)
@@ -565,7 +652,7 @@ std::string fairkv::rt::gpu::start(fairkv_rt_session &session) {
   return "";
 }
 
-void fairkv::rt::gpu::adoptWeight(fairkv_rt_ctx *ctx, Tensor *w) {
+void CudaBackend::adoptWeight(fairkv_rt_ctx *ctx, Tensor *w) {
   dev(ctx);
   void *p = nullptr;
   CU(deviceMalloc(&p, std::max<size_t>(16, w->f.size() * 2)));
@@ -586,7 +673,7 @@ void fairkv::rt::gpu::adoptWeight(fairkv_rt_ctx *ctx, Tensor *w) {
   std::vector<float>().swap(w->f);
 }
 
-void fairkv::rt::gpu::download(const Tensor *t) {
+void CudaBackend::download(const Tensor *t) {
   if (t->hostValid || !t->device || t->storage16)
     return;
   auto *m = const_cast<Tensor *>(t);
@@ -608,7 +695,7 @@ void fairkv::rt::gpu::download(const Tensor *t) {
   m->hostValid = true;
 }
 
-void fairkv::rt::gpu::cacheStats(const fairkv_rt_ctx *ctx, int64_t *tokens,
+void CudaBackend::cacheStats(const fairkv_rt_ctx *ctx, int64_t *tokens,
                                  int64_t *bytes) {
   for (const auto &[key, c] : ctx->gpu->caches)
     for (const auto &[request, seg] : c.segments)
@@ -616,26 +703,26 @@ void fairkv::rt::gpu::cacheStats(const fairkv_rt_ctx *ctx, int64_t *tokens,
   *bytes += ctx->gpu->reservedBytes;
 }
 
-void fairkv::rt::gpu::attentionSeconds(const fairkv_rt_ctx *ctx,
+void CudaBackend::attentionSeconds(const fairkv_rt_ctx *ctx,
                                        double *prefill, double *decode) {
   dev(const_cast<fairkv_rt_ctx *>(ctx)).settleTimes();
   *prefill = ctx->gpu->prefillSeconds;
   *decode = ctx->gpu->decodeSeconds;
 }
 
-void fairkv::rt::gpu::synchronize(fairkv_rt_ctx *ctx) {
+void CudaBackend::synchronize(fairkv_rt_ctx *ctx) {
   GpuDevice &g = dev(ctx);
   CU(cudaStreamSynchronize(g.stream));
   if (g.commStream)
     CU(cudaStreamSynchronize(g.commStream));
 }
 
-void fairkv::rt::gpu::dropCache(fairkv_rt_ctx *ctx) {
+void CudaBackend::dropCache(fairkv_rt_ctx *ctx) {
   if (ctx->gpu)
     ctx->gpu->dropCaches();
 }
 
-void fairkv::rt::gpu::fillCache(fairkv_rt_ctx *ctx,
+void CudaBackend::fillCache(fairkv_rt_ctx *ctx,
                                 const std::vector<std::vector<int64_t>> &keep) {
   GpuDevice &g = dev(ctx);
   if (g.pendingSources.size() != ctx->pending.size())
@@ -667,7 +754,7 @@ void fairkv::rt::gpu::fillCache(fairkv_rt_ctx *ctx,
   CU(cudaStreamSynchronize(g.stream));
 }
 
-Tensor *fairkv::rt::gpu::embedding(fairkv_rt_ctx *ctx, Tensor *ids,
+Tensor *CudaBackend::embedding(fairkv_rt_ctx *ctx, Tensor *ids,
                                    Tensor *table) {
   GpuDevice &g = dev(ctx);
   const int64_t vocab = table->dim(0), hidden = table->dim(1);
@@ -687,7 +774,7 @@ Tensor *fairkv::rt::gpu::embedding(fairkv_rt_ctx *ctx, Tensor *ids,
   return out;
 }
 
-Tensor *fairkv::rt::gpu::rmsNorm(fairkv_rt_ctx *ctx, Tensor *x, Tensor *w,
+Tensor *CudaBackend::rmsNorm(fairkv_rt_ctx *ctx, Tensor *x, Tensor *w,
                                  double eps) {
   GpuDevice &g = dev(ctx);
   const int64_t width = x->shape.back();
@@ -705,7 +792,7 @@ Tensor *fairkv::rt::gpu::rmsNorm(fairkv_rt_ctx *ctx, Tensor *x, Tensor *w,
   return out;
 }
 
-Tensor *fairkv::rt::gpu::projectHeads(fairkv_rt_ctx *ctx, Tensor *x,
+Tensor *CudaBackend::projectHeads(fairkv_rt_ctx *ctx, Tensor *x,
                                       Tensor *w, Tensor *bias, int64_t heads,
                                       int64_t headDim) {
   const int64_t hidden = x->shape.back(), rows = x->numel() / hidden;
@@ -728,7 +815,7 @@ Tensor *fairkv::rt::gpu::projectHeads(fairkv_rt_ctx *ctx, Tensor *x,
   return out;
 }
 
-Tensor *fairkv::rt::gpu::rotary(fairkv_rt_ctx *ctx, Tensor *x, Tensor *pos,
+Tensor *CudaBackend::rotary(fairkv_rt_ctx *ctx, Tensor *x, Tensor *pos,
                                 const double *invFreq, double attentionFactor,
                                 int64_t dynamicMaxPositions) {
   GpuDevice &g = dev(ctx);
@@ -766,7 +853,7 @@ Tensor *fairkv::rt::gpu::rotary(fairkv_rt_ctx *ctx, Tensor *x, Tensor *pos,
   return out;
 }
 
-Tensor *fairkv::rt::gpu::attention(fairkv_rt_ctx *ctx, Tensor *q, Tensor *k,
+Tensor *CudaBackend::attention(fairkv_rt_ctx *ctx, Tensor *q, Tensor *k,
                                    Tensor *v, int64_t layer,
                                    const int64_t *kvHeads,
                                    const int64_t *budgets,
@@ -958,7 +1045,7 @@ Tensor *fairkv::rt::gpu::attention(fairkv_rt_ctx *ctx, Tensor *q, Tensor *k,
   return out;
 }
 
-Tensor *fairkv::rt::gpu::outProj(fairkv_rt_ctx *ctx, Tensor *x, Tensor *wo) {
+Tensor *CudaBackend::outProj(fairkv_rt_ctx *ctx, Tensor *x, Tensor *wo) {
   const int64_t inner = x->dim(2) * x->dim(3), rows = x->dim(0) * x->dim(1);
   if (wo->dim(1) != inner)
     fatal("out_proj: weight " + wo->shapeString() + " does not match " +
@@ -991,7 +1078,7 @@ gateAndUp(fairkv_rt_ctx *ctx, const char *op, Tensor *x, Tensor *wg, Tensor *wu,
 }
 } // namespace
 
-Tensor *fairkv::rt::gpu::mlp(fairkv_rt_ctx *ctx, Tensor *x, Tensor *wg,
+Tensor *CudaBackend::mlp(fairkv_rt_ctx *ctx, Tensor *x, Tensor *wg,
                              Tensor *wu, Tensor *wd) {
   GpuDevice &g = dev(ctx);
   const int64_t hidden = x->shape.back(), rows = x->numel() / hidden,
@@ -1013,7 +1100,7 @@ Tensor *fairkv::rt::gpu::mlp(fairkv_rt_ctx *ctx, Tensor *x, Tensor *wg,
   return out;
 }
 
-Tensor *fairkv::rt::gpu::gatedAct(fairkv_rt_ctx *ctx, Tensor *x, Tensor *wg,
+Tensor *CudaBackend::gatedAct(fairkv_rt_ctx *ctx, Tensor *x, Tensor *wg,
                                   Tensor *wu) {
   GpuDevice &g = dev(ctx);
   const int64_t rows = x->numel() / x->shape.back(), ffn = wg->dim(0);
@@ -1027,7 +1114,7 @@ Tensor *fairkv::rt::gpu::gatedAct(fairkv_rt_ctx *ctx, Tensor *x, Tensor *wg,
   return out;
 }
 
-Tensor *fairkv::rt::gpu::add(fairkv_rt_ctx *ctx, Tensor *a, Tensor *b) {
+Tensor *CudaBackend::add(fairkv_rt_ctx *ctx, Tensor *a, Tensor *b) {
   GpuDevice &g = dev(ctx);
   if (a->shape != b->shape)
     fatal("add: shapes differ");
@@ -1037,14 +1124,14 @@ Tensor *fairkv::rt::gpu::add(fairkv_rt_ctx *ctx, Tensor *a, Tensor *b) {
   return out;
 }
 
-Tensor *fairkv::rt::gpu::lmHead(fairkv_rt_ctx *ctx, Tensor *x, Tensor *w) {
+Tensor *CudaBackend::lmHead(fairkv_rt_ctx *ctx, Tensor *x, Tensor *w) {
   const int64_t hidden = x->shape.back(), rows = x->numel() / hidden;
   Tensor *out = make(ctx, {x->dim(0), x->dim(1), w->dim(0)});
   linear(ctx, x, rows, hidden, w, w->dim(0), data<float>(ctx, out));
   return out;
 }
 
-Tensor *fairkv::rt::gpu::greedySample(fairkv_rt_ctx *ctx, Tensor *logits) {
+Tensor *CudaBackend::greedySample(fairkv_rt_ctx *ctx, Tensor *logits) {
   GpuDevice &g = dev(ctx);
   const int64_t b = logits->dim(0), s = logits->dim(1), vocab = logits->dim(2);
   Tensor *out = make(ctx, {b}, /*isInt=*/true);
@@ -1058,7 +1145,7 @@ Tensor *fairkv::rt::gpu::greedySample(fairkv_rt_ctx *ctx, Tensor *logits) {
   return out;
 }
 
-Tensor *fairkv::rt::gpu::takeRows(fairkv_rt_ctx *ctx, Tensor *x,
+Tensor *CudaBackend::takeRows(fairkv_rt_ctx *ctx, Tensor *x,
                                   const std::vector<int64_t> &rows) {
   dev(ctx);
   std::vector<int64_t> shape = x->shape;
@@ -1074,7 +1161,7 @@ Tensor *fairkv::rt::gpu::takeRows(fairkv_rt_ctx *ctx, Tensor *x,
   return out;
 }
 
-Tensor *fairkv::rt::gpu::gatherRows(
+Tensor *CudaBackend::gatherRows(
     fairkv_rt_ctx *ctx, Tensor *x, const std::string &key,
     const std::vector<int64_t> &devices, int64_t index,
     const std::vector<std::vector<int64_t>> &owners) {
@@ -1127,7 +1214,7 @@ Tensor *fairkv::rt::gpu::gatherRows(
   return out;
 }
 
-Tensor *fairkv::rt::gpu::addRows(fairkv_rt_ctx *ctx, Tensor *acc,
+Tensor *CudaBackend::addRows(fairkv_rt_ctx *ctx, Tensor *acc,
                                  Tensor *rows,
                                  const std::vector<int64_t> &at) {
   GpuDevice &g = dev(ctx);
@@ -1143,14 +1230,14 @@ Tensor *fairkv::rt::gpu::addRows(fairkv_rt_ctx *ctx, Tensor *acc,
   return out;
 }
 
-Tensor *fairkv::rt::gpu::zerosLike(fairkv_rt_ctx *ctx, Tensor *x) {
+Tensor *CudaBackend::zerosLike(fairkv_rt_ctx *ctx, Tensor *x) {
   GpuDevice &g = dev(ctx);
   Tensor *out = make(ctx, x->shape);
   CU(cudaMemsetAsync(data<float>(ctx, out), 0, x->numel() * 4, g.stream));
   return out;
 }
 
-Tensor *fairkv::rt::gpu::allReduce(fairkv_rt_ctx *ctx, Tensor *x,
+Tensor *CudaBackend::allReduce(fairkv_rt_ctx *ctx, Tensor *x,
                                    int64_t kind, const std::string &key) {
   GpuDevice &g = dev(ctx);
   const int64_t G = static_cast<int64_t>(ctx->session->devices.size());
@@ -1183,7 +1270,7 @@ Tensor *fairkv::rt::gpu::allReduce(fairkv_rt_ctx *ctx, Tensor *x,
   return out;
 }
 
-Tensor *fairkv::rt::gpu::linearAllReduce(fairkv_rt_ctx *ctx, Tensor *x,
+Tensor *CudaBackend::linearAllReduce(fairkv_rt_ctx *ctx, Tensor *x,
                                          Tensor *w, Tensor *addend,
                                          int64_t blocks) {
   GpuDevice &g = dev(ctx);
@@ -1248,7 +1335,7 @@ Tensor *fairkv::rt::gpu::linearAllReduce(fairkv_rt_ctx *ctx, Tensor *x,
   return out;
 }
 
-Tensor *fairkv::rt::gpu::allGather(fairkv_rt_ctx *ctx, Tensor *x, int64_t axis,
+Tensor *CudaBackend::allGather(fairkv_rt_ctx *ctx, Tensor *x, int64_t axis,
                                    const std::string &key) {
   GpuDevice &g = dev(ctx);
   const int64_t G = static_cast<int64_t>(ctx->session->devices.size());
@@ -1287,4 +1374,16 @@ Tensor *fairkv::rt::gpu::allGather(fairkv_rt_ctx *ctx, Tensor *x, int64_t axis,
   if (!gathered)
     ctx->session->comm.leave(key);
   return out;
+}
+
+extern "C" __attribute__((visibility("default"))) gpu::Backend *
+fairkv_rt_cuda_backend(int abi, char *error) {
+  if (abi != gpu::kPluginAbi) {
+    std::snprintf(error, 256,
+                  "the CUDA plugin is of ABI %d, the runtime of %d",
+                  gpu::kPluginAbi, abi);
+    return nullptr;
+  }
+  static CudaBackend backend;
+  return &backend;
 }

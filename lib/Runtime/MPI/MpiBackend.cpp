@@ -1,23 +1,20 @@
-//===- Mpi.cpp - Devices as MPI ranks: the runtime's MPI collectives ------===//
+//===- MpiBackend.cpp - The MPI plugin: collectives between ranks ---------===//
 //
-// With `mpi_rank` set, each process of an MPI job runs one device (device d
-// is rank d). Collectives go through MPI: a participant set gets its own
+// See MpiBackend.h. A participant set gets its own
 // communicator (MPI_Comm_create_group, collective over the set only, so a
 // copied head's replicas build theirs without the others), and a tensor is
 // exchanged as its shape and bytes by MPI_Allgatherv.
 //
 //===----------------------------------------------------------------------===//
 
-#include "Runtime.h"
-#include "Status.h"
+#include "../MpiBackend.h"
 
 #include <mpi.h>
 
 #include <algorithm>
 #include <climits>
+#include <cstdio>
 #include <cstring>
-
-#define FAIRKV_RT_EXPORT extern "C" __attribute__((visibility("default")))
 
 using namespace fairkv::rt;
 
@@ -43,11 +40,19 @@ MPI_Comm communicator(const std::vector<int64_t> &ranks) {
   return comms[ranks] = comm;
 }
 
-} // namespace
+class MpiBackend final : public mpi::Backend {
+public:
+  std::string init(int *argc, char ***argv, int64_t *rank,
+                   int64_t *size) override;
+  void finalize() override;
+  std::string world(int64_t *rank, int64_t *size) override;
+  std::vector<std::unique_ptr<Tensor>>
+  allgather(const std::vector<int64_t> &ranks, const Tensor &mine) override;
+  void broadcast(void *data, size_t bytes, int root) override;
+};
 
 std::vector<std::unique_ptr<Tensor>>
-fairkv::rt::mpi::allgather(const std::vector<int64_t> &ranks,
-                           const Tensor &mine) {
+MpiBackend::allgather(const std::vector<int64_t> &ranks, const Tensor &mine) {
   MPI_Comm comm = communicator(ranks);
   // [isInt, rank, dims..., ints, floats], then the int64 and the float
   // data (both: a tensor may carry either or, for the prefill's score
@@ -107,11 +112,11 @@ fairkv::rt::mpi::allgather(const std::vector<int64_t> &ranks,
   return out;
 }
 
-void fairkv::rt::mpi::broadcast(void *data, size_t bytes, int root) {
+void MpiBackend::broadcast(void *data, size_t bytes, int root) {
   MPI_Bcast(data, static_cast<int>(bytes), MPI_BYTE, root, MPI_COMM_WORLD);
 }
 
-std::string fairkv::rt::mpi::world(int64_t *rank, int64_t *size) {
+std::string MpiBackend::world(int64_t *rank, int64_t *size) {
   int initialized = 0;
   MPI_Initialized(&initialized);
   if (!initialized)
@@ -124,11 +129,8 @@ std::string fairkv::rt::mpi::world(int64_t *rank, int64_t *size) {
   return "";
 }
 
-FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_mpi_init(int *argc, char ***argv,
-                                                    int64_t *rank,
-                                                    int64_t *size) {
-  if (!rank || !size)
-    return fail(FAIRKV_ERROR_INVALID_ARGUMENT, "null argument");
+std::string MpiBackend::init(int *argc, char ***argv, int64_t *rank,
+                             int64_t *size) {
   int initialized = 0;
   MPI_Initialized(&initialized);
   int provided = 0;
@@ -136,17 +138,27 @@ FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_mpi_init(int *argc, char ***argv,
   if (!initialized &&
       MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) !=
           MPI_SUCCESS)
-    return fail(FAIRKV_ERROR_UNAVAILABLE, "MPI_Init_thread failed");
-  std::string error = mpi::world(rank, size);
-  if (!error.empty())
-    return fail(FAIRKV_ERROR_UNAVAILABLE, error);
-  return ok();
+    return "MPI_Init_thread failed";
+  return world(rank, size);
 }
 
-FAIRKV_RT_EXPORT void fairkv_rt_mpi_finalize(void) {
+void MpiBackend::finalize() {
   int initialized = 0, finalized = 0;
   MPI_Initialized(&initialized);
   MPI_Finalized(&finalized);
   if (initialized && !finalized)
     MPI_Finalize();
+}
+
+} // namespace
+
+extern "C" __attribute__((visibility("default"))) mpi::Backend *
+fairkv_rt_mpi_backend(int abi, char *error) {
+  if (abi != mpi::kPluginAbi) {
+    std::snprintf(error, 256, "the MPI plugin is of ABI %d, the runtime of %d",
+                  mpi::kPluginAbi, abi);
+    return nullptr;
+  }
+  static MpiBackend backend;
+  return &backend;
 }
