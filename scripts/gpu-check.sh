@@ -131,6 +131,18 @@ for mode in on adakv; do
       "$runs/$mode-gpu.logits" 0 6 1 "${extra[@]}"
   done
 done
+# Greedy decoding that asks for no logits leaves them on the GPU: the same
+# tokens as a run that copies them to the host every step.
+for p in off-g1 on-fairkv-3; do
+  "$programs/$p" "${args[@]}" --quiet --max-new-tokens 6 > "$runs/$p.lazy.tokens"
+  "$programs/$p" "${args[@]}" --quiet --max-new-tokens 6 --dump-logits "$runs/$p.eager.logits" > "$runs/$p.eager.tokens"
+  if cmp -s "$runs/$p.lazy.tokens" "$runs/$p.eager.tokens" && [ -s "$runs/$p.lazy.tokens" ]; then
+    echo "  logits left on the GPU, ${p}: the tokens of the run that copies them"
+  else
+    echo "  logits left on the GPU, ${p}: TOKENS DIFFER from the run that copies them"
+    programs_failed=1
+  fi
+done
 "$programs/on-fairkv-4" "${args[@]}" --max-new-tokens 6 2>&1 | tail -6
 # Every model family (Llama with tied embeddings and the llama3 and yarn
 # ropes, Mistral, Qwen2's biases, Qwen3's per-head norms, bf16 storage) on

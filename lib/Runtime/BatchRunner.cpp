@@ -76,6 +76,14 @@ std::string fairkv::rt::runProgramStep(fairkv_rt_session *session, int64_t devic
   return "";
 }
 
+const float *StepView::logits() const {
+  int64_t count = 0;
+  const float *all = fairkv_rt_ctx_last_logits(device, &count);
+  if (count != batch * vocab)
+    fairkv_rt_fatal("the program returned no logits");
+  return all;
+}
+
 BatchRunner::BatchRunner(fairkv_rt_session *session, int64_t devices,
                          int64_t rank)
     : admitted(devices, 0), session_(session), devices_(devices), rank_(rank) {}
@@ -119,13 +127,11 @@ std::string BatchRunner::run(const std::vector<std::vector<int64_t>> &prompts,
       return error + " (step " + std::to_string(step) + ")";
     if (step == 0 && afterPrefill)
       afterPrefill();
-    int64_t count = 0;
     StepView view;
     view.step = step;
     view.batch = batch;
     view.vocab = vocab;
-    view.logits = fairkv_rt_ctx_last_logits(
-        fairkv_rt_session_device(session_, here), &count);
+    view.device = fairkv_rt_session_device(session_, here);
     view.argmax = &results[0];
     std::vector<int64_t> next = results[0];
     const bool more = onStep(view, next);

@@ -3,8 +3,8 @@
 // The one loop that runs a compiled program: admission before any work,
 // the left-padded prefill, then decode steps, on one thread per device (or
 // this process's device under MPI). After each step the caller sees the
-// logits and the devices' greedy tokens and chooses what to feed next, so
-// the offline driver and the server share it.
+// devices' greedy tokens, and the logits if it asks, and chooses what to
+// feed next, so the offline driver and the server share it.
 //
 //===----------------------------------------------------------------------===//
 
@@ -24,8 +24,10 @@ struct StepView {
   /// 0: the prefill.
   int64_t step = 0;
   int64_t batch = 0, vocab = 0;
-  /// batch x vocab last-position logits (every device computes the same).
-  const float *logits = nullptr;
+  /// batch x vocab last-position logits (every device computes the same),
+  /// copied from a GPU only when asked for.
+  const float *logits() const;
+  fairkv_rt_ctx *device = nullptr;
   /// The devices' greedy token per request.
   const std::vector<int64_t> *argmax = nullptr;
 };

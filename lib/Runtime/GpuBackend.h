@@ -47,6 +47,8 @@ public:
   virtual void adoptWeight(fairkv_rt_ctx *ctx, Tensor *weight) = 0;
   /// Fills the host copy of a tensor that lives on the device.
   virtual void download(const Tensor *t) = 0;
+  /// Copies `ctx->deviceLogits` into `ctx->lastLogits`.
+  virtual void fetchLastLogits(fairkv_rt_ctx *ctx) = 0;
   /// KV tokens held and bytes of cache on the device.
   virtual void cacheStats(const fairkv_rt_ctx *ctx, int64_t *tokens,
                           int64_t *bytes) = 0;
@@ -116,7 +118,7 @@ public:
 };
 
 /// Bumped whenever Backend or a structure it sees (Runtime.h) changes.
-constexpr int kPluginAbi = 1;
+constexpr int kPluginAbi = 2;
 
 /// The plugin's entry point (see openBackend in PluginLoader.h).
 constexpr const char *kPluginEntryName = "fairkv_rt_cuda_backend";

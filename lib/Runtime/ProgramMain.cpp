@@ -348,6 +348,8 @@ static int runProgram(int argc, char **argv) {
     return fail("cannot write '" + a.dumpLogits + "'");
   std::ofstream &logits = logitsFile.stream();
   std::vector<std::vector<int64_t>> generated(total);
+  const bool needLogits = a.minMargin > 0 || !a.referenceLogits.empty() ||
+                          logitsFile.isOpen() || !a.sampling.greedy();
   // --dump-kept: by (request, layer, KV head), from every device.
   const std::string dumpKeptFile = leader ? a.dumpKept : std::string();
   std::map<std::tuple<int64_t, int64_t, int64_t>, std::string> keptLines;
@@ -366,47 +368,56 @@ static int runProgram(int argc, char **argv) {
       gens.emplace_back(a.sampling, static_cast<uint64_t>(first + i),
                         text ? &*tokenizer : nullptr, a.stops, eos, a.maxNew);
     std::string failure;
+    // One request's logits at one step: the margin, the reference, the dump.
+    auto checkRow = [&](int64_t step, int64_t request, const float *row) {
+      float top = -INFINITY, second = -INFINITY, scale = 0;
+      for (int64_t v = 0; v < vocab; ++v) {
+        scale = std::max(scale, std::fabs(row[v]));
+        if (row[v] > top) {
+          second = top;
+          top = row[v];
+        } else if (row[v] > second) {
+          second = row[v];
+        }
+      }
+      worstMargin = std::min<double>(worstMargin, (top - second) / scale);
+      if (!a.referenceLogits.empty()) {
+        auto it = reference.find({step, request});
+        if (it == reference.end() ||
+            it->second.size() != static_cast<size_t>(vocab)) {
+          failure = "the reference logits do not cover step " +
+                    std::to_string(step) + " of request " +
+                    std::to_string(request) + " with " +
+                    std::to_string(vocab) + " logits";
+          return false;
+        }
+        double err = 0;
+        for (int64_t v = 0; v < vocab; ++v)
+          err = std::max<double>(err, std::fabs(row[v] - it->second[v]));
+        worstError = std::max(worstError, err / scale);
+      }
+      if (logitsFile.isOpen()) {
+        logits << "step " << step << " request " << request << ":";
+        char buf[32];
+        for (int64_t v = 0; v < vocab; ++v) {
+          std::snprintf(buf, sizeof(buf), " %.9g", row[v]);
+          logits << buf;
+        }
+        logits << "\n";
+      }
+      return true;
+    };
     auto onStep = [&](const fairkv::rt::StepView &view,
                       std::vector<int64_t> &next) {
       const int64_t step = view.step;
       int64_t running = 0;
+      const float *all = needLogits ? view.logits() : nullptr;
       for (int64_t i = 0; i < batch; ++i) {
-        const float *row = view.logits + i * vocab;
-        float top = -INFINITY, second = -INFINITY, scale = 0;
-        for (int64_t v = 0; v < vocab; ++v) {
-          scale = std::max(scale, std::fabs(row[v]));
-          if (row[v] > top) {
-            second = top;
-            top = row[v];
-          } else if (row[v] > second) {
-            second = row[v];
-          }
-        }
-        worstMargin = std::min<double>(worstMargin, (top - second) / scale);
-        if (!a.referenceLogits.empty()) {
-          auto it = reference.find({step, first + i});
-          if (it == reference.end() ||
-              it->second.size() != static_cast<size_t>(vocab)) {
-            failure = "the reference logits do not cover step " +
-                      std::to_string(step) + " of request " +
-                      std::to_string(first + i) + " with " +
-                      std::to_string(vocab) + " logits";
-            return false;
-          }
-          double err = 0;
-          for (int64_t v = 0; v < vocab; ++v)
-            err = std::max<double>(err, std::fabs(row[v] - it->second[v]));
-          worstError = std::max(worstError, err / scale);
-        }
-        if (logitsFile.isOpen()) {
-          logits << "step " << step << " request " << first + i << ":";
-          char buf[32];
-          for (int64_t v = 0; v < vocab; ++v) {
-            std::snprintf(buf, sizeof(buf), " %.9g", row[v]);
-            logits << buf;
-          }
-          logits << "\n";
-        }
+        // Greedy decoding with nothing to check or dump reads no logits
+        // (a GPU keeps them).
+        const float *row = all ? all + i * vocab : nullptr;
+        if (row && !checkRow(step, first + i, row))
+          return false;
         // A finished request's row still steps with the batch; what it is
         // fed no longer matters.
         std::string delta;

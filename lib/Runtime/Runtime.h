@@ -313,6 +313,14 @@ struct fairkv_rt_ctx {
   std::map<std::string, fairkv::rt::Owners> owners;
   /// The logits greedy_sample saw in the last step (whole vocabulary).
   std::vector<float> lastLogits;
+  /// CUDA backend: those logits while they are still only on the device
+  /// (`rows` rows of `vocab` at `first`, `stride` floats apart, in
+  /// `buffer`); fairkv_rt_ctx_last_logits fetches them.
+  struct DeviceLogits {
+    std::shared_ptr<void> buffer;
+    const float *first = nullptr;
+    int64_t rows = 0, vocab = 0, stride = 0;
+  } deviceLogits;
   /// Seconds spent in attention at prefill and at decode, summed over steps.
   double prefillAttentionSeconds = 0, decodeAttentionSeconds = 0;
   /// Adds the time since `start` to the prefill's (prefill) or the

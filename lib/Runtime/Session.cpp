@@ -315,6 +315,7 @@ FAIRKV_RT_EXPORT void fairkv_rt_session_begin_batch(fairkv_rt_session *session,
     ctx->pending.clear();
     ctx->admissions.clear();
     ctx->lastLogits.clear();
+    ctx->deviceLogits = {};
   }
 }
 
@@ -407,6 +408,8 @@ fairkv_rt_session_vocab(const fairkv_rt_session *session) {
 
 FAIRKV_RT_EXPORT const float *
 fairkv_rt_ctx_last_logits(const fairkv_rt_ctx *ctx, int64_t *count) {
+  if (ctx->gpu && ctx->deviceLogits.buffer)
+    fairkv::rt::gpu::backend().fetchLastLogits(const_cast<fairkv_rt_ctx *>(ctx));
   *count = static_cast<int64_t>(ctx->lastLogits.size());
   return ctx->lastLogits.data();
 }

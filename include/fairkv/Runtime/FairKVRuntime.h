@@ -234,7 +234,8 @@ const int64_t *fairkv_rt_tensor_i64_data(const fairkv_rt_tensor *tensor);
 /// Rows of the weights' `model.embed_tokens.weight` (the vocabulary), or -1.
 int64_t fairkv_rt_session_vocab(const fairkv_rt_session *session);
 /// The last-position logits greedy_sample saw in the last step on this
-/// device (batch x vocab floats); `*count` receives their number.
+/// device (batch x vocab floats); `*count` receives their number. The CUDA
+/// backend keeps them on the device until this call copies them.
 const float *fairkv_rt_ctx_last_logits(const fairkv_rt_ctx *ctx,
                                        int64_t *count);
 /// CPU backend: entry `index` of what this device's KV cache holds, in
