@@ -22,41 +22,57 @@ bool endsIncomplete(const std::string &text) {
 
 } // namespace
 
+std::string TextStream::pendingText(bool *complete) const {
+  auto decode = [&](size_t end) {
+    return tokenizer_.decode(
+        std::vector<int64_t>(ids_.begin() + prefix_, ids_.begin() + end),
+        /*skipSpecialTokens=*/true);
+  };
+  const std::string before = decode(read_), after = decode(ids_.size());
+  *complete = !endsIncomplete(after);
+  return after.size() > before.size() ? after.substr(before.size()) : "";
+}
+
+void TextStream::take(const std::string &piece) {
+  text_ += piece;
+  prefix_ = read_;
+  read_ = ids_.size();
+}
+
 std::string TextStream::push(int64_t id, bool *stopped) {
   *stopped = false;
   if (stopped_)
     return "";
   ids_.push_back(id);
-  std::string full = tokenizer_.decode(ids_, /*skipSpecialTokens=*/true);
-  if (full.compare(0, sent_.size(), sent_) != 0)
-    return ""; // the decoding changed what was sent: hold on until stable
+  bool complete = false;
+  std::string piece = pendingText(&complete);
+  if (piece.empty() || !complete)
+    return "";
+  take(piece);
   // The earliest stop string. It cannot start inside what was sent: a tail
   // that could begin one is held back below.
   size_t stopAt = std::string::npos;
   for (const std::string &s : stops_)
-    stopAt = std::min(stopAt, full.find(s));
+    stopAt = std::min(stopAt, text_.find(s, sent_.size()));
   if (stopAt != std::string::npos) {
     stopped_ = *stopped = true;
-    std::string out = stopAt > sent_.size()
-                          ? full.substr(sent_.size(), stopAt - sent_.size())
-                          : "";
+    std::string out = text_.substr(sent_.size(), stopAt - sent_.size());
     sent_ += out;
     return out;
   }
-  if (endsIncomplete(full))
-    return "";
   // Hold back the longest tail that could begin a stop string.
   size_t hold = 0;
   for (const std::string &s : stops_)
-    for (size_t n = std::min(s.size() - 1, full.size()); n > hold; --n)
-      if (full.compare(full.size() - n, n, s, 0, n) == 0) {
+    for (size_t n = std::min(s.size() - 1, text_.size() - sent_.size());
+         n > hold; --n)
+      if (text_.compare(text_.size() - n, n, s, 0, n) == 0) {
         hold = n;
         break;
       }
-  size_t safe = full.size() - hold;
+  const size_t safe = text_.size() - hold;
   if (safe <= sent_.size())
     return "";
-  std::string out = full.substr(sent_.size(), safe - sent_.size());
+  std::string out = text_.substr(sent_.size(), safe - sent_.size());
   sent_ += out;
   return out;
 }
@@ -64,11 +80,12 @@ std::string TextStream::push(int64_t id, bool *stopped) {
 std::string TextStream::finish() {
   if (stopped_)
     return "";
-  std::string full = tokenizer_.decode(ids_, /*skipSpecialTokens=*/true);
-  if (full.size() <= sent_.size() ||
-      full.compare(0, sent_.size(), sent_) != 0)
-    return "";
-  std::string out = full.substr(sent_.size());
+  // Tokens that never completed a character still decode to something
+  // (U+FFFD, as the tokenizer writes it).
+  bool complete = false;
+  if (read_ < ids_.size())
+    take(pendingText(&complete));
+  std::string out = text_.substr(sent_.size());
   sent_ += out;
   return out;
 }

@@ -39,14 +39,27 @@ std::pair<std::string, bool> stream(const Tokenizer &tok,
   return {out, stopped};
 }
 
+// Every fixture's tokenizer (byte-level BPE, sentencepiece-style
+// tokenizer.json, tokenizer.model): what is streamed token by token, each
+// piece from the last few tokens only, is the whole output decoded at once.
 TEST(TextStream, PiecesJoinToTheDecodedText) {
-  for (const char *name : {"llama3-bytelevel", "mistral-spm"}) {
+  // Emoji and CJK fall back to several byte tokens each; leading, doubled
+  // and trailing spaces, newlines and tabs are where decoders differ.
+  const std::string text =
+      "Hello 😀 world, 日本語 and ❤️ again\n  Indented\tline,  two  spaces "
+      "and 1234567 digits; naïve café — ok?\n\n end ";
+  std::string longText;
+  for (int i = 0; i < 20; ++i)
+    longText += text;
+  for (const char *name : {"gpt2-bytelevel", "llama2-spm", "llama3-bytelevel",
+                           "mistral-spm", "qwen2-bytelevel",
+                           "sentencepiece-bpe"}) {
     Tokenizer tok = load(name);
-    // Emoji and CJK fall back to several byte tokens each.
-    const std::string text = "Hello 😀 world, 日本語 and ❤️ again";
-    auto [out, stopped] = stream(tok, text, {});
-    EXPECT_FALSE(stopped);
-    EXPECT_EQ(out, tok.decode(tok.encode(text, false), true)) << name;
+    for (const std::string &t : {text, longText}) {
+      auto [out, stopped] = stream(tok, t, {});
+      EXPECT_FALSE(stopped);
+      EXPECT_EQ(out, tok.decode(tok.encode(t, false), true)) << name;
+    }
   }
 }
 
