@@ -168,10 +168,33 @@ for d in "$programs"/hf-refused/*/; do
   fi
   echo "  $m (refused on the GPU): $(tail -1 "$runs/refused-$m.err")"
 done
+# --time-devices on the GPU: the devices take turns, and the tokens are a
+# normal run's.
+"$programs/on-fairkv-3" "${args[@]}" --quiet --max-new-tokens 6 --time-devices > "$runs/timed.tokens"
+"$programs/on-fairkv-3" "${args[@]}" --quiet --max-new-tokens 6 > "$runs/untimed.tokens"
+if cmp -s "$runs/timed.tokens" "$runs/untimed.tokens" && [ -s "$runs/timed.tokens" ]; then
+  echo "  --time-devices, on-fairkv-3: the tokens of a normal run"
+else
+  echo "  --time-devices, on-fairkv-3: TOKENS DIFFER from a normal run"
+  programs_failed=1
+fi
 if [ $programs_failed = 0 ]; then
   echo "compiled programs on the CUDA backend: PASS"
 else
   echo "compiled programs on the CUDA backend: FAIL"
   failed=1
+fi
+# Every device of G = 8 tp and fairkv plans (llama-3-8b shape, 8 of its
+# layers, HeadKV budgets), compiled by gpu-prepare.sh, alone on this GPU:
+# the per-device compiled step times, the predicted 8-GPU step ratio and
+# the planner's error. Its section goes to $FAIRKV_GPU_RESULTS (default
+# $build_dir/RESULTS-gpu.md) and stdout.
+if [ -d "$build_dir/device-times" ]; then
+  echo "== every device of G = 8 plans alone (fairkv-bench-device-times)"
+  timeout 420 "$build_dir/bin/fairkv-bench-device-times" --backend cuda \
+    --profiles "$(dirname "$profile")" --work "$build_dir/device-times" \
+    --results "${FAIRKV_GPU_RESULTS:-$build_dir/RESULTS-gpu.md}" || failed=1
+else
+  echo "== every device of G = 8 plans alone: skipped (gpu-prepare.sh compiles them)"
 fi
 exit $failed

@@ -15,7 +15,7 @@ build_dir=${FAIRKV_BUILD_DIR:-build}
 carry="$build_dir/gpu-carry"
 profile=../shared/profiles/headkv-Meta-Llama-3-8B-Instruct_retrieval_reasoning_heads.json
 [ -f "$profile" ] || { echo "gpu-prepare: $profile not found" >&2; exit 1; }
-needed=(bin/fairkv-bench-gpu bin/fairkv-bench-overlap
+needed=(bin/fairkv-bench-gpu bin/fairkv-bench-overlap bin/fairkv-bench-device-times
         unittests/Runtime/FairKVRuntimeTests lib/libFairKVRuntime.so
         lib/libFairKVRuntimeCUDA.so lib/libFairKVRuntimeMPI.so
         lib/libFairKVServe.so lib/libFairKVTokenizer.so)
@@ -33,6 +33,10 @@ for f in "${needed[@]}"; do
 done
 cp "$profile" "$carry/profiles/"
 cp -r "$build_dir/gpu-programs" "$carry/gpu-programs"
+# The G = 8 tp and fairkv programs of fairkv-bench-device-times (the GPU
+# machine has no MLIR to compile them; it writes their weights itself).
+"$build_dir/bin/fairkv-bench-device-times" --backend cuda --compile-only 1 \
+  --profiles "$(dirname "$profile")" --work "$carry/device-times"
 # The Debian libraries the carried binaries, libraries and programs need
 # (OpenMPI, which the GPU machines lent so far did not have; PCRE2,
 # utf8proc, sentencepiece, cpp-httplib for the programs), but glibc's and

@@ -2,6 +2,9 @@
 
 #include "Profiles.h"
 
+#include <algorithm>
+#include <cmath>
+
 using namespace fairkv;
 
 placement::Result<placement::BudgetProfile>
@@ -12,4 +15,20 @@ bench::loadLlama3HeadKV(const std::string &dir,
   if (!text)
     return placement::makeError(text.error());
   return placement::importHeadKV(*text, model, placement::HeadKVOptions());
+}
+
+placement::BudgetProfile
+bench::scaledToMean(const placement::BudgetProfile &profile, double mean) {
+  placement::BudgetProfile scaled = profile;
+  double sum = 0, count = 0;
+  for (const auto &layer : scaled.tokens)
+    for (int64_t t : layer) {
+      sum += t;
+      ++count;
+    }
+  for (auto &layer : scaled.tokens)
+    for (int64_t &t : layer)
+      t = std::max<int64_t>(1, std::llround(t * mean / (sum / count)));
+  scaled.source += ",scaled-to-mean=" + std::to_string(std::llround(mean));
+  return scaled;
 }

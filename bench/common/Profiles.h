@@ -19,6 +19,11 @@ inline constexpr const char *kLlama3HeadKVFile =
 placement::Result<placement::BudgetProfile>
 loadLlama3HeadKV(const std::string &dir, const placement::ModelConfig &model);
 
+/// `profile` with every budget scaled so that their mean is `mean` (each
+/// at least 1): the same skew for shorter prompts.
+placement::BudgetProfile scaledToMean(const placement::BudgetProfile &profile,
+                                      double mean);
+
 } // namespace fairkv::bench
 
 #endif // FAIRKV_BENCH_COMMON_PROFILES_H

@@ -382,18 +382,8 @@ int main(int argc, char **argv) {
     // compression method, for the same plans: the HeadKV budgets scaled to
     // a mean of half the prompt (so every method compresses), compiled for
     // tp and fairkv.
-    BudgetProfile scaled = profile;
-    double sum = 0, count = 0;
-    for (const auto &layer : scaled.tokens)
-      for (int64_t t : layer) {
-        sum += t;
-        ++count;
-      }
-    for (auto &layer : scaled.tokens)
-      for (int64_t &t : layer)
-        t = std::max<int64_t>(
-            1, std::llround(t * (promptLen / 2.0) / (sum / count)));
-    scaled.source += ",scaled-to-mean=" + std::to_string(promptLen / 2);
+    BudgetProfile scaled =
+        fairkv::bench::scaledToMean(profile, promptLen / 2.0);
     const std::string scaledFile = (dir / "scaled.json").string();
     std::ofstream(scaledFile) << writeCanonicalProfile(scaled);
     const std::vector<std::pair<std::string, std::string>> methods = {

@@ -140,6 +140,21 @@ double fairkv::placement::allReduceSeconds(double bytes, int devices,
          2.0 * (devices - 1) / devices * bytes / hw.linkBandwidth;
 }
 
+double fairkv::placement::collectiveStepSeconds(const ModelConfig &model,
+                                                const Hardware &hw,
+                                                int devices, int64_t layers,
+                                                int64_t batch) {
+  const double activation =
+      static_cast<double>(batch) * model.hidden * model.dtypeBytes();
+  // One all-reduce after each layer's output projection, one after its
+  // MLP, and the all-gather of the vocab-parallel logits (half an
+  // all-reduce's traffic).
+  return layers * 2 * allReduceSeconds(activation, devices, hw) +
+         allReduceSeconds(static_cast<double>(batch) * model.vocab * 4,
+                          devices, hw) /
+             2;
+}
+
 double fairkv::placement::smallestPayingReductionBlock(int devices,
                                                        const Hardware &hw) {
   if (devices <= 1 || hw.linkBandwidth <= 0)
@@ -178,8 +193,6 @@ double stepSeconds(const std::vector<std::vector<double>> &loads,
                    const ModelConfig &model, const Hardware &hw, int devices,
                    int64_t batch) {
   const double mlp = model.mlpBytesPerDevice(devices);
-  const double activation =
-      static_cast<double>(batch) * model.hidden * model.dtypeBytes();
   double total = 0;
   for (size_t l = 0; l < loads.size(); ++l) {
     double slowest = 0;
@@ -190,16 +203,14 @@ double stepSeconds(const std::vector<std::vector<double>> &loads,
       slowest = std::max(slowest, attention + weights / hw.hbmBandwidth +
                                       counts[l][g] * hw.perReplicaOverhead);
     }
-    // One all-reduce after the output projection, one after the MLP.
-    total += slowest + 2 * allReduceSeconds(activation, devices, hw);
+    total += slowest;
   }
-  // Vocab-parallel LM head and its all-gather of logits.
+  // Vocab-parallel LM head.
   total += 2.0 * model.vocab * model.hidden * model.dtypeBytes() / devices /
            hw.hbmBandwidth;
-  total += allReduceSeconds(static_cast<double>(batch) * model.vocab * 4,
-                            devices, hw) /
-           2;
-  return total;
+  return total + collectiveStepSeconds(model, hw, devices,
+                                       static_cast<int64_t>(loads.size()),
+                                       batch);
 }
 
 } // namespace

@@ -174,6 +174,8 @@ std::vector<const Tensor *> Rendezvous::exchange(
       inputs.push_back(t.get());
     return inputs;
   }
+  if (turns)
+    turns->give(devices[index]);
   std::unique_lock<std::mutex> lock(mutex);
   Entry &e = entries[key];
   if (e.inputs.empty()) {
@@ -184,21 +186,31 @@ std::vector<const Tensor *> Rendezvous::exchange(
   ++e.deposited;
   changed.notify_all();
   changed.wait(lock, [&] { return e.deposited == e.participants; });
-  return e.inputs;
+  std::vector<const Tensor *> inputs = e.inputs;
+  lock.unlock();
+  if (turns)
+    turns->take(devices[index]);
+  return inputs;
 }
 
-void Rendezvous::leave(const std::string &key) {
+void Rendezvous::leave(const std::string &key, int64_t device) {
   if (mpi) {
     // The copies were this process's own: nobody else reads them.
     received.erase(key);
     return;
   }
-  std::unique_lock<std::mutex> lock(mutex);
-  Entry &e = entries[key];
-  ++e.left;
-  changed.notify_all();
-  changed.wait(lock, [&] { return e.left >= e.participants; });
-  // The last one out removes the entry; the others only wait for it.
-  if (++e.left == 2 * e.participants)
-    entries.erase(key);
+  if (turns)
+    turns->give(device);
+  {
+    std::unique_lock<std::mutex> lock(mutex);
+    Entry &e = entries[key];
+    ++e.left;
+    changed.notify_all();
+    changed.wait(lock, [&] { return e.left >= e.participants; });
+    // The last one out removes the entry; the others only wait for it.
+    if (++e.left == 2 * e.participants)
+      entries.erase(key);
+  }
+  if (turns)
+    turns->take(device);
 }

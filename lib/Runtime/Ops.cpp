@@ -642,7 +642,10 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_attention(
   return out;
 }
 
-FAIRKV_RT_EXPORT void fairkv_rt_step_end(fairkv_rt_ctx *ctx) {
+namespace {
+
+/// What a prefill step left for its end: choosing what each head keeps.
+void finishPrefill(fairkv_rt_ctx *ctx) {
   // Only a prefill leaves work; every device knows which step this was.
   // (With static budgets the CUDA backend chooses what to keep during the
   // prefill itself; with Ada-KV it leaves the scores here like the CPU.)
@@ -705,7 +708,7 @@ FAIRKV_RT_EXPORT void fairkv_rt_step_end(fairkv_rt_ctx *ctx) {
         byLayer[{p.layer, p.request}].push_back(std::move(p));
       }
     }
-    ctx->session->comm.leave(key);
+    ctx->session->comm.leave(key, ctx->device);
     std::map<std::pair<int64_t, int64_t>, std::map<int64_t, int64_t>> alloc;
     for (size_t e = 0; e < ctx->pending.size(); ++e) {
       const PendingPrefill &p = ctx->pending[e];
@@ -771,6 +774,16 @@ FAIRKV_RT_EXPORT void fairkv_rt_step_end(fairkv_rt_ctx *ctx) {
   }
   ctx->pending.clear();
   ctx->addAttentionTime(/*prefill=*/true, start);
+}
+
+} // namespace
+
+FAIRKV_RT_EXPORT void fairkv_rt_step_end(fairkv_rt_ctx *ctx) {
+  finishPrefill(ctx);
+  if (DeviceTurns *turns = ctx->session->turns.get()) {
+    turns->give(ctx->device);
+    turns->countDecodeStep(ctx->device);
+  }
 }
 
 FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_out_proj(fairkv_rt_ctx *ctx,
@@ -895,7 +908,7 @@ fairkv_rt_gather_rows(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t head,
       std::copy_n(parts[r]->f.begin() + i * row, row,
                   out->f.begin() + rows[i] * row);
   }
-  ctx->session->comm.leave(key);
+  ctx->session->comm.leave(key, ctx->device);
   return out;
 }
 
@@ -947,7 +960,7 @@ fairkv_rt_all_reduce(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t kind) {
                   : kind == 0  ? out->f[e] + parts[g]->f[e]
                                : std::max(out->f[e], parts[g]->f[e]);
   }
-  ctx->session->comm.leave(key);
+  ctx->session->comm.leave(key, ctx->device);
   return out;
 }
 
@@ -1034,6 +1047,6 @@ fairkv_rt_all_gather(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t axis) {
       std::copy(parts[g]->f.begin() + o * inner,
                 parts[g]->f.begin() + (o + 1) * inner,
                 out->f.begin() + (o * G + g) * inner);
-  ctx->session->comm.leave(key);
+  ctx->session->comm.leave(key, ctx->device);
   return out;
 }

@@ -108,6 +108,12 @@ void addOptions(CLI::App &app, ProgramArgs &a) {
                "run as one rank of an MPI job with one rank per device "
                "(mpirun -np <devices>): this process runs device <rank>; rank "
                "0 prints");
+  app.add_flag("--time-devices", a.timeDevices,
+               "run the devices one at a time between collectives and report "
+               "each one's busy time per decode step: what its share of the "
+               "plan takes with the machine (a GPU, the cores) to itself; the "
+               "tokens are the same, the run slower (rendezvous collectives, "
+               "not --mpi)");
   app.add_flag("--quiet", a.quiet,
                "print only the generated tokens (and --log-level error)");
   app.add_option("--log-level", a.logLevel,
@@ -214,6 +220,8 @@ std::string check(ProgramArgs &a, bool duoSinkGiven) {
       return std::string("--serve needs --tokenizer");
     if (a.useMpi)
       return std::string("--serve runs its devices as threads: not with --mpi");
+    if (a.timeDevices)
+      return std::string("--time-devices times offline runs, not --serve");
     if (!a.promptsFile.empty() || a.randomPrompts > 0 ||
         !a.textPrompts.empty() || !a.textPromptsFile.empty())
       return std::string("--serve takes its prompts from requests, not "

@@ -114,6 +114,34 @@ std::string readTokenLines(const std::string &path, const std::string &what,
   return "";
 }
 
+/// --time-devices: each device's busy time per decode step, alone, and the
+/// slowest against the mean (what the plan's balance comes to on this
+/// machine; a step of the plan on G machines of this kind would take the
+/// slowest device's time plus its collectives).
+void reportDeviceTimes(std::ostream &report, fairkv_rt_session *session,
+                       int64_t G) {
+  double slowest = 0, sum = 0;
+  int64_t slowestDevice = 0;
+  for (int64_t g = 0; g < G; ++g) {
+    double prefill = 0, decode = 0;
+    int64_t steps = 0;
+    fairkv_rt_ctx_busy_seconds(fairkv_rt_session_device(session, g), &prefill,
+                               &decode, &steps);
+    const double perStep = steps > 0 ? decode / steps : 0;
+    report << "device " << g << " alone: " << perStep
+           << " s per decode step (" << steps << " steps), prefill "
+           << prefill << " s\n";
+    sum += perStep;
+    if (perStep > slowest) {
+      slowest = perStep;
+      slowestDevice = g;
+    }
+  }
+  report << "devices alone: slowest decode step " << slowest << " s (device "
+         << slowestDevice << "), mean " << sum / G << " s, max/mean "
+         << (sum > 0 ? slowest * G / sum : 0) << "\n";
+}
+
 } // namespace
 
 static int runProgram(int argc, char **argv) {
@@ -147,6 +175,7 @@ static int runProgram(int argc, char **argv) {
   options.backend =
       a.backend == "cuda" ? FAIRKV_RT_BACKEND_CUDA : FAIRKV_RT_BACKEND_CPU;
   options.mpi_rank = rank;
+  options.time_devices = a.timeDevices;
   options.storage = a.storage == "fp16" ? FAIRKV_RT_STORAGE_FP16
                                       : FAIRKV_RT_STORAGE_BF16;
   options.collectives = a.collectives == "nccl"
@@ -565,6 +594,8 @@ static int runProgram(int argc, char **argv) {
                 << bytes << " (admitted " << runner.admitted[a.useMpi ? rank : g]
                 << ")\n";
     }
+    if (a.timeDevices)
+      reportDeviceTimes(report, session, G);
   }
   return 0;
 }

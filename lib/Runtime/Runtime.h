@@ -191,6 +191,38 @@ private:
   int64_t pageTokens = 0, headDim = 0, totalPages = 0, committed = 0;
 };
 
+/// Timing mode (fairkv_rt_options.time_devices): the devices of a session
+/// take turns, one working at a time, and each one's work between
+/// collectives is timed, so a device's busy time is what its share of the
+/// plan takes with the machine (a GPU, the cores) to itself. Collectives
+/// themselves are not timed (their cost on real links is the cost model's);
+/// the numbers computed are those of a normal run.
+class FAIRKV_RT_PLUGIN_API DeviceTurns {
+public:
+  explicit DeviceTurns(fairkv_rt_session *session);
+  /// The device starts or resumes work: waits for its turn, starts its clock.
+  void take(int64_t device);
+  /// The device stops (at a collective, or the step's end): waits for what
+  /// it queued on its GPU, adds the time to its step, passes the turn on.
+  void give(int64_t device);
+  /// Seconds device `device` worked in prefill steps and in decode steps,
+  /// and the decode steps counted.
+  void busy(int64_t device, double *prefill, double *decode,
+            int64_t *decodeSteps) const;
+  /// A decode step of `device` ended (counts it).
+  void countDecodeStep(int64_t device);
+
+private:
+  fairkv_rt_session *session;
+  std::mutex turn;
+  struct Clock {
+    std::chrono::steady_clock::time_point start;
+    double prefill = 0, decode = 0;
+    int64_t decodeSteps = 0;
+  };
+  std::vector<Clock> clocks;
+};
+
 /// Meeting point of the devices for collectives. Devices as threads of one
 /// process: every participant deposits its input under a key, waits for the
 /// others, reads, and leaves; the entry disappears when the last one has
@@ -203,11 +235,14 @@ public:
   std::vector<const Tensor *> exchange(const std::string &key,
                                        const std::vector<int64_t> &devices,
                                        int64_t index, const Tensor *input);
-  /// Signals this participant is done reading; waits for the others so
-  /// inputs stay alive until nobody reads them.
-  void leave(const std::string &key);
+  /// Signals this participant (`device`) is done reading; waits for the
+  /// others so inputs stay alive until nobody reads them.
+  void leave(const std::string &key, int64_t device);
   /// From now on, exchange across MPI ranks (device d is rank d).
   void useMpi() { mpi = true; }
+  /// Devices taking turns (timing mode): a participant gives its turn up
+  /// while it waits for the others.
+  void useTurns(DeviceTurns *t) { turns = t; }
 
 private:
   struct Entry {
@@ -218,6 +253,7 @@ private:
   std::condition_variable changed;
   std::map<std::string, Entry> entries;
   bool mpi = false;
+  DeviceTurns *turns = nullptr;
   std::map<std::string, std::vector<std::unique_ptr<Tensor>>> received;
 };
 
@@ -338,6 +374,8 @@ struct fairkv_rt_session {
   fairkv_rt_options options;
   fairkv::rt::WeightFile weights;
   fairkv::rt::Rendezvous comm;
+  /// Timing mode: the devices' turns (null otherwise).
+  std::unique_ptr<fairkv::rt::DeviceTurns> turns;
   /// Whole (unsliced) weights, which every device reads (embeddings, norms):
   /// loaded once per session, not once per device.
   std::mutex sharedWeightsMutex;

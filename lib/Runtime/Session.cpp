@@ -169,6 +169,7 @@ FAIRKV_RT_EXPORT void fairkv_rt_default_options(fairkv_rt_options *options) {
   options->mpi_rank = -1;
   options->duo_sink = -1;
   options->sliding_window = 0;
+  options->time_devices = 0;
 }
 
 FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_create(
@@ -245,6 +246,13 @@ FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_create(
       return fail(FAIRKV_ERROR_INVALID_ARGUMENT,
                   "an MPI run on GPUs needs NCCL collectives");
   }
+  if (options->time_devices &&
+      (options->mpi_rank >= 0 ||
+       options->collectives != FAIRKV_RT_COLLECTIVES_RENDEZVOUS))
+    return fail(FAIRKV_ERROR_INVALID_ARGUMENT,
+                "timing devices one at a time needs devices as threads of "
+                "one process with rendezvous collectives (not MPI, not "
+                "NCCL)");
   auto s = std::make_unique<fairkv_rt_session>();
   s->options = *options;
   if (options->mpi_rank >= 0)
@@ -257,6 +265,10 @@ FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_create(
     ctx->session = s.get();
     ctx->device = g;
     s->devices.push_back(std::move(ctx));
+  }
+  if (options->time_devices) {
+    s->turns = std::make_unique<fairkv::rt::DeviceTurns>(s.get());
+    s->comm.useTurns(s->turns.get());
   }
   if (options->backend == FAIRKV_RT_BACKEND_CUDA) {
     fairkv::rt::gpu::Backend *gpu = fairkv::rt::gpu::load(error);
@@ -292,6 +304,18 @@ FAIRKV_RT_EXPORT void fairkv_rt_step_begin(fairkv_rt_ctx *ctx, int64_t batch,
   ctx->arena.clear();
   ctx->batch = batch;
   ctx->seq = seq;
+  if (ctx->session->turns)
+    ctx->session->turns->take(ctx->device);
+}
+
+FAIRKV_RT_EXPORT void fairkv_rt_ctx_busy_seconds(const fairkv_rt_ctx *ctx,
+                                                 double *prefill,
+                                                 double *decode,
+                                                 int64_t *decodeSteps) {
+  *prefill = *decode = 0;
+  *decodeSteps = 0;
+  if (ctx->session->turns)
+    ctx->session->turns->busy(ctx->device, prefill, decode, decodeSteps);
 }
 
 FAIRKV_RT_EXPORT void fairkv_rt_ctx_synchronize(fairkv_rt_ctx *ctx) {

@@ -101,6 +101,13 @@ double predictStepSeconds(const Plan &plan, const BudgetProfile &profile,
 /// collective's fixed cost plus 2 (G - 1) / G of the bytes over the link.
 double allReduceSeconds(double bytes, int devices, const Hardware &hw);
 
+/// A decode step's collectives at `batch` on `devices` devices, seconds:
+/// two all-reduces of the activations in each of `layers` layers and the
+/// logits' all-gather (what predictStepSeconds adds to the slowest
+/// devices' work).
+double collectiveStepSeconds(const ModelConfig &model, const Hardware &hw,
+                             int devices, int64_t layers, int64_t batch);
+
 /// The fewest bytes worth a block of its own when an all-reduce is split to
 /// overlap the GEMM before it: a block's transfer time then equals the
 /// collective's fixed cost, which each extra block adds. 0 when there is

@@ -107,6 +107,12 @@ typedef struct fairkv_rt_options {
   /// attends to keys at positions after p - sliding_window, and a head
   /// gives back what no later query can see. CPU backend only.
   int64_t sliding_window;
+  /// Nonzero: the devices take turns, one computing at a time, and each
+  /// one's work between collectives is timed (fairkv_rt_ctx_busy_seconds):
+  /// what a device of the plan takes with the machine to itself. The
+  /// results are those of a normal run; the run is slower. Devices as
+  /// threads with rendezvous collectives only.
+  int64_t time_devices;
 } fairkv_rt_options;
 
 #define FAIRKV_RT_BACKEND_CPU 0
@@ -252,6 +258,13 @@ void fairkv_rt_ctx_stats(const fairkv_rt_ctx *ctx,
                          double *prefill_attention_seconds,
                          double *decode_attention_seconds, int64_t *kv_tokens,
                          int64_t *kv_pool_bytes);
+/// Timing mode (time_devices): seconds this device worked, without its
+/// collectives' waits and transfers, in prefill steps and in decode steps,
+/// and the decode steps; all 0 otherwise.
+void fairkv_rt_ctx_busy_seconds(const fairkv_rt_ctx *ctx,
+                                double *prefill_seconds,
+                                double *decode_seconds,
+                                int64_t *decode_steps);
 /// Writes a seeded random-weight model of this shape to `path` as
 /// safetensors with Hugging Face tensor names; `dtype` is "f32", "f16" or
 /// "bf16" (storage; the CPU backend computes in fp32).

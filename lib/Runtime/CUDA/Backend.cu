@@ -1225,7 +1225,7 @@ Tensor *CudaBackend::gatherRows(
              x->rowSize(), false);
   }
   CU(cudaStreamSynchronize(g.stream));
-  ctx->session->comm.leave(key);
+  ctx->session->comm.leave(key, ctx->device);
   return out;
 }
 
@@ -1281,7 +1281,7 @@ Tensor *CudaBackend::allReduce(fairkv_rt_ctx *ctx, Tensor *x,
       launchAdd(o, part, o, x->numel(), kind == 1, g.stream);
   }
   CU(cudaStreamSynchronize(g.stream));
-  ctx->session->comm.leave(key);
+  ctx->session->comm.leave(key, ctx->device);
   return out;
 }
 
@@ -1387,7 +1387,7 @@ Tensor *CudaBackend::allGather(fairkv_rt_ctx *ctx, Tensor *x, int64_t axis,
   }
   CU(cudaStreamSynchronize(g.stream));
   if (!gathered)
-    ctx->session->comm.leave(key);
+    ctx->session->comm.leave(key, ctx->device);
   return out;
 }
 

@@ -1,0 +1,325 @@
+//===- DeviceTimesBench.cpp - Compiled step time of every device of a plan -===//
+//
+// For G-device tp and fairkv plans of the HeadKV profile, compiles the
+// programs users run (`fairkv compile`) and runs each with --time-devices,
+// which runs the devices one at a time between collectives: each device's
+// busy time per decode step is what its share takes on a machine (a GPU,
+// or these cores) to itself. From them, the predicted G-machine step: the
+// slowest device plus the step's collectives from the cost model on the
+// hardware preset's links; their tp/fairkv ratio is held against the
+// planner's prediction (its error). Writes its section of bench/RESULTS.md.
+//
+// On the CPU the model is the llama-3-8b attention (32 query / 8 KV heads
+// of 128) with a small hidden size, MLP and vocabulary and the budgets
+// scaled to a mean of half the prompt, so that KV is a real part of a step
+// on 2 cores; on a GPU (--backend cuda) the llama-3-8b shape itself.
+//
+// Usage: fairkv-bench-device-times [--profiles DIR] [--results FILE]
+//   [--backend cpu|cuda] [--devices G] [--batches 64,256] [--layers N]
+//   [--hidden N] [--ffn N] [--vocab N] [--prompt-len N] [--new-tokens N]
+//   [--mean-budget N (0: the profile's own)] [--hw PRESET]
+//   [--work DIR (programs and weights; kept)] [--compile-only 1]
+//
+//===----------------------------------------------------------------------===//
+
+#include "Profiles.h"
+#include "Programs.h"
+#include "ResultsFile.h"
+#include "fairkv/Placement/Plan.h"
+#include "fairkv/Placement/Report.h"
+#include "fairkv/Placement/Strategies.h"
+#include "fairkv/Runtime/FairKVRuntime.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <unistd.h>
+
+using namespace fairkv::placement;
+using fairkv::bench::binDir;
+using fairkv::bench::formatNumber;
+using fairkv::bench::run;
+
+namespace {
+
+constexpr const char *kTool = "fairkv-bench-device-times";
+
+int fail(const std::string &message) {
+  std::cerr << kTool << ": error: " << message << "\n";
+  return 1;
+}
+
+/// The "device g alone: X s per decode step" lines of a program's report.
+std::string readDeviceTimes(const std::string &log, int G,
+                            std::vector<double> &seconds) {
+  seconds.assign(G, -1);
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    int g = -1;
+    double s = 0;
+    if (std::sscanf(line.c_str(), "device %d alone: %lf s per decode step",
+                    &g, &s) == 2 &&
+        g >= 0 && g < G)
+      seconds[g] = s;
+  }
+  for (int g = 0; g < G; ++g)
+    if (!(seconds[g] > 0))
+      return "no decode-step time for device " + std::to_string(g) +
+             " in the program's report:\n" + log;
+  return "";
+}
+
+std::vector<int64_t> parseList(const std::string &text) {
+  std::vector<int64_t> out;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');)
+    if (!item.empty())
+      out.push_back(std::atoll(item.c_str()));
+  return out;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  fairkv::bench::BenchArgs args;
+  if (int exit = fairkv::bench::parseBenchArgs(
+          argc, argv, kTool, FAIRKV_SOURCE_DIR,
+          {{"backend", "cpu"},
+           {"devices", "8"},
+           {"batches", ""},
+           {"layers", ""},
+           {"hidden", ""},
+           {"ffn", ""},
+           {"vocab", ""},
+           {"prompt-len", ""},
+           {"new-tokens", "5"},
+           {"mean-budget", ""},
+           {"hw", "h100-sxm"},
+           {"work", ""},
+           {"compile-only", "0"}},
+          args);
+      exit >= 0)
+    return exit;
+  auto value = [&](const std::string &name, const std::string &cpu,
+                   const std::string &gpu) {
+    const std::string &v = args.values[name];
+    return !v.empty() ? v : args.values["backend"] == "cuda" ? gpu : cpu;
+  };
+  const std::string backend = args.values["backend"];
+  if (backend != "cpu" && backend != "cuda")
+    return fail("--backend must be cpu or cuda");
+  const bool cuda = backend == "cuda";
+  const int G = std::atoi(args.values["devices"].c_str());
+  const std::vector<int64_t> batches =
+      parseList(value("batches", "16", "64,256"));
+  const int64_t promptLen = std::atoll(value("prompt-len", "256", "640").c_str()),
+                newTokens = std::atoll(args.values["new-tokens"].c_str()),
+                meanBudget = std::atoll(value("mean-budget", "128", "0").c_str());
+  if (G < 2 || batches.empty() || promptLen < 2 || newTokens < 2)
+    return fail("--devices must be at least 2, --batches non-empty, "
+                "--prompt-len and --new-tokens at least 2");
+  Result<Hardware> hw = hardwarePreset(args.values["hw"]);
+  if (!hw)
+    return fail(hw.error());
+
+  ModelConfig full = *modelPreset("llama-3-8b");
+  Result<BudgetProfile> headkv =
+      fairkv::bench::loadLlama3HeadKV(args.profiles, full);
+  if (!headkv)
+    return fail(headkv.error());
+  ModelConfig model = full;
+  model.layers = std::atoll(value("layers", "4", "8").c_str());
+  model.hidden = std::atoll(value("hidden", "1024", "4096").c_str());
+  model.ffn = std::atoll(value("ffn", "1024", "14336").c_str());
+  model.vocab = std::atoll(value("vocab", "4096", "128256").c_str());
+  if (model.layers < 1 || model.layers > full.layers || model.hidden < 1 ||
+      model.ffn < 1 || model.vocab < 1)
+    return fail("--layers must be in [1, " + std::to_string(full.layers) +
+                "], --hidden, --ffn and --vocab positive");
+  BudgetProfile profile = *headkv;
+  profile.tokens.resize(model.layers);
+  profile.source += ",layers=0.." + std::to_string(model.layers - 1);
+  if (meanBudget > 0)
+    profile = fairkv::bench::scaledToMean(profile, meanBudget);
+
+  std::filesystem::path work =
+      args.values["work"].empty()
+          ? std::filesystem::temp_directory_path() /
+                ("fairkv-bench-device-times-" + std::to_string(getpid()))
+          : std::filesystem::path(args.values["work"]);
+  std::filesystem::create_directories(work);
+  const std::string config = (work / "config.json").string(),
+                    profileFile = (work / "profile.json").string(),
+                    weights = (work / "weights.safetensors").string();
+  std::ofstream(config) << "{\"num_hidden_layers\": " << model.layers
+                        << ", \"hidden_size\": " << model.hidden
+                        << ", \"num_attention_heads\": " << model.heads
+                        << ", \"num_key_value_heads\": " << model.kvHeads
+                        << ", \"head_dim\": " << model.headDim
+                        << ", \"intermediate_size\": " << model.ffn
+                        << ", \"vocab_size\": " << model.vocab
+                        << ", \"rope_theta\": 500000.0, \"rms_norm_eps\": "
+                           "1e-5, \"torch_dtype\": \"bfloat16\"}\n";
+  std::ofstream(profileFile) << writeCanonicalProfile(profile);
+
+  // The programs: compiled here unless a run elsewhere left them (a GPU
+  // machine has no MLIR to compile with).
+  PlanOptions planOptions;
+  planOptions.devices = G;
+  planOptions.decodeTokens = newTokens;
+  planOptions.promptTokens = promptLen;
+  const std::vector<std::string> strategies = {"tp", "fairkv"};
+  for (const std::string &s : strategies) {
+    const std::string program = (work / ("prog-" + s)).string();
+    if (std::filesystem::exists(program))
+      continue;
+    std::cerr << kTool << ": compiling " << s << " for " << G << " devices"
+              << std::endl;
+    bool ok = false;
+    std::string log = run(
+        binDir() + "/fairkv compile --model " + config + " --profile " +
+            profileFile + " --devices " + std::to_string(G) +
+            " --strategy " + s + " --hw " + args.values["hw"] +
+            " --decode-tokens " + std::to_string(newTokens) +
+            " --prompt-tokens " + std::to_string(promptLen) + " --report " +
+            program + ".json -o " + program + " 2>&1",
+        ok);
+    if (!ok)
+      return fail("fairkv compile failed: " + log);
+  }
+  if (args.values["compile-only"] == "1") {
+    std::cerr << kTool << ": programs in " << work.string() << "\n";
+    return 0;
+  }
+  if (!std::filesystem::exists(weights)) {
+    std::cerr << kTool << ": writing bf16 random weights ("
+              << model.layers << " layers)" << std::endl;
+    if (fairkv_rt_write_random_weights(
+            weights.c_str(), model.layers, model.hidden, model.heads,
+            model.kvHeads, model.headDim, model.ffn, model.vocab, 1,
+            "bf16") != FAIRKV_OK)
+      return fail(fairkv_rt_last_error());
+  }
+
+  std::string machine = fairkv::bench::machineDescription();
+  if (cuda) {
+    char name[256] = "";
+    if (fairkv_rt_cuda_device_name(0, name, sizeof(name)) != FAIRKV_OK)
+      return fail(fairkv_rt_last_error());
+    machine = std::string(name) + " (all " + std::to_string(G) +
+              " devices on it, one at a time), host " + machine;
+  }
+  std::ostringstream md;
+  md << "## Every device's compiled decode step (`bench/device-times`, "
+     << backend << ")\n\n"
+     << "Machine: " << machine << ". Run: " << fairkv::bench::utcNow()
+     << ".\n"
+     << "Programs from `fairkv compile` for G = " << G
+     << ", run with `--time-devices` (devices one at a time between "
+        "collectives, each one's busy time per decode step; the tokens are "
+        "a normal run's). Model: llama-3-8b attention (32 query / 8 KV "
+        "heads of 128), "
+     << model.layers << " layers, hidden " << model.hidden << ", ffn "
+     << model.ffn << ", vocab " << model.vocab
+     << "; budgets: HeadKV (base 512, beta 1.2, group sum), layers 0-"
+     << model.layers - 1
+     << (meanBudget > 0 ? ", scaled to a mean of " + std::to_string(meanBudget)
+                        : std::string())
+     << "; prompts of " << promptLen << " tokens, " << newTokens
+     << " tokens decoded. Predicted G-machine step: the slowest device plus "
+        "the step's collectives from the cost model ("
+     << args.values["hw"]
+     << " links). The planner's prediction is its cost model on "
+     << args.values["hw"] << " for the same plans.\n\n"
+     << "| batch | strategy | per-device decode step ms | slowest ms | "
+        "max/mean | + collectives ms | measured tp/fairkv | planner "
+        "tp/fairkv | planner error |\n"
+     << "|---|---|---|---|---|---|---|---|---|\n";
+  int failures = 0;
+  for (int64_t batch : batches) {
+    std::vector<double> measuredStep, predictedStep;
+    std::vector<std::vector<double>> perDevice;
+    std::string failure;
+    for (const std::string &s : strategies) {
+      const std::string program = (work / ("prog-" + s)).string();
+      std::cerr << kTool << ": " << s << ", batch " << batch
+                << ", every device alone..." << std::endl;
+      bool ok = false;
+      std::string log =
+          run(program + " --weights " + weights + " --random-prompts " +
+                  std::to_string(batch) + " --batch-size " +
+                  std::to_string(batch) + " --prompt-len " +
+                  std::to_string(promptLen) + " --max-new-tokens " +
+                  std::to_string(newTokens) + " --backend " + backend +
+                  " --time-devices 2>&1",
+              ok);
+      std::vector<double> seconds;
+      if (!ok) {
+        // Its last line is the program's one-line error.
+        std::string last = log.substr(0, log.find_last_not_of('\n') + 1);
+        last = last.substr(last.find_last_of('\n') + 1);
+        failure = s + " failed: " + last;
+      } else if (std::string error = readDeviceTimes(log, G, seconds);
+                 !error.empty()) {
+        failure = error;
+      }
+      if (!failure.empty())
+        break;
+      perDevice.push_back(seconds);
+      const double slowest = *std::max_element(seconds.begin(), seconds.end());
+      measuredStep.push_back(
+          slowest + collectiveStepSeconds(model, *hw, G, model.layers, batch));
+      // The planner's step for the plan compiled.
+      Result<std::string> report = readFile(program + ".json");
+      if (!report)
+        return fail(report.error());
+      Result<Plan> plan = readPlanJson(*report, profile);
+      if (!plan)
+        return fail(plan.error());
+      predictedStep.push_back(predictStepSeconds(
+          *plan, withWorkload(profile, planOptions), model, *hw, batch));
+    }
+    if (!failure.empty()) {
+      // A batch that does not fit (or fails) is a row, not the end of the
+      // run: the other batches' numbers still count.
+      std::cerr << kTool << ": batch " << batch << ": " << failure << "\n";
+      md << "| " << batch << " | " << failure << " | | | | | | | |\n";
+      ++failures;
+      continue;
+    }
+    const double measuredRatio = measuredStep[0] / measuredStep[1];
+    const double predictedRatio = predictedStep[0] / predictedStep[1];
+    for (size_t i = 0; i < strategies.size(); ++i) {
+      const std::vector<double> &t = perDevice[i];
+      double sum = 0;
+      std::string cells;
+      for (double x : t) {
+        sum += x;
+        cells += (cells.empty() ? "" : " ") + formatNumber("%.2f", x * 1e3);
+      }
+      const double slowest = *std::max_element(t.begin(), t.end());
+      md << "| " << batch << " | " << strategies[i] << " | " << cells << " | "
+         << formatNumber("%.2f", slowest * 1e3) << " | "
+         << formatNumber("%.3f", slowest * G / sum) << " | "
+         << formatNumber("%.2f", measuredStep[i] * 1e3) << " | "
+         << (i == 1 ? formatNumber("%.3f", measuredRatio) : "") << " | "
+         << (i == 1 ? formatNumber("%.3f", predictedRatio) : "") << " | "
+         << (i == 1 ? formatNumber("%+.1f%%",
+                                   100 * (predictedRatio / measuredRatio - 1))
+                    : "")
+         << " |\n";
+    }
+    std::cerr << kTool << ": batch " << batch << ": measured tp/fairkv "
+              << measuredRatio << ", planner " << predictedRatio << "\n";
+  }
+  md << "\n";
+  const std::string section = "device-times-" + backend;
+  if (!fairkv::bench::writeSection(args.results, section, md.str()))
+    return fail("cannot write " + args.results);
+  std::cout << md.str();
+  return failures ? 1 : 0;
+}
