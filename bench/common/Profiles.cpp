@@ -32,3 +32,15 @@ bench::scaledToMean(const placement::BudgetProfile &profile, double mean) {
   scaled.source += ",scaled-to-mean=" + std::to_string(std::llround(mean));
   return scaled;
 }
+
+std::string bench::llamaConfigJson(const placement::ModelConfig &model) {
+  return "{\"num_hidden_layers\": " + std::to_string(model.layers) +
+         ", \"hidden_size\": " + std::to_string(model.hidden) +
+         ", \"num_attention_heads\": " + std::to_string(model.heads) +
+         ", \"num_key_value_heads\": " + std::to_string(model.kvHeads) +
+         ", \"head_dim\": " + std::to_string(model.headDim) +
+         ", \"intermediate_size\": " + std::to_string(model.ffn) +
+         ", \"vocab_size\": " + std::to_string(model.vocab) +
+         ", \"rope_theta\": 500000.0, \"rms_norm_eps\": 1e-5, "
+         "\"torch_dtype\": \"bfloat16\"}\n";
+}

@@ -19,6 +19,10 @@ inline constexpr const char *kLlama3HeadKVFile =
 placement::Result<placement::BudgetProfile>
 loadLlama3HeadKV(const std::string &dir, const placement::ModelConfig &model);
 
+/// A Hugging Face config.json of `model` (a Llama, rope_theta 500000,
+/// bf16), for `fairkv compile --model`.
+std::string llamaConfigJson(const placement::ModelConfig &model);
+
 /// `profile` with every budget scaled so that their mean is `mean` (each
 /// at least 1): the same skew for shorter prompts.
 placement::BudgetProfile scaledToMean(const placement::BudgetProfile &profile,

@@ -155,15 +155,7 @@ int main(int argc, char **argv) {
   const std::string config = (work / "config.json").string(),
                     profileFile = (work / "profile.json").string(),
                     weights = (work / "weights.safetensors").string();
-  std::ofstream(config) << "{\"num_hidden_layers\": " << model.layers
-                        << ", \"hidden_size\": " << model.hidden
-                        << ", \"num_attention_heads\": " << model.heads
-                        << ", \"num_key_value_heads\": " << model.kvHeads
-                        << ", \"head_dim\": " << model.headDim
-                        << ", \"intermediate_size\": " << model.ffn
-                        << ", \"vocab_size\": " << model.vocab
-                        << ", \"rope_theta\": 500000.0, \"rms_norm_eps\": "
-                           "1e-5, \"torch_dtype\": \"bfloat16\"}\n";
+  std::ofstream(config) << fairkv::bench::llamaConfigJson(model);
   std::ofstream(profileFile) << writeCanonicalProfile(profile);
 
   // The programs: compiled here unless a run elsewhere left them (a GPU

@@ -343,15 +343,9 @@ int main(int argc, char **argv) {
     std::string config = (dir / "config.json").string(),
                 profileFile = (dir / "profile.json").string(),
                 wholeWeights = (dir / "weights.safetensors").string();
-    std::ofstream(config)
-        << "{\"num_hidden_layers\": " << kLayers << ", \"hidden_size\": "
-        << full.hidden << ", \"num_attention_heads\": " << full.heads
-        << ", \"num_key_value_heads\": " << full.kvHeads
-        << ", \"head_dim\": " << full.headDim
-        << ", \"intermediate_size\": " << full.ffn
-        << ", \"vocab_size\": " << full.vocab
-        << ", \"rope_theta\": 500000.0, \"rms_norm_eps\": 1e-5, "
-           "\"torch_dtype\": \"bfloat16\"}\n";
+    ModelConfig truncated = full;
+    truncated.layers = kLayers;
+    std::ofstream(config) << fairkv::bench::llamaConfigJson(truncated);
     std::ofstream(profileFile) << writeCanonicalProfile(profile);
     std::cerr << "whole decode: writing bf16 random weights of the 4-layer "
                  "model..."
