@@ -96,7 +96,7 @@ int main(int argc, char **argv) {
            {"ffn", ""},
            {"vocab", ""},
            {"prompt-len", ""},
-           {"new-tokens", "5"},
+           {"new-tokens", "9"},
            {"mean-budget", ""},
            {"hw", "h100-sxm"},
            {"work", ""},
