@@ -56,6 +56,9 @@ if [ "$(du -sk "$carry" | cut -f1)" -ge $((64 * 1024)) ]; then
   echo "gpu-prepare: leaving OpenBLAS out (too big to carry with the rest; the GPU machine must have libopenblas0)"
   rm -f "$carry"/gpu-libs/libopenblas* "$carry"/gpu-libs/libgfortran* "$carry"/gpu-libs/libquadmath*
 fi
+# Symbol tables are not needed to run (the dynamic ones stay): about 5 MiB.
+find "$carry" -type f -perm -u+x ! -name '*.sh' ! -path "$carry/gpu-libs/*" \
+  -exec strip --strip-unneeded {} +
 size=$(du -sk "$carry" | cut -f1)
 echo "gpu-prepare: wrote $carry ($((size / 1024)) MiB of the 64 MiB a device run carries)"
 [ "$size" -lt $((64 * 1024)) ] || { echo "gpu-prepare: too big to carry" >&2; exit 1; }

@@ -15,10 +15,13 @@
 // on 2 cores; on a GPU (--backend cuda) the llama-3-8b shape itself.
 //
 // Usage: fairkv-bench-device-times [--profiles DIR] [--results FILE]
-//   [--backend cpu|cuda] [--devices G] [--batches 64,256] [--layers N]
+//   [--backend cpu|cuda] [--devices G] [--batches LIST] [--layers N]
 //   [--hidden N] [--ffn N] [--vocab N] [--prompt-len N] [--new-tokens N]
-//   [--mean-budget N (0: the profile's own)] [--hw PRESET]
+//   [--mean-budget N (0: the profile's own)] [--hw PRESET] [--repeats N]
 //   [--work DIR (programs and weights; kept)] [--compile-only 1]
+// "auto" defaults, cpu / cuda: batches 16 / 64,256; layers 4 / 8; hidden
+// 1024 / 4096; ffn 1024 / 14336; vocab 4096 / 128256; prompt-len 256 / 640;
+// mean-budget 128 / 0; repeats 3 / 1.
 //
 //===----------------------------------------------------------------------===//
 
@@ -73,6 +76,30 @@ std::string readDeviceTimes(const std::string &log, int G,
   return "";
 }
 
+/// Runs `program` once with --time-devices on `batch` random prompts; each
+/// device's median decode step in `seconds`, or the one-line failure.
+std::string runAlone(const std::string &program, const std::string &weights,
+                     const std::string &backend, int G, int64_t batch,
+                     int64_t promptLen, int64_t newTokens,
+                     std::vector<double> &seconds) {
+  bool ok = false;
+  std::string log =
+      run(program + " --weights " + weights + " --random-prompts " +
+              std::to_string(batch) + " --batch-size " +
+              std::to_string(batch) + " --prompt-len " +
+              std::to_string(promptLen) + " --max-new-tokens " +
+              std::to_string(newTokens) + " --backend " + backend +
+              " --time-devices 2>&1",
+          ok);
+  if (!ok) {
+    // Its last line is the program's one-line error.
+    std::string last = log.substr(0, log.find_last_not_of('\n') + 1);
+    return program.substr(program.rfind("prog-") + 5) + " failed: " +
+           last.substr(last.find_last_of('\n') + 1);
+  }
+  return readDeviceTimes(log, G, seconds);
+}
+
 std::vector<int64_t> parseList(const std::string &text) {
   std::vector<int64_t> out;
   std::stringstream in(text);
@@ -90,15 +117,16 @@ int main(int argc, char **argv) {
           argc, argv, kTool, FAIRKV_SOURCE_DIR,
           {{"backend", "cpu"},
            {"devices", "8"},
-           {"batches", ""},
-           {"layers", ""},
-           {"hidden", ""},
-           {"ffn", ""},
-           {"vocab", ""},
-           {"prompt-len", ""},
+           {"batches", "auto"},
+           {"layers", "auto"},
+           {"hidden", "auto"},
+           {"ffn", "auto"},
+           {"vocab", "auto"},
+           {"prompt-len", "auto"},
            {"new-tokens", "9"},
-           {"mean-budget", ""},
+           {"mean-budget", "auto"},
            {"hw", "h100-sxm"},
+           {"repeats", "auto"},
            {"work", ""},
            {"compile-only", "0"}},
           args);
@@ -107,7 +135,8 @@ int main(int argc, char **argv) {
   auto value = [&](const std::string &name, const std::string &cpu,
                    const std::string &gpu) {
     const std::string &v = args.values[name];
-    return !v.empty() ? v : args.values["backend"] == "cuda" ? gpu : cpu;
+    // "auto": the backend's default (the header comment's).
+    return v != "auto" ? v : args.values["backend"] == "cuda" ? gpu : cpu;
   };
   const std::string backend = args.values["backend"];
   if (backend != "cpu" && backend != "cuda")
@@ -119,9 +148,14 @@ int main(int argc, char **argv) {
   const int64_t promptLen = std::atoll(value("prompt-len", "256", "640").c_str()),
                 newTokens = std::atoll(args.values["new-tokens"].c_str()),
                 meanBudget = std::atoll(value("mean-budget", "128", "0").c_str());
-  if (G < 2 || batches.empty() || promptLen < 2 || newTokens < 2)
+  const int64_t repeats = std::atoll(value("repeats", "3", "1").c_str());
+  if (G < 2 || batches.empty() || promptLen < 2 || newTokens < 2 ||
+      repeats < 1)
     return fail("--devices must be at least 2, --batches non-empty, "
-                "--prompt-len and --new-tokens at least 2");
+                "--prompt-len and --new-tokens at least 2, --repeats at "
+                "least 1");
+  if (args.values["compile-only"] == "1" && args.values["work"].empty())
+    return fail("--compile-only needs --work DIR (where the programs stay)");
   Result<Hardware> hw = hardwarePreset(args.values["hw"]);
   if (!hw)
     return fail(hw.error());
@@ -152,6 +186,15 @@ int main(int argc, char **argv) {
                 ("fairkv-bench-device-times-" + std::to_string(getpid()))
           : std::filesystem::path(args.values["work"]);
   std::filesystem::create_directories(work);
+  // A directory of this run's own goes when the run ends; --work stays.
+  struct Cleanup {
+    std::filesystem::path dir;
+    ~Cleanup() {
+      std::error_code ignored;
+      if (!dir.empty())
+        std::filesystem::remove_all(dir, ignored);
+    }
+  } cleanup{args.values["work"].empty() ? work : std::filesystem::path()};
   const std::string config = (work / "config.json").string(),
                     profileFile = (work / "profile.json").string(),
                     weights = (work / "weights.safetensors").string();
@@ -187,6 +230,15 @@ int main(int argc, char **argv) {
     std::cerr << kTool << ": programs in " << work.string() << "\n";
     return 0;
   }
+  // A GPU first: the weights take a while to write.
+  std::string machine = fairkv::bench::machineDescription();
+  if (cuda) {
+    char name[256] = "";
+    if (fairkv_rt_cuda_device_name(0, name, sizeof(name)) != FAIRKV_OK)
+      return fail(fairkv_rt_last_error());
+    machine = std::string(name) + " (all " + std::to_string(G) +
+              " devices on it, one at a time), host " + machine;
+  }
   if (!std::filesystem::exists(weights)) {
     std::cerr << kTool << ": writing bf16 random weights ("
               << model.layers << " layers)" << std::endl;
@@ -197,14 +249,6 @@ int main(int argc, char **argv) {
       return fail(fairkv_rt_last_error());
   }
 
-  std::string machine = fairkv::bench::machineDescription();
-  if (cuda) {
-    char name[256] = "";
-    if (fairkv_rt_cuda_device_name(0, name, sizeof(name)) != FAIRKV_OK)
-      return fail(fairkv_rt_last_error());
-    machine = std::string(name) + " (all " + std::to_string(G) +
-              " devices on it, one at a time), host " + machine;
-  }
   std::ostringstream md;
   md << "## Every device's compiled decode step (`bench/device-times`, "
      << backend << ")\n\n"
@@ -222,7 +266,9 @@ int main(int argc, char **argv) {
      << (meanBudget > 0 ? ", scaled to a mean of " + std::to_string(meanBudget)
                         : std::string())
      << "; prompts of " << promptLen << " tokens, " << newTokens
-     << " tokens decoded. Predicted G-machine step: the slowest device plus "
+     << " tokens decoded; each device's median decode step, the fastest of "
+     << repeats << (repeats == 1 ? " run" : " runs alternating tp and fairkv")
+     << ". Predicted G-machine step: the slowest device plus "
         "the step's collectives from the cost model ("
      << args.values["hw"]
      << " links). The planner's prediction is its cost model on "
@@ -234,35 +280,28 @@ int main(int argc, char **argv) {
   int failures = 0;
   for (int64_t batch : batches) {
     std::vector<double> measuredStep, predictedStep;
-    std::vector<std::vector<double>> perDevice;
+    // Per strategy, each device's fastest median step over the repeats,
+    // which alternate between the strategies (a shared machine's noise
+    // only ever adds time).
+    std::vector<std::vector<double>> perDevice(
+        strategies.size(), std::vector<double>(G, INFINITY));
     std::string failure;
-    for (const std::string &s : strategies) {
-      const std::string program = (work / ("prog-" + s)).string();
-      std::cerr << kTool << ": " << s << ", batch " << batch
-                << ", every device alone..." << std::endl;
-      bool ok = false;
-      std::string log =
-          run(program + " --weights " + weights + " --random-prompts " +
-                  std::to_string(batch) + " --batch-size " +
-                  std::to_string(batch) + " --prompt-len " +
-                  std::to_string(promptLen) + " --max-new-tokens " +
-                  std::to_string(newTokens) + " --backend " + backend +
-                  " --time-devices 2>&1",
-              ok);
-      std::vector<double> seconds;
-      if (!ok) {
-        // Its last line is the program's one-line error.
-        std::string last = log.substr(0, log.find_last_not_of('\n') + 1);
-        last = last.substr(last.find_last_of('\n') + 1);
-        failure = s + " failed: " + last;
-      } else if (std::string error = readDeviceTimes(log, G, seconds);
-                 !error.empty()) {
-        failure = error;
+    for (int64_t r = 0; r < repeats && failure.empty(); ++r)
+      for (size_t i = 0; i < strategies.size() && failure.empty(); ++i) {
+        std::cerr << kTool << ": " << strategies[i] << ", batch " << batch
+                  << ", every device alone (run " << r + 1 << " of "
+                  << repeats << ")..." << std::endl;
+        std::vector<double> seconds;
+        failure = runAlone((work / ("prog-" + strategies[i])).string(),
+                           weights, backend, G, batch, promptLen, newTokens,
+                           seconds);
+        for (int g = 0; failure.empty() && g < G; ++g)
+          perDevice[i][g] = std::min(perDevice[i][g], seconds[g]);
       }
-      if (!failure.empty())
-        break;
-      perDevice.push_back(seconds);
-      const double slowest = *std::max_element(seconds.begin(), seconds.end());
+    for (size_t i = 0; i < strategies.size() && failure.empty(); ++i) {
+      const std::string program = (work / ("prog-" + strategies[i])).string();
+      const double slowest =
+          *std::max_element(perDevice[i].begin(), perDevice[i].end());
       measuredStep.push_back(
           slowest + collectiveStepSeconds(model, *hw, G, model.layers, batch));
       // The planner's step for the plan compiled.

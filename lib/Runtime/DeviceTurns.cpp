@@ -11,6 +11,9 @@
 #include "GpuBackend.h"
 #include "Runtime.h"
 
+#include <algorithm>
+#include <numeric>
+
 using namespace fairkv::rt;
 
 DeviceTurns::DeviceTurns(fairkv_rt_session *session)
@@ -30,19 +33,27 @@ void DeviceTurns::give(int64_t device) {
   const double seconds = std::chrono::duration<double>(
                              std::chrono::steady_clock::now() - c.start)
                              .count();
-  (ctx->seq > 1 ? c.prefill : c.decode) += seconds;
+  (ctx->seq > 1 ? c.prefill : c.step) += seconds;
   turn.unlock();
 }
 
-void DeviceTurns::countDecodeStep(int64_t device) {
-  if (session->devices.at(device)->seq == 1)
-    ++clocks[device].decodeSteps;
+void DeviceTurns::endStep(int64_t device) {
+  Clock &c = clocks.at(device);
+  if (session->devices[device]->seq == 1)
+    c.decodeSteps.push_back(c.step);
+  c.step = 0;
 }
 
 void DeviceTurns::busy(int64_t device, double *prefill, double *decode,
-                       int64_t *decodeSteps) const {
+                       int64_t *decodeSteps, double *medianDecodeStep) const {
   const Clock &c = clocks.at(device);
   *prefill = c.prefill;
-  *decode = c.decode;
-  *decodeSteps = c.decodeSteps;
+  *decode = std::accumulate(c.decodeSteps.begin(), c.decodeSteps.end(), 0.0);
+  *decodeSteps = static_cast<int64_t>(c.decodeSteps.size());
+  std::vector<double> sorted = c.decodeSteps;
+  std::sort(sorted.begin(), sorted.end());
+  const size_t n = sorted.size();
+  *medianDecodeStep = n == 0 ? 0
+                      : n % 2 ? sorted[n / 2]
+                              : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
 }

@@ -782,7 +782,7 @@ FAIRKV_RT_EXPORT void fairkv_rt_step_end(fairkv_rt_ctx *ctx) {
   finishPrefill(ctx);
   if (DeviceTurns *turns = ctx->session->turns.get()) {
     turns->give(ctx->device);
-    turns->countDecodeStep(ctx->device);
+    turns->endStep(ctx->device);
   }
 }
 

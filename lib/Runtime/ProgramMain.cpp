@@ -114,7 +114,8 @@ std::string readTokenLines(const std::string &path, const std::string &what,
   return "";
 }
 
-/// --time-devices: each device's busy time per decode step, alone, and the
+/// --time-devices: each device's busy time per decode step (the median
+/// step), alone, and the
 /// slowest against the mean (what the plan's balance comes to on this
 /// machine; a step of the plan on G machines of this kind would take the
 /// slowest device's time plus its collectives).
@@ -123,14 +124,14 @@ void reportDeviceTimes(std::ostream &report, fairkv_rt_session *session,
   double slowest = 0, sum = 0;
   int64_t slowestDevice = 0;
   for (int64_t g = 0; g < G; ++g) {
-    double prefill = 0, decode = 0;
+    double prefill = 0, decode = 0, perStep = 0;
     int64_t steps = 0;
     fairkv_rt_ctx_busy_seconds(fairkv_rt_session_device(session, g), &prefill,
-                               &decode, &steps);
-    const double perStep = steps > 0 ? decode / steps : 0;
+                               &decode, &steps, &perStep);
     report << "device " << g << " alone: " << perStep
-           << " s per decode step (" << steps << " steps), prefill "
-           << prefill << " s\n";
+           << " s per decode step (median of " << steps << ", mean "
+           << (steps > 0 ? decode / steps : 0) << "), prefill " << prefill
+           << " s\n";
     sum += perStep;
     if (perStep > slowest) {
       slowest = perStep;

@@ -206,19 +206,20 @@ public:
   /// it queued on its GPU, adds the time to its step, passes the turn on.
   void give(int64_t device);
   /// Seconds device `device` worked in prefill steps and in decode steps,
-  /// and the decode steps counted.
+  /// the decode steps counted, and the median decode step (robust to a
+  /// machine shared with others).
   void busy(int64_t device, double *prefill, double *decode,
-            int64_t *decodeSteps) const;
-  /// A decode step of `device` ended (counts it).
-  void countDecodeStep(int64_t device);
+            int64_t *decodeSteps, double *medianDecodeStep) const;
+  /// A step of `device` ended (a decode step's time is kept).
+  void endStep(int64_t device);
 
 private:
   fairkv_rt_session *session;
   std::mutex turn;
   struct Clock {
     std::chrono::steady_clock::time_point start;
-    double prefill = 0, decode = 0;
-    int64_t decodeSteps = 0;
+    double prefill = 0, step = 0;
+    std::vector<double> decodeSteps;
   };
   std::vector<Clock> clocks;
 };

@@ -311,11 +311,13 @@ FAIRKV_RT_EXPORT void fairkv_rt_step_begin(fairkv_rt_ctx *ctx, int64_t batch,
 FAIRKV_RT_EXPORT void fairkv_rt_ctx_busy_seconds(const fairkv_rt_ctx *ctx,
                                                  double *prefill,
                                                  double *decode,
-                                                 int64_t *decodeSteps) {
-  *prefill = *decode = 0;
+                                                 int64_t *decodeSteps,
+                                                 double *median) {
+  *prefill = *decode = *median = 0;
   *decodeSteps = 0;
   if (ctx->session->turns)
-    ctx->session->turns->busy(ctx->device, prefill, decode, decodeSteps);
+    ctx->session->turns->busy(ctx->device, prefill, decode, decodeSteps,
+                              median);
 }
 
 FAIRKV_RT_EXPORT void fairkv_rt_ctx_synchronize(fairkv_rt_ctx *ctx) {

@@ -260,11 +260,12 @@ void fairkv_rt_ctx_stats(const fairkv_rt_ctx *ctx,
                          int64_t *kv_pool_bytes);
 /// Timing mode (time_devices): seconds this device worked, without its
 /// collectives' waits and transfers, in prefill steps and in decode steps,
-/// and the decode steps; all 0 otherwise.
+/// the decode steps, and the median decode step; all 0 otherwise.
 void fairkv_rt_ctx_busy_seconds(const fairkv_rt_ctx *ctx,
                                 double *prefill_seconds,
                                 double *decode_seconds,
-                                int64_t *decode_steps);
+                                int64_t *decode_steps,
+                                double *median_decode_step_seconds);
 /// Writes a seeded random-weight model of this shape to `path` as
 /// safetensors with Hugging Face tensor names; `dtype` is "f32", "f16" or
 /// "bf16" (storage; the CPU backend computes in fp32).
