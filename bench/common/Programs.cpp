@@ -3,9 +3,25 @@
 #include "Programs.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include <unistd.h>
+
+fairkv::bench::TempDir::TempDir(const std::string &prefix) {
+  std::error_code ec;
+  std::string pattern =
+      (std::filesystem::temp_directory_path(ec) / (prefix + "-XXXXXX"))
+          .string();
+  if (!ec && mkdtemp(pattern.data()))
+    path_ = pattern;
+}
+
+fairkv::bench::TempDir::~TempDir() {
+  std::error_code ignored;
+  if (!path_.empty())
+    std::filesystem::remove_all(path_, ignored);
+}
 
 /// Runs a shell command; returns its standard output, or "" and `ok` false.
 std::string fairkv::bench::run(const std::string &command, bool &ok) {

@@ -9,6 +9,22 @@
 
 namespace fairkv::bench {
 
+/// A directory of this run's own, <temporary directory>/<prefix>-XXXXXX,
+/// removed with everything in it when this goes (so two runs at once never
+/// share a file, and an early error leaves nothing behind).
+class TempDir {
+public:
+  explicit TempDir(const std::string &prefix);
+  ~TempDir();
+  TempDir(const TempDir &) = delete;
+  TempDir &operator=(const TempDir &) = delete;
+  /// Empty when the directory could not be made.
+  const std::string &path() const { return path_; }
+
+private:
+  std::string path_;
+};
+
 /// Runs a shell command; returns its standard output, or "" and `ok` false.
 std::string run(const std::string &command, bool &ok);
 

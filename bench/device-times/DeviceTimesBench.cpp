@@ -39,8 +39,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
-#include <unistd.h>
 
 using namespace fairkv::placement;
 using fairkv::bench::binDir;
@@ -180,21 +180,14 @@ int main(int argc, char **argv) {
   if (meanBudget > 0)
     profile = fairkv::bench::scaledToMean(profile, meanBudget);
 
-  std::filesystem::path work =
-      args.values["work"].empty()
-          ? std::filesystem::temp_directory_path() /
-                ("fairkv-bench-device-times-" + std::to_string(getpid()))
-          : std::filesystem::path(args.values["work"]);
-  std::filesystem::create_directories(work);
   // A directory of this run's own goes when the run ends; --work stays.
-  struct Cleanup {
-    std::filesystem::path dir;
-    ~Cleanup() {
-      std::error_code ignored;
-      if (!dir.empty())
-        std::filesystem::remove_all(dir, ignored);
-    }
-  } cleanup{args.values["work"].empty() ? work : std::filesystem::path()};
+  std::optional<fairkv::bench::TempDir> own;
+  if (args.values["work"].empty() &&
+      own.emplace("fairkv-bench-device-times").path().empty())
+    return fail("cannot make a temporary directory");
+  const std::filesystem::path work =
+      std::filesystem::path(own ? own->path() : args.values["work"]);
+  std::filesystem::create_directories(work);
   const std::string config = (work / "config.json").string(),
                     profileFile = (work / "profile.json").string(),
                     weights = (work / "weights.safetensors").string();

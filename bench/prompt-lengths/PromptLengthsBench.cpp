@@ -66,12 +66,12 @@ int main(int argc, char **argv) {
   for (int64_t p : lengths)
     all += (all.empty() ? "" : ",") + std::to_string(p);
 
-  char pattern[] = "/tmp/fairkv-bench-prompt-lengths-XXXXXX";
-  if (!mkdtemp(pattern)) {
+  const fairkv::bench::TempDir work("fairkv-bench-prompt-lengths");
+  if (work.path().empty()) {
     std::cerr << "fairkv-bench-prompt-lengths: error: no temporary directory\n";
     return 1;
   }
-  const std::string dir = pattern, fairkv = binDir() + "/fairkv";
+  const std::string &dir = work.path(), fairkv = binDir() + "/fairkv";
   const std::string weights = dir + "/demo.safetensors";
   const std::string common = " --model demo --profile synthetic --seed 1 "
                              "--mean-tokens 48 --devices " +
@@ -79,7 +79,6 @@ int main(int argc, char **argv) {
                              std::to_string(newTokens);
   auto fail = [&](const std::string &message) {
     std::cerr << "fairkv-bench-prompt-lengths: error: " << message << "\n";
-    std::filesystem::remove_all(dir);
     return 1;
   };
   bool ok = false;
@@ -139,7 +138,6 @@ int main(int argc, char **argv) {
        << formatNumber("%.3f", maxOverMean(range)) << " |\n";
   }
   md << "\n";
-  std::filesystem::remove_all(dir);
   if (!writeSection(args.results, "prompt-lengths", md.str())) {
     std::cerr << "fairkv-bench-prompt-lengths: error: cannot write "
               << args.results << "\n";

@@ -162,12 +162,12 @@ int main(int argc, char **argv) {
     return 1;
   }
   const std::string bin = binDir(), fairkv = bin + "/fairkv";
-  char pattern[] = "/tmp/fairkv-bench-serve-XXXXXX";
-  if (!mkdtemp(pattern)) {
+  const fairkv::bench::TempDir work("fairkv-bench-serve");
+  if (work.path().empty()) {
     std::cerr << "fairkv-bench-serve: error: cannot make a temporary folder\n";
     return 1;
   }
-  const std::string dir = pattern;
+  const std::string &dir = work.path();
   const std::string tokenizer =
       std::string(FAIRKV_SOURCE_DIR) + "/test/Fixtures/tokenizers/gpt2-bytelevel";
   bool ok = false;
@@ -233,7 +233,6 @@ int main(int argc, char **argv) {
       s.levels.push_back(level);
     }
   }
-  std::filesystem::remove_all(dir);
 
   std::ostringstream md;
   md << "## Serving under load (`bench/serve`)\n\n"

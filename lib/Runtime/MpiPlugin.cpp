@@ -22,6 +22,8 @@ using fairkv::rt::Tensor;
 namespace {
 
 mpi::Backend *loaded = nullptr;
+constexpr const char *kNotInitialized =
+    "MPI is not initialized (call fairkv_rt_mpi_init)";
 
 mpi::Backend *load(std::string &error) {
   static std::once_flag once;
@@ -42,7 +44,7 @@ mpi::Backend *load(std::string &error) {
 
 mpi::Backend &backend() {
   if (!loaded)
-    fairkv::rt::fatal("MPI is not initialized (call fairkv_rt_mpi_init)");
+    fairkv::rt::fatal(kNotInitialized);
   return *loaded;
 }
 
@@ -59,7 +61,7 @@ void mpi::broadcast(void *data, size_t bytes, int root) {
 
 std::string mpi::world(int64_t *rank, int64_t *size) {
   if (!loaded)
-    return "MPI is not initialized (call fairkv_rt_mpi_init)";
+    return kNotInitialized;
   return loaded->world(rank, size);
 }
 
