@@ -87,21 +87,12 @@ Batch makeBatch(const std::vector<int64_t> &lengths, int group, int headDim,
   a.group = group;
   a.headDim = headDim;
   std::vector<int64_t> offsets = {0};
-  std::vector<int> chunkSegment, firstChunk;
-  std::vector<int64_t> chunkBegin, chunkEnd;
-  for (size_t s = 0; s < lengths.size(); ++s) {
-    firstChunk.push_back(static_cast<int>(chunkSegment.size()));
-    for (int64_t t = 0; t < lengths[s]; t += fairkv::cuda::kChunkTokens) {
-      chunkSegment.push_back(static_cast<int>(s));
-      chunkBegin.push_back(offsets.back() + t);
-      chunkEnd.push_back(offsets.back() +
-                         std::min<int64_t>(lengths[s], t + fairkv::cuda::kChunkTokens));
-    }
-    offsets.push_back(offsets.back() + lengths[s]);
-  }
-  firstChunk.push_back(static_cast<int>(chunkSegment.size()));
+  for (int64_t length : lengths)
+    offsets.push_back(offsets.back() + length);
   b.tokens = offsets.back();
-  a.chunks = static_cast<int>(chunkSegment.size());
+  const fairkv::cuda::ChunkTable table = fairkv::cuda::planChunks(
+      std::vector<int64_t>(offsets.begin(), offsets.end() - 1), lengths);
+  a.chunks = table.chunks();
   const int64_t kvElems = b.tokens * headDim;
   const int64_t qElems = int64_t(a.segments) * group * headDim;
   auto *k = b.alloc<__nv_bfloat16>(kvElems);
@@ -115,14 +106,14 @@ Batch makeBatch(const std::vector<int64_t> &lengths, int group, int headDim,
   };
   int64_t *offsetsD = b.alloc<int64_t>(offsets.size());
   upload(offsetsD, offsets);
-  int *chunkSegmentD = b.alloc<int>(chunkSegment.size());
-  upload(chunkSegmentD, chunkSegment);
-  int64_t *chunkBeginD = b.alloc<int64_t>(chunkBegin.size());
-  upload(chunkBeginD, chunkBegin);
-  int64_t *chunkEndD = b.alloc<int64_t>(chunkEnd.size());
-  upload(chunkEndD, chunkEnd);
-  int *firstChunkD = b.alloc<int>(firstChunk.size());
-  upload(firstChunkD, firstChunk);
+  int *chunkSegmentD = b.alloc<int>(table.segment.size());
+  upload(chunkSegmentD, table.segment);
+  int64_t *chunkBeginD = b.alloc<int64_t>(table.begin.size());
+  upload(chunkBeginD, table.begin);
+  int64_t *chunkEndD = b.alloc<int64_t>(table.end.size());
+  upload(chunkEndD, table.end);
+  int *firstChunkD = b.alloc<int>(table.firstChunk.size());
+  upload(firstChunkD, table.firstChunk);
   if (hostK) {
     std::vector<__nv_bfloat16> kb(kvElems), vb(kvElems);
     for (int64_t i = 0; i < kvElems; ++i) {

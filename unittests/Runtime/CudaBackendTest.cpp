@@ -49,15 +49,26 @@ fairkv_rt_options cudaOptions() {
   return o;
 }
 
+/// A batch of 3 left-padded prompts over 4 KV heads (8 query heads,
+/// head_dim 64): their lengths, each head's budget and the steps run
+/// (prefill included).
+struct Batch {
+  int S = 40;
+  int64_t lengths[3] = {40, 25, 33};
+  int64_t budgets[4] = {12, 50, 6, 20};
+  int steps = 3;
+};
+
 /// Runs the same prefill and decode steps on a CPU and a CUDA session with
 /// Ada-KV's floor `alpha` (negative: static budgets) and the CUDA storage
 /// type `storage`, and compares them.
-void compareAttention(double alpha, int64_t storage = FAIRKV_RT_STORAGE_BF16) {
+void compareAttention(double alpha, int64_t storage = FAIRKV_RT_STORAGE_BF16,
+                      const Batch &batch = Batch()) {
   std::string path = weightFile();
   Sessions s;
   fairkv_rt_options o = cudaOptions();
   o.snapkv_window = 8;
-  o.max_new_tokens = 3;
+  o.max_new_tokens = batch.steps;
   o.adakv_alpha = alpha;
   o.backend = FAIRKV_RT_BACKEND_CPU;
   ASSERT_EQ(fairkv_rt_session_create(path.c_str(), &o, &s.cpu), FAIRKV_OK);
@@ -66,14 +77,15 @@ void compareAttention(double alpha, int64_t storage = FAIRKV_RT_STORAGE_BF16) {
   ASSERT_EQ(fairkv_rt_session_create(path.c_str(), &o, &s.gpu), FAIRKV_OK)
       << fairkv_rt_last_error();
 
-  const int b = 3, S = 40, nq = 8, nk = 4, d = 64;
-  const int64_t lengths[] = {40, 25, 33};
-  int64_t heads[] = {0, 1, 2, 3}, budgets[] = {12, 50, 6, 20};
+  const int b = 3, S = batch.S, nq = 8, nk = 4, d = 64;
+  const int64_t *lengths = batch.lengths;
+  int64_t heads[] = {0, 1, 2, 3}, budgets[4];
+  std::copy_n(batch.budgets, 4, budgets);
   double worstPrefill = 0, worstDecode = 0;
   int64_t tokens[2] = {0, 0};
   // The GPU session's attention seconds, timed by events on the device.
   double gpuPrefillSeconds = 0, gpuDecodeSeconds = 0;
-  for (int step = 0; step < 3; ++step) {
+  for (int step = 0; step < batch.steps; ++step) {
     const int seq = step == 0 ? S : 1;
     std::vector<float> q = random(size_t(b) * seq * nq * d, 10 + step),
                        k = random(size_t(b) * seq * nk * d, 20 + step),
@@ -143,9 +155,23 @@ TEST(CudaBackend, AdaKVAttentionMatchesTheCpuBackend) {
   compareAttention(0.2);
 }
 
-// NCCL collectives (one communicator over the devices, one GPU each): every
-// device's all_reduce and all_gather against the values they must give. With
-// fewer GPUs than devices the session refuses to start, saying why.
+// Decode is planned once per batch over each segment's room, in chunks of
+// 128 tokens clipped to each step on the device (ChunkTable.h): segments
+// kept at 126 and 127 tokens cross a chunk boundary while decoding, one of
+// 131 starts in its second chunk.
+TEST(CudaBackend, DecodeAcrossChunkBoundariesMatchesTheCpuBackend) {
+  int64_t count = 0;
+  if (fairkv_rt_cuda_device_count(&count) != FAIRKV_OK)
+    GTEST_SKIP() << "no CUDA device: " << fairkv_rt_last_error();
+  Batch batch;
+  batch.S = 160;
+  const int64_t lengths[] = {160, 131, 150}, budgets[] = {126, 127, 140, 20};
+  std::copy_n(lengths, 3, batch.lengths);
+  std::copy_n(budgets, 4, batch.budgets);
+  batch.steps = 6;
+  compareAttention(-1, FAIRKV_RT_STORAGE_BF16, batch);
+}
+
 // fp16 storage: the KV cache rounds to fp16 instead of bf16 (3 more
 // mantissa bits), so decode comes closer to the fp32 CPU.
 TEST(CudaBackend, Fp16StorageMatchesTheCpuBackend) {
@@ -155,6 +181,9 @@ TEST(CudaBackend, Fp16StorageMatchesTheCpuBackend) {
   compareAttention(-1, FAIRKV_RT_STORAGE_FP16);
 }
 
+// NCCL collectives (one communicator over the devices, one GPU each): every
+// device's all_reduce and all_gather against the values they must give. With
+// fewer GPUs than devices the session refuses to start, saying why.
 TEST(CudaBackend, NcclCollectives) {
   int64_t gpus = 0;
   if (fairkv_rt_cuda_device_count(&gpus) != FAIRKV_OK)

@@ -10,8 +10,12 @@
 // Prefill attention is a plain causal kernel over the left-padded prompts;
 // what each head keeps is chosen by PrefillSelect (the CPU runtime's static
 // SnapKV rule) or, under Ada-KV, left to the end of the step, where the
-// host exchanges every head's scores and allocates as the CPU does; decode
-// appends to the segments and runs the compressed decode-attention kernel.
+// host exchanges every head's scores and allocates as the CPU does. Decode
+// is planned once per batch and attention call (planDecode): the chunk
+// table over each segment's room, where each segment's next token goes
+// and the step number live on the device, so a decode step appends,
+// attends and advances with launches only, uploading nothing; index lists
+// that stay the same for a batch (replicas' rows) are uploaded once, too.
 //
 //===----------------------------------------------------------------------===//
 
@@ -27,7 +31,9 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <cstdint>
 #include <cstdio>
+#include <type_traits>
 
 using namespace fairkv::rt;
 using namespace fairkv::cuda;
@@ -46,12 +52,34 @@ struct fairkv::rt::GpuDevice {
   /// The cache of one attention call (a layer's KV heads on this device,
   /// or one copied head): every (request, head) segment in one buffer, so a
   /// decode step is one append and one attention launch for all of them.
+  /// How one attention call decodes a batch, planned at its first decode
+  /// step (ChunkTable.h): every table on the device, so a step uploads
+  /// nothing; the step number, too, lives on the device, advanced by the
+  /// step's last launch.
+  struct DecodePlan {
+    /// The requests it serves (the query's rows), in order; launch segment
+    /// i * heads + j is (rows[i], head j).
+    std::vector<int64_t> rows;
+    /// The segments it appends to, by launch segment (map nodes are
+    /// stable), and their fewest free slots when it was planned.
+    std::vector<Segment *> segments;
+    int64_t headroom = 0;
+    /// Steps run since it was planned (the device's *step, on the host).
+    int64_t steps = 0;
+    /// The launch's tables, step counter and workspace; queries and out
+    /// are set per step.
+    DecodeAttentionArgs args;
+    int *step = nullptr; ///< args.step, writable
+  };
   struct CallCache {
     void *keys = nullptr, *values = nullptr;
     int64_t capacity = 0;
     std::vector<int64_t> heads;
-    /// By (request, index in `heads`).
+    /// By (request, index in `heads`). A segment's `length` counts the
+    /// tokens up to its plan's first step; tokens of the plan's steps are
+    /// added when it is replaced.
     std::map<std::pair<int64_t, int64_t>, Segment> segments;
+    DecodePlan plan;
   };
   /// By (layer, the call's first KV head).
   std::map<std::pair<int64_t, int64_t>, CallCache> caches;
@@ -117,6 +145,24 @@ struct fairkv::rt::GpuDevice {
     timed.clear();
   }
 
+  /// Device copies of index lists that stay the same for a batch (the
+  /// rows a replica serves, where gathered rows go), by content, so a step
+  /// does not upload them again.
+  std::map<std::vector<int64_t>, const int64_t *> indexLists;
+  /// Device memory of the batch (decode plans, index lists), freed with
+  /// its caches. Raw, not deviceBuffer: that one's owner would keep this
+  /// device alive.
+  std::vector<void *> batchMemory;
+
+  void *batchBuffer(size_t bytes) {
+    void *p = nullptr;
+    if (cudaError_t e = cudaMallocAsync(&p, std::max<size_t>(bytes, 16), stream);
+        e != cudaSuccess)
+      fatal(std::string("CUDA: cudaMallocAsync: ") + cudaGetErrorString(e));
+    batchMemory.push_back(p);
+    return p;
+  }
+
   void dropCaches() {
     cudaSetDevice(gpu);
     cudaStreamSynchronize(stream);
@@ -125,6 +171,10 @@ struct fairkv::rt::GpuDevice {
       cudaFree(c.values);
     }
     caches.clear();
+    indexLists.clear();
+    for (void *p : batchMemory)
+      cudaFreeAsync(p, stream);
+    batchMemory.clear();
     reservedBytes = 0;
     pendingSources.clear();
   }
@@ -262,6 +312,23 @@ T *upload(fairkv_rt_ctx *ctx, const std::vector<T> &host,
   return static_cast<T *>(keep.back().get());
 }
 
+/// `rows` on the device for the rest of the batch (GpuDevice::indexLists):
+/// uploaded once.
+const int64_t *indexList(fairkv_rt_ctx *ctx, const std::vector<int64_t> &rows) {
+  GpuDevice &g = *ctx->gpu;
+  auto [it, added] = g.indexLists.try_emplace(rows, nullptr);
+  if (added) {
+    const size_t bytes = rows.size() * sizeof(int64_t);
+    auto *list = static_cast<int64_t *>(g.batchBuffer(bytes));
+    // From the map's own copy, which outlives the copy.
+    if (bytes)
+      CU(cudaMemcpyAsync(list, it->first.data(), bytes, cudaMemcpyHostToDevice,
+                         g.stream));
+    it->second = list;
+  }
+  return it->second;
+}
+
 /// x in the storage type (a GEMM input), in a temporary kept alive by
 /// `keep`.
 const void *asStorage(fairkv_rt_ctx *ctx, Tensor *x,
@@ -335,8 +402,7 @@ void copyRows(fairkv_rt_ctx *ctx, const T *src,
   const int64_t count = static_cast<int64_t>(srcRows.size());
   if (count == 0 || width == 0)
     return;
-  std::vector<std::shared_ptr<void>> keep;
-  const int64_t *s = upload(ctx, srcRows, keep), *d = upload(ctx, dstRows, keep);
+  const int64_t *s = indexList(ctx, srcRows), *d = indexList(ctx, dstRows);
   copyRowsKernel<<<static_cast<int>(std::min<int64_t>(
                        4096, (count * width + 255) / 256)),
                    256, 0, ctx->gpu->stream>>>(src, s, dst, d, count, width,
@@ -490,6 +556,98 @@ void fillCall(fairkv_rt_ctx *ctx, int64_t layer,
   appendRows(ctx, keys, src, c.keys, dst, d);
   appendRows(ctx, values, src, c.values, dst, d);
 }
+
+/// Replaces `c`'s decode plan by one for `rows` (the query's requests)
+/// from the segments' current lengths: the chunk table over each
+/// segment's room, where its next token goes, a step counter at 0 and the
+/// workspace, all on the device until the batch ends.
+void planDecode(fairkv_rt_ctx *ctx, GpuDevice::CallCache &c, int64_t layer,
+                const std::vector<int64_t> &rows, int group, int d) {
+  GpuDevice &g = *ctx->gpu;
+  GpuDevice::DecodePlan &plan = c.plan;
+  for (GpuDevice::Segment *segment : plan.segments)
+    segment->length += plan.steps;
+  const int64_t nk = static_cast<int64_t>(c.heads.size());
+  plan = {};
+  plan.rows = rows;
+  plan.headroom = INT64_MAX;
+  std::vector<int64_t> base, room, decodeStart;
+  for (int64_t request : rows)
+    for (int64_t j = 0; j < nk; ++j) {
+      auto it = c.segments.find({request, j});
+      if (it == c.segments.end())
+        fatal("attention: decode of request " + std::to_string(request) +
+              " without a prefill (layer " + std::to_string(layer) + ")");
+      GpuDevice::Segment &segment = it->second;
+      plan.segments.push_back(&segment);
+      plan.headroom =
+          std::min(plan.headroom, segment.capacity - segment.length);
+      base.push_back(segment.base);
+      room.push_back(segment.capacity);
+      decodeStart.push_back(segment.base + segment.length);
+    }
+  const ChunkTable table = planChunks(base, room);
+  auto put = [&](const auto &host) {
+    using T = typename std::decay_t<decltype(host)>::value_type;
+    auto *p = static_cast<T *>(g.batchBuffer(host.size() * sizeof(T)));
+    if (!host.empty())
+      CU(cudaMemcpyAsync(p, host.data(), host.size() * sizeof(T),
+                         cudaMemcpyHostToDevice, g.stream));
+    return p;
+  };
+  DecodeAttentionArgs &a = plan.args;
+  a.keys = c.keys;
+  a.values = c.values;
+  a.halfKV = g.fp16;
+  a.segments = static_cast<int>(plan.segments.size());
+  a.group = group;
+  a.headDim = d;
+  a.chunkSegment = put(table.segment);
+  a.chunkBegin = put(table.begin);
+  a.chunkEnd = put(table.end);
+  a.segmentFirstChunk = put(table.firstChunk);
+  a.chunks = table.chunks();
+  a.decodeStart = put(decodeStart);
+  auto *step = static_cast<int *>(g.batchBuffer(sizeof(int)));
+  CU(cudaMemsetAsync(step, 0, sizeof(int), g.stream));
+  a.step = plan.step = step;
+  a.partial = static_cast<float *>(
+      g.batchBuffer(partialFloats(a.chunks, group, d) * sizeof(float)));
+}
+
+/// Decode step *step's keys and values (fp32 [segments, d] each) into
+/// their segments' next slots, decodeStart[s] + *step, in the storage type.
+template <typename T>
+__global__ void appendStepKernel(const float *keys, const float *values,
+                                 const int64_t *decodeStart, const int *step,
+                                 T *cacheKeys, T *cacheValues, int segments,
+                                 int d) {
+  const int64_t n = int64_t(segments) * d;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t seg = i / d, e = i % d;
+    const int64_t slot = (decodeStart[seg] + *step) * d + e;
+    storeAs(&cacheKeys[slot], keys[i]);
+    storeAs(&cacheValues[slot], values[i]);
+  }
+}
+
+void launchAppendStep(fairkv_rt_ctx *ctx, const float *keys,
+                      const float *values, const DecodeAttentionArgs &a,
+                      void *cacheKeys, void *cacheValues) {
+  const int64_t n = int64_t(a.segments) * a.headDim;
+  const int grid = static_cast<int>(std::min<int64_t>(4096, (n + 255) / 256));
+  withStorage(*ctx->gpu, [&](auto tag) {
+    using T = decltype(tag);
+    appendStepKernel<<<grid, 256, 0, ctx->gpu->stream>>>(
+        keys, values, a.decodeStart, a.step, static_cast<T *>(cacheKeys),
+        static_cast<T *>(cacheValues), a.segments, a.headDim);
+  });
+  CU(cudaGetLastError());
+}
+
+/// The step's last launch of an attention call: its next step.
+__global__ void advanceStepKernel(int *step) { ++*step; }
 
 /// The plugin's backend: one per process.
 class CudaBackend final : public gpu::Backend {
@@ -698,9 +856,11 @@ void CudaBackend::download(const Tensor *t) {
 
 void CudaBackend::cacheStats(const fairkv_rt_ctx *ctx, int64_t *tokens,
                                  int64_t *bytes) {
-  for (const auto &[key, c] : ctx->gpu->caches)
+  for (const auto &[key, c] : ctx->gpu->caches) {
     for (const auto &[request, seg] : c.segments)
       *tokens += seg.length;
+    *tokens += c.plan.steps * static_cast<int64_t>(c.plan.segments.size());
+  }
   *bytes += ctx->gpu->reservedBytes;
 }
 
@@ -993,51 +1153,20 @@ Tensor *CudaBackend::attention(fairkv_rt_ctx *ctx, Tensor *q, Tensor *k,
       fatal("attention: decode of layer " + std::to_string(layer) +
             " without a prefill of its kv heads");
     GpuDevice::CallCache &c = found->second;
-    // Segment i * nk + j, the layout of the queries [b, nk, group, d].
-    std::vector<int64_t> src, dst;
-    std::vector<int> chunkSegment, firstChunk;
-    std::vector<int64_t> chunkBegin, chunkEnd;
-    for (int i = 0; i < b; ++i)
-      for (int j = 0; j < nk; ++j) {
-        auto it = c.segments.find({rows[i], j});
-        if (it == c.segments.end())
-          fatal("attention: decode of request " + std::to_string(rows[i]) +
-                " without a prefill (layer " + std::to_string(layer) + ")");
-        GpuDevice::Segment &segment = it->second;
-        if (segment.length == segment.capacity)
-          fatal("attention: request " + std::to_string(rows[i]) +
-                " decodes more tokens than the batch was sized for");
-        src.push_back(int64_t(i) * nk + j);
-        dst.push_back(segment.base + segment.length++);
-        firstChunk.push_back(static_cast<int>(chunkSegment.size()));
-        for (int64_t u = 0; u < segment.length; u += kChunkTokens) {
-          chunkSegment.push_back(i * nk + j);
-          chunkBegin.push_back(segment.base + u);
-          chunkEnd.push_back(segment.base +
-                             std::min<int64_t>(segment.length, u + kChunkTokens));
-        }
-      }
-    firstChunk.push_back(static_cast<int>(chunkSegment.size()));
-    appendRows(ctx, kd, src, c.keys, dst, d);
-    appendRows(ctx, vd, src, c.values, dst, d);
-    DecodeAttentionArgs a;
-    a.keys = c.keys;
-    a.values = c.values;
-    a.halfKV = g.fp16;
+    GpuDevice::DecodePlan &plan = c.plan;
+    if (plan.rows != rows || plan.args.group != group)
+      planDecode(ctx, c, layer, rows, group, d);
+    if (plan.steps == plan.headroom)
+      fatal("attention: a request of layer " + std::to_string(layer) +
+            " decodes more tokens than the batch was sized for");
+    DecodeAttentionArgs a = plan.args;
+    launchAppendStep(ctx, kd, vd, a, c.keys, c.values);
     a.queries = qd;
     a.out = data<float>(ctx, out);
-    a.segments = b * nk;
-    a.group = group;
-    a.headDim = d;
-    a.chunkSegment = upload(ctx, chunkSegment, keep);
-    a.chunkBegin = upload(ctx, chunkBegin, keep);
-    a.chunkEnd = upload(ctx, chunkEnd, keep);
-    a.chunks = static_cast<int>(chunkSegment.size());
-    a.segmentFirstChunk = upload(ctx, firstChunk, keep);
-    keep.push_back(
-        deviceBuffer(ctx, partialFloats(a.chunks, group, d) * sizeof(float)));
-    a.partial = static_cast<float *>(keep.back().get());
     CU(launchDecodeAttention(a, g.stream));
+    advanceStepKernel<<<1, 1, 0, g.stream>>>(plan.step);
+    CU(cudaGetLastError());
+    ++plan.steps;
   }
   // Timed on the device: the host goes on to the next op at once.
   const cudaEvent_t end = g.timingEvent();
@@ -1385,9 +1514,12 @@ Tensor *CudaBackend::allGather(fairkv_rt_ctx *ctx, Tensor *x, int64_t axis,
                          part, inner * 4, inner * 4, outer,
                          cudaMemcpyDeviceToDevice, g.stream));
   }
-  CU(cudaStreamSynchronize(g.stream));
-  if (!gathered)
+  // The rendezvous' parts belong to the other devices until everyone has
+  // copied them; NCCL's buffer is this device's, freed in stream order.
+  if (!gathered) {
+    CU(cudaStreamSynchronize(g.stream));
     ctx->session->comm.leave(key, ctx->device);
+  }
   return out;
 }
 

@@ -66,12 +66,11 @@ __device__ __forceinline__ void loadRows(const T *rows, int t0, int count,
 /// step's end when the table was planned over segments' capacity.
 __device__ __forceinline__ int chunkTokens(const DecodeAttentionArgs &a,
                                            int chunk) {
-  const int64_t begin = a.chunkBegin[chunk];
-  int64_t end = a.chunkEnd[chunk];
-  if (a.decodeStart)
-    end = min(end, a.decodeStart[a.chunkSegment[chunk]] +
-                       static_cast<int64_t>(*a.step) + 1);
-  return end > begin ? static_cast<int>(end - begin) : 0;
+  const int64_t begin = a.chunkBegin[chunk], end = a.chunkEnd[chunk];
+  return clippedChunkTokens(
+      begin, end,
+      a.decodeStart ? segmentEndAt(a.decodeStart[a.chunkSegment[chunk]], *a.step)
+                    : end);
 }
 
 // Group is a template parameter so the per-head arrays below stay in

@@ -12,6 +12,8 @@
 #ifndef FAIRKV_RUNTIME_CUDA_DECODEATTENTION_H
 #define FAIRKV_RUNTIME_CUDA_DECODEATTENTION_H
 
+#include "ChunkTable.h"
+
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -19,9 +21,6 @@
 #include <cstdint>
 
 namespace fairkv::cuda {
-
-/// Tokens one thread block handles; segments longer than this are split.
-constexpr int kChunkTokens = 128;
 
 /// The split kernel: both write the same partial results, which the
 /// combine kernel merges.
@@ -56,7 +55,8 @@ struct DecodeAttentionArgs {
   int group = 0;   ///< query heads per KV head: 1, 2, 4 or 8
   int headDim = 0; ///< 128 or 64
   /// Chunk table: for chunk c, its segment and [begin, end) tokens
-  /// (absolute), built by planChunks on the host and copied to the device.
+  /// (absolute), built by planChunks (ChunkTable.h) on the host and copied
+  /// to the device.
   const int *chunkSegment = nullptr;
   const int64_t *chunkBegin = nullptr;
   const int64_t *chunkEnd = nullptr;

@@ -125,32 +125,29 @@ std::string DecodeBatch::plan(const ModelDims &dims, int batchSize,
                               cudaMemcpyHostToDevice));
   }
   // One chunk table per layer over each segment's room (initial + steps);
-  // the kernel clips it to the step's length.
-  std::vector<int> chunkSegment, firstChunk;
-  std::vector<int64_t> chunkBegin, chunkEnd;
+  // the kernel clips it to the step's length. The layers' tables lie one
+  // after another in one device buffer each.
+  ChunkTable all;
   struct Range {
     size_t chunk0, chunks, first0;
   };
   std::vector<Range> ranges(dims.layers);
   for (int l = 0; l < dims.layers; ++l) {
-    Range r{chunkSegment.size(), 0, firstChunk.size()};
-    for (int s = 0; s < segments; ++s) {
-      firstChunk.push_back(static_cast<int>(chunkSegment.size() - r.chunk0));
-      const int64_t room = initial[l][s] + steps;
-      for (int64_t u = 0; u < room; u += kChunkTokens) {
-        chunkSegment.push_back(s);
-        chunkBegin.push_back(bases[l][s] + u);
-        chunkEnd.push_back(bases[l][s] + std::min<int64_t>(room, u + kChunkTokens));
-      }
-    }
-    firstChunk.push_back(static_cast<int>(chunkSegment.size() - r.chunk0));
-    r.chunks = chunkSegment.size() - r.chunk0;
-    ranges[l] = r;
+    std::vector<int64_t> room(segments);
+    for (int s = 0; s < segments; ++s)
+      room[s] = initial[l][s] + steps;
+    const ChunkTable t = planChunks(bases[l], room);
+    ranges[l] = {all.segment.size(), t.segment.size(), all.firstChunk.size()};
+    all.segment.insert(all.segment.end(), t.segment.begin(), t.segment.end());
+    all.begin.insert(all.begin.end(), t.begin.begin(), t.begin.end());
+    all.end.insert(all.end.end(), t.end.begin(), t.end.end());
+    all.firstChunk.insert(all.firstChunk.end(), t.firstChunk.begin(),
+                          t.firstChunk.end());
   }
-  auto *segD = alloc<int>(chunkSegment.size());
-  auto *beginD = alloc<int64_t>(chunkBegin.size());
-  auto *endD = alloc<int64_t>(chunkEnd.size());
-  auto *firstD = alloc<int>(firstChunk.size());
+  auto *segD = alloc<int>(all.segment.size());
+  auto *beginD = alloc<int64_t>(all.begin.size());
+  auto *endD = alloc<int64_t>(all.end.size());
+  auto *firstD = alloc<int>(all.firstChunk.size());
   size_t maxChunks = 0;
   for (const Range &r : ranges)
     maxChunks = std::max(maxChunks, r.chunks);
@@ -171,17 +168,17 @@ std::string DecodeBatch::plan(const ModelDims &dims, int batchSize,
       !queries || !attnOut || !gateUp || !logitsBuffer || !normed ||
       !attnBf16 || !act || !positions0 || !stepCounter)
     return "plan: out of GPU memory for the step's buffers";
-  RETURN_IF_CUDA(cudaMemcpy(segD, chunkSegment.data(),
-                            chunkSegment.size() * sizeof(int),
+  RETURN_IF_CUDA(cudaMemcpy(segD, all.segment.data(),
+                            all.segment.size() * sizeof(int),
                             cudaMemcpyHostToDevice));
-  RETURN_IF_CUDA(cudaMemcpy(beginD, chunkBegin.data(),
-                            chunkBegin.size() * sizeof(int64_t),
+  RETURN_IF_CUDA(cudaMemcpy(beginD, all.begin.data(),
+                            all.begin.size() * sizeof(int64_t),
                             cudaMemcpyHostToDevice));
-  RETURN_IF_CUDA(cudaMemcpy(endD, chunkEnd.data(),
-                            chunkEnd.size() * sizeof(int64_t),
+  RETURN_IF_CUDA(cudaMemcpy(endD, all.end.data(),
+                            all.end.size() * sizeof(int64_t),
                             cudaMemcpyHostToDevice));
-  RETURN_IF_CUDA(cudaMemcpy(firstD, firstChunk.data(),
-                            firstChunk.size() * sizeof(int),
+  RETURN_IF_CUDA(cudaMemcpy(firstD, all.firstChunk.data(),
+                            all.firstChunk.size() * sizeof(int),
                             cudaMemcpyHostToDevice));
   RETURN_IF_CUDA(cudaMemcpy(positions0, startPositions.data(),
                             batch * sizeof(int), cudaMemcpyHostToDevice));
