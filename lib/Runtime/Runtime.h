@@ -38,6 +38,10 @@ struct FAIRKV_RT_PLUGIN_API fairkv_rt_tensor {
   /// storage type, bf16 or fp16, for weights), and whether `f`/`i` hold
   /// its data too.
   std::shared_ptr<void> device;
+  /// CUDA backend: an fp32 activation's copy in the storage type, made by
+  /// the first GEMM that reads it, for the others (q, k and v read one
+  /// normed x). Tensors are never written once made.
+  std::shared_ptr<void> deviceStorage16;
   bool storage16 = false;
   bool hostValid = true;
 

@@ -329,18 +329,19 @@ const int64_t *indexList(fairkv_rt_ctx *ctx, const std::vector<int64_t> &rows) {
   return it->second;
 }
 
-/// x in the storage type (a GEMM input), in a temporary kept alive by
-/// `keep`.
-const void *asStorage(fairkv_rt_ctx *ctx, Tensor *x,
-                      std::vector<std::shared_ptr<void>> &keep) {
-  keep.push_back(deviceBuffer(ctx, x->numel() * 2));
-  void *out = keep.back().get();
-  withStorage(*ctx->gpu, [&](auto tag) {
-    using T = decltype(tag);
-    CU(toStorage(data<float>(ctx, x), static_cast<T *>(out), x->numel(),
-                 ctx->gpu->stream));
-  });
-  return out;
+/// x in the storage type (a GEMM input), converted by the first GEMM
+/// that reads it (Tensor::deviceStorage16).
+const void *asStorage(fairkv_rt_ctx *ctx, Tensor *x) {
+  if (!x->deviceStorage16) {
+    std::shared_ptr<void> out = deviceBuffer(ctx, x->numel() * 2);
+    withStorage(*ctx->gpu, [&](auto tag) {
+      using T = decltype(tag);
+      CU(toStorage(data<float>(ctx, x), static_cast<T *>(out.get()),
+                   x->numel(), ctx->gpu->stream));
+    });
+    x->deviceStorage16 = std::move(out);
+  }
+  return x->deviceStorage16.get();
 }
 
 /// y[m, n] (+)= x[m, k] * w[n, k]^T for storage-type x and w.
@@ -358,9 +359,8 @@ void gemmStorage(fairkv_rt_ctx *ctx, const void *x, const void *w, float *y,
 
 void linear(fairkv_rt_ctx *ctx, Tensor *x, int64_t rows, int64_t k,
             Tensor *w, int64_t n, float *y) {
-  std::vector<std::shared_ptr<void>> keep;
   dev(ctx);
-  gemmStorage(ctx, asStorage(ctx, x, keep), weightData(ctx, w, "linear"), y,
+  gemmStorage(ctx, asStorage(ctx, x), weightData(ctx, w, "linear"), y,
               rows, n, k);
 }
 
@@ -1186,8 +1186,33 @@ Tensor *CudaBackend::outProj(fairkv_rt_ctx *ctx, Tensor *x, Tensor *wo) {
 }
 
 namespace {
-/// The gate and up projections of x [rows, hidden] in fp32 (temporaries
-/// kept alive by `keep`), for siluMul.
+/// Moves wu's rows right after wg's, in one buffer, so that the gate and
+/// up projections are one GEMM of 2 ffn rows; once per pair (a context's
+/// weights are its own, read by its thread only).
+void fuseGateAndUp(fairkv_rt_ctx *ctx, Tensor *wg, Tensor *wu, const char *op) {
+  GpuDevice &g = *ctx->gpu;
+  const size_t half = static_cast<size_t>(wg->numel()) * 2;
+  auto *gate = static_cast<char *>(const_cast<void *>(weightData(ctx, wg, op)));
+  if (static_cast<const char *>(weightData(ctx, wu, op)) == gate + half)
+    return;
+  void *fused = nullptr;
+  CU(deviceMalloc(&fused, 2 * half));
+  CU(cudaMemcpyAsync(fused, gate, half, cudaMemcpyDeviceToDevice, g.stream));
+  CU(cudaMemcpyAsync(static_cast<char *>(fused) + half, wu->device.get(), half,
+                     cudaMemcpyDeviceToDevice, g.stream));
+  // The old buffers go with the last owner; cudaFree waits for the copies.
+  const int gpuIndex = g.gpu;
+  std::shared_ptr<void> owner(fused, [gpuIndex](void *p) {
+    cudaSetDevice(gpuIndex);
+    cudaFree(p);
+  });
+  wg->device = std::shared_ptr<void>(owner, fused);
+  wu->device = std::shared_ptr<void>(owner, static_cast<char *>(fused) + half);
+}
+
+/// The gate and up projections of x [rows, hidden] in fp32, one GEMM into
+/// [rows, 2 ffn] (a temporary kept alive by `keep`): gate in the first ffn
+/// columns of each row, up in the next, for siluMul with row stride 2 ffn.
 std::pair<float *, float *>
 gateAndUp(fairkv_rt_ctx *ctx, const char *op, Tensor *x, Tensor *wg, Tensor *wu,
           std::vector<std::shared_ptr<void>> &keep) {
@@ -1197,14 +1222,12 @@ gateAndUp(fairkv_rt_ctx *ctx, const char *op, Tensor *x, Tensor *wg, Tensor *wu,
   if (wg->dim(1) != hidden || wu->dim(0) != ffn || wu->dim(1) != hidden)
     fatal(std::string(op) + ": weights " + wg->shapeString() + " and " +
           wu->shapeString() + " do not match " + x->shapeString());
-  keep.push_back(deviceBuffer(ctx, rows * ffn * 4));
-  auto *gate = static_cast<float *>(keep.back().get());
-  keep.push_back(deviceBuffer(ctx, rows * ffn * 4));
-  auto *up = static_cast<float *>(keep.back().get());
-  const void *xs = asStorage(ctx, x, keep);
-  gemmStorage(ctx, xs, weightData(ctx, wg, op), gate, rows, ffn, hidden);
-  gemmStorage(ctx, xs, weightData(ctx, wu, op), up, rows, ffn, hidden);
-  return {gate, up};
+  fuseGateAndUp(ctx, wg, wu, op);
+  keep.push_back(deviceBuffer(ctx, rows * 2 * ffn * 4));
+  auto *gateUp = static_cast<float *>(keep.back().get());
+  gemmStorage(ctx, asStorage(ctx, x), weightData(ctx, wg, op), gateUp, rows,
+              2 * ffn, hidden);
+  return {gateUp, gateUp + ffn};
 }
 } // namespace
 
@@ -1221,7 +1244,7 @@ Tensor *CudaBackend::mlp(fairkv_rt_ctx *ctx, Tensor *x, Tensor *wg,
   void *act = keep.back().get();
   withStorage(g, [&](auto tag) {
     using T = decltype(tag);
-    CU(siluMul(gate, up, ffn, static_cast<int>(rows), static_cast<int>(ffn),
+    CU(siluMul(gate, up, 2 * ffn, static_cast<int>(rows), static_cast<int>(ffn),
                static_cast<T *>(act), g.stream));
   });
   Tensor *out = make(ctx, x->shape);
@@ -1239,7 +1262,7 @@ Tensor *CudaBackend::gatedAct(fairkv_rt_ctx *ctx, Tensor *x, Tensor *wg,
   // An fp32 activation like every op's result; the GEMM that reads it
   // rounds it to the storage type, as mlp does.
   Tensor *out = make(ctx, {x->dim(0), x->dim(1), ffn});
-  CU(siluMul(gate, up, ffn, static_cast<int>(rows), static_cast<int>(ffn),
+  CU(siluMul(gate, up, 2 * ffn, static_cast<int>(rows), static_cast<int>(ffn),
              data<float>(ctx, out), g.stream));
   return out;
 }
@@ -1425,7 +1448,7 @@ Tensor *CudaBackend::linearAllReduce(fairkv_rt_ctx *ctx, Tensor *x,
   float *o = data<float>(ctx, out);
   const float *a = addend ? data<float>(ctx, addend) : nullptr;
   std::vector<std::shared_ptr<void>> keep;
-  const void *xs = x ? asStorage(ctx, x, keep) : nullptr;
+  const void *xs = x ? asStorage(ctx, x) : nullptr;
   const auto *weights =
       w ? static_cast<const char *>(weightData(ctx, w, "linear_all_reduce"))
         : nullptr;
