@@ -19,7 +19,12 @@
 #     (--overlap-chunks), and every model family of the Hugging Face
 #     fixtures (G = 1 and fairkv G = 2); built beforehand by
 #     scripts/gpu-programs.sh into build/gpu-programs (skipped, saying so,
-#     when absent).
+#     when absent);
+#  5. fairkv-bench-device-times: every device of G = 8 tp and fairkv
+#     programs alone (per-device compiled step times, the predicted 8-GPU
+#     ratio, the planner's error) and the unsharded program's weights + KV
+#     reads per step against the copy bandwidth of 2 (programs compiled by
+#     gpu-prepare.sh; skipped, saying so, when absent).
 # The HeadKV profile is looked for in build/profiles/ or ../shared/profiles/.
 # scripts/gpu-prepare.sh puts all of it in one folder to carry: then run with
 # FAIRKV_BUILD_DIR=build/gpu-carry.
@@ -48,7 +53,12 @@ echo "== runtime: devices and NCCL"
 FAIRKV_EXPECT_GPU=1 "$build_dir/unittests/Runtime/FairKVRuntimeTests" --gtest_filter='RuntimeInfo.*:CudaBackend.*'
 echo "== kernels, bandwidth, per-device times"
 failed=0
-"$build_dir/bin/fairkv-bench-gpu" "$profile" || failed=1
+bench_gpu_log=$(mktemp)
+"$build_dir/bin/fairkv-bench-gpu" "$profile" | tee "$bench_gpu_log" || failed=1
+# The card's copy bandwidth (read + write), which the compiled programs'
+# reads are held against below.
+copy_gbps=$(sed -n 's/^ *device-to-device copy: \([0-9.]*\) GB\/s.*/\1/p' "$bench_gpu_log" | head -1)
+rm -f "$bench_gpu_log"
 echo "== fused projection + all_reduce (one GPU: what splitting costs)"
 overlap_results=$(mktemp)
 "$build_dir/bin/fairkv-bench-overlap" --backend cuda --results "$overlap_results" || failed=1
@@ -187,12 +197,14 @@ fi
 # Every device of G = 8 tp and fairkv plans (llama-3-8b shape, 8 of its
 # layers, HeadKV budgets), compiled by gpu-prepare.sh, alone on this GPU:
 # the per-device compiled step times, the predicted 8-GPU step ratio and
-# the planner's error. Its section goes to $FAIRKV_GPU_RESULTS (default
+# the planner's error; and the unsharded program's step, its weights + KV
+# reads as a share of the copy bandwidth measured above. Its section goes to $FAIRKV_GPU_RESULTS (default
 # $build_dir/RESULTS-gpu.md) and stdout.
 if [ -d "$build_dir/device-times" ]; then
   echo "== every device of G = 8 plans alone (fairkv-bench-device-times)"
   timeout 420 "$build_dir/bin/fairkv-bench-device-times" --backend cuda \
     --profiles "$(dirname "$profile")" --work "$build_dir/device-times" \
+    ${copy_gbps:+--copy-gbps "$copy_gbps"} \
     --results "${FAIRKV_GPU_RESULTS:-$build_dir/RESULTS-gpu.md}" || failed=1
 else
   echo "== every device of G = 8 plans alone: skipped (gpu-prepare.sh compiles them)"

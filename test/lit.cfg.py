@@ -85,7 +85,7 @@ if os.geteuid() == 0 and subprocess.run(
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.add_tool_substitutions(
-    ["fairkv-opt", "fairkv-bench-overlap",
+    ["fairkv-opt", "fairkv-bench-overlap", "fairkv-bench-device-times",
      ToolSubst("mlir-translate", unresolved="fatal"),
      ToolSubst("mlir-opt", unresolved="fatal")],
     [config.fairkv_tools_dir, config.llvm_tools_dir])

@@ -7,7 +7,12 @@
 // or these cores) to itself. From them, the predicted G-machine step: the
 // slowest device plus the step's collectives from the cost model on the
 // hardware preset's links; their tp/fairkv ratio is held against the
-// planner's prediction (its error). Writes its section of bench/RESULTS.md.
+// planner's prediction (its error). The unsharded program of the same
+// model, too: its decode step's time against the bytes a step reads
+// (every weight but the embedding table, and the KV held), as a bandwidth
+// and a share of the copy bandwidth (--copy-gbps, read + write; on the
+// CPU measured here with memcpy when not given). Writes its section of
+// bench/RESULTS.md.
 //
 // On the CPU the model is the llama-3-8b attention (32 query / 8 KV heads
 // of 128) with a small hidden size, MLP and vocabulary and the budgets
@@ -18,7 +23,8 @@
 //   [--backend cpu|cuda] [--devices G] [--batches LIST] [--layers N]
 //   [--hidden N] [--ffn N] [--vocab N] [--prompt-len N] [--new-tokens N]
 //   [--mean-budget N (0: the profile's own)] [--hw PRESET] [--repeats N]
-//   [--work DIR (programs and weights; kept)] [--compile-only 1]
+//   [--copy-gbps X] [--work DIR (programs and weights; kept)]
+//   [--compile-only 1]
 // "auto" defaults, cpu / cuda: batches 16 / 64,256; layers 4 / 8; hidden
 // 1024 / 4096; ffn 1024 / 14336; vocab 4096 / 128256; prompt-len 256 / 640;
 // mean-budget 128 / 0; repeats 3 / 1.
@@ -34,8 +40,10 @@
 #include "fairkv/Runtime/FairKVRuntime.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -56,10 +64,18 @@ int fail(const std::string &message) {
   return 1;
 }
 
-/// The "device g alone: X s per decode step" lines of a program's report.
-std::string readDeviceTimes(const std::string &log, int G,
-                            std::vector<double> &seconds) {
-  seconds.assign(G, -1);
+/// What a program's report says of each device: its median decode step
+/// alone ("device g alone: X s per decode step") and the KV tokens it held
+/// at the end ("device g: ... KV tokens held N").
+struct DeviceReport {
+  std::vector<double> seconds;
+  std::vector<int64_t> tokensHeld;
+};
+
+std::string readDeviceReport(const std::string &log, int G,
+                             DeviceReport &report) {
+  report.seconds.assign(G, -1);
+  report.tokensHeld.assign(G, -1);
   std::istringstream lines(log);
   for (std::string line; std::getline(lines, line);) {
     int g = -1;
@@ -67,21 +83,54 @@ std::string readDeviceTimes(const std::string &log, int G,
     if (std::sscanf(line.c_str(), "device %d alone: %lf s per decode step",
                     &g, &s) == 2 &&
         g >= 0 && g < G)
-      seconds[g] = s;
+      report.seconds[g] = s;
+    const size_t held = line.find("KV tokens held ");
+    if (std::sscanf(line.c_str(), "device %d: decode attention", &g) == 1 &&
+        g >= 0 && g < G && held != std::string::npos)
+      report.tokensHeld[g] = std::atoll(line.c_str() + held + 15);
   }
   for (int g = 0; g < G; ++g)
-    if (!(seconds[g] > 0))
-      return "no decode-step time for device " + std::to_string(g) +
-             " in the program's report:\n" + log;
+    if (!(report.seconds[g] > 0) || report.tokensHeld[g] < 0)
+      return "no decode-step time or KV tokens for device " +
+             std::to_string(g) + " in the program's report:\n" + log;
   return "";
 }
 
+/// Bytes of the weights a decode step reads, `element` bytes each: every
+/// layer's, the final norm's and the lm_head's (the embedding table is
+/// only gathered from).
+double weightBytesPerStep(const ModelConfig &m, double element) {
+  const double attention = double(m.hidden) * m.headDim * (m.heads + 2 * m.kvHeads) +
+                           double(m.heads) * m.headDim * m.hidden;
+  const double layer = attention + 3.0 * m.hidden * m.ffn + 2.0 * m.hidden;
+  return element * (m.layers * layer + m.hidden + double(m.vocab) * m.hidden);
+}
+
+/// This host's memcpy bandwidth (read + write, the convention of the GPU
+/// bench's copy), the best of a few copies of 256 MiB.
+double hostCopyBytesPerSecond() {
+  const size_t bytes = size_t(256) << 20;
+  std::vector<char> from(bytes, 1), to(bytes, 0);
+  double best = 0;
+  for (int r = 0; r < 4; ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    std::memcpy(to.data(), from.data(), bytes);
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
+    best = std::max(best, 2.0 * bytes / s);
+    from[r] = to[bytes - 1 - r]; // each copy depends on the last
+  }
+  return best;
+}
+
 /// Runs `program` once with --time-devices on `batch` random prompts; each
-/// device's median decode step in `seconds`, or the one-line failure.
+/// device's median decode step and KV tokens in `report`, or the one-line
+/// failure.
 std::string runAlone(const std::string &program, const std::string &weights,
                      const std::string &backend, int G, int64_t batch,
                      int64_t promptLen, int64_t newTokens,
-                     std::vector<double> &seconds) {
+                     DeviceReport &report) {
   bool ok = false;
   std::string log =
       run(program + " --weights " + weights + " --random-prompts " +
@@ -97,7 +146,7 @@ std::string runAlone(const std::string &program, const std::string &weights,
     return program.substr(program.rfind("prog-") + 5) + " failed: " +
            last.substr(last.find_last_of('\n') + 1);
   }
-  return readDeviceTimes(log, G, seconds);
+  return readDeviceReport(log, G, report);
 }
 
 std::vector<int64_t> parseList(const std::string &text) {
@@ -127,6 +176,7 @@ int main(int argc, char **argv) {
            {"mean-budget", "auto"},
            {"hw", "h100-sxm"},
            {"repeats", "auto"},
+           {"copy-gbps", "auto"},
            {"work", ""},
            {"compile-only", "0"}},
           args);
@@ -201,17 +251,19 @@ int main(int argc, char **argv) {
   planOptions.decodeTokens = newTokens;
   planOptions.promptTokens = promptLen;
   const std::vector<std::string> strategies = {"tp", "fairkv"};
-  for (const std::string &s : strategies) {
-    const std::string program = (work / ("prog-" + s)).string();
+  // prog-tp and prog-fairkv for G devices, prog-unsharded for one.
+  for (const std::string &s : {"tp", "fairkv", "unsharded"}) {
+    const std::string program = (work / ("prog-" + std::string(s))).string();
     if (std::filesystem::exists(program))
       continue;
-    std::cerr << kTool << ": compiling " << s << " for " << G << " devices"
-              << std::endl;
+    const bool one = std::string(s) == "unsharded";
+    std::cerr << kTool << ": compiling " << s << " for " << (one ? 1 : G)
+              << " device(s)" << std::endl;
     bool ok = false;
     std::string log = run(
         binDir() + "/fairkv compile --model " + config + " --profile " +
-            profileFile + " --devices " + std::to_string(G) +
-            " --strategy " + s + " --hw " + args.values["hw"] +
+            profileFile + " --devices " + std::to_string(one ? 1 : G) +
+            " --strategy " + (one ? "tp" : s) + " --hw " + args.values["hw"] +
             " --decode-tokens " + std::to_string(newTokens) +
             " --prompt-tokens " + std::to_string(promptLen) + " --report " +
             program + ".json -o " + program + " 2>&1",
@@ -231,6 +283,18 @@ int main(int argc, char **argv) {
       return fail(fairkv_rt_last_error());
     machine = std::string(name) + " (all " + std::to_string(G) +
               " devices on it, one at a time), host " + machine;
+  }
+  // The copy bandwidth a step's reads are held against.
+  double copyBytesPerSecond = 0;
+  std::string copySource;
+  if (args.values["copy-gbps"] != "auto") {
+    copyBytesPerSecond = std::atof(args.values["copy-gbps"].c_str()) * 1e9;
+    if (!(copyBytesPerSecond > 0))
+      return fail("--copy-gbps must be positive");
+    copySource = "given";
+  } else if (!cuda) {
+    copyBytesPerSecond = hostCopyBytesPerSecond();
+    copySource = "memcpy of 256 MiB on this host";
   }
   if (!std::filesystem::exists(weights)) {
     std::cerr << kTool << ": writing bf16 random weights ("
@@ -271,6 +335,7 @@ int main(int argc, char **argv) {
         "tp/fairkv | planner error |\n"
      << "|---|---|---|---|---|---|---|---|---|\n";
   int failures = 0;
+  std::ostringstream unsharded;
   for (int64_t batch : batches) {
     std::vector<double> measuredStep, predictedStep;
     // Per strategy, each device's fastest median step over the repeats,
@@ -284,13 +349,61 @@ int main(int argc, char **argv) {
         std::cerr << kTool << ": " << strategies[i] << ", batch " << batch
                   << ", every device alone (run " << r + 1 << " of "
                   << repeats << ")..." << std::endl;
-        std::vector<double> seconds;
+        DeviceReport report;
         failure = runAlone((work / ("prog-" + strategies[i])).string(),
                            weights, backend, G, batch, promptLen, newTokens,
-                           seconds);
+                           report);
         for (int g = 0; failure.empty() && g < G; ++g)
-          perDevice[i][g] = std::min(perDevice[i][g], seconds[g]);
+          perDevice[i][g] = std::min(perDevice[i][g], report.seconds[g]);
       }
+    // The unsharded program: its step's bytes against its time.
+    double unshardedStep = INFINITY;
+    int64_t unshardedTokens = 0;
+    std::string unshardedFailure;
+    for (int64_t r = 0; r < repeats && unshardedFailure.empty(); ++r) {
+      std::cerr << kTool << ": unsharded, batch " << batch << " (run "
+                << r + 1 << " of " << repeats << ")..." << std::endl;
+      DeviceReport report;
+      unshardedFailure =
+          runAlone((work / "prog-unsharded").string(), weights, backend, 1,
+                   batch, promptLen, newTokens, report);
+      if (unshardedFailure.empty()) {
+        unshardedStep = std::min(unshardedStep, report.seconds[0]);
+        unshardedTokens = report.tokensHeld[0];
+      }
+    }
+    if (!unshardedFailure.empty()) {
+      std::cerr << kTool << ": batch " << batch << ", unsharded: "
+                << unshardedFailure << "\n";
+      unsharded << "| " << batch << " | "
+                << unshardedFailure.substr(0, unshardedFailure.find('\n'))
+                << " | | | | |\n";
+      ++failures;
+    } else {
+      // Weights and KV in the storage type (bf16) on the GPU, fp32 on the
+      // CPU. A decode step reads the KV held before its token plus that
+      // token: over the steps, the tokens held at the end less half the
+      // steps after the first, per (request, layer, KV head) segment.
+      const double element = cuda ? 2 : 4;
+      const double segments = double(batch) * model.layers * model.kvHeads;
+      const double meanTokens =
+          unshardedTokens - segments * (newTokens - 2) / 2.0;
+      const double kvBytes = meanTokens * 2 * model.headDim * element;
+      const double weightBytes = weightBytesPerStep(model, element);
+      const double perSecond = (kvBytes + weightBytes) / unshardedStep;
+      unsharded << "| " << batch << " | "
+                << formatNumber("%.2f", unshardedStep * 1e3) << " | "
+                << formatNumber("%.3f", weightBytes / 1e9) << " | "
+                << formatNumber("%.3f", kvBytes / 1e9) << " | "
+                << formatNumber("%.0f", perSecond / 1e9) << " | "
+                << (copyBytesPerSecond > 0
+                        ? formatNumber("%.0f%%",
+                                       100 * perSecond / copyBytesPerSecond)
+                        : std::string("copy bandwidth not given"))
+                << " |\n";
+      std::cerr << kTool << ": batch " << batch << ": unsharded step reads "
+                << perSecond / 1e9 << " GB/s" << std::endl;
+    }
     for (size_t i = 0; i < strategies.size() && failure.empty(); ++i) {
       const std::string program = (work / ("prog-" + strategies[i])).string();
       const double slowest =
@@ -311,7 +424,8 @@ int main(int argc, char **argv) {
       // A batch that does not fit (or fails) is a row, not the end of the
       // run: the other batches' numbers still count.
       std::cerr << kTool << ": batch " << batch << ": " << failure << "\n";
-      md << "| " << batch << " | " << failure << " | | | | | | | |\n";
+      md << "| " << batch << " | " << failure.substr(0, failure.find('\n'))
+         << " | | | | | | | |\n";
       ++failures;
       continue;
     }
@@ -340,7 +454,19 @@ int main(int argc, char **argv) {
     std::cerr << kTool << ": batch " << batch << ": measured tp/fairkv "
               << measuredRatio << ", planner " << predictedRatio << "\n";
   }
-  md << "\n";
+  md << "\nThe unsharded program of the same model (one device), run the "
+        "same way: its median decode step against the bytes a step reads, "
+        "every weight but the embedding table and the KV held (mean over "
+        "the steps), in "
+     << (cuda ? "bf16" : "fp32") << "; copy bandwidth "
+     << (copyBytesPerSecond > 0
+             ? formatNumber("%.0f", copyBytesPerSecond / 1e9) +
+                   " GB/s, read + write (" + copySource + ")"
+             : std::string("not given (--copy-gbps)"))
+     << ".\n\n"
+     << "| batch | decode step ms | weights GB | KV GB | read GB/s | of copy "
+        "|\n|---|---|---|---|---|---|\n"
+     << unsharded.str() << "\n";
   const std::string section = "device-times-" + backend;
   if (!fairkv::bench::writeSection(args.results, section, md.str()))
     return fail("cannot write " + args.results);
