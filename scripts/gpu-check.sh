@@ -49,164 +49,183 @@ if missing=$(ldd "$build_dir/bin/fairkv-bench-gpu" "$build_dir/lib/libFairKVRunt
   echo "$missing" >&2
   exit 1
 fi
-echo "== runtime: devices and NCCL"
-FAIRKV_EXPECT_GPU=1 "$build_dir/unittests/Runtime/FairKVRuntimeTests" --gtest_filter='RuntimeInfo.*:CudaBackend.*'
-echo "== kernels, bandwidth, per-device times"
+# FAIRKV_GPU_STAGES picks the parts (default all three, in this order):
+# "checks" (1-3), "programs" (4), "times" (5); each says how long it took,
+# so a run that would pass the device tool's 10 minutes a command can be
+# split in two. FAIRKV_COPY_GBPS gives the copy bandwidth to "times" when
+# "checks" (which measures it) does not run.
+stages=${FAIRKV_GPU_STAGES:-checks programs times}
+wants() { [[ " $stages " == *" $1 "* ]]; }
 failed=0
-bench_gpu_log=$(mktemp)
-"$build_dir/bin/fairkv-bench-gpu" "$profile" | tee "$bench_gpu_log" || failed=1
-# The card's copy bandwidth (read + write), which the compiled programs'
-# reads are held against below.
-copy_gbps=$(sed -n 's/^ *device-to-device copy: \([0-9.]*\) GB\/s.*/\1/p' "$bench_gpu_log" | head -1)
-rm -f "$bench_gpu_log"
-echo "== fused projection + all_reduce (one GPU: what splitting costs)"
-overlap_results=$(mktemp)
-"$build_dir/bin/fairkv-bench-overlap" --backend cuda --results "$overlap_results" || failed=1
-rm -f "$overlap_results"
+copy_gbps=${FAIRKV_COPY_GBPS:-}
+if wants checks; then
+  started=$SECONDS
+  echo "== runtime: devices and NCCL"
+  FAIRKV_EXPECT_GPU=1 "$build_dir/unittests/Runtime/FairKVRuntimeTests" --gtest_filter='RuntimeInfo.*:CudaBackend.*' || failed=1
+  echo "== kernels, bandwidth, per-device times"
+  bench_gpu_log=$(mktemp)
+  "$build_dir/bin/fairkv-bench-gpu" "$profile" | tee "$bench_gpu_log" || failed=1
+  # The card's copy bandwidth (read + write), which the compiled programs'
+  # reads are held against below.
+  measured=$(sed -n 's/^ *device-to-device copy: \([0-9.]*\) GB\/s.*/\1/p' "$bench_gpu_log" | head -1)
+  copy_gbps=${measured:-$copy_gbps}
+  rm -f "$bench_gpu_log"
+  echo "== fused projection + all_reduce (one GPU: what splitting costs)"
+  overlap_results=$(mktemp)
+  "$build_dir/bin/fairkv-bench-overlap" --backend cuda --results "$overlap_results" || failed=1
+  rm -f "$overlap_results"
+  echo "-- checks: $((SECONDS - started)) s"
+fi
 programs="$build_dir/gpu-programs"
-if [ ! -d "$programs" ]; then
+if wants programs && [ ! -d "$programs" ]; then
   echo "== compiled programs on the CUDA backend: skipped (run scripts/gpu-programs.sh first)"
-  exit $failed
-fi
-runs=$(mktemp -d)
-echo "== compiled programs on the CUDA backend against the CPU backend"
-args=(--weights "$programs/weights.safetensors" --random-prompts 6 --prompt-len 40
-      --min-prompt-len 20 --seed 5 --backend cuda)
-programs_failed=0
-# compare LABEL PROGRAM TOKENS REFERENCE BATCH-SIZE STEPS STRICT [ARGS...]:
-# PROGRAM fed TOKENS (another run's), every step's logits against the
-# REFERENCE dump; STRICT=1 fails beyond 2e-2, STRICT=0 only reports.
-compare() {
-  local label=$1 p=$2 tokens=$3 reference=$4 bs=$5 steps=$6 strict=$7
-  local out="$runs/$(echo "$label $p $bs $steps $*" | tr -c 'a-z0-9\n' _)"
-  shift 7
-  if ! "$programs/$p" "${args[@]}" "$@" --quiet --batch-size "$bs" \
-      --max-new-tokens "$steps" --force-tokens "$tokens" --tolerance 2e-2 \
-      --reference-logits "$reference" > "$out.tokens" 2> "$out.err"; then
-    grep -q "logits differ" "$out.err" && [ "$strict" = 0 ] || programs_failed=1
-  fi
-  echo "  $label, ${p#*-}, batch size ${bs/#0/all}, $steps step(s)${*:+, $*}: $(grep -h "largest difference\|error" "$out.err" | tail -1)"
-}
-# against the CPU run of the same mode (off, on, adakv)
-cpu() {
-  local mode=$1 p=$2
-  shift 2
-  compare "compression $mode vs CPU" "${mode/adakv/on}-$p" "$programs/$mode.tokens" \
-    "$programs/$mode.logits" "$@"
-}
-for p in g1 tp-2 fairkv-2 tp-3 fairkv-3 tp-4 fairkv-4; do
-  for bs in 0 4; do
-    cpu off $p $bs 6 1
+elif wants programs; then
+  started=$SECONDS
+  runs=$(mktemp -d)
+  echo "== compiled programs on the CUDA backend against the CPU backend"
+  args=(--weights "$programs/weights.safetensors" --random-prompts 6 --prompt-len 40
+        --min-prompt-len 20 --seed 5 --backend cuda)
+  programs_failed=0
+  # compare LABEL PROGRAM TOKENS REFERENCE BATCH-SIZE STEPS STRICT [ARGS...]:
+  # PROGRAM fed TOKENS (another run's), every step's logits against the
+  # REFERENCE dump; STRICT=1 fails beyond 2e-2, STRICT=0 only reports.
+  compare() {
+    local label=$1 p=$2 tokens=$3 reference=$4 bs=$5 steps=$6 strict=$7
+    local out="$runs/$(echo "$label $p $bs $steps $*" | tr -c 'a-z0-9\n' _)"
+    shift 7
+    if ! "$programs/$p" "${args[@]}" "$@" --quiet --batch-size "$bs" \
+        --max-new-tokens "$steps" --force-tokens "$tokens" --tolerance 2e-2 \
+        --reference-logits "$reference" > "$out.tokens" 2> "$out.err"; then
+      grep -q "logits differ" "$out.err" && [ "$strict" = 0 ] || programs_failed=1
+    fi
+    echo "  $label, ${p#*-}, batch size ${bs/#0/all}, $steps step(s)${*:+, $*}: $(grep -h "largest difference\|error" "$out.err" | tail -1)"
+  }
+  # against the CPU run of the same mode (off, on, adakv)
+  cpu() {
+    local mode=$1 p=$2
+    shift 2
+    compare "compression $mode vs CPU" "${mode/adakv/on}-$p" "$programs/$mode.tokens" \
+      "$programs/$mode.logits" "$@"
+  }
+  for p in g1 tp-2 fairkv-2 tp-3 fairkv-3 tp-4 fairkv-4; do
+    for bs in 0 4; do
+      cpu off $p $bs 6 1
+    done
   done
-done
-# NCCL collectives: one device per GPU, so only G = 1 on a one-GPU machine.
-cpu off g1 0 6 1 --collectives nccl
-# Projections fused with their all_reduce, three blocks each: through the
-# rendezvous (G = 3, 4 on the one GPU) and through NCCL's communication
-# stream (G = 1), whole decodes without compression and prefills with it.
-for p in g1-fused fairkv-3-fused tp-4-fused; do
-  cpu off $p 0 6 1
-  cpu on $p 0 1 1
-done
-cpu off g1-fused 0 6 1 --collectives nccl
-cpu on g1-fused 4 1 1 --collectives nccl
-# fp16 storage; its roundings are small enough that compression keeps the
-# CPU's tokens here, so whole decodes with compression are held too.
-for p in g1 fairkv-3; do
-  cpu off $p 0 6 1 --storage fp16
-  cpu on $p 0 6 1 --storage fp16
-done
-# With compression on, bf16 roundings can move a token across a head's
-# selection boundary, so only the prefill's logits (full attention) are held
-# to the bf16 tolerance; whole decodes are reported.
-for p in g1 tp-2 fairkv-2 tp-3 fairkv-3 tp-4 fairkv-4; do
-  for bs in 0 4; do
-    cpu on $p $bs 1 1
-    cpu on $p $bs 6 0
+  # NCCL collectives: one device per GPU, so only G = 1 on a one-GPU machine.
+  cpu off g1 0 6 1 --collectives nccl
+  # Projections fused with their all_reduce, three blocks each: through the
+  # rendezvous (G = 3, 4 on the one GPU) and through NCCL's communication
+  # stream (G = 1), whole decodes without compression and prefills with it.
+  for p in g1-fused fairkv-3-fused tp-4-fused; do
+    cpu off $p 0 6 1
+    cpu on $p 0 1 1
   done
-done
-for p in g1 fairkv-3; do
-  cpu adakv $p 0 1 1 --kv-method adakv --adakv-alpha 0.2
-done
-# Placement never changes the answer on the GPU either: with compression
-# on (static budgets and Ada-KV), every sharded program's whole decode
-# against the unsharded GPU run.
-for mode in on adakv; do
-  extra=()
-  [ $mode = adakv ] && extra=(--kv-method adakv --adakv-alpha 0.2)
-  "$programs/on-g1" "${args[@]}" "${extra[@]}" --quiet --max-new-tokens 6 \
-    --force-tokens "$programs/$mode.tokens" --dump-logits "$runs/$mode-gpu.logits" > /dev/null
-  for p in tp-2 fairkv-2 tp-3 fairkv-3 tp-4 fairkv-4; do
-    compare "$mode vs unsharded GPU" "on-$p" "$programs/$mode.tokens" \
-      "$runs/$mode-gpu.logits" 0 6 1 "${extra[@]}"
+  cpu off g1-fused 0 6 1 --collectives nccl
+  cpu on g1-fused 4 1 1 --collectives nccl
+  # fp16 storage; its roundings are small enough that compression keeps the
+  # CPU's tokens here, so whole decodes with compression are held too.
+  for p in g1 fairkv-3; do
+    cpu off $p 0 6 1 --storage fp16
+    cpu on $p 0 6 1 --storage fp16
   done
-done
-# Greedy decoding that asks for no logits leaves them on the GPU: the same
-# tokens as a run that copies them to the host every step.
-for p in off-g1 on-fairkv-3; do
-  "$programs/$p" "${args[@]}" --quiet --max-new-tokens 6 > "$runs/$p.lazy.tokens"
-  "$programs/$p" "${args[@]}" --quiet --max-new-tokens 6 --dump-logits "$runs/$p.eager.logits" > "$runs/$p.eager.tokens"
-  if cmp -s "$runs/$p.lazy.tokens" "$runs/$p.eager.tokens" && [ -s "$runs/$p.lazy.tokens" ]; then
-    echo "  logits left on the GPU, ${p}: the tokens of the run that copies them"
+  # With compression on, bf16 roundings can move a token across a head's
+  # selection boundary, so only the prefill's logits (full attention) are held
+  # to the bf16 tolerance; whole decodes are reported.
+  for p in g1 tp-2 fairkv-2 tp-3 fairkv-3 tp-4 fairkv-4; do
+    for bs in 0 4; do
+      cpu on $p $bs 1 1
+      cpu on $p $bs 6 0
+    done
+  done
+  for p in g1 fairkv-3; do
+    cpu adakv $p 0 1 1 --kv-method adakv --adakv-alpha 0.2
+  done
+  # Placement never changes the answer on the GPU either: with compression
+  # on (static budgets and Ada-KV), every sharded program's whole decode
+  # against the unsharded GPU run.
+  for mode in on adakv; do
+    extra=()
+    [ $mode = adakv ] && extra=(--kv-method adakv --adakv-alpha 0.2)
+    "$programs/on-g1" "${args[@]}" "${extra[@]}" --quiet --max-new-tokens 6 \
+      --force-tokens "$programs/$mode.tokens" --dump-logits "$runs/$mode-gpu.logits" > /dev/null
+    for p in tp-2 fairkv-2 tp-3 fairkv-3 tp-4 fairkv-4; do
+      compare "$mode vs unsharded GPU" "on-$p" "$programs/$mode.tokens" \
+        "$runs/$mode-gpu.logits" 0 6 1 "${extra[@]}"
+    done
+  done
+  # Greedy decoding that asks for no logits leaves them on the GPU: the same
+  # tokens as a run that copies them to the host every step.
+  for p in off-g1 on-fairkv-3; do
+    "$programs/$p" "${args[@]}" --quiet --max-new-tokens 6 > "$runs/$p.lazy.tokens"
+    "$programs/$p" "${args[@]}" --quiet --max-new-tokens 6 --dump-logits "$runs/$p.eager.logits" > "$runs/$p.eager.tokens"
+    if cmp -s "$runs/$p.lazy.tokens" "$runs/$p.eager.tokens" && [ -s "$runs/$p.lazy.tokens" ]; then
+      echo "  logits left on the GPU, ${p}: the tokens of the run that copies them"
+    else
+      echo "  logits left on the GPU, ${p}: TOKENS DIFFER from the run that copies them"
+      programs_failed=1
+    fi
+  done
+  "$programs/on-fairkv-4" "${args[@]}" --max-new-tokens 6 2>&1 | tail -6
+  # Every model family (Llama with tied embeddings and the llama3 and yarn
+  # ropes, Mistral, Qwen2's biases, Qwen3's per-head norms, bf16 storage) on
+  # the CUDA backend against the CPU backend, fed transformers' tokens.
+  echo "== every model family (Hugging Face fixtures) on the CUDA backend against the CPU backend"
+  for d in "$programs"/hf/*/; do
+    m=$(basename "$d")
+    for p in g1 fairkv-2; do
+      out="$runs/hf-$m-$p"
+      "$d/$p" --weights "$d/model.safetensors" --prompts "$d/prompts.txt" \
+        --max-new-tokens 6 --quiet --backend cuda --force-tokens "$d/tokens.txt" \
+        --reference-logits "$d/cpu.logits" --tolerance 2e-2 > "$out.tokens" 2> "$out.err" \
+        || programs_failed=1
+      echo "  $m, $p: $(grep -h "largest difference\|error" "$out.err" | tail -1)"
+    done
+  done
+  for d in "$programs"/hf-refused/*/; do
+    m=$(basename "$d")
+    if "$d/g1" --weights "$d/model.safetensors" --prompts "$d/prompts.txt" \
+        --max-new-tokens 6 --quiet --backend cuda > /dev/null 2> "$runs/refused-$m.err" ||
+        ! grep -q "the CUDA backend does not" "$runs/refused-$m.err"; then
+      programs_failed=1
+    fi
+    echo "  $m (refused on the GPU): $(tail -1 "$runs/refused-$m.err")"
+  done
+  # --time-devices on the GPU: the devices take turns, and the tokens are a
+  # normal run's.
+  "$programs/on-fairkv-3" "${args[@]}" --quiet --max-new-tokens 6 --time-devices > "$runs/timed.tokens"
+  "$programs/on-fairkv-3" "${args[@]}" --quiet --max-new-tokens 6 > "$runs/untimed.tokens"
+  if cmp -s "$runs/timed.tokens" "$runs/untimed.tokens" && [ -s "$runs/timed.tokens" ]; then
+    echo "  --time-devices, on-fairkv-3: the tokens of a normal run"
   else
-    echo "  logits left on the GPU, ${p}: TOKENS DIFFER from the run that copies them"
+    echo "  --time-devices, on-fairkv-3: TOKENS DIFFER from a normal run"
     programs_failed=1
   fi
-done
-"$programs/on-fairkv-4" "${args[@]}" --max-new-tokens 6 2>&1 | tail -6
-# Every model family (Llama with tied embeddings and the llama3 and yarn
-# ropes, Mistral, Qwen2's biases, Qwen3's per-head norms, bf16 storage) on
-# the CUDA backend against the CPU backend, fed transformers' tokens.
-echo "== every model family (Hugging Face fixtures) on the CUDA backend against the CPU backend"
-for d in "$programs"/hf/*/; do
-  m=$(basename "$d")
-  for p in g1 fairkv-2; do
-    out="$runs/hf-$m-$p"
-    "$d/$p" --weights "$d/model.safetensors" --prompts "$d/prompts.txt" \
-      --max-new-tokens 6 --quiet --backend cuda --force-tokens "$d/tokens.txt" \
-      --reference-logits "$d/cpu.logits" --tolerance 2e-2 > "$out.tokens" 2> "$out.err" \
-      || programs_failed=1
-    echo "  $m, $p: $(grep -h "largest difference\|error" "$out.err" | tail -1)"
-  done
-done
-for d in "$programs"/hf-refused/*/; do
-  m=$(basename "$d")
-  if "$d/g1" --weights "$d/model.safetensors" --prompts "$d/prompts.txt" \
-      --max-new-tokens 6 --quiet --backend cuda > /dev/null 2> "$runs/refused-$m.err" ||
-      ! grep -q "the CUDA backend does not" "$runs/refused-$m.err"; then
-    programs_failed=1
+  if [ $programs_failed = 0 ]; then
+    echo "compiled programs on the CUDA backend: PASS"
+  else
+    echo "compiled programs on the CUDA backend: FAIL"
+    failed=1
   fi
-  echo "  $m (refused on the GPU): $(tail -1 "$runs/refused-$m.err")"
-done
-# --time-devices on the GPU: the devices take turns, and the tokens are a
-# normal run's.
-"$programs/on-fairkv-3" "${args[@]}" --quiet --max-new-tokens 6 --time-devices > "$runs/timed.tokens"
-"$programs/on-fairkv-3" "${args[@]}" --quiet --max-new-tokens 6 > "$runs/untimed.tokens"
-if cmp -s "$runs/timed.tokens" "$runs/untimed.tokens" && [ -s "$runs/timed.tokens" ]; then
-  echo "  --time-devices, on-fairkv-3: the tokens of a normal run"
-else
-  echo "  --time-devices, on-fairkv-3: TOKENS DIFFER from a normal run"
-  programs_failed=1
+  echo "-- programs: $((SECONDS - started)) s"
 fi
-if [ $programs_failed = 0 ]; then
-  echo "compiled programs on the CUDA backend: PASS"
-else
-  echo "compiled programs on the CUDA backend: FAIL"
-  failed=1
-fi
-# Every device of G = 8 tp and fairkv plans (llama-3-8b shape, 8 of its
-# layers, HeadKV budgets), compiled by gpu-prepare.sh, alone on this GPU:
-# the per-device compiled step times, the predicted 8-GPU step ratio and
-# the planner's error; and the unsharded program's step, its weights + KV
-# reads as a share of the copy bandwidth measured above. Its section goes to $FAIRKV_GPU_RESULTS (default
-# $build_dir/RESULTS-gpu.md) and stdout.
-if [ -d "$build_dir/device-times" ]; then
-  echo "== every device of G = 8 plans alone (fairkv-bench-device-times)"
-  timeout 420 "$build_dir/bin/fairkv-bench-device-times" --backend cuda \
-    --profiles "$(dirname "$profile")" --work "$build_dir/device-times" \
-    ${copy_gbps:+--copy-gbps "$copy_gbps"} \
-    --results "${FAIRKV_GPU_RESULTS:-$build_dir/RESULTS-gpu.md}" || failed=1
-else
-  echo "== every device of G = 8 plans alone: skipped (gpu-prepare.sh compiles them)"
+if wants times; then
+  started=$SECONDS
+  # Every device of G = 8 tp and fairkv plans (llama-3-8b shape, 8 of its
+  # layers, HeadKV budgets), compiled by gpu-prepare.sh, alone on this GPU:
+  # the per-device compiled step times, the predicted 8-GPU step ratio and
+  # the planner's error; and the unsharded program's step, its weights + KV
+  # reads as a share of the copy bandwidth measured above. Its section goes
+  # to $FAIRKV_GPU_RESULTS (default $build_dir/RESULTS-gpu.md) and stdout.
+  if [ -d "$build_dir/device-times" ]; then
+    echo "== every device of G = 8 plans alone (fairkv-bench-device-times)"
+    timeout 420 "$build_dir/bin/fairkv-bench-device-times" --backend cuda \
+      --profiles "$(dirname "$profile")" --work "$build_dir/device-times" \
+      ${copy_gbps:+--copy-gbps "$copy_gbps"} \
+      --results "${FAIRKV_GPU_RESULTS:-$build_dir/RESULTS-gpu.md}" || failed=1
+  else
+    echo "== every device of G = 8 plans alone: skipped (gpu-prepare.sh compiles them)"
+  fi
+  echo "-- times: $((SECONDS - started)) s"
 fi
 exit $failed
