@@ -33,7 +33,6 @@
 #include <climits>
 #include <cstdint>
 #include <cstdio>
-#include <type_traits>
 
 using namespace fairkv::rt;
 using namespace fairkv::cuda;
@@ -314,18 +313,21 @@ T *upload(fairkv_rt_ctx *ctx, const std::vector<T> &host,
 
 /// `rows` on the device for the rest of the batch (GpuDevice::indexLists):
 /// uploaded once.
+/// A host array on the device until the batch ends (GpuDevice::batchMemory).
+template <typename T>
+T *uploadForBatch(GpuDevice &g, const std::vector<T> &host) {
+  auto *p = static_cast<T *>(g.batchBuffer(host.size() * sizeof(T)));
+  if (!host.empty())
+    CU(cudaMemcpyAsync(p, host.data(), host.size() * sizeof(T),
+                       cudaMemcpyHostToDevice, g.stream));
+  return p;
+}
+
 const int64_t *indexList(fairkv_rt_ctx *ctx, const std::vector<int64_t> &rows) {
   GpuDevice &g = *ctx->gpu;
   auto [it, added] = g.indexLists.try_emplace(rows, nullptr);
-  if (added) {
-    const size_t bytes = rows.size() * sizeof(int64_t);
-    auto *list = static_cast<int64_t *>(g.batchBuffer(bytes));
-    // From the map's own copy, which outlives the copy.
-    if (bytes)
-      CU(cudaMemcpyAsync(list, it->first.data(), bytes, cudaMemcpyHostToDevice,
-                         g.stream));
-    it->second = list;
-  }
+  if (added)
+    it->second = uploadForBatch(g, it->first);
   return it->second;
 }
 
@@ -587,14 +589,6 @@ void planDecode(fairkv_rt_ctx *ctx, GpuDevice::CallCache &c, int64_t layer,
       decodeStart.push_back(segment.base + segment.length);
     }
   const ChunkTable table = planChunks(base, room);
-  auto put = [&](const auto &host) {
-    using T = typename std::decay_t<decltype(host)>::value_type;
-    auto *p = static_cast<T *>(g.batchBuffer(host.size() * sizeof(T)));
-    if (!host.empty())
-      CU(cudaMemcpyAsync(p, host.data(), host.size() * sizeof(T),
-                         cudaMemcpyHostToDevice, g.stream));
-    return p;
-  };
   DecodeAttentionArgs &a = plan.args;
   a.keys = c.keys;
   a.values = c.values;
@@ -602,12 +596,12 @@ void planDecode(fairkv_rt_ctx *ctx, GpuDevice::CallCache &c, int64_t layer,
   a.segments = static_cast<int>(plan.segments.size());
   a.group = group;
   a.headDim = d;
-  a.chunkSegment = put(table.segment);
-  a.chunkBegin = put(table.begin);
-  a.chunkEnd = put(table.end);
-  a.segmentFirstChunk = put(table.firstChunk);
+  a.chunkSegment = uploadForBatch(g, table.segment);
+  a.chunkBegin = uploadForBatch(g, table.begin);
+  a.chunkEnd = uploadForBatch(g, table.end);
+  a.segmentFirstChunk = uploadForBatch(g, table.firstChunk);
   a.chunks = table.chunks();
-  a.decodeStart = put(decodeStart);
+  a.decodeStart = uploadForBatch(g, decodeStart);
   auto *step = static_cast<int *>(g.batchBuffer(sizeof(int)));
   CU(cudaMemsetAsync(step, 0, sizeof(int), g.stream));
   a.step = plan.step = step;
@@ -1154,7 +1148,7 @@ Tensor *CudaBackend::attention(fairkv_rt_ctx *ctx, Tensor *q, Tensor *k,
             " without a prefill of its kv heads");
     GpuDevice::CallCache &c = found->second;
     GpuDevice::DecodePlan &plan = c.plan;
-    if (plan.rows != rows || plan.args.group != group)
+    if (plan.rows != rows)
       planDecode(ctx, c, layer, rows, group, d);
     if (plan.steps == plan.headroom)
       fatal("attention: a request of layer " + std::to_string(layer) +
