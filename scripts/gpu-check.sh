@@ -24,7 +24,11 @@
 #     programs alone (per-device compiled step times, the predicted 8-GPU
 #     ratio, the planner's error) and the unsharded program's weights + KV
 #     reads per step against the copy bandwidth of 2 (programs compiled by
-#     gpu-prepare.sh; skipped, saying so, when absent).
+#     gpu-prepare.sh; skipped, saying so, when absent);
+#  6. where this machine has Nsight Compute (ncu), the decode-attention
+#     kernels and their loads alone (fairkv-bench-gpu --profile-attention)
+#     under it: a few lines per kernel here, the whole report in
+#     $FAIRKV_GPU_LOGS (default $build_dir)/ncu-attention.txt.
 # The HeadKV profile is looked for in build/profiles/ or ../shared/profiles/.
 # scripts/gpu-prepare.sh puts all of it in one folder to carry: then run with
 # FAIRKV_BUILD_DIR=build/gpu-carry.
@@ -40,7 +44,7 @@ if [ -z "$profile" ]; then
 fi
 [ -n "$profile" ] || { echo "gpu-check: no HeadKV profile found (give its path)" >&2; exit 1; }
 
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem,power.limit --format=csv,noheader
 # gpu-libs/: the Debian libraries the bench needs that a bare GPU machine
 # may lack (filled by the carrying side; absent is fine where installed).
 export LD_LIBRARY_PATH="$PWD/$build_dir/lib:$PWD/$build_dir/gpu-libs:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
@@ -49,12 +53,12 @@ if missing=$(ldd "$build_dir/bin/fairkv-bench-gpu" "$build_dir/lib/libFairKVRunt
   echo "$missing" >&2
   exit 1
 fi
-# FAIRKV_GPU_STAGES picks the parts (default all three, in this order):
-# "checks" (1-3), "programs" (4), "times" (5); each says how long it took,
+# FAIRKV_GPU_STAGES picks the parts (default all four, in this order):
+# "checks" (1-3), "programs" (4), "times" (5), "profile" (6); each says how long it took,
 # so a run that would pass the device tool's 10 minutes a command can be
 # split in two. FAIRKV_COPY_GBPS gives the copy bandwidth to "times" when
 # "checks" (which measures it) does not run.
-stages=${FAIRKV_GPU_STAGES:-checks programs times}
+stages=${FAIRKV_GPU_STAGES:-checks programs times profile}
 wants() { [[ " $stages " == *" $1 "* ]]; }
 failed=0
 copy_gbps=${FAIRKV_COPY_GBPS:-}
@@ -227,5 +231,27 @@ if wants times; then
     echo "== every device of G = 8 plans alone: skipped (gpu-prepare.sh compiles them)"
   fi
   echo "-- times: $((SECONDS - started)) s"
+fi
+if wants profile; then
+  started=$SECONDS
+  ncu_bin=$(command -v ncu || ls -d /usr/local/cuda*/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1 || true)
+  if [ -z "$ncu_bin" ]; then
+    echo "== decode attention under Nsight Compute: skipped (no ncu on this machine)"
+  else
+    # A diagnosis, not a check: what ncu cannot do here (no permission for
+    # the counters, say) is reported and fails nothing.
+    echo "== decode attention under Nsight Compute ($ncu_bin)"
+    report="${FAIRKV_GPU_LOGS:-$build_dir}/ncu-attention.txt"
+    if "$ncu_bin" --profile-from-start off --section SpeedOfLight \
+        --section MemoryWorkloadAnalysis --section Occupancy --section LaunchStats \
+        --section WarpStateStats --section SchedulerStats \
+        "$build_dir/bin/fairkv-bench-gpu" "$profile" --profile-attention > "$report" 2>&1; then
+      grep -E "^  [0-9]+\. |Context [0-9]+, Stream|^ +(SM Frequency|DRAM Frequency|Duration|DRAM Throughput|Memory Throughput|Compute \(SM\) Throughput|Mem Busy|Max Bandwidth|L2 Hit Rate|Registers Per Thread|Theoretical Occupancy|Achieved Occupancy|Issue Slots Busy|Warp Cycles Per Issued Instruction|No Eligible) " "$report" || true
+    else
+      echo "  ncu failed (diagnosis only): $(grep -m1 -E "ERR|rror" "$report" || tail -1 "$report")"
+    fi
+    echo "  the whole report: $report"
+  fi
+  echo "-- profile: $((SECONDS - started)) s"
 fi
 exit $failed

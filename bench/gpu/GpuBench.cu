@@ -7,19 +7,24 @@
 //     (PrefillAttentionCheck.cu);
 //  b. device-to-device copy bandwidth, then the kernel's achieved bandwidth
 //     on the segments of the shared HeadKV profile (llama-3-8b, batch 64,
-//     base 512: every layer, request and KV head);
+//     base 512: every layer, request and KV head), next to two read-only
+//     yardsticks (ReadYardsticks.h): a flat stream, and the same batch's
+//     loads alone;
 //  c. for G = 4 and 8, plans tp and fairkv of that profile (and tp of a
 //     uniform profile with the same total KV), runs each device's attention
 //     work of each layer in turn on the one GPU, and reports per-device
 //     times, the step time (sum over layers of the slowest device) and the
-//     measured tp/fairkv ratio next to the planner's prediction;
+//     measured tp/fairkv ratio next to the planner's prediction, and the
+//     G = 8 steps again with the loads alone;
 //  d. whole-decode tokens/s of a llama-3-8b-shaped random-weight model on
 //     the GPU (GpuDecode.cu), after checking a 2-layer model's decode steps
 //     against a float64 host reference in part a.
 // Prints each part, then one summary table, and exits non-zero if a check
 // fails.
 //
-// Usage: fairkv-bench-gpu PROFILE.json
+// Usage: fairkv-bench-gpu PROFILE.json [--profile-attention]
+// --profile-attention runs none of that: only a few decode-attention
+// launches, for Nsight Compute (see profileAttention).
 //
 //===----------------------------------------------------------------------===//
 
@@ -29,8 +34,11 @@
 #include "GpuDecode.h"
 #include "ModelKernels.h"
 #include "PrefillAttentionCheck.h"
+#include "ReadYardsticks.h"
 #include "fairkv/Placement/Report.h"
 #include "fairkv/Runtime/FairKVRuntime.h"
+
+#include <cuda_profiler_api.h>
 
 #include <algorithm>
 #include <cmath>
@@ -72,6 +80,8 @@ struct Batch {
 
 /// The split kernel batches are made with (part c compares them).
 fairkv::cuda::DecodeSplitKernel gKernel = DecodeAttentionArgs().kernel;
+/// Part c times the attention kernel's loads alone instead (ReadYardsticks).
+bool gLoadsOnly = false;
 
 /// Uploads segments of `lengths`; K/V/Q from the host vectors when given,
 /// else random on the device.
@@ -147,6 +157,8 @@ Batch makeBatch(const std::vector<int64_t> &lengths, int group, int headDim,
 
 /// Seconds per launch over `repeats` back-to-back launches.
 double timeLaunches(const Batch &b, int repeats) {
+  if (gLoadsOnly)
+    return fairkv::bench::chunkLoadSeconds(b.args, repeats);
   CHECK_CUDA(fairkv::cuda::launchDecodeAttention(b.args, 0)); // warm up
   return secondsPerRepeat(repeats, [&] {
     CHECK_CUDA(fairkv::cuda::launchDecodeAttention(b.args, 0));
@@ -227,6 +239,40 @@ bool checkKernel(int group, int headDim, fairkv::cuda::DecodeSplitKernel kernel)
   return ok;
 }
 
+/// a. The loads-only yardstick reads every K and V word of the chunks once.
+bool checkChunkLoads(int headDim) {
+  std::vector<int64_t> lengths = {1, 7, 255, 256, 257, 1000, 64, 2049};
+  int64_t tokens = 0;
+  for (int64_t l : lengths)
+    tokens += l;
+  std::mt19937_64 rng(headDim);
+  std::uniform_real_distribution<float> d(-1, 1);
+  std::vector<float> k(tokens * headDim), v(tokens * headDim),
+      q(lengths.size() * headDim);
+  for (auto *xs : {&k, &v, &q})
+    for (float &x : *xs)
+      x = d(rng);
+  // The words of the bf16 rows makeBatch uploads: element 2i in the low half.
+  uint32_t expected = 0;
+  for (const auto *xs : {&k, &v})
+    for (size_t i = 0; i + 1 < xs->size(); i += 2) {
+      __nv_bfloat16 lo = __float2bfloat16((*xs)[i]),
+                    hi = __float2bfloat16((*xs)[i + 1]);
+      uint16_t l16, h16;
+      std::memcpy(&l16, &lo, 2);
+      std::memcpy(&h16, &hi, 2);
+      expected ^= uint32_t(l16) | uint32_t(h16) << 16;
+    }
+  Batch b = makeBatch(lengths, 1, headDim, &k, &v, &q);
+  const uint32_t got = fairkv::bench::chunkLoadChecksum(b.args);
+  b.release();
+  const bool ok = got == expected;
+  std::printf("  K and V loads alone (bandwidth yardstick), head_dim %3d: "
+              "XOR of the words read %08x, of the rows %08x  %s\n",
+              headDim, got, expected, ok ? "PASS" : "FAIL");
+  return ok;
+}
+
 double copyBandwidth() {
   const size_t bytes = size_t(1) << 30;
   void *a = nullptr, *b = nullptr;
@@ -289,6 +335,33 @@ double modelStep(const std::vector<std::vector<double>> &bytes,
   return step;
 }
 
+/// The segments device g attends over at layer l under `plan`: one per
+/// request it serves of each KV head it holds.
+std::vector<int64_t> deviceLayerLengths(const Plan &plan,
+                                        const BudgetProfile &profile,
+                                        size_t l, int g) {
+  std::vector<int64_t> lengths;
+  for (size_t h = 0; h < plan.layers[l].size(); ++h) {
+    const auto &reps = plan.layers[l][h];
+    for (size_t r = 0; r < reps.size(); ++r)
+      if (reps[r].device == g) {
+        for (int64_t q = replicaRequests(reps, r); q-- > 0;)
+          lengths.push_back(profile.tokens[l][h]);
+      }
+  }
+  return lengths;
+}
+
+/// Every layer's, request's and KV head's segment (the all-layer batch).
+std::vector<int64_t> allLayerLengths(const BudgetProfile &profile) {
+  std::vector<int64_t> lengths;
+  for (const auto &layer : profile.tokens)
+    for (int64_t r = 0; r < kBatch; ++r)
+      for (int64_t t : layer)
+        lengths.push_back(t);
+  return lengths;
+}
+
 /// c. Each device's attention work, layer by layer, timed in turn.
 double stepTime(const Plan &plan, const BudgetProfile &profile, int group,
                 int headDim, std::vector<double> &perDevice) {
@@ -299,15 +372,7 @@ double stepTime(const Plan &plan, const BudgetProfile &profile, int group,
   for (size_t l = 0; l < L; ++l) {
     double slowest = 0;
     for (int g = 0; g < G; ++g) {
-      std::vector<int64_t> lengths;
-      for (size_t h = 0; h < plan.layers[l].size(); ++h) {
-        const auto &reps = plan.layers[l][h];
-        for (size_t r = 0; r < reps.size(); ++r)
-          if (reps[r].device == g) {
-            for (int64_t q = replicaRequests(reps, r); q-- > 0;)
-              lengths.push_back(profile.tokens[l][h]);
-          }
-      }
+      std::vector<int64_t> lengths = deviceLayerLengths(plan, profile, l, g);
       double t = 0;
       if (!lengths.empty()) {
         Batch b = makeBatch(lengths, group, headDim, nullptr, nullptr,
@@ -323,12 +388,68 @@ double stepTime(const Plan &plan, const BudgetProfile &profile, int group,
   return step;
 }
 
+/// --profile-attention: only the launches Nsight Compute is to look at,
+/// between cudaProfilerStart and cudaProfilerStop (ncu --profile-from-start
+/// off): the all-layer batch and the busiest device's first layer of the
+/// G = 8 tp plan, each with the attention kernels and with their loads
+/// alone.
+int profileAttention(const BudgetProfile &profile, const ModelConfig &model,
+                     const Hardware &hw, int group, int headDim) {
+  PlanOptions o;
+  o.strategy = Strategy::TP;
+  o.devices = 8;
+  Result<PlanReport> r = planAndEvaluate(profile, model, hw, o, kBatch);
+  if (!r) {
+    std::fprintf(stderr, "fairkv-bench-gpu: %s\n", r.error().c_str());
+    return 1;
+  }
+  const std::vector<std::vector<double>> bytes =
+      deviceBytes(r->result.plan, profile, headDim);
+  const int busiest = static_cast<int>(
+      std::max_element(bytes[0].begin(), bytes[0].end()) - bytes[0].begin());
+  Batch all = makeBatch(allLayerLengths(profile), group, headDim);
+  Batch one = makeBatch(deviceLayerLengths(r->result.plan, profile, 0, busiest),
+                        group, headDim);
+  std::printf("profiled launches, in order (attention is a split kernel and "
+              "the combine kernel):\n");
+  int n = 0;
+  CHECK_CUDA(cudaProfilerStart());
+  for (Batch *b : {&all, &one}) {
+    const std::string what =
+        b == &all ? "all 32 layers, batch " + std::to_string(kBatch)
+                  : "G=8 tp, device " + std::to_string(busiest) +
+                        " (the busiest), layer 0";
+    for (fairkv::cuda::DecodeSplitKernel kernel : kKernels) {
+      b->args.kernel = kernel;
+      CHECK_CUDA(fairkv::cuda::launchDecodeAttention(b->args, 0));
+      std::printf("  %d. %s: attention, %s split kernel, %d chunks, %.3f GB\n",
+                  ++n, what.c_str(), kernelName(kernel), b->args.chunks,
+                  b->bytesRead() / 1e9);
+    }
+    fairkv::bench::chunkLoadChecksum(b->args);
+    std::printf("  %d. %s: K and V loads alone (chunkLoads)\n", ++n,
+                what.c_str());
+  }
+  CHECK_CUDA(cudaDeviceSynchronize());
+  CHECK_CUDA(cudaProfilerStop());
+  all.release();
+  one.release();
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: fairkv-bench-gpu PROFILE.json (the shared "
-                         "HeadKV Llama-3-8B score file)\n");
+  const bool profiling =
+      argc == 3 && std::strcmp(argv[2], "--profile-attention") == 0;
+  if (argc != 2 && !profiling) {
+    std::fprintf(stderr,
+                 "usage: fairkv-bench-gpu PROFILE.json [--profile-attention]\n"
+                 "  PROFILE.json: the shared HeadKV Llama-3-8B score file\n"
+                 "  --profile-attention: only the decode-attention launches "
+                 "for Nsight Compute\n"
+                 "    (ncu --profile-from-start off fairkv-bench-gpu PROFILE.json "
+                 "--profile-attention)\n");
     return 1;
   }
   int devices = 0;
@@ -342,16 +463,27 @@ int main(int argc, char **argv) {
               prop.totalGlobalMem / double(1 << 30), prop.multiProcessorCount,
               prop.major, prop.minor);
 
-  std::printf("a. kernel checks against the CPU (float64) reference\n");
+  // The planner's preset for this card: its predictions are what the
+  // measured ratios are held to.
+  const std::string preset =
+      std::strstr(prop.name, "H200") ? "h200-sxm" : "h100-sxm";
+  Hardware hw = *hardwarePreset(preset);
+
   bool ok = true;
-  for (fairkv::cuda::DecodeSplitKernel kernel : kKernels)
-    for (auto [group, dim] : {std::pair{4, 128}, {1, 128}, {8, 128}, {4, 64}})
-      ok &= checkKernel(group, dim, kernel);
-  ok &= fairkv::bench::checkPrefillAttention();
-  ok &= fairkv::bench::checkPrefillSelect();
-  ok &= fairkv::bench::checkWholeDecode();
+  if (!profiling) {
+    std::printf("a. kernel checks against the CPU (float64) reference\n");
+    for (fairkv::cuda::DecodeSplitKernel kernel : kKernels)
+      for (auto [group, dim] : {std::pair{4, 128}, {1, 128}, {8, 128}, {4, 64}})
+        ok &= checkKernel(group, dim, kernel);
+    for (int dim : {128, 64})
+      ok &= checkChunkLoads(dim);
+    ok &= fairkv::bench::checkPrefillAttention();
+    ok &= fairkv::bench::checkPrefillSelect();
+    ok &= fairkv::bench::checkWholeDecode();
+  }
   // The summary's figures.
-  double summaryCopy = 0, summaryKernel = 0, summaryMeasured8 = 0,
+  double summaryCopy = 0, summaryKernel = 0, summaryStream = 0,
+         summaryLoads = 0, summaryMeasured8 = 0,
          summaryPredicted8 = 0, summaryModel8 = 0, summaryUniform8 = 0,
          summaryPlanner8 = 0;
 
@@ -368,18 +500,15 @@ int main(int argc, char **argv) {
   }
   const int group = static_cast<int>(model.queryGroup());
   const int headDim = static_cast<int>(model.headDim);
+  if (profiling)
+    return profileAttention(*profile, model, hw, group, headDim);
 
   std::printf("\nb. bandwidth\n");
   double copy = copyBandwidth();
   double bigBytes = 0, bigSeconds = 0;
   std::printf("  device-to-device copy: %.0f GB/s (read + write)\n", copy / 1e9);
   {
-    std::vector<int64_t> lengths;
-    for (const auto &layer : profile->tokens)
-      for (int64_t r = 0; r < kBatch; ++r)
-        for (int64_t t : layer)
-          lengths.push_back(t);
-    Batch b = makeBatch(lengths, group, headDim);
+    Batch b = makeBatch(allLayerLengths(*profile), group, headDim);
     summaryCopy = copy;
     // Every split kernel on the same batch; the summary reports the one
     // the runtime's default (Auto) picks for it.
@@ -402,6 +531,18 @@ int main(int argc, char **argv) {
                   (long long)kBatch, b.args.segments, b.bytesRead() / 1e9,
                   seconds * 1e3, bw / 1e9, 100 * bw / copy);
     }
+    // The yardsticks: reading alone, and this batch's loads alone.
+    summaryStream = fairkv::bench::streamReadBandwidth(size_t(1) << 30);
+    std::printf("  read-only stream (1 GiB, 16-byte loads): %.0f GB/s = %.0f%% "
+                "of copy\n",
+                summaryStream / 1e9, 100 * summaryStream / copy);
+    const double loadSeconds = fairkv::bench::chunkLoadSeconds(b.args, 10);
+    summaryLoads = b.bytesRead() / loadSeconds;
+    std::printf("  the same batch's K and V loads alone (the online kernel's "
+                "layout, no math): %.3f ms, %.0f GB/s = %.0f%% of copy; "
+                "attention (the default) takes %.2fx their time\n",
+                loadSeconds * 1e3, summaryLoads / 1e9,
+                100 * summaryLoads / copy, bigSeconds / loadSeconds);
     b.release();
   }
 
@@ -409,11 +550,6 @@ int main(int argc, char **argv) {
               "(HeadKV llama-3-8b, batch %lld, all 32 layers)\n",
               (long long)kBatch);
   BudgetProfile uniform = uniformProfile(*profile);
-  // The planner's preset for this card: its predictions are what the
-  // measured ratios are held to.
-  const std::string preset =
-      std::strstr(prop.name, "H200") ? "h200-sxm" : "h100-sxm";
-  Hardware hw = *hardwarePreset(preset);
   Plan plans8[2]; // tp and fairkv at G = 8, compared per kernel below
   for (int G : {4, 8}) {
     double steps[3], predicted[3], planner[3];
@@ -506,6 +642,18 @@ int main(int argc, char **argv) {
                   tpStep / fairStep);
     }
     gKernel = DecodeAttentionArgs().kernel;
+    // The same launches' loads alone: how far each device's attention is
+    // from what its access pattern allows.
+    gLoadsOnly = true;
+    std::vector<double> perDevice;
+    const double tpLoads =
+        stepTime(plans8[0], *profile, group, headDim, perDevice);
+    const double fairLoads =
+        stepTime(plans8[1], *profile, group, headDim, perDevice);
+    gLoadsOnly = false;
+    std::printf("  G=8 with K and V loads alone (no math): step tp %.3f ms, "
+                "fairkv %.3f ms, tp/fairkv %.3f\n",
+                tpLoads * 1e3, fairLoads * 1e3, tpLoads / fairLoads);
   }
   {
     // The same at batch 256, where every device's launch is large enough to
@@ -539,6 +687,11 @@ int main(int argc, char **argv) {
   std::printf("  %-52s %.0f GB/s (%.0f%% of copy)\n",
               "decode attention, HeadKV batch 64", summaryKernel / 1e9,
               100 * summaryKernel / summaryCopy);
+  std::printf("  %-52s %.0f GB/s (%.0f%% of copy)\n", "read-only stream",
+              summaryStream / 1e9, 100 * summaryStream / summaryCopy);
+  std::printf("  %-52s %.0f GB/s (%.0f%% of copy)\n",
+              "decode attention's loads alone, HeadKV batch 64",
+              summaryLoads / 1e9, 100 * summaryLoads / summaryCopy);
   std::printf("  %-52s %.3f\n", "G=8 tp/fairkv measured", summaryMeasured8);
   std::printf("  %-52s %.3f (%+.1f%%)\n", "G=8 tp/fairkv predicted from loads",
               summaryPredicted8,

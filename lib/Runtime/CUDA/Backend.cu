@@ -311,8 +311,6 @@ T *upload(fairkv_rt_ctx *ctx, const std::vector<T> &host,
   return static_cast<T *>(keep.back().get());
 }
 
-/// `rows` on the device for the rest of the batch (GpuDevice::indexLists):
-/// uploaded once.
 /// A host array on the device until the batch ends (GpuDevice::batchMemory).
 template <typename T>
 T *uploadForBatch(GpuDevice &g, const std::vector<T> &host) {
@@ -323,6 +321,8 @@ T *uploadForBatch(GpuDevice &g, const std::vector<T> &host) {
   return p;
 }
 
+/// `rows` on the device for the rest of the batch (GpuDevice::indexLists):
+/// uploaded once.
 const int64_t *indexList(fairkv_rt_ctx *ctx, const std::vector<int64_t> &rows) {
   GpuDevice &g = *ctx->gpu;
   auto [it, added] = g.indexLists.try_emplace(rows, nullptr);

@@ -13,13 +13,14 @@
 //===----------------------------------------------------------------------===//
 
 #include "DecodeAttention.h"
+#include "DecodeLoads.cuh"
 
 #include <cfloat>
 
 namespace fairkv::cuda {
 namespace {
 
-constexpr int kWarps = 4;
+constexpr int kWarps = kDecodeWarps;
 /// K or V rows a warp loads before it uses them.
 constexpr int kUnroll = 4;
 
@@ -220,10 +221,9 @@ __device__ __forceinline__ void toFloat8(const uint4 &raw, float (&dst)[8]) {
 template <int HeadDim, int Group, typename T>
 __global__ void __launch_bounds__(kWarps * 32)
     decodeSplitOnline(DecodeAttentionArgs a) {
-  constexpr int Lanes = HeadDim / 8; // lanes per row: 16 or 8
-  constexpr int Rows = 32 / Lanes;   // rows a warp loads at once: 2 or 4
-  constexpr int Unroll = 4;          // such loads of K and of V in flight
-  constexpr int BatchTokens = Rows * Unroll;
+  using Layout = OnlineLayout<HeadDim>;
+  constexpr int Lanes = Layout::Lanes, Rows = Layout::Rows;
+  constexpr int Unroll = Layout::Unroll, BatchTokens = Layout::BatchTokens;
   constexpr int Slots = kWarps * Rows;
   const T *keys = static_cast<const T *>(a.keys);
   const T *values = static_cast<const T *>(a.values);
@@ -254,15 +254,7 @@ __global__ void __launch_bounds__(kWarps * 32)
   // t0 is the same for the whole warp, so every lane reaches the shuffles.
   for (int t0 = warp * BatchTokens; t0 < count; t0 += kWarps * BatchTokens) {
     uint4 kRaw[Unroll], vRaw[Unroll];
-#pragma unroll
-    for (int u = 0; u < Unroll; ++u) {
-      const int t = t0 + u * Rows + row;
-      kRaw[u] = vRaw[u] = make_uint4(0, 0, 0, 0);
-      if (t < count) {
-        kRaw[u] = *reinterpret_cast<const uint4 *>(kRows + t * HeadDim);
-        vRaw[u] = *reinterpret_cast<const uint4 *>(vRows + t * HeadDim);
-      }
-    }
+    loadKvBatch<HeadDim>(kRows, vRows, t0, row, count, kRaw, vRaw);
     float score[Unroll][Group];
 #pragma unroll
     for (int u = 0; u < Unroll; ++u) {
