@@ -205,6 +205,14 @@ elif wants programs; then
     echo "  --time-devices, on-fairkv-3: TOKENS DIFFER from a normal run"
     programs_failed=1
   fi
+  # --op-times: events around every op, and the same tokens.
+  "$programs/on-fairkv-3" "${args[@]}" --quiet --max-new-tokens 6 --op-times > "$runs/optimes.tokens"
+  if cmp -s "$runs/optimes.tokens" "$runs/untimed.tokens" && [ -s "$runs/optimes.tokens" ]; then
+    echo "  --op-times, on-fairkv-3: the tokens of a normal run"
+  else
+    echo "  --op-times, on-fairkv-3: TOKENS DIFFER from a normal run"
+    programs_failed=1
+  fi
   if [ $programs_failed = 0 ]; then
     echo "compiled programs on the CUDA backend: PASS"
   else

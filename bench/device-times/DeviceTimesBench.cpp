@@ -124,13 +124,14 @@ double hostCopyBytesPerSecond() {
   return best;
 }
 
-/// Runs `program` once with --time-devices on `batch` random prompts; each
-/// device's median decode step and KV tokens in `report`, or the one-line
-/// failure.
+/// Runs `program` once with --time-devices (and `extra` options) on
+/// `batch` random prompts; each device's median decode step and KV tokens
+/// in `report`, or the one-line failure; the whole output in `log`.
 std::string runAlone(const std::string &program, const std::string &weights,
                      const std::string &backend, int G, int64_t batch,
                      int64_t promptLen, int64_t newTokens,
-                     DeviceReport &report) {
+                     DeviceReport &report, std::string *whole = nullptr,
+                     const std::string &extra = "") {
   bool ok = false;
   std::string log =
       run(program + " --weights " + weights + " --random-prompts " +
@@ -138,8 +139,10 @@ std::string runAlone(const std::string &program, const std::string &weights,
               std::to_string(batch) + " --prompt-len " +
               std::to_string(promptLen) + " --max-new-tokens " +
               std::to_string(newTokens) + " --backend " + backend +
-              " --time-devices 2>&1",
+              " --time-devices" + extra + " 2>&1",
           ok);
+  if (whole)
+    *whole = log;
   if (!ok) {
     // Its last line is the program's one-line error.
     std::string last = log.substr(0, log.find_last_not_of('\n') + 1);
@@ -147,6 +150,16 @@ std::string runAlone(const std::string &program, const std::string &weights,
            last.substr(last.find_last_of('\n') + 1);
   }
   return readDeviceReport(log, G, report);
+}
+
+/// The op table --op-times printed for device 0 (from its title to the
+/// decode step's wall time), or "".
+std::string opTable(const std::string &log) {
+  const size_t begin = log.find("op times, device 0 ");
+  const size_t wall = log.find("decode step, wall", begin);
+  if (begin == std::string::npos || wall == std::string::npos)
+    return "";
+  return log.substr(begin, log.find('\n', wall) - begin + 1);
 }
 
 std::vector<int64_t> parseList(const std::string &text) {
@@ -335,7 +348,7 @@ int main(int argc, char **argv) {
         "tp/fairkv | planner error |\n"
      << "|---|---|---|---|---|---|---|---|---|\n";
   int failures = 0;
-  std::ostringstream unsharded;
+  std::ostringstream unsharded, unshardedOps;
   for (int64_t batch : batches) {
     std::vector<double> measuredStep, predictedStep;
     // Per strategy, each device's fastest median step over the repeats,
@@ -357,21 +370,28 @@ int main(int argc, char **argv) {
           perDevice[i][g] = std::min(perDevice[i][g], report.seconds[g]);
       }
     // The unsharded program: its step's bytes against its time.
+    // Its ops timed too (--op-times): the fastest run's table says where
+    // the step goes.
     double unshardedStep = INFINITY;
     int64_t unshardedTokens = 0;
-    std::string unshardedFailure;
+    std::string unshardedFailure, fastestOps;
     for (int64_t r = 0; r < repeats && unshardedFailure.empty(); ++r) {
       std::cerr << kTool << ": unsharded, batch " << batch << " (run "
                 << r + 1 << " of " << repeats << ")..." << std::endl;
       DeviceReport report;
+      std::string log;
       unshardedFailure =
           runAlone((work / "prog-unsharded").string(), weights, backend, 1,
-                   batch, promptLen, newTokens, report);
-      if (unshardedFailure.empty()) {
-        unshardedStep = std::min(unshardedStep, report.seconds[0]);
+                   batch, promptLen, newTokens, report, &log, " --op-times");
+      if (unshardedFailure.empty() && report.seconds[0] < unshardedStep) {
+        unshardedStep = report.seconds[0];
         unshardedTokens = report.tokensHeld[0];
+        fastestOps = opTable(log);
       }
     }
+    if (!fastestOps.empty())
+      unshardedOps << "\nBatch " << batch << ", the fastest run's ops:\n\n```\n"
+                   << fastestOps << "```\n";
     if (!unshardedFailure.empty()) {
       std::cerr << kTool << ": batch " << batch << ", unsharded: "
                 << unshardedFailure << "\n";
@@ -466,7 +486,7 @@ int main(int argc, char **argv) {
      << ".\n\n"
      << "| batch | decode step ms | weights GB | KV GB | read GB/s | of copy "
         "|\n|---|---|---|---|---|---|\n"
-     << unsharded.str() << "\n";
+     << unsharded.str() << unshardedOps.str() << "\n";
   const std::string section = "device-times-" + backend;
   if (!fairkv::bench::writeSection(args.results, section, md.str()))
     return fail("cannot write " + args.results);

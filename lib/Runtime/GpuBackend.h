@@ -52,10 +52,16 @@ public:
   /// KV tokens held and bytes of cache on the device.
   virtual void cacheStats(const fairkv_rt_ctx *ctx, int64_t *tokens,
                           int64_t *bytes) = 0;
-  /// Seconds the device spent in attention calls at prefill and at decode
-  /// (timed by events on the device; waits for the calls still running).
-  virtual void attentionSeconds(const fairkv_rt_ctx *ctx, double *prefill,
-                                double *decode) = 0;
+  /// Marks, on the device's stream, where a timed op's work begins
+  /// (fairkv_rt_ctx::opTimes; ops do not nest here).
+  virtual void opBegin(fairkv_rt_ctx *ctx) = 0;
+  /// Marks where it ends: the time between the two marks goes to
+  /// ctx->opTimes[op] (`op` a string that outlives the session) when
+  /// settled. The host does not wait.
+  virtual void opEnd(fairkv_rt_ctx *ctx, const char *op, bool prefill) = 0;
+  /// Adds the times of the ops marked so far to ctx->opTimes (waits for
+  /// their work).
+  virtual void settleOpTimes(fairkv_rt_ctx *ctx) = 0;
   /// Waits for the device's streams.
   virtual void synchronize(fairkv_rt_ctx *ctx) = 0;
   /// Drops the device's KV cache (a new batch).
@@ -118,7 +124,7 @@ public:
 };
 
 /// Bumped whenever Backend or a structure it sees (Runtime.h) changes.
-constexpr int kPluginAbi = 4;
+constexpr int kPluginAbi = 5;
 
 /// The plugin's entry point (see openBackend in PluginLoader.h).
 constexpr const char *kPluginEntryName = "fairkv_rt_cuda_backend";

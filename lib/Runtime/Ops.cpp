@@ -332,6 +332,52 @@ void attendOne(const float *q, int64_t d, int64_t count, int64_t first,
     *probs = std::move(scores);
 }
 
+/// Times one runtime op into ctx->opTimes (fairkv_rt_options.op_times):
+/// attention always (fairkv_rt_ctx_stats reports it), every other op when
+/// asked. On a GPU the time is the device stream's between two events,
+/// settled later, so the host does not wait; on the CPU it is the clock's.
+/// An op run by another op (the CPU's fused projection reduces through
+/// all_reduce) counts in the outer one only.
+class OpScope {
+public:
+  OpScope(fairkv_rt_ctx *ctx, const char *op,
+          std::initializer_list<const Tensor *> weights = {})
+      : ctx_(ctx), op_(op), prefill_(ctx->seq > 1) {
+    active_ = ctx->opDepth++ == 0 &&
+              (ctx->session->options.op_times ||
+               std::strcmp(op, "attention") == 0);
+    if (!active_)
+      return;
+    fairkv_rt_ctx::OpTotals &t = ctx->opTimes[op];
+    const int phase = prefill_ ? 0 : 1;
+    ++t.calls[phase];
+    for (const Tensor *w : weights)
+      if (w)
+        t.weightBytes[phase] += w->numel() * (w->storage16 ? 2.0 : 4.0);
+    if (ctx->gpu)
+      gpu::backend().opBegin(ctx);
+    else
+      start_ = std::chrono::steady_clock::now();
+  }
+  ~OpScope() {
+    --ctx_->opDepth;
+    if (!active_)
+      return;
+    if (ctx_->gpu)
+      gpu::backend().opEnd(ctx_, op_, prefill_);
+    else
+      ctx_->addOpTime(op_, prefill_, start_);
+  }
+  OpScope(const OpScope &) = delete;
+  OpScope &operator=(const OpScope &) = delete;
+
+private:
+  fairkv_rt_ctx *ctx_;
+  const char *op_;
+  bool prefill_, active_;
+  std::chrono::steady_clock::time_point start_;
+};
+
 } // namespace
 
 FAIRKV_RT_EXPORT fairkv_rt_tensor *
@@ -424,6 +470,7 @@ fairkv_rt_weight(fairkv_rt_ctx *ctx, const char *name, int64_t sliceDim,
 FAIRKV_RT_EXPORT fairkv_rt_tensor *
 fairkv_rt_embedding(fairkv_rt_ctx *ctx, fairkv_rt_tensor *ids,
                     fairkv_rt_tensor *table) {
+  OpScope timed(ctx, "embedding");
   if (ctx->gpu)
     return gpu::backend().embedding(ctx, ids, table);
   require(ids->isInt && ids->shape.size() == 2, "embedding", "ids must be [B, S] int64");
@@ -444,6 +491,7 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_rms_norm(fairkv_rt_ctx *ctx,
                                                       fairkv_rt_tensor *x,
                                                       fairkv_rt_tensor *w,
                                                       double eps) {
+  OpScope timed(ctx, "rms_norm", {w});
   if (ctx->gpu)
     return gpu::backend().rmsNorm(ctx, x, w, eps);
   int64_t width = x->shape.back();
@@ -465,6 +513,7 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *
 fairkv_rt_project_heads(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x,
                         fairkv_rt_tensor *w, fairkv_rt_tensor *bias,
                         int64_t heads, int64_t headDim) {
+  OpScope timed(ctx, "project_heads", {w, bias});
   require(!bias || bias->numel() == heads * headDim, "project_heads",
           "bias " + (bias ? bias->shapeString() : std::string()) +
               " does not match " + std::to_string(heads) + " heads of " +
@@ -490,6 +539,7 @@ fairkv_rt_rotary(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x,
                  fairkv_rt_tensor *pos, const double *invFreq,
                  double attentionFactor, int64_t dynamicMaxPositions,
                  double dynamicFactor, double theta) {
+  OpScope timed(ctx, "rotary");
   if (ctx->gpu)
     return gpu::backend().rotary(ctx, x, pos, invFreq, attentionFactor,
                        dynamicMaxPositions);
@@ -550,7 +600,7 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_attention(
     fairkv_rt_tensor *v, int64_t layer, int64_t numHeads,
     const int64_t *kvHeads, const int64_t *budgets, int64_t head,
     int64_t budget, int64_t n, const int64_t *devices, const double *shares) {
-  auto start = std::chrono::steady_clock::now();
+  OpScope timed(ctx, "attention");
   Split sp = split(head, budget, n, devices, shares);
   std::vector<int64_t> rows = myRows(ctx, sp, ctx->batch, "attention");
   const int64_t b = q->dim(0), s = q->dim(1), nq = q->dim(2), d = q->dim(3);
@@ -638,7 +688,6 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_attention(
       }
     }
   }
-  ctx->addAttentionTime(s > 1, start);
   return out;
 }
 
@@ -730,7 +779,7 @@ void finishPrefill(fairkv_rt_ctx *ctx) {
   if (ctx->gpu) {
     gpu::backend().fillCache(ctx, keep);
     ctx->pending.clear();
-    ctx->addAttentionTime(/*prefill=*/true, start);
+    ctx->addOpTime("attention", /*prefill=*/true, start);
     return;
   }
   // Commit each request's pages for what it keeps plus its decode steps;
@@ -773,7 +822,7 @@ void finishPrefill(fairkv_rt_ctx *ctx) {
       cache.setStreaming(p.request, p.budget, std::min(opt.duo_sink, p.budget));
   }
   ctx->pending.clear();
-  ctx->addAttentionTime(/*prefill=*/true, start);
+  ctx->addOpTime("attention", /*prefill=*/true, start);
 }
 
 } // namespace
@@ -789,6 +838,7 @@ FAIRKV_RT_EXPORT void fairkv_rt_step_end(fairkv_rt_ctx *ctx) {
 FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_out_proj(fairkv_rt_ctx *ctx,
                                                       fairkv_rt_tensor *x,
                                                       fairkv_rt_tensor *wo) {
+  OpScope timed(ctx, "out_proj", {wo});
   if (ctx->gpu)
     return gpu::backend().outProj(ctx, x, wo);
   int64_t inner = x->dim(2) * x->dim(3), rows = x->dim(0) * x->dim(1);
@@ -803,6 +853,7 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_out_proj(fairkv_rt_ctx *ctx,
 FAIRKV_RT_EXPORT fairkv_rt_tensor *
 fairkv_rt_mlp(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, fairkv_rt_tensor *wg,
               fairkv_rt_tensor *wu, fairkv_rt_tensor *wd) {
+  OpScope timed(ctx, "mlp", {wg, wu, wd});
   if (ctx->gpu)
     return gpu::backend().mlp(ctx, x, wg, wu, wd);
   int64_t hidden = x->shape.back(), rows = x->numel() / hidden,
@@ -817,6 +868,7 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_gated_act(fairkv_rt_ctx *ctx,
                                                        fairkv_rt_tensor *x,
                                                        fairkv_rt_tensor *wg,
                                                        fairkv_rt_tensor *wu) {
+  OpScope timed(ctx, "gated_act", {wg, wu});
   if (ctx->gpu)
     return gpu::backend().gatedAct(ctx, x, wg, wu);
   Tensor *out = ctx->make({x->dim(0), x->dim(1), wg->dim(0)});
@@ -827,6 +879,7 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_gated_act(fairkv_rt_ctx *ctx,
 FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_add(fairkv_rt_ctx *ctx,
                                                  fairkv_rt_tensor *a,
                                                  fairkv_rt_tensor *b) {
+  OpScope timed(ctx, "add");
   if (ctx->gpu)
     return gpu::backend().add(ctx, a, b);
   require(a->shape == b->shape, "add", "shapes differ");
@@ -839,6 +892,7 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_add(fairkv_rt_ctx *ctx,
 FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_lm_head(fairkv_rt_ctx *ctx,
                                                      fairkv_rt_tensor *x,
                                                      fairkv_rt_tensor *w) {
+  OpScope timed(ctx, "lm_head", {w});
   if (ctx->gpu)
     return gpu::backend().lmHead(ctx, x, w);
   int64_t hidden = x->shape.back(), rows = x->numel() / hidden;
@@ -849,6 +903,7 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_lm_head(fairkv_rt_ctx *ctx,
 
 FAIRKV_RT_EXPORT fairkv_rt_tensor *
 fairkv_rt_greedy_sample(fairkv_rt_ctx *ctx, fairkv_rt_tensor *logits) {
+  OpScope timed(ctx, "greedy_sample");
   if (ctx->gpu)
     return gpu::backend().greedySample(ctx, logits);
   int64_t b = logits->dim(0), s = logits->dim(1), vocab = logits->dim(2);
@@ -867,6 +922,7 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *
 fairkv_rt_take_rows(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t head,
                     int64_t budget, int64_t n, const int64_t *devices,
                     const double *shares) {
+  OpScope timed(ctx, "take_rows");
   Split sp = split(head, budget, n, devices, shares);
   std::vector<int64_t> rows = myRows(ctx, sp, x->dim(0), "take_rows");
   if (ctx->gpu)
@@ -888,6 +944,7 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *
 fairkv_rt_gather_rows(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t head,
                       int64_t budget, int64_t n, const int64_t *devices,
                       const double *shares) {
+  OpScope timed(ctx, "gather_rows");
   Split sp = split(head, budget, n, devices, shares);
   int64_t index = replicaIndex(ctx, sp, "gather_rows");
   const auto &owners = admitted(ctx, sp, ctx->batch);
@@ -916,6 +973,7 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *
 fairkv_rt_add_rows(fairkv_rt_ctx *ctx, fairkv_rt_tensor *acc,
                    fairkv_rt_tensor *rows, int64_t head, int64_t budget,
                    int64_t n, const int64_t *devices, const double *shares) {
+  OpScope timed(ctx, "add_rows");
   Split sp = split(head, budget, n, devices, shares);
   std::vector<int64_t> mine = myRows(ctx, sp, acc->dim(0), "add_rows");
   if (ctx->gpu)
@@ -935,6 +993,7 @@ fairkv_rt_add_rows(fairkv_rt_ctx *ctx, fairkv_rt_tensor *acc,
 
 FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_zeros_like(fairkv_rt_ctx *ctx,
                                                         fairkv_rt_tensor *x) {
+  OpScope timed(ctx, "zeros_like");
   if (ctx->gpu)
     return gpu::backend().zerosLike(ctx, x);
   return ctx->make(x->shape);
@@ -942,6 +1001,7 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_zeros_like(fairkv_rt_ctx *ctx,
 
 FAIRKV_RT_EXPORT fairkv_rt_tensor *
 fairkv_rt_all_reduce(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t kind) {
+  OpScope timed(ctx, "all_reduce");
   const int64_t G = static_cast<int64_t>(ctx->session->devices.size());
   std::vector<int64_t> all(G);
   std::iota(all.begin(), all.end(), 0);
@@ -978,6 +1038,7 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *
 fairkv_rt_linear_all_reduce(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x,
                             fairkv_rt_tensor *w, fairkv_rt_tensor *addend,
                             int64_t chunks, int64_t minChunkBytes) {
+  OpScope timed(ctx, "linear_all_reduce", {w});
   require(chunks >= 1 && minChunkBytes >= 0, "linear_all_reduce",
           "needs chunks >= 1 and min_chunk_bytes >= 0");
   require(!x == !w && (x || addend), "linear_all_reduce",
@@ -1026,6 +1087,7 @@ fairkv_rt_linear_all_reduce(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x,
 
 FAIRKV_RT_EXPORT fairkv_rt_tensor *
 fairkv_rt_all_gather(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t axis) {
+  OpScope timed(ctx, "all_gather");
   const int64_t G = static_cast<int64_t>(ctx->session->devices.size());
   std::vector<int64_t> all(G);
   std::iota(all.begin(), all.end(), 0);

@@ -114,6 +114,11 @@ void addOptions(CLI::App &app, ProgramArgs &a) {
                "plan takes with the machine (a GPU, the cores) to itself; the "
                "tokens are the same, the run slower (rendezvous collectives, "
                "not --mpi)");
+  app.add_flag("--op-times", a.opTimes,
+               "time every op of every step and report, per device, what each "
+               "kind of op takes per decode step, its share, the weights it "
+               "reads and at what rate (on a GPU: the device's time between "
+               "the op's start and end); the tokens are the same");
   app.add_flag("--quiet", a.quiet,
                "print only the generated tokens (and --log-level error)");
   app.add_option("--log-level", a.logLevel,
@@ -222,6 +227,8 @@ std::string check(ProgramArgs &a, bool duoSinkGiven) {
       return std::string("--serve runs its devices as threads: not with --mpi");
     if (a.timeDevices)
       return std::string("--time-devices times offline runs, not --serve");
+    if (a.opTimes)
+      return std::string("--op-times times offline runs, not --serve");
     if (!a.promptsFile.empty() || a.randomPrompts > 0 ||
         !a.textPrompts.empty() || !a.textPromptsFile.empty())
       return std::string("--serve takes its prompts from requests, not "

@@ -18,8 +18,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -28,6 +31,7 @@
 #include <sstream>
 #include <thread>
 #include <tuple>
+#include <vector>
 
 #include <unistd.h>
 
@@ -143,6 +147,67 @@ void reportDeviceTimes(std::ostream &report, fairkv_rt_session *session,
          << (sum > 0 ? slowest * G / sum : 0) << "\n";
 }
 
+/// --op-times: per device, what each kind of op took per decode step (on a
+/// GPU the device's time between the op's start and end, so an op the host
+/// is late to start counts that wait too), its share of all ops, the
+/// weights it read per step and at what rate, and its prefill time; then
+/// the decode step's wall time, whose difference from all ops is what no op
+/// covers.
+void reportOpTimes(std::ostream &report, fairkv_rt_session *session,
+                   int64_t devices, double decodeWallSeconds) {
+  char line[160];
+  for (int64_t g = 0; g < devices; ++g) {
+    fairkv_rt_ctx *ctx = fairkv_rt_session_device(session, g);
+    int64_t steps = 0;
+    std::vector<fairkv_rt_op_time> ops(
+        fairkv_rt_ctx_op_times(ctx, nullptr, 0, &steps));
+    fairkv_rt_ctx_op_times(ctx, ops.data(), static_cast<int64_t>(ops.size()),
+                           &steps);
+    std::sort(ops.begin(), ops.end(), [](const auto &x, const auto &y) {
+      return x.decode_seconds != y.decode_seconds
+                 ? x.decode_seconds > y.decode_seconds
+                 : std::strcmp(x.name, y.name) < 0;
+    });
+    const double perStep = steps > 0 ? 1.0 / steps : 0;
+    fairkv_rt_op_time all = {"all ops", 0, 0, 0, 0, 0};
+    for (const fairkv_rt_op_time &op : ops) {
+      all.prefill_calls += op.prefill_calls;
+      all.decode_calls += op.decode_calls;
+      all.prefill_seconds += op.prefill_seconds;
+      all.decode_seconds += op.decode_seconds;
+      all.decode_weight_bytes += op.decode_weight_bytes;
+    }
+    report << "op times, device " << g << " (" << steps
+           << " decode steps; per decode step):\n";
+    std::snprintf(line, sizeof(line), "  %-18s %8s %10s %7s %11s %8s %11s\n",
+                  "op", "calls", "decode ms", "share", "weights MB", "GB/s",
+                  "prefill ms");
+    report << line;
+    ops.push_back(all);
+    for (const fairkv_rt_op_time &op : ops) {
+      const double ms = op.decode_seconds * perStep * 1e3;
+      const double mb = op.decode_weight_bytes * perStep / 1e6;
+      std::snprintf(line, sizeof(line), "  %-18s %8.1f %10.3f %6.1f%% ",
+                    op.name, op.decode_calls * perStep, ms,
+                    all.decode_seconds > 0
+                        ? 100 * op.decode_seconds / all.decode_seconds
+                        : 0.0);
+      report << line;
+      if (mb > 0 && op.decode_seconds > 0)
+        std::snprintf(line, sizeof(line), "%11.2f %8.1f ", mb,
+                      op.decode_weight_bytes / op.decode_seconds / 1e9);
+      else
+        std::snprintf(line, sizeof(line), "%11s %8s ", "", "");
+      report << line;
+      std::snprintf(line, sizeof(line), "%11.3f\n", op.prefill_seconds * 1e3);
+      report << line;
+    }
+    std::snprintf(line, sizeof(line), "  %-18s %8s %10.3f\n",
+                  "decode step, wall", "", decodeWallSeconds * perStep * 1e3);
+    report << line;
+  }
+}
+
 } // namespace
 
 static int runProgram(int argc, char **argv) {
@@ -177,6 +242,7 @@ static int runProgram(int argc, char **argv) {
       a.backend == "cuda" ? FAIRKV_RT_BACKEND_CUDA : FAIRKV_RT_BACKEND_CPU;
   options.mpi_rank = rank;
   options.time_devices = a.timeDevices;
+  options.op_times = a.opTimes;
   options.storage = a.storage == "fp16" ? FAIRKV_RT_STORAGE_FP16
                                       : FAIRKV_RT_STORAGE_BF16;
   options.collectives = a.collectives == "nccl"
@@ -597,6 +663,8 @@ static int runProgram(int argc, char **argv) {
     }
     if (a.timeDevices)
       reportDeviceTimes(report, session, G);
+    if (a.opTimes)
+      reportOpTimes(report, session, a.useMpi ? 1 : G, runner.decodeSeconds);
   }
   return 0;
 }

@@ -362,12 +362,25 @@ struct fairkv_rt_ctx {
     const float *first = nullptr;
     int64_t rows = 0, vocab = 0, stride = 0;
   } deviceLogits;
-  /// Seconds spent in attention at prefill and at decode, summed over steps.
-  double prefillAttentionSeconds = 0, decodeAttentionSeconds = 0;
-  /// Adds the time since `start` to the prefill's (prefill) or the
-  /// decode's attention time.
-  void addAttentionTime(bool prefill,
-                        std::chrono::steady_clock::time_point start);
+  /// What each kind of op took (fairkv_rt_ctx_op_times): calls and
+  /// seconds at prefill ([0]) and at decode ([1]), and weight bytes read.
+  /// Attention always; every op under fairkv_rt_options.op_times. The CUDA
+  /// backend adds the seconds when its events are settled.
+  struct OpTotals {
+    int64_t calls[2] = {0, 0};
+    double seconds[2] = {0, 0};
+    double weightBytes[2] = {0, 0};
+  };
+  std::map<std::string, OpTotals> opTimes;
+  /// Decode steps (steps of one token per row) this device began.
+  int64_t decodeSteps = 0;
+  /// Runtime ops running (one, or two where an op runs another): only the
+  /// outermost is timed.
+  int opDepth = 0;
+  /// Adds the time since `start` to op `op` (without a call: the call was
+  /// counted when it began).
+  void addOpTime(const std::string &op, bool prefill,
+                 std::chrono::steady_clock::time_point start);
 
   fairkv::rt::Tensor *make(std::vector<int64_t> shape, bool isInt = false);
   /// The next key for a collective among `participants`.

@@ -136,9 +136,9 @@ Tensor *fairkv_rt_ctx::make(std::vector<int64_t> shape, bool isInt) {
   return arena.back().get();
 }
 
-void fairkv_rt_ctx::addAttentionTime(
-    bool prefill, std::chrono::steady_clock::time_point start) {
-  (prefill ? prefillAttentionSeconds : decodeAttentionSeconds) +=
+void fairkv_rt_ctx::addOpTime(const std::string &op, bool prefill,
+                              std::chrono::steady_clock::time_point start) {
+  opTimes[op].seconds[prefill ? 0 : 1] +=
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
 }
@@ -170,6 +170,7 @@ FAIRKV_RT_EXPORT void fairkv_rt_default_options(fairkv_rt_options *options) {
   options->duo_sink = -1;
   options->sliding_window = 0;
   options->time_devices = 0;
+  options->op_times = 0;
 }
 
 FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_create(
@@ -296,14 +297,15 @@ fairkv_rt_session_device(fairkv_rt_session *session, int64_t device) {
 FAIRKV_RT_EXPORT void fairkv_rt_step_begin(fairkv_rt_ctx *ctx, int64_t batch,
                                            int64_t seq) {
   if (ctx->gpu) {
-    // Adds up the last step's attention times (its kernels are done by
-    // now: its tokens came back) and frees their events for this step.
-    double prefill, decode;
-    fairkv::rt::gpu::backend().attentionSeconds(ctx, &prefill, &decode);
+    // Adds up the last step's op times (its kernels are done by now: its
+    // tokens came back) and frees their events for this step.
+    fairkv::rt::gpu::backend().settleOpTimes(ctx);
   }
   ctx->arena.clear();
   ctx->batch = batch;
   ctx->seq = seq;
+  if (seq == 1)
+    ++ctx->decodeSteps;
   if (ctx->session->turns)
     ctx->session->turns->take(ctx->device);
 }
@@ -445,16 +447,18 @@ FAIRKV_RT_EXPORT void fairkv_rt_ctx_stats(const fairkv_rt_ctx *ctx,
                                           double *decodeAttentionSeconds,
                                           int64_t *kvTokens,
                                           int64_t *kvPoolBytes) {
-  *prefillAttentionSeconds = ctx->prefillAttentionSeconds;
-  *decodeAttentionSeconds = ctx->decodeAttentionSeconds;
   *kvTokens = 0;
   *kvPoolBytes = 0;
+  if (ctx->gpu)
+    fairkv::rt::gpu::backend().settleOpTimes(const_cast<fairkv_rt_ctx *>(ctx));
+  // On a GPU the kernels' time, and Ada-KV's selection at the end of a
+  // prefill step, which runs on the host.
+  auto attention = ctx->opTimes.find("attention");
+  *prefillAttentionSeconds =
+      attention == ctx->opTimes.end() ? 0 : attention->second.seconds[0];
+  *decodeAttentionSeconds =
+      attention == ctx->opTimes.end() ? 0 : attention->second.seconds[1];
   if (ctx->gpu) {
-    double prefill = 0, decode = 0;
-    fairkv::rt::gpu::backend().attentionSeconds(ctx, &prefill, &decode);
-    // Ada-KV's selection at the end of a prefill step runs on the host.
-    *prefillAttentionSeconds += prefill;
-    *decodeAttentionSeconds += decode;
     fairkv::rt::gpu::backend().cacheStats(ctx, kvTokens, kvPoolBytes);
     return;
   }
@@ -462,6 +466,23 @@ FAIRKV_RT_EXPORT void fairkv_rt_ctx_stats(const fairkv_rt_ctx *ctx,
     *kvTokens += cache.usedTokens();
     *kvPoolBytes += cache.bytes();
   }
+}
+
+FAIRKV_RT_EXPORT int64_t fairkv_rt_ctx_op_times(fairkv_rt_ctx *ctx,
+                                                fairkv_rt_op_time *out,
+                                                int64_t capacity,
+                                                int64_t *decodeSteps) {
+  if (ctx->gpu)
+    fairkv::rt::gpu::backend().settleOpTimes(ctx);
+  *decodeSteps = ctx->decodeSteps;
+  int64_t n = 0;
+  for (const auto &[name, t] : ctx->opTimes) {
+    if (n < capacity)
+      out[n] = {name.c_str(), t.calls[0],     t.calls[1],
+                t.seconds[0], t.seconds[1], t.weightBytes[1]};
+    ++n;
+  }
+  return n;
 }
 
 FAIRKV_RT_EXPORT int64_t fairkv_rt_ctx_kept(const fairkv_rt_ctx *ctx,

@@ -113,6 +113,11 @@ typedef struct fairkv_rt_options {
   /// results are those of a normal run; the run is slower. Devices as
   /// threads with rendezvous collectives only.
   int64_t time_devices;
+  /// Nonzero: every op of every step is timed (fairkv_rt_ctx_op_times), on
+  /// a GPU by events on the device's stream around the op's work, on the
+  /// CPU by the clock; attention is always timed (fairkv_rt_ctx_stats).
+  /// The results are those of a normal run.
+  int64_t op_times;
 } fairkv_rt_options;
 
 #define FAIRKV_RT_BACKEND_CPU 0
@@ -258,6 +263,25 @@ void fairkv_rt_ctx_stats(const fairkv_rt_ctx *ctx,
                          double *prefill_attention_seconds,
                          double *decode_attention_seconds, int64_t *kv_tokens,
                          int64_t *kv_pool_bytes);
+/// What one kind of op took on a device, summed over its calls
+/// (fairkv_rt_ctx_op_times).
+typedef struct fairkv_rt_op_time {
+  /// The runtime entry point without its prefix ("attention", "mlp", ...).
+  const char *name;
+  int64_t prefill_calls, decode_calls;
+  double prefill_seconds, decode_seconds;
+  /// Bytes of weights the decode calls read (in the storage type).
+  double decode_weight_bytes;
+} fairkv_rt_op_time;
+
+/// Op timing (op_times): the ops this device ran, by name, up to `capacity`
+/// of them into `out` (names valid until the next call); returns how many
+/// there are, and the decode steps the device ran in `decode_steps`.
+/// Waits for the device's timed work. Without op_times only attention is
+/// there.
+int64_t fairkv_rt_ctx_op_times(fairkv_rt_ctx *ctx, fairkv_rt_op_time *out,
+                               int64_t capacity, int64_t *decode_steps);
+
 /// Timing mode (time_devices): seconds this device worked, without its
 /// collectives' waits and transfers, in prefill steps and in decode steps,
 /// the decode steps, and the median decode step; all 0 otherwise.

@@ -103,16 +103,18 @@ struct fairkv::rt::GpuDevice {
   /// order the two (grown on first use).
   cudaStream_t commStream = nullptr;
   std::vector<cudaEvent_t> events;
-  /// Attention calls timed on the device by a pair of events, so that a
-  /// call does not wait for its kernels; their times are added up when
-  /// someone asks (settleTimes), and the events reused.
+  /// Ops timed on the device by a pair of events (opBegin, opEnd), so that
+  /// an op does not wait for its kernels; their times go to the context's
+  /// opTimes when someone asks (settleTimes), and the events are reused.
   struct TimedCall {
     cudaEvent_t begin, end;
+    const char *op;
     bool prefill;
   };
   std::vector<TimedCall> timed;
+  /// The begin mark of the op being timed.
+  cudaEvent_t openBegin = nullptr;
   std::vector<cudaEvent_t> idleTimingEvents;
-  double prefillSeconds = 0, decodeSeconds = 0;
   /// Rotary frequency tables on the device, by the program's table (a
   /// constant of the compiled program, so its address is its identity).
   std::map<const double *, float *> ropeTables;
@@ -128,16 +130,16 @@ struct fairkv::rt::GpuDevice {
     idleTimingEvents.pop_back();
     return e;
   }
-  void settleTimes() {
+  void settleTimes(std::map<std::string, fairkv_rt_ctx::OpTotals> &totals) {
     for (const TimedCall &t : timed) {
       float ms = 0;
       cudaError_t err = cudaEventSynchronize(t.end);
       if (err == cudaSuccess)
         err = cudaEventElapsedTime(&ms, t.begin, t.end);
       if (err != cudaSuccess)
-        fatal(std::string("CUDA: timing an attention call: ") +
+        fatal(std::string("CUDA: timing ") + t.op + ": " +
               cudaGetErrorString(err));
-      (t.prefill ? prefillSeconds : decodeSeconds) += ms * 1e-3;
+      totals[t.op].seconds[t.prefill ? 0 : 1] += ms * 1e-3;
       idleTimingEvents.push_back(t.begin);
       idleTimingEvents.push_back(t.end);
     }
@@ -194,6 +196,8 @@ struct fairkv::rt::GpuDevice {
     }
     for (cudaEvent_t e : idleTimingEvents)
       cudaEventDestroy(e);
+    if (openBegin)
+      cudaEventDestroy(openBegin);
     if (commStream)
       cudaStreamDestroy(commStream);
     if (blas)
@@ -655,8 +659,9 @@ public:
   void fetchLastLogits(fairkv_rt_ctx *ctx) override;
   void cacheStats(const fairkv_rt_ctx *ctx, int64_t *tokens,
                   int64_t *bytes) override;
-  void attentionSeconds(const fairkv_rt_ctx *ctx, double *prefill,
-                        double *decode) override;
+  void opBegin(fairkv_rt_ctx *ctx) override;
+  void opEnd(fairkv_rt_ctx *ctx, const char *op, bool prefill) override;
+  void settleOpTimes(fairkv_rt_ctx *ctx) override;
   void synchronize(fairkv_rt_ctx *ctx) override;
   void dropCache(fairkv_rt_ctx *ctx) override;
   void fillCache(fairkv_rt_ctx *ctx,
@@ -858,11 +863,22 @@ void CudaBackend::cacheStats(const fairkv_rt_ctx *ctx, int64_t *tokens,
   *bytes += ctx->gpu->reservedBytes;
 }
 
-void CudaBackend::attentionSeconds(const fairkv_rt_ctx *ctx,
-                                       double *prefill, double *decode) {
-  dev(const_cast<fairkv_rt_ctx *>(ctx)).settleTimes();
-  *prefill = ctx->gpu->prefillSeconds;
-  *decode = ctx->gpu->decodeSeconds;
+void CudaBackend::opBegin(fairkv_rt_ctx *ctx) {
+  GpuDevice &g = dev(ctx);
+  g.openBegin = g.timingEvent();
+  CU(cudaEventRecord(g.openBegin, g.stream));
+}
+
+void CudaBackend::opEnd(fairkv_rt_ctx *ctx, const char *op, bool prefill) {
+  GpuDevice &g = dev(ctx);
+  const cudaEvent_t end = g.timingEvent();
+  CU(cudaEventRecord(end, g.stream));
+  g.timed.push_back({g.openBegin, end, op, prefill});
+  g.openBegin = nullptr;
+}
+
+void CudaBackend::settleOpTimes(fairkv_rt_ctx *ctx) {
+  dev(ctx).settleTimes(ctx->opTimes);
 }
 
 void CudaBackend::synchronize(fairkv_rt_ctx *ctx) {
@@ -1026,8 +1042,6 @@ Tensor *CudaBackend::attention(fairkv_rt_ctx *ctx, Tensor *q, Tensor *k,
   Tensor *out = make(ctx, q->shape);
   if (b == 0)
     return out; // a replica that serves no request of this batch
-  const cudaEvent_t begin = g.timingEvent();
-  CU(cudaEventRecord(begin, g.stream));
   const float *qd = data<float>(ctx, q), *kd = data<float>(ctx, k),
               *vd = data<float>(ctx, v);
   std::vector<std::shared_ptr<void>> keep;
@@ -1162,10 +1176,6 @@ Tensor *CudaBackend::attention(fairkv_rt_ctx *ctx, Tensor *q, Tensor *k,
     CU(cudaGetLastError());
     ++plan.steps;
   }
-  // Timed on the device: the host goes on to the next op at once.
-  const cudaEvent_t end = g.timingEvent();
-  CU(cudaEventRecord(end, g.stream));
-  g.timed.push_back({begin, end, s > 1});
   return out;
 }
 
