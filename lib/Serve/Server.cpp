@@ -111,7 +111,8 @@ class Scheduler {
 public:
   Scheduler(const fairkv::tokenizer::Tokenizer &tokenizer,
             const ServerOptions &options, const ServerHooks &hooks)
-      : tokenizer_(tokenizer), options_(options), hooks_(hooks) {}
+      : tokenizer_(tokenizer), options_(options), hooks_(hooks),
+        kvBytes_(hooks.kvBytes ? hooks.kvBytes() : std::vector<int64_t>()) {}
 
   /// Queues `r`; false when the server is shutting down.
   bool submit(const std::shared_ptr<Request> &r) {
@@ -159,6 +160,10 @@ private:
   uint64_t promptTokens_ = 0, generationTokens_ = 0, finished_ = 0,
            refused_ = 0, steps_ = 0, joins_ = 0;
   double tokensPerSecond_ = 0;
+  /// The devices' KV pool bytes after the last step, read by this thread
+  /// between steps: the devices' caches change during one, so metrics()
+  /// (an HTTP thread) must not read them itself.
+  std::vector<int64_t> kvBytes_;
   Histogram ttft_, itl_, e2e_;
 };
 
@@ -305,7 +310,10 @@ void Scheduler::loop() {
     }
     const double seconds =
         std::chrono::duration<double>(Clock::now() - start).count();
+    std::vector<int64_t> kv =
+        hooks_.kvBytes ? hooks_.kvBytes() : std::vector<int64_t>();
     std::lock_guard<std::mutex> lock(m_);
+    kvBytes_ = std::move(kv);
     ++steps_;
     running_ = static_cast<int64_t>(running.size());
     if (seconds > 0)
@@ -314,9 +322,8 @@ void Scheduler::loop() {
 }
 
 std::string Scheduler::metrics() {
-  std::vector<int64_t> kv = hooks_.kvBytes ? hooks_.kvBytes()
-                                           : std::vector<int64_t>();
   std::lock_guard<std::mutex> lock(m_);
+  const std::vector<int64_t> &kv = kvBytes_;
   std::ostringstream out;
   auto gauge = [&](const char *name, const char *help, double value,
                    const char *type = "gauge") {

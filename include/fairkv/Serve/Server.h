@@ -55,7 +55,8 @@ struct ServerHooks {
       decode;
   /// A finished request's KV goes back to the pools.
   std::function<void(int64_t slot)> release;
-  /// KV pool bytes on each device.
+  /// KV pool bytes on each device; called only between steps, by the
+  /// thread that runs them (and once before the first).
   std::function<std::vector<int64_t>()> kvBytes;
 };
 
