@@ -7,8 +7,9 @@
 #     whole decode steps (cuBLAS, every kernel, and a captured CUDA graph)
 #     against float64 CPU references, copy and kernel bandwidth, per-device
 #     attention times of tp and fairkv plans with the planner's predicted
-#     ratio, and whole-decode tokens/s of a llama-3-8b-shaped model; then
-#     one summary table;
+#     ratio, whole-decode tokens/s of a llama-3-8b-shaped model, and that
+#     model's weight GEMMs through cublasGemmEx against cuBLASLt's
+#     heuristics; then one summary table;
 #  3. fairkv-bench-overlap: a layer's two row-parallel projections with
 #     their all_reduce, unfused and fused in 1, 2 and 4 blocks (NCCL, one
 #     GPU), each fused result checked against the unfused one;

@@ -18,7 +18,10 @@
 //     G = 8 steps again with the loads alone;
 //  d. whole-decode tokens/s of a llama-3-8b-shaped random-weight model on
 //     the GPU (GpuDecode.cu), after checking a 2-layer model's decode steps
-//     against a float64 host reference in part a.
+//     against a float64 host reference in part a;
+//  e. every weight GEMM shape of that model's decode and prefill through
+//     the runtime's cublasGemmEx and through cuBLASLt's heuristics
+//     (GemmChoice.h).
 // Prints each part, then one summary table, and exits non-zero if a check
 // fails.
 //
@@ -31,6 +34,7 @@
 #include "CudaCheck.h"
 #include "DecodeAttention.h"
 #include "EventTiming.h"
+#include "GemmChoice.h"
 #include "GpuDecode.h"
 #include "ModelKernels.h"
 #include "PrefillAttentionCheck.h"
@@ -680,6 +684,10 @@ int main(int argc, char **argv) {
   double tokensPerSecond = fairkv::bench::wholeDecodeTokensPerSecond(
       model, profile->tokens, static_cast<int>(kBatch));
 
+  std::printf("\ne. weight GEMMs: the runtime's cublasGemmEx against "
+              "cuBLASLt's heuristics (llama-3-8b shapes)\n");
+  const bool gemmsMatch = fairkv::bench::compareGemms(model, summaryCopy);
+
   std::printf("\nsummary (%s)\n", prop.name);
   std::printf("  %-52s %s\n", "kernel and whole-decode checks against the CPU",
               ok ? "PASS" : "FAIL");
@@ -706,6 +714,9 @@ int main(int argc, char **argv) {
   std::printf("  %-52s %.3f\n", "G=8 fairkv / uniform yardstick", summaryUniform8);
   std::printf("  %-52s %.0f\n", "whole decode tokens/s, llama-3-8b shape, batch 64",
               tokensPerSecond);
+  // A diagnosis for the runtime's GEMM choice, not a check of it.
+  std::printf("  %-52s %s\n", "cuBLASLt results against cublasGemmEx (part e)",
+              gemmsMatch ? "match" : "DIFFER (the bench's cuBLASLt setup)");
   std::printf("\n%s\n", ok ? "all kernel checks passed" : "KERNEL CHECKS FAILED");
   return ok ? 0 : 1;
 }
