@@ -179,13 +179,16 @@ const char *kernelName(fairkv::cuda::DecodeSplitKernel k) {
     return "three-pass";
   case fairkv::cuda::DecodeSplitKernel::Online:
     return "online";
+  case fairkv::cuda::DecodeSplitKernel::OnlinePipelined:
+    return "online pipelined";
   }
   return "?";
 }
 
 constexpr fairkv::cuda::DecodeSplitKernel kKernels[] = {
     fairkv::cuda::DecodeSplitKernel::ThreePass,
-    fairkv::cuda::DecodeSplitKernel::Online};
+    fairkv::cuda::DecodeSplitKernel::Online,
+    fairkv::cuda::DecodeSplitKernel::OnlinePipelined};
 
 /// a. The kernel against float64 on the host.
 bool checkKernel(int group, int headDim, fairkv::cuda::DecodeSplitKernel kernel) {
@@ -268,12 +271,16 @@ bool checkChunkLoads(int headDim) {
       expected ^= uint32_t(l16) | uint32_t(h16) << 16;
     }
   Batch b = makeBatch(lengths, 1, headDim, &k, &v, &q);
-  const uint32_t got = fairkv::bench::chunkLoadChecksum(b.args);
+  bool ok = true;
+  for (bool pipelined : {false, true}) {
+    const uint32_t got = fairkv::bench::chunkLoadChecksum(b.args, pipelined);
+    ok &= got == expected;
+    std::printf("  K and V loads alone (bandwidth yardstick%s), head_dim "
+                "%3d: XOR of the words read %08x, of the rows %08x  %s\n",
+                pipelined ? ", pipelined" : "", headDim, got, expected,
+                got == expected ? "PASS" : "FAIL");
+  }
   b.release();
-  const bool ok = got == expected;
-  std::printf("  K and V loads alone (bandwidth yardstick), head_dim %3d: "
-              "XOR of the words read %08x, of the rows %08x  %s\n",
-              headDim, got, expected, ok ? "PASS" : "FAIL");
   return ok;
 }
 
@@ -430,9 +437,11 @@ int profileAttention(const BudgetProfile &profile, const ModelConfig &model,
                   ++n, what.c_str(), kernelName(kernel), b->args.chunks,
                   b->bytesRead() / 1e9);
     }
-    fairkv::bench::chunkLoadChecksum(b->args);
-    std::printf("  %d. %s: K and V loads alone (chunkLoads)\n", ++n,
-                what.c_str());
+    for (bool pipelined : {false, true}) {
+      fairkv::bench::chunkLoadChecksum(b->args, pipelined);
+      std::printf("  %d. %s: K and V loads alone (chunkLoads%s)\n", ++n,
+                  what.c_str(), pipelined ? ", pipelined" : "");
+    }
   }
   CHECK_CUDA(cudaDeviceSynchronize());
   CHECK_CUDA(cudaProfilerStop());
@@ -547,6 +556,13 @@ int main(int argc, char **argv) {
                 "attention (the default) takes %.2fx their time\n",
                 loadSeconds * 1e3, summaryLoads / 1e9,
                 100 * summaryLoads / copy, bigSeconds / loadSeconds);
+    const double pipelinedSeconds =
+        fairkv::bench::chunkLoadSeconds(b.args, 10, /*pipelined=*/true);
+    std::printf("  the same loads, each warp's next batch issued before it "
+                "uses this one: %.3f ms, %.0f GB/s = %.0f%% of copy\n",
+                pipelinedSeconds * 1e3,
+                b.bytesRead() / pipelinedSeconds / 1e9,
+                100 * b.bytesRead() / pipelinedSeconds / copy);
     b.release();
   }
 

@@ -60,7 +60,7 @@ __global__ void __launch_bounds__(kStreamThreads)
 // pattern's.
 constexpr int kWarps = cuda::kDecodeWarps;
 
-template <int HeadDim>
+template <int HeadDim, bool Pipelined>
 __global__ void __launch_bounds__(kWarps * 32)
     chunkLoads(cuda::DecodeAttentionArgs a, uint32_t *sink) {
   using Layout = cuda::OnlineLayout<HeadDim>;
@@ -76,23 +76,30 @@ __global__ void __launch_bounds__(kWarps * 32)
   const uint16_t *kRows = keys + begin * HeadDim + dim0;
   const uint16_t *vRows = values + begin * HeadDim + dim0;
   uint32_t x = 0;
-  for (int t0 = warp * BatchTokens; t0 < count; t0 += kWarps * BatchTokens) {
-    uint4 kRaw[Unroll], vRaw[Unroll];
-    cuda::loadKvBatch<HeadDim>(kRows, vRows, t0, row, count, kRaw, vRaw);
+  constexpr int Step = kWarps * BatchTokens;
+  cuda::KvBatches<HeadDim, uint16_t, Pipelined> batches(
+      kRows, vRows, warp * BatchTokens, row, count, Step);
+  for (int t0 = warp * BatchTokens; t0 < count; t0 += Step) {
+    batches.next(t0);
 #pragma unroll
     for (int u = 0; u < Unroll; ++u)
-      x ^= fold(kRaw[u]) ^ fold(vRaw[u]);
+      x ^= fold(batches.k[u]) ^ fold(batches.v[u]);
   }
   writeBlockXor<kWarps * 32>(x, sink);
 }
 
-void launchChunkLoads(const cuda::DecodeAttentionArgs &a, uint32_t *sink) {
+void launchChunkLoads(const cuda::DecodeAttentionArgs &a, uint32_t *sink,
+                      bool pipelined = false) {
   if (a.chunks == 0)
     return;
-  if (a.headDim == 128)
-    chunkLoads<128><<<a.chunks, kWarps * 32>>>(a, sink);
+  if (a.headDim == 128 && pipelined)
+    chunkLoads<128, true><<<a.chunks, kWarps * 32>>>(a, sink);
+  else if (a.headDim == 128)
+    chunkLoads<128, false><<<a.chunks, kWarps * 32>>>(a, sink);
+  else if (pipelined)
+    chunkLoads<64, true><<<a.chunks, kWarps * 32>>>(a, sink);
   else
-    chunkLoads<64><<<a.chunks, kWarps * 32>>>(a, sink);
+    chunkLoads<64, false><<<a.chunks, kWarps * 32>>>(a, sink);
   CHECK_CUDA(cudaGetLastError());
 }
 
@@ -122,22 +129,24 @@ double streamReadBandwidth(size_t bytes) {
   return count * double(sizeof(uint4)) / seconds;
 }
 
-double chunkLoadSeconds(const cuda::DecodeAttentionArgs &args, int repeats) {
+double chunkLoadSeconds(const cuda::DecodeAttentionArgs &args, int repeats,
+                        bool pipelined) {
   uint32_t *sink = nullptr;
   CHECK_CUDA(cudaMalloc(&sink, std::max(1, args.chunks) * sizeof(uint32_t)));
-  launchChunkLoads(args, sink); // warm up
-  const double seconds =
-      secondsPerRepeat(repeats, [&] { launchChunkLoads(args, sink); });
+  launchChunkLoads(args, sink, pipelined); // warm up
+  const double seconds = secondsPerRepeat(
+      repeats, [&] { launchChunkLoads(args, sink, pipelined); });
   CHECK_CUDA(cudaFree(sink));
   return seconds;
 }
 
-uint32_t chunkLoadChecksum(const cuda::DecodeAttentionArgs &args) {
+uint32_t chunkLoadChecksum(const cuda::DecodeAttentionArgs &args,
+                           bool pipelined) {
   std::vector<uint32_t> sinks(std::max(1, args.chunks), 0);
   uint32_t *sink = nullptr;
   CHECK_CUDA(cudaMalloc(&sink, sinks.size() * sizeof(uint32_t)));
   CHECK_CUDA(cudaMemset(sink, 0, sinks.size() * sizeof(uint32_t)));
-  launchChunkLoads(args, sink);
+  launchChunkLoads(args, sink, pipelined);
   CHECK_CUDA(cudaMemcpy(sinks.data(), sink, sinks.size() * sizeof(uint32_t),
                         cudaMemcpyDeviceToHost));
   CHECK_CUDA(cudaFree(sink));

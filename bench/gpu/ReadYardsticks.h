@@ -25,14 +25,18 @@ namespace fairkv::bench {
 /// flat buffer of `bytes` (read only: one word per block is written).
 double streamReadBandwidth(size_t bytes);
 
-/// Seconds per launch of `chunkLoads` over `args`'s chunk table.
-double chunkLoadSeconds(const cuda::DecodeAttentionArgs &args, int repeats);
+/// Seconds per launch of the loads-only kernel over `args`'s chunk table;
+/// `pipelined`: each warp issues its next batch's loads before it uses the
+/// current one (as DecodeSplitKernel::OnlinePipelined).
+double chunkLoadSeconds(const cuda::DecodeAttentionArgs &args, int repeats,
+                        bool pipelined = false);
 
 /// Runs the loads-only kernel once over `args` (bf16 or fp16 K and V,
 /// head_dim 64 or 128, an exact chunk table: no decodeStart) and returns
 /// the XOR of every 32-bit word it read, which covers each K and V word of
 /// the chunks exactly once (the check that it reads what attention reads).
-uint32_t chunkLoadChecksum(const cuda::DecodeAttentionArgs &args);
+uint32_t chunkLoadChecksum(const cuda::DecodeAttentionArgs &args,
+                           bool pipelined = false);
 
 } // namespace fairkv::bench
 

@@ -1,7 +1,8 @@
 //===- DecodeAttention.cu - Compressed variable-length decode attention ---===//
 //
 // Two split kernels (DecodeSplitKernel), one block of kWarps warps per
-// chunk each; the online one is described where it is defined. The
+// chunk each; the online one (and its pipelined form, which only the GPU
+// bench runs so far) is described where it is defined. The
 // three-pass kernel: warp w takes tokens w, w + kWarps, ...; lane l holds
 // dims [4l, 4l + 4) of every query of the group, so a warp reads one
 // 256-byte K (then V) row per token, coalesced. Pass 1 scores the chunk's
@@ -218,7 +219,9 @@ __device__ __forceinline__ void toFloat8(const uint4 &raw, float (&dst)[8]) {
 // running max and sum per head (the scores never go to shared memory);
 // each of the block's kWarps x Rows row slots keeps its own state, and the
 // block merges them at the end into the same partial result as above.
-template <int HeadDim, int Group, typename T>
+// Pipelined: a warp's next batch is loaded before it computes on this one,
+// so its loads overlap the math instead of following it.
+template <int HeadDim, int Group, typename T, bool Pipelined>
 __global__ void __launch_bounds__(kWarps * 32)
     decodeSplitOnline(DecodeAttentionArgs a) {
   using Layout = OnlineLayout<HeadDim>;
@@ -252,9 +255,13 @@ __global__ void __launch_bounds__(kWarps * 32)
   const T *kRows = keys + begin * HeadDim + dim0;
   const T *vRows = values + begin * HeadDim + dim0;
   // t0 is the same for the whole warp, so every lane reaches the shuffles.
-  for (int t0 = warp * BatchTokens; t0 < count; t0 += kWarps * BatchTokens) {
-    uint4 kRaw[Unroll], vRaw[Unroll];
-    loadKvBatch<HeadDim>(kRows, vRows, t0, row, count, kRaw, vRaw);
+  constexpr int Step = kWarps * BatchTokens;
+  KvBatches<HeadDim, T, Pipelined> batches(kRows, vRows, warp * BatchTokens,
+                                           row, count, Step);
+  const uint4(&kRaw)[Unroll] = batches.k;
+  const uint4(&vRaw)[Unroll] = batches.v;
+  for (int t0 = warp * BatchTokens; t0 < count; t0 += Step) {
+    batches.next(t0);
     float score[Unroll][Group];
 #pragma unroll
     for (int u = 0; u < Unroll; ++u) {
@@ -419,13 +426,21 @@ cudaError_t launchDecodeAttention(const DecodeAttentionArgs &args,
   if (args.chunks == 0)
     return cudaSuccess;
   const dim3 grid(args.chunks), block(kWarps * 32);
-  const bool online = splitKernel(args) == DecodeSplitKernel::Online;
+  const DecodeSplitKernel kernel = splitKernel(args);
+  const bool online = kernel == DecodeSplitKernel::Online;
+  const bool pipelined = kernel == DecodeSplitKernel::OnlinePipelined;
 #define FAIRKV_SPLIT(D, G)                                                     \
   case G:                                                                      \
-    if (online && args.halfKV)                                                 \
-      decodeSplitOnline<D, G, __half><<<grid, block, 0, stream>>>(args);       \
+    if (pipelined && args.halfKV)                                              \
+      decodeSplitOnline<D, G, __half, true><<<grid, block, 0, stream>>>(args); \
+    else if (pipelined)                                                        \
+      decodeSplitOnline<D, G, __nv_bfloat16, true>                             \
+          <<<grid, block, 0, stream>>>(args);                                  \
+    else if (online && args.halfKV)                                            \
+      decodeSplitOnline<D, G, __half, false><<<grid, block, 0, stream>>>(args);\
     else if (online)                                                           \
-      decodeSplitOnline<D, G, __nv_bfloat16><<<grid, block, 0, stream>>>(args);\
+      decodeSplitOnline<D, G, __nv_bfloat16, false>                            \
+          <<<grid, block, 0, stream>>>(args);                                  \
     else if (args.halfKV)                                                      \
       decodeSplit<D, G, __half><<<grid, block, 0, stream>>>(args);             \
     else                                                                       \

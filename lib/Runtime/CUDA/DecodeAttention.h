@@ -33,6 +33,10 @@ enum class DecodeSplitKernel {
   /// A lane holds 8 dims (one 16-byte load), a warp 2 or 4 rows at once;
   /// K and V are read together in one pass with a running softmax.
   Online,
+  /// Online, with each warp's next batch of K and V loaded before it
+  /// computes on the current one (twice the loads in flight, more
+  /// registers). Measured by fairkv-bench-gpu; Auto does not choose it.
+  OnlinePipelined,
 };
 
 /// Measured by fairkv-bench-gpu on an H100 and an H200 (bench/RESULTS.md):

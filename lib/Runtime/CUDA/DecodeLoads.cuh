@@ -44,6 +44,37 @@ loadKvBatch(const T *kRows, const T *vRows, int t0, int row, int count,
   }
 }
 
+/// A warp's batches of a chunk, at t0 = its first, first + step, ...: `k`
+/// and `v` hold the batch at t0 after next(t0). Pipelined, the batch after
+/// it is already loading meanwhile (twice the registers, the loads
+/// overlapping the math on the current batch).
+template <int HeadDim, typename T, bool Pipelined> struct KvBatches {
+  static constexpr int Unroll = OnlineLayout<HeadDim>::Unroll;
+  const T *kRows, *vRows;
+  int row, count, step;
+  uint4 k[Unroll], v[Unroll], kNext[Unroll], vNext[Unroll];
+
+  __device__ __forceinline__ KvBatches(const T *kRows, const T *vRows,
+                                       int first, int row, int count,
+                                       int step)
+      : kRows(kRows), vRows(vRows), row(row), count(count), step(step) {
+    if constexpr (Pipelined)
+      loadKvBatch<HeadDim>(kRows, vRows, first, row, count, kNext, vNext);
+  }
+  __device__ __forceinline__ void next(int t0) {
+    if constexpr (Pipelined) {
+#pragma unroll
+      for (int u = 0; u < Unroll; ++u) {
+        k[u] = kNext[u];
+        v[u] = vNext[u];
+      }
+      loadKvBatch<HeadDim>(kRows, vRows, t0 + step, row, count, kNext, vNext);
+    } else {
+      loadKvBatch<HeadDim>(kRows, vRows, t0, row, count, k, v);
+    }
+  }
+};
+
 } // namespace fairkv::cuda
 
 #endif // FAIRKV_RUNTIME_CUDA_DECODELOADS_CUH
