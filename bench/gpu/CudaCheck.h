@@ -3,6 +3,7 @@
 #ifndef FAIRKV_BENCH_GPU_CUDACHECK_H
 #define FAIRKV_BENCH_GPU_CUDACHECK_H
 
+#include <cublas_api.h>
 #include <cuda_runtime.h>
 
 #include <cstdio>
@@ -16,6 +17,17 @@
     if (err_ != cudaSuccess) {                                                 \
       std::fprintf(stderr, "CUDA error: %s at %s:%d: %s\n", #call, __FILE__,   \
                    __LINE__, cudaGetErrorString(err_));                        \
+      std::exit(2);                                                            \
+    }                                                                          \
+  } while (0)
+
+/// The same for a cuBLAS or cuBLASLt call.
+#define CHECK_BLAS(call)                                                       \
+  do {                                                                         \
+    cublasStatus_t s_ = (call);                                                \
+    if (s_ != CUBLAS_STATUS_SUCCESS) {                                         \
+      std::fprintf(stderr, "cuBLAS error: %s at %s:%d: %d\n", #call,          \
+                   __FILE__, __LINE__, static_cast<int>(s_));                  \
       std::exit(2);                                                            \
     }                                                                          \
   } while (0)

@@ -20,17 +20,6 @@
 namespace fairkv::bench {
 namespace {
 
-/// A failed cuBLAS call ends the bench, like a CUDA one.
-#define CHECK_BLAS(call)                                                       \
-  do {                                                                         \
-    cublasStatus_t s_ = (call);                                                \
-    if (s_ != CUBLAS_STATUS_SUCCESS) {                                         \
-      std::fprintf(stderr, "cuBLAS error: %s at %s:%d: %d\n", #call,          \
-                   __FILE__, __LINE__, static_cast<int>(s_));                  \
-      std::exit(2);                                                            \
-    }                                                                          \
-  } while (0)
-
 struct Shape {
   const char *name;
   int m, n, k;

@@ -333,19 +333,18 @@ void attendOne(const float *q, int64_t d, int64_t count, int64_t first,
 }
 
 /// Times one runtime op into ctx->opTimes (fairkv_rt_options.op_times):
-/// attention always (fairkv_rt_ctx_stats reports it), every other op when
-/// asked. On a GPU the time is the device stream's between two events,
+/// when asked, or `always` (attention: fairkv_rt_ctx_stats reports it). On a GPU the time is the device stream's between two events,
 /// settled later, so the host does not wait; on the CPU it is the clock's.
 /// An op run by another op (the CPU's fused projection reduces through
 /// all_reduce) counts in the outer one only.
 class OpScope {
 public:
   OpScope(fairkv_rt_ctx *ctx, const char *op,
-          std::initializer_list<const Tensor *> weights = {})
+          std::initializer_list<const Tensor *> weights = {},
+          bool always = false)
       : ctx_(ctx), op_(op), prefill_(ctx->seq > 1) {
     active_ = ctx->opDepth++ == 0 &&
-              (ctx->session->options.op_times ||
-               std::strcmp(op, "attention") == 0);
+              (always || ctx->session->options.op_times);
     if (!active_)
       return;
     fairkv_rt_ctx::OpTotals &t = ctx->opTimes[op];
@@ -600,7 +599,7 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_attention(
     fairkv_rt_tensor *v, int64_t layer, int64_t numHeads,
     const int64_t *kvHeads, const int64_t *budgets, int64_t head,
     int64_t budget, int64_t n, const int64_t *devices, const double *shares) {
-  OpScope timed(ctx, "attention");
+  OpScope timed(ctx, "attention", {}, /*always=*/true);
   Split sp = split(head, budget, n, devices, shares);
   std::vector<int64_t> rows = myRows(ctx, sp, ctx->batch, "attention");
   const int64_t b = q->dim(0), s = q->dim(1), nq = q->dim(2), d = q->dim(3);
