@@ -18,13 +18,15 @@
 #     devices on the one GPU), fed the CPU run's tokens so every step's
 #     logits compare, also with projections fused with their all_reduce
 #     (--overlap-chunks), and every model family of the Hugging Face
-#     fixtures (G = 1 and fairkv G = 2); built beforehand by
+#     fixtures (G = 1 and fairkv G = 2); and decode steps replayed from CUDA
+#     graphs (--cuda-graphs) against a normal run's, bit for bit; built by
 #     scripts/gpu-programs.sh into build/gpu-programs (skipped, saying so,
 #     when absent);
 #  5. fairkv-bench-device-times: every device of G = 8 tp and fairkv
 #     programs alone (per-device compiled step times, the predicted 8-GPU
 #     ratio, the planner's error) and the unsharded program's weights + KV
-#     reads per step against the copy bandwidth of 2 (programs compiled by
+#     reads per step against the copy bandwidth of 2, with every op timed
+#     and with CUDA graphs (programs compiled by
 #     gpu-prepare.sh; skipped, saying so, when absent);
 #  6. where this machine has Nsight Compute (ncu), the decode-attention
 #     kernels and their loads alone (fairkv-bench-gpu --profile-attention)
@@ -214,6 +216,36 @@ elif wants programs; then
     echo "  --op-times, on-fairkv-3: TOKENS DIFFER from a normal run"
     programs_failed=1
   fi
+  # --cuda-graphs: each decode step after the second replayed from one CUDA
+  # graph per batch gives a normal run's tokens and logits, bit for bit: one
+  # device (the graphs need it, or NCCL), compression off and on, fp16, two
+  # batches (the first's graph goes, the second's is captured), NCCL with
+  # the fused projections' communication stream, every op timed.
+  graph_run=0
+  for run in "off-g1" "on-g1" "on-g1 --storage fp16" "on-g1 --batch-size 4" \
+      "off-g1-fused --collectives nccl" "on-g1-fused --collectives nccl" \
+      "on-g1 --op-times"; do
+    set -- $run
+    p=$1
+    shift
+    graph_run=$((graph_run + 1))
+    base="$runs/graphs-$graph_run"
+    if ! "$programs/$p" "${args[@]}" "$@" --quiet --max-new-tokens 12 \
+        --dump-logits "$base.eager.logits" > "$base.eager.tokens" 2> "$base.eager.err"; then
+      echo "  --cuda-graphs, $run: the normal run failed: $(tail -1 "$base.eager.err")"
+      programs_failed=1
+      continue
+    fi
+    if "$programs/$p" "${args[@]}" "$@" --quiet --max-new-tokens 12 --cuda-graphs \
+        --dump-logits "$base.graphs.logits" > "$base.graphs.tokens" 2> "$base.graphs.err" &&
+        [ -s "$base.graphs.tokens" ] && cmp -s "$base.eager.tokens" "$base.graphs.tokens" &&
+        cmp -s "$base.eager.logits" "$base.graphs.logits"; then
+      echo "  --cuda-graphs, $run: a normal run's tokens and logits, bit for bit"
+    else
+      echo "  --cuda-graphs, $run: DIFFERS from a normal run or failed: $(tail -1 "$base.graphs.err")"
+      programs_failed=1
+    fi
+  done
   if [ $programs_failed = 0 ]; then
     echo "compiled programs on the CUDA backend: PASS"
   else

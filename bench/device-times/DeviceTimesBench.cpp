@@ -11,7 +11,9 @@
 // model, too: its decode step's time against the bytes a step reads
 // (every weight but the embedding table, and the KV held), as a bandwidth
 // and a share of the copy bandwidth (--copy-gbps, read + write; on the
-// CPU measured here with memcpy when not given). Writes its section of
+// CPU measured here with memcpy when not given), with every op timed
+// (--op-times: where the step goes) and, on a GPU, again with its decode
+// steps replayed from a CUDA graph (--cuda-graphs). Writes its section of
 // bench/RESULTS.md.
 //
 // On the CPU the model is the llama-3-8b attention (32 query / 8 KV heads
@@ -392,12 +394,35 @@ int main(int argc, char **argv) {
     if (!fastestOps.empty())
       unshardedOps << "\nBatch " << batch << ", the fastest run's ops:\n\n```\n"
                    << fastestOps << "```\n";
+    // On a GPU, the same program with its decode steps replayed from a
+    // CUDA graph (--cuda-graphs), untimed per op.
+    double graphStep = INFINITY;
+    std::string graphFailure;
+    for (int64_t r = 0; cuda && unshardedFailure.empty() && r < repeats &&
+                        graphFailure.empty();
+         ++r) {
+      std::cerr << kTool << ": unsharded with CUDA graphs, batch " << batch
+                << " (run " << r + 1 << " of " << repeats << ")..."
+                << std::endl;
+      DeviceReport report;
+      graphFailure =
+          runAlone((work / "prog-unsharded").string(), weights, backend, 1,
+                   batch, promptLen, newTokens, report, nullptr,
+                   " --cuda-graphs");
+      if (graphFailure.empty())
+        graphStep = std::min(graphStep, report.seconds[0]);
+    }
+    if (!graphFailure.empty()) {
+      std::cerr << kTool << ": batch " << batch << ", unsharded with CUDA "
+                << "graphs: " << graphFailure << "\n";
+      ++failures;
+    }
     if (!unshardedFailure.empty()) {
       std::cerr << kTool << ": batch " << batch << ", unsharded: "
                 << unshardedFailure << "\n";
       unsharded << "| " << batch << " | "
                 << unshardedFailure.substr(0, unshardedFailure.find('\n'))
-                << " | | | | |\n";
+                << " | | | | |" << (cuda ? " | | |" : "") << "\n";
       ++failures;
     } else {
       // Weights and KV in the storage type (bf16) on the GPU, fp32 on the
@@ -410,19 +435,38 @@ int main(int argc, char **argv) {
           unshardedTokens - segments * (newTokens - 2) / 2.0;
       const double kvBytes = meanTokens * 2 * model.headDim * element;
       const double weightBytes = weightBytesPerStep(model, element);
-      const double perSecond = (kvBytes + weightBytes) / unshardedStep;
+      // A step time's read rate and share of the copy bandwidth, as cells.
+      auto rate = [&](double step) {
+        const double perSecond = (kvBytes + weightBytes) / step;
+        return formatNumber("%.0f", perSecond / 1e9) + " | " +
+               (copyBytesPerSecond > 0
+                    ? formatNumber("%.0f%%",
+                                   100 * perSecond / copyBytesPerSecond)
+                    : std::string("copy bandwidth not given"));
+      };
       unsharded << "| " << batch << " | "
                 << formatNumber("%.2f", unshardedStep * 1e3) << " | "
                 << formatNumber("%.3f", weightBytes / 1e9) << " | "
                 << formatNumber("%.3f", kvBytes / 1e9) << " | "
-                << formatNumber("%.0f", perSecond / 1e9) << " | "
-                << (copyBytesPerSecond > 0
-                        ? formatNumber("%.0f%%",
-                                       100 * perSecond / copyBytesPerSecond)
-                        : std::string("copy bandwidth not given"))
-                << " |\n";
+                << rate(unshardedStep) << " |";
+      if (cuda)
+        unsharded << " "
+                  << (graphFailure.empty()
+                          ? formatNumber("%.2f", graphStep * 1e3) + " | " +
+                                rate(graphStep)
+                          : graphFailure.substr(0, graphFailure.find('\n')) +
+                                " | |")
+                  << " |";
+      unsharded << "\n";
       std::cerr << kTool << ": batch " << batch << ": unsharded step reads "
-                << perSecond / 1e9 << " GB/s" << std::endl;
+                << (kvBytes + weightBytes) / unshardedStep / 1e9 << " GB/s"
+                << (cuda && graphFailure.empty()
+                        ? ", " +
+                              formatNumber("%.0f", (kvBytes + weightBytes) /
+                                                       graphStep / 1e9) +
+                              " GB/s with CUDA graphs"
+                        : std::string())
+                << std::endl;
     }
     for (size_t i = 0; i < strategies.size() && failure.empty(); ++i) {
       const std::string program = (work / ("prog-" + strategies[i])).string();
@@ -484,8 +528,14 @@ int main(int argc, char **argv) {
                    " GB/s, read + write (" + copySource + ")"
              : std::string("not given (--copy-gbps)"))
      << ".\n\n"
+     << (cuda ? "Every op timed (`--op-times`, events around each op), "
+                "then, in separate runs, untimed with each decode step after "
+                "the second replayed from a CUDA graph (`--cuda-graphs`).\n\n"
+              : "")
      << "| batch | decode step ms | weights GB | KV GB | read GB/s | of copy "
-        "|\n|---|---|---|---|---|---|\n"
+        "|"
+     << (cuda ? " CUDA graph step ms | read GB/s | of copy |" : "")
+     << "\n|---|---|---|---|---|---|" << (cuda ? "---|---|---|" : "") << "\n"
      << unsharded.str() << unshardedOps.str() << "\n";
   const std::string section = "device-times-" + backend;
   if (!fairkv::bench::writeSection(args.results, section, md.str()))

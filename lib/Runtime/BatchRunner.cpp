@@ -53,7 +53,8 @@ std::string fairkv::rt::runProgramStep(fairkv_rt_session *session, int64_t devic
         fairkv_rt_tensor_from_i64(ctx, ids.data(), batch, seq);
     fairkv_rt_tensor *posT =
         fairkv_rt_tensor_from_i64(ctx, positions.data(), batch, seq);
-    fairkv_rt_tensor *out = fairkv_program_step(ctx, g, idsT, posT);
+    fairkv_rt_tensor *out =
+        fairkv_rt_run_step(ctx, g, idsT, posT, fairkv_program_step);
     const int64_t *data = fairkv_rt_tensor_i64_data(out);
     if (!data || fairkv_rt_tensor_numel(out) != batch)
       fairkv_rt_fatal("the program returned no tokens");

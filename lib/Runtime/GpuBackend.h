@@ -22,6 +22,7 @@
 
 #include "Runtime.h"
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -121,10 +122,18 @@ public:
                                   Tensor *addend, int64_t blocks) = 0;
   virtual Tensor *allGather(fairkv_rt_ctx *ctx, Tensor *x, int64_t axis,
                             const std::string &key) = 0;
+  /// A decode step of an offline batch under fairkv_rt_options.cuda_graphs
+  /// (fairkv_rt_run_step): `step` runs the program's step on `ids` and
+  /// `positions`, [batch, 1] host tensors, and returns its tokens. The
+  /// first decode step after a new plan runs it as it is; the next is
+  /// captured as a CUDA graph and launched; later ones launch the graph
+  /// without calling `step`. The same tokens, logits and op times.
+  virtual Tensor *graphStep(fairkv_rt_ctx *ctx, Tensor *ids, Tensor *positions,
+                            const std::function<Tensor *()> &step) = 0;
 };
 
 /// Bumped whenever Backend or a structure it sees (Runtime.h) changes.
-constexpr int kPluginAbi = 5;
+constexpr int kPluginAbi = 6;
 
 /// The plugin's entry point (see openBackend in PluginLoader.h).
 constexpr const char *kPluginEntryName = "fairkv_rt_cuda_backend";

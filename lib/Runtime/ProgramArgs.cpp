@@ -119,6 +119,11 @@ void addOptions(CLI::App &app, ProgramArgs &a) {
                "kind of op takes per decode step, its share, the weights it "
                "reads and at what rate (on a GPU: the device's time between "
                "the op's start and end); the tokens are the same");
+  app.add_flag("--cuda-graphs", a.cudaGraphs,
+               "cuda backend: capture each device's decode step once per "
+               "batch as a CUDA graph and replay it, one launch a step "
+               "instead of every op's kernels; the tokens are the same (one "
+               "device, or --collectives nccl; not --serve)");
   app.add_flag("--quiet", a.quiet,
                "print only the generated tokens (and --log-level error)");
   app.add_option("--log-level", a.logLevel,
@@ -229,6 +234,9 @@ std::string check(ProgramArgs &a, bool duoSinkGiven) {
       return std::string("--time-devices times offline runs, not --serve");
     if (a.opTimes)
       return std::string("--op-times times offline runs, not --serve");
+    if (a.cudaGraphs)
+      return std::string("--cuda-graphs replays offline batches' steps, not "
+                         "--serve's (its batch changes every step)");
     if (!a.promptsFile.empty() || a.randomPrompts > 0 ||
         !a.textPrompts.empty() || !a.textPromptsFile.empty())
       return std::string("--serve takes its prompts from requests, not "

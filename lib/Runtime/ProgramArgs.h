@@ -27,7 +27,8 @@ struct ProgramArgs {
   /// -1 until resolved: the method's default (0.2 for adakv).
   double adakvAlpha = -1;
   uint64_t seed = 1;
-  bool quiet = false, useMpi = false, timeDevices = false, opTimes = false;
+  bool quiet = false, useMpi = false, timeDevices = false, opTimes = false,
+       cudaGraphs = false;
   /// error | warn | info (the default) | debug: what goes to stderr.
   std::string logLevel = "info";
   bool logs(const char *level) const {

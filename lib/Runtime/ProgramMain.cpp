@@ -243,6 +243,7 @@ static int runProgram(int argc, char **argv) {
   options.mpi_rank = rank;
   options.time_devices = a.timeDevices;
   options.op_times = a.opTimes;
+  options.cuda_graphs = a.cudaGraphs;
   options.storage = a.storage == "fp16" ? FAIRKV_RT_STORAGE_FP16
                                       : FAIRKV_RT_STORAGE_BF16;
   options.collectives = a.collectives == "nccl"

@@ -171,6 +171,7 @@ FAIRKV_RT_EXPORT void fairkv_rt_default_options(fairkv_rt_options *options) {
   options->sliding_window = 0;
   options->time_devices = 0;
   options->op_times = 0;
+  options->cuda_graphs = 0;
 }
 
 FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_create(
@@ -231,6 +232,15 @@ FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_create(
     return fail(FAIRKV_ERROR_INVALID_ARGUMENT,
                 "fp16 storage needs the CUDA backend (the CPU computes in "
                 "fp32)");
+  if (options->cuda_graphs && options->backend != FAIRKV_RT_BACKEND_CUDA)
+    return fail(FAIRKV_ERROR_INVALID_ARGUMENT,
+                "CUDA graphs need the CUDA backend");
+  if (options->cuda_graphs && options->devices > 1 &&
+      options->collectives != FAIRKV_RT_COLLECTIVES_NCCL)
+    return fail(FAIRKV_ERROR_INVALID_ARGUMENT,
+                "CUDA graphs of " + std::to_string(options->devices) +
+                    " devices need NCCL collectives: the rendezvous meets "
+                    "on the host, inside the step a graph would replay");
   if (options->mpi_rank >= 0) {
     int64_t rank = 0, size = 0;
     if (std::string error = fairkv::rt::mpi::world(&rank, &size);
@@ -308,6 +318,18 @@ FAIRKV_RT_EXPORT void fairkv_rt_step_begin(fairkv_rt_ctx *ctx, int64_t batch,
     ++ctx->decodeSteps;
   if (ctx->session->turns)
     ctx->session->turns->take(ctx->device);
+}
+
+FAIRKV_RT_EXPORT fairkv_rt_tensor *
+fairkv_rt_run_step(fairkv_rt_ctx *ctx, int64_t device, fairkv_rt_tensor *ids,
+                   fairkv_rt_tensor *positions, fairkv_rt_step_fn step) {
+  // Continuous batching changes a step's rows between steps, and with them
+  // the decode plans a graph would replay.
+  if (!ctx->gpu || !ctx->session->options.cuda_graphs || ctx->seq != 1 ||
+      ctx->session->continuous)
+    return step(ctx, device, ids, positions);
+  return fairkv::rt::gpu::backend().graphStep(
+      ctx, ids, positions, [&] { return step(ctx, device, ids, positions); });
 }
 
 FAIRKV_RT_EXPORT void fairkv_rt_ctx_busy_seconds(const fairkv_rt_ctx *ctx,

@@ -251,6 +251,173 @@ TEST(CudaBackend, Fp16StorageNeedsTheCudaBackend) {
             std::string::npos);
 }
 
+/// A one-layer model's step through the runtime's entry points (what a
+/// compiled program's step calls): embedding, q/k/v with rotary, attention
+/// with two KV heads' budgets, o_proj, the residual, lm_head and greedy
+/// sampling.
+namespace mini {
+constexpr int64_t kVocab = 96, kHidden = 128, kHeads = 4, kKvHeads = 2,
+                  kHeadDim = 64, kFfn = 128;
+fairkv_rt_tensor *weight(fairkv_rt_ctx *ctx, const char *name, int64_t rows,
+                         int64_t cols) {
+  const int64_t shape[] = {rows, cols};
+  return fairkv_rt_weight(ctx, name, -1, nullptr, 0, shape, 2);
+}
+fairkv_rt_tensor *step(fairkv_rt_ctx *ctx, int64_t, fairkv_rt_tensor *ids,
+                       fairkv_rt_tensor *positions) {
+  static const std::vector<double> invFreq = [] {
+    std::vector<double> f(kHeadDim / 2);
+    for (size_t i = 0; i < f.size(); ++i)
+      f[i] = 1.0 / std::pow(10000.0, 2.0 * i / kHeadDim);
+    return f;
+  }();
+  static const int64_t kvHeads[] = {0, 1}, budgets[] = {6, 9};
+  fairkv_rt_tensor *x = fairkv_rt_embedding(
+      ctx, ids, weight(ctx, "model.embed_tokens.weight", kVocab, kHidden));
+  auto project = [&](const char *name, int64_t heads) {
+    fairkv_rt_tensor *w = weight(ctx, name, heads * kHeadDim, kHidden);
+    return fairkv_rt_project_heads(ctx, x, w, nullptr, heads, kHeadDim);
+  };
+  fairkv_rt_tensor *q = fairkv_rt_rotary(
+      ctx, project("model.layers.0.self_attn.q_proj.weight", kHeads),
+      positions, invFreq.data(), 1.0, 0, 1.0, 10000.0);
+  fairkv_rt_tensor *k = fairkv_rt_rotary(
+      ctx, project("model.layers.0.self_attn.k_proj.weight", kKvHeads),
+      positions, invFreq.data(), 1.0, 0, 1.0, 10000.0);
+  fairkv_rt_tensor *v =
+      project("model.layers.0.self_attn.v_proj.weight", kKvHeads);
+  fairkv_rt_tensor *a = fairkv_rt_attention(ctx, q, k, v, 0, kKvHeads, kvHeads,
+                                            budgets, -1, -1, 0, nullptr,
+                                            nullptr);
+  fairkv_rt_tensor *o = fairkv_rt_out_proj(
+      ctx, a,
+      weight(ctx, "model.layers.0.self_attn.o_proj.weight", kHidden,
+             kHeads * kHeadDim));
+  fairkv_rt_tensor *h = fairkv_rt_add(ctx, x, o);
+  return fairkv_rt_greedy_sample(
+      ctx, fairkv_rt_lm_head(ctx, h, weight(ctx, "lm_head.weight", kVocab,
+                                            kHidden)));
+}
+} // namespace mini
+
+/// What a session's whole decode of one batch gave: every step's tokens
+/// and logits, the KV tokens held, decode attention's seconds and calls.
+struct Decode {
+  std::vector<std::vector<int64_t>> tokens;
+  std::vector<std::vector<float>> logits;
+  int64_t kvTokens = 0, attentionCalls = 0, decodeSteps = 0;
+  double attentionSeconds = 0;
+};
+
+Decode decodeBatch(const std::string &path, bool graphs, bool opTimes,
+                   int steps) {
+  Decode d;
+  fairkv_rt_options o = cudaOptions();
+  o.snapkv_window = 4;
+  o.max_new_tokens = steps;
+  o.cuda_graphs = graphs;
+  o.op_times = opTimes;
+  fairkv_rt_session *session = nullptr;
+  if (fairkv_rt_session_create(path.c_str(), &o, &session) != FAIRKV_OK) {
+    ADD_FAILURE() << fairkv_rt_last_error();
+    return d;
+  }
+  const std::vector<std::vector<int64_t>> prompts = {
+      {5, 17, 3, 88, 41, 2, 9, 60, 33, 12, 7, 71},
+      {90, 4, 26, 11, 58, 3, 19},
+      {8, 8, 45, 67, 1, 30, 95, 23, 14, 50}};
+  const int64_t b = 3, S = 12;
+  const int64_t lengths[] = {12, 7, 10};
+  fairkv_rt_session_begin_batch(session, lengths, b);
+  fairkv_rt_ctx *ctx = fairkv_rt_session_device(session, 0);
+  std::vector<int64_t> ids(b * S, 0), positions(b * S, 0);
+  for (int64_t i = 0; i < b; ++i)
+    for (int64_t t = 0; t < lengths[i]; ++t) {
+      ids[i * S + S - lengths[i] + t] = prompts[i][t];
+      positions[i * S + S - lengths[i] + t] = t;
+    }
+  for (int step = 0; step < steps; ++step) {
+    const int64_t seq = step == 0 ? S : 1;
+    fairkv_rt_step_begin(ctx, b, seq);
+    fairkv_rt_tensor *out = fairkv_rt_run_step(
+        ctx, 0, fairkv_rt_tensor_from_i64(ctx, ids.data(), b, seq),
+        fairkv_rt_tensor_from_i64(ctx, positions.data(), b, seq), mini::step);
+    const int64_t *tokens = fairkv_rt_tensor_i64_data(out);
+    d.tokens.emplace_back(tokens, tokens + b);
+    int64_t count = 0;
+    const float *logits = fairkv_rt_ctx_last_logits(ctx, &count);
+    d.logits.emplace_back(logits, logits + count);
+    fairkv_rt_step_end(ctx);
+    ids = d.tokens.back();
+    positions.clear();
+    for (int64_t i = 0; i < b; ++i)
+      positions.push_back(lengths[i] + step);
+  }
+  double prefill = 0;
+  int64_t bytes = 0;
+  fairkv_rt_ctx_stats(ctx, &prefill, &d.attentionSeconds, &d.kvTokens, &bytes);
+  std::vector<fairkv_rt_op_time> ops(16);
+  const int64_t n = fairkv_rt_ctx_op_times(ctx, ops.data(), 16, &d.decodeSteps);
+  for (int64_t i = 0; i < n && i < 16; ++i)
+    if (std::string(ops[i].name) == "attention")
+      d.attentionCalls = ops[i].decode_calls;
+  fairkv_rt_session_destroy(session);
+  return d;
+}
+
+TEST(CudaBackend, GraphStepsGiveTheEagerStepsResults) {
+  int64_t count = 0;
+  if (fairkv_rt_cuda_device_count(&count) != FAIRKV_OK || count == 0)
+    GTEST_SKIP() << "no CUDA device: " << fairkv_rt_last_error();
+  std::string path = uniqueTempPath("graph-steps.safetensors");
+  ASSERT_EQ(fairkv_rt_write_random_weights(
+                path.c_str(), 1, mini::kHidden, mini::kHeads, mini::kKvHeads,
+                mini::kHeadDim, mini::kFfn, mini::kVocab, 7, "f32"),
+            FAIRKV_OK)
+      << fairkv_rt_last_error();
+  // A prefill, the decode step that plans, the captured one and 5 replays.
+  const int steps = 8;
+  const Decode eager = decodeBatch(path, false, false, steps);
+  for (bool opTimes : {false, true}) {
+    const Decode graphs = decodeBatch(path, true, opTimes, steps);
+    ASSERT_EQ(graphs.tokens.size(), size_t(steps));
+    for (int t = 0; t < steps; ++t) {
+      EXPECT_EQ(graphs.tokens[t], eager.tokens[t]) << "step " << t;
+      EXPECT_EQ(graphs.logits[t], eager.logits[t]) << "step " << t;
+    }
+    EXPECT_EQ(graphs.kvTokens, eager.kvTokens);
+    EXPECT_EQ(graphs.decodeSteps, steps - 1);
+    EXPECT_EQ(graphs.attentionCalls, steps - 1);
+    EXPECT_GT(graphs.attentionSeconds, 0);
+    std::printf("CUDA graphs%s: %d steps (5 replayed) give the eager steps' "
+                "tokens and logits; decode attention %.2e s over %lld calls\n",
+                opTimes ? " with every op timed" : "", steps,
+                graphs.attentionSeconds,
+                static_cast<long long>(graphs.attentionCalls));
+  }
+}
+
+TEST(CudaBackend, GraphsNeedTheCudaBackendAndOneDeviceOrNccl) {
+  std::string path = weightFile();
+  fairkv_rt_options o;
+  fairkv_rt_default_options(&o);
+  o.cuda_graphs = 1;
+  fairkv_rt_session *session = nullptr;
+  EXPECT_EQ(fairkv_rt_session_create(path.c_str(), &o, &session),
+            FAIRKV_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(std::string(fairkv_rt_last_error()),
+            "CUDA graphs need the CUDA backend");
+  o = cudaOptions();
+  o.cuda_graphs = 1;
+  o.devices = 2;
+  EXPECT_EQ(fairkv_rt_session_create(path.c_str(), &o, &session),
+            FAIRKV_ERROR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(fairkv_rt_last_error()).find("need NCCL collectives"),
+            std::string::npos)
+      << fairkv_rt_last_error();
+  EXPECT_EQ(session, nullptr);
+}
+
 TEST(CudaBackend, UnavailableWithoutAGpuIsAnError) {
   int64_t count = 0;
   if (fairkv_rt_cuda_device_count(&count) == FAIRKV_OK)

@@ -118,6 +118,14 @@ typedef struct fairkv_rt_options {
   /// CPU by the clock; attention is always timed (fairkv_rt_ctx_stats).
   /// The results are those of a normal run.
   int64_t op_times;
+  /// Nonzero (CUDA backend; one device, or NCCL collectives): each device's
+  /// decode steps of an offline batch (fairkv_rt_run_step) are captured
+  /// once as a CUDA graph and replayed, one launch a step instead of the
+  /// host issuing every op's work. The first decode step runs as it is
+  /// (it plans the batch's decode), the second is captured. The results
+  /// are those of a normal run. Continuous batching runs its steps as
+  /// they are.
+  int64_t cuda_graphs;
 } fairkv_rt_options;
 
 #define FAIRKV_RT_BACKEND_CPU 0
@@ -227,6 +235,20 @@ void fairkv_rt_ctx_synchronize(fairkv_rt_ctx *ctx);
 /// fills the cache; with Ada-KV that is a collective of all devices (they
 /// exchange their heads' scores), so every device must call it.
 void fairkv_rt_step_end(fairkv_rt_ctx *ctx);
+/// A compiled program's step (fairkv_program_step): the tokens it samples
+/// for [batch, seq] token ids and positions.
+typedef fairkv_rt_tensor *(*fairkv_rt_step_fn)(fairkv_rt_ctx *ctx,
+                                               int64_t device,
+                                               fairkv_rt_tensor *ids,
+                                               fairkv_rt_tensor *positions);
+/// Runs `step` on this device between fairkv_rt_step_begin and
+/// fairkv_rt_step_end and returns its tokens: a call of `step`, or, under
+/// fairkv_rt_options.cuda_graphs, a decode step replayed from its CUDA
+/// graph (the same tokens and logits).
+fairkv_rt_tensor *fairkv_rt_run_step(fairkv_rt_ctx *ctx, int64_t device,
+                                     fairkv_rt_tensor *ids,
+                                     fairkv_rt_tensor *positions,
+                                     fairkv_rt_step_fn step);
 /// A [rows, cols] int64 tensor (token ids, positions) for this step.
 fairkv_rt_tensor *fairkv_rt_tensor_from_i64(fairkv_rt_ctx *ctx,
                                             const int64_t *data, int64_t rows,

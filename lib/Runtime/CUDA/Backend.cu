@@ -16,6 +16,9 @@
 // and the step number live on the device, so a decode step appends,
 // attends and advances with launches only, uploading nothing; index lists
 // that stay the same for a batch (replicas' rows) are uploaded once, too.
+// That is what lets a decode step be captured as a CUDA graph and replayed
+// (graphStep, StepGraph.h): what an op does on the host besides launching
+// is repeated by a hook it registers while the step is captured.
 //
 //===----------------------------------------------------------------------===//
 
@@ -25,6 +28,7 @@
 #include "ModelKernels.h"
 #include "PrefillAttention.h"
 #include "PrefillSelect.h"
+#include "StepGraph.h"
 
 #include <nccl.h>
 
@@ -110,6 +114,9 @@ struct fairkv::rt::GpuDevice {
     cudaEvent_t begin, end;
     const char *op;
     bool prefill;
+    /// A step graph's events (StepGraph::event), recorded again by each
+    /// launch: the graph keeps them.
+    bool graphs = false;
   };
   std::vector<TimedCall> timed;
   /// The begin mark of the op being timed.
@@ -118,6 +125,23 @@ struct fairkv::rt::GpuDevice {
   /// Rotary frequency tables on the device, by the program's table (a
   /// constant of the compiled program, so its address is its identity).
   std::map<const double *, float *> ropeTables;
+
+  /// CUDA graphs (fairkv_rt_options.cuda_graphs, StepGraph.h): the graph
+  /// being captured, the one replayed, whether the batch's decode plans
+  /// are made (a decode step ran since the last new plan: the next one can
+  /// be captured), and, during the step that made them, the sizes of the
+  /// buffers the step asked for.
+  std::shared_ptr<gpu::StepGraph> capture, stepGraph;
+  bool decodePlanned = false;
+  std::vector<size_t> *sizing = nullptr;
+  std::vector<size_t> plannedSizes;
+  /// Something a captured step cannot do (upload host data, plan): fatal,
+  /// naming it, while capturing.
+  void notWhileCapturing(const char *what) const {
+    if (capture)
+      fatal(std::string("CUDA graph of a decode step: ") + what +
+            " while capturing (run without --cuda-graphs)");
+  }
 
   cudaEvent_t timingEvent() {
     if (idleTimingEvents.empty()) {
@@ -140,6 +164,8 @@ struct fairkv::rt::GpuDevice {
         fatal(std::string("CUDA: timing ") + t.op + ": " +
               cudaGetErrorString(err));
       totals[t.op].seconds[t.prefill ? 0 : 1] += ms * 1e-3;
+      if (t.graphs)
+        continue;
       idleTimingEvents.push_back(t.begin);
       idleTimingEvents.push_back(t.end);
     }
@@ -156,6 +182,7 @@ struct fairkv::rt::GpuDevice {
   std::vector<void *> batchMemory;
 
   void *batchBuffer(size_t bytes) {
+    notWhileCapturing("batch memory");
     void *p = nullptr;
     if (cudaError_t e = cudaMallocAsync(&p, std::max<size_t>(bytes, 16), stream);
         e != cudaSuccess)
@@ -167,6 +194,9 @@ struct fairkv::rt::GpuDevice {
   void dropCaches() {
     cudaSetDevice(gpu);
     cudaStreamSynchronize(stream);
+    // The graph launches at the caches' addresses: it goes first.
+    stepGraph.reset();
+    decodePlanned = false;
     for (auto &[key, c] : caches) {
       cudaFree(c.keys);
       cudaFree(c.values);
@@ -256,7 +286,16 @@ cudaError_t deviceMalloc(void **p, size_t bytes) {
 std::shared_ptr<void> deviceBuffer(fairkv_rt_ctx *ctx, size_t bytes) {
   std::shared_ptr<GpuDevice> g = ctx->gpu;
   void *p = nullptr;
-  CU(cudaMallocAsync(&p, std::max<size_t>(bytes, 16), g->stream));
+  bytes = std::max<size_t>(bytes, 16);
+  if (std::shared_ptr<gpu::StepGraph> graph = g->capture) {
+    // A captured step's buffers are the graph's (StepGraph::allocate).
+    CU(graph->allocate(&p, bytes));
+    return std::shared_ptr<void>(
+        p, [graph, bytes](void *q) { graph->release(q, bytes); });
+  }
+  if (g->sizing)
+    g->sizing->push_back(bytes);
+  CU(cudaMallocAsync(&p, bytes, g->stream));
   return std::shared_ptr<void>(p, [g](void *q) {
     cudaSetDevice(g->gpu);
     cudaFreeAsync(q, g->stream);
@@ -278,6 +317,7 @@ Tensor *make(fairkv_rt_ctx *ctx, std::vector<int64_t> shape,
 /// The tensor's device data, uploading its host data on first use.
 template <typename T> T *data(fairkv_rt_ctx *ctx, Tensor *t) {
   if (!t->device) {
+    ctx->gpu->notWhileCapturing("a host tensor's upload");
     t->device = deviceBuffer(ctx, t->numel() * (t->isInt ? 8 : 4));
     if (t->isInt)
       CU(cudaMemcpyAsync(t->device.get(), t->i.data(), t->numel() * 8,
@@ -308,6 +348,7 @@ const void *weightData(fairkv_rt_ctx *ctx, Tensor *w, const char *op) {
 template <typename T>
 T *upload(fairkv_rt_ctx *ctx, const std::vector<T> &host,
           std::vector<std::shared_ptr<void>> &keep) {
+  ctx->gpu->notWhileCapturing("an upload");
   keep.push_back(deviceBuffer(ctx, host.size() * sizeof(T)));
   if (!host.empty())
     CU(cudaMemcpyAsync(keep.back().get(), host.data(), host.size() * sizeof(T),
@@ -354,7 +395,6 @@ const void *asStorage(fairkv_rt_ctx *ctx, Tensor *x) {
 void gemmStorage(fairkv_rt_ctx *ctx, const void *x, const void *w, float *y,
                  int64_t m, int64_t n, int64_t k, bool accumulate = false) {
   GpuDevice &g = *ctx->gpu;
-  CU(cublasSetStream(g.blas, g.stream));
   withStorage(g, [&](auto tag) {
     using T = decltype(tag);
     CU(gemm(g.blas, static_cast<const T *>(x), static_cast<const T *>(w), y,
@@ -570,6 +610,10 @@ void fillCall(fairkv_rt_ctx *ctx, int64_t layer,
 void planDecode(fairkv_rt_ctx *ctx, GpuDevice::CallCache &c, int64_t layer,
                 const std::vector<int64_t> &rows, int group, int d) {
   GpuDevice &g = *ctx->gpu;
+  g.notWhileCapturing("a new decode plan");
+  // A step graph launches the old plan's tables: it goes.
+  g.stepGraph.reset();
+  g.decodePlanned = false;
   GpuDevice::DecodePlan &plan = c.plan;
   for (GpuDevice::Segment *segment : plan.segments)
     segment->length += plan.steps;
@@ -704,6 +748,13 @@ public:
                           Tensor *addend, int64_t blocks) override;
   Tensor *allGather(fairkv_rt_ctx *ctx, Tensor *x, int64_t axis,
                     const std::string &key) override;
+  Tensor *graphStep(fairkv_rt_ctx *ctx, Tensor *ids, Tensor *positions,
+                    const std::function<Tensor *()> &step) override;
+
+private:
+  Tensor *captureStep(fairkv_rt_ctx *ctx, Tensor *ids, Tensor *positions,
+                      const std::function<Tensor *()> &step);
+  Tensor *replayStep(fairkv_rt_ctx *ctx, Tensor *ids, Tensor *positions);
 };
 
 } // namespace
@@ -767,7 +818,11 @@ std::string CudaBackend::start(fairkv_rt_session &session) {
         (e = cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold,
                                      &keepAll)) != cudaSuccess)
       return std::string("CUDA: ") + cudaGetErrorString(e);
+    // The handle's stream is the device's, set once: cublasSetStream puts
+    // cuBLAS back on its own workspace pool, which grows a workspace for
+    // every captured graph (--cuda-graphs); ours serves every GEMM.
     if (cublasCreate(&g->blas) != CUBLAS_STATUS_SUCCESS ||
+        cublasSetStream(g->blas, g->stream) != CUBLAS_STATUS_SUCCESS ||
         cublasSetWorkspace(g->blas, g->workspace, size_t(32) << 20) !=
             CUBLAS_STATUS_SUCCESS)
       return "cuBLAS did not start";
@@ -865,12 +920,31 @@ void CudaBackend::cacheStats(const fairkv_rt_ctx *ctx, int64_t *tokens,
 
 void CudaBackend::opBegin(fairkv_rt_ctx *ctx) {
   GpuDevice &g = dev(ctx);
+  if (g.capture) {
+    // An event record node: every launch records it again.
+    g.openBegin = g.capture->event();
+    CU(cudaEventRecordWithFlags(g.openBegin, g.stream,
+                                cudaEventRecordExternal));
+    return;
+  }
   g.openBegin = g.timingEvent();
   CU(cudaEventRecord(g.openBegin, g.stream));
 }
 
 void CudaBackend::opEnd(fairkv_rt_ctx *ctx, const char *op, bool prefill) {
   GpuDevice &g = dev(ctx);
+  if (g.capture) {
+    const cudaEvent_t end = g.capture->event();
+    CU(cudaEventRecordWithFlags(end, g.stream, cudaEventRecordExternal));
+    const GpuDevice::TimedCall call{g.openBegin, end, op, prefill, true};
+    g.timed.push_back(call);
+    // A replay's times are read at the next step, as an eager step's.
+    GpuDevice *device = &g;
+    g.capture->hooks.push_back(
+        [device, call](const auto &) { device->timed.push_back(call); });
+    g.openBegin = nullptr;
+    return;
+  }
   const cudaEvent_t end = g.timingEvent();
   CU(cudaEventRecord(end, g.stream));
   g.timed.push_back({g.openBegin, end, op, prefill});
@@ -929,11 +1003,19 @@ Tensor *CudaBackend::embedding(fairkv_rt_ctx *ctx, Tensor *ids,
                                    Tensor *table) {
   GpuDevice &g = dev(ctx);
   const int64_t vocab = table->dim(0), hidden = table->dim(1);
-  if (ids->hostValid)
-    for (int64_t id : ids->i)
-      if (id < 0 || id >= vocab)
-        fatal("embedding: token id " + std::to_string(id) +
-              " is outside the vocabulary of " + std::to_string(vocab));
+  auto checkIds = [vocab](const Tensor &t) {
+    if (t.hostValid)
+      for (int64_t id : t.i)
+        if (id < 0 || id >= vocab)
+          fatal("embedding: token id " + std::to_string(id) +
+                " is outside the vocabulary of " + std::to_string(vocab));
+  };
+  checkIds(*ids);
+  if (g.capture)
+    g.capture->hooks.push_back(
+        [checkIds](const std::shared_ptr<gpu::StepGraph> &graph) {
+          checkIds(*graph->replayIds);
+        });
   Tensor *out = make(ctx, {ids->dim(0), ids->dim(1), hidden});
   withStorage(g, [&](auto tag) {
     using T = decltype(tag);
@@ -994,21 +1076,32 @@ Tensor *CudaBackend::rotary(fairkv_rt_ctx *ctx, Tensor *x, Tensor *pos,
     fatal("rotary: positions " + pos->shapeString() + " do not match " +
           x->shapeString());
   if (dynamicMaxPositions > 0) {
-    if (!pos->hostValid)
+    auto checkPositions = [dynamicMaxPositions](const Tensor &t) {
+      for (int64_t position : t.i)
+        if (position >= dynamicMaxPositions)
+          fatal("rotary: position " + std::to_string(position) +
+                " reaches max_position_embeddings = " +
+                std::to_string(dynamicMaxPositions) +
+                ", where rope type 'dynamic' rescales its frequencies; the "
+                "CUDA backend does not yet (the CPU backend does)");
+    };
+    if (!pos->hostValid) {
+      g.notWhileCapturing("reading positions back");
       download(pos);
-    for (int64_t position : pos->i)
-      if (position >= dynamicMaxPositions)
-        fatal("rotary: position " + std::to_string(position) +
-              " reaches max_position_embeddings = " +
-              std::to_string(dynamicMaxPositions) +
-              ", where rope type 'dynamic' rescales its frequencies; the "
-              "CUDA backend does not yet (the CPU backend does)");
+    }
+    checkPositions(*pos);
+    if (g.capture)
+      g.capture->hooks.push_back(
+          [checkPositions](const std::shared_ptr<gpu::StepGraph> &graph) {
+            checkPositions(*graph->replayPositions);
+          });
   }
   if (!invFreq)
     fatal("rotary: no frequency table");
   const int half = static_cast<int>(x->dim(3) / 2);
   float *&table = g.ropeTables[invFreq];
   if (!table) {
+    g.notWhileCapturing("a rotary table's upload");
     std::vector<float> host(invFreq, invFreq + half);
     CU(cudaMalloc(&table, half * sizeof(float)));
     CU(cudaMemcpy(table, host.data(), half * sizeof(float),
@@ -1175,6 +1268,16 @@ Tensor *CudaBackend::attention(fairkv_rt_ctx *ctx, Tensor *q, Tensor *k,
     advanceStepKernel<<<1, 1, 0, g.stream>>>(plan.step);
     CU(cudaGetLastError());
     ++plan.steps;
+    if (g.capture) {
+      // A replay's step on the host: the same check, the same count.
+      GpuDevice::DecodePlan *p = &plan;
+      g.capture->hooks.push_back([p, layer](const auto &) {
+        if (p->steps == p->headroom)
+          fatal("attention: a request of layer " + std::to_string(layer) +
+                " decodes more tokens than the batch was sized for");
+        ++p->steps;
+      });
+    }
   }
   return out;
 }
@@ -1199,6 +1302,7 @@ void fuseGateAndUp(fairkv_rt_ctx *ctx, Tensor *wg, Tensor *wu, const char *op) {
   auto *gate = static_cast<char *>(const_cast<void *>(weightData(ctx, wg, op)));
   if (static_cast<const char *>(weightData(ctx, wu, op)) == gate + half)
     return;
+  g.notWhileCapturing("fusing weights");
   void *fused = nullptr;
   CU(deviceMalloc(&fused, 2 * half));
   CU(cudaMemcpyAsync(fused, gate, half, cudaMemcpyDeviceToDevice, g.stream));
@@ -1300,6 +1404,16 @@ Tensor *CudaBackend::greedySample(fairkv_rt_ctx *ctx, Tensor *logits) {
   // (32 MiB a step at batch 64 and Llama 3's vocabulary).
   ctx->lastLogits.clear();
   ctx->deviceLogits = {logits->device, last, b, vocab, s * vocab};
+  if (g.capture)
+    // After a replay the logits are in the graph's buffer, which the
+    // context's reference keeps.
+    g.capture->hooks.push_back(
+        [ctx, last, b, vocab, s](const std::shared_ptr<gpu::StepGraph> &graph) {
+          ctx->lastLogits.clear();
+          ctx->deviceLogits = {
+              std::shared_ptr<void>(graph, const_cast<float *>(last)), last,
+              b, vocab, s * vocab};
+        });
   return out;
 }
 
@@ -1548,6 +1662,136 @@ Tensor *CudaBackend::allGather(fairkv_rt_ctx *ctx, Tensor *x, int64_t axis,
     ctx->session->comm.leave(key, ctx->device);
   }
   return out;
+}
+
+namespace {
+
+/// Host data of a [batch, 1] input into `to`, a step graph's buffer.
+void copyInput(GpuDevice &g, const Tensor *t, int64_t *to, int64_t batch,
+               const char *what) {
+  if (!t->isInt || !t->hostValid || t->numel() != batch)
+    fatal(std::string("CUDA graph of a decode step: ") + what + " " +
+          t->shapeString() + " are not the batch's " + std::to_string(batch) +
+          " host values");
+  CU(cudaMemcpyAsync(to, t->i.data(), batch * sizeof(int64_t),
+                     cudaMemcpyHostToDevice, g.stream));
+}
+
+/// The context's op counts and collective counters, which a replay
+/// advances as the captured step did.
+using Counts = std::pair<std::map<std::string, std::pair<int64_t, double>>,
+                         std::map<std::string, int64_t>>;
+Counts hostCounts(const fairkv_rt_ctx *ctx) {
+  Counts c;
+  for (const auto &[op, t] : ctx->opTimes)
+    c.first[op] = {t.calls[1], t.weightBytes[1]};
+  c.second = ctx->collectiveCounts;
+  return c;
+}
+
+} // namespace
+
+Tensor *CudaBackend::graphStep(fairkv_rt_ctx *ctx, Tensor *ids,
+                               Tensor *positions,
+                               const std::function<Tensor *()> &step) {
+  GpuDevice &g = dev(ctx);
+  if (g.stepGraph && g.stepGraph->batch == ctx->batch)
+    return replayStep(ctx, ids, positions);
+  if (g.decodePlanned)
+    return captureStep(ctx, ids, positions, step);
+  // This step makes the batch's decode plans (and uploads their tables):
+  // it runs as it is, and says what buffers the capture will want.
+  std::vector<size_t> sizes;
+  g.sizing = &sizes;
+  Tensor *out = step();
+  g.sizing = nullptr;
+  g.decodePlanned = true;
+  g.plannedSizes = std::move(sizes);
+  return out;
+}
+
+Tensor *CudaBackend::captureStep(fairkv_rt_ctx *ctx, Tensor *ids,
+                                 Tensor *positions,
+                                 const std::function<Tensor *()> &step) {
+  GpuDevice &g = *ctx->gpu;
+  const int64_t batch = ctx->batch;
+  auto graph = std::make_shared<gpu::StepGraph>(g.gpu, g.stream, deviceMalloc);
+  graph->batch = batch;
+  CU(graph->reserve(g.plannedSizes));
+  // The inputs in the graph's buffers, copied there before the capture
+  // (and before each launch), so no op uploads them.
+  void *idsBuffer = nullptr, *positionsBuffer = nullptr;
+  CU(graph->allocate(&idsBuffer, batch * sizeof(int64_t)));
+  CU(graph->allocate(&positionsBuffer, batch * sizeof(int64_t)));
+  graph->ids = static_cast<int64_t *>(idsBuffer);
+  graph->positions = static_cast<int64_t *>(positionsBuffer);
+  copyInput(g, ids, graph->ids, batch, "token ids");
+  copyInput(g, positions, graph->positions, batch, "positions");
+  ids->device = std::shared_ptr<void>(graph, graph->ids);
+  positions->device = std::shared_ptr<void>(graph, graph->positions);
+  const Counts before = hostCounts(ctx);
+  g.capture = graph;
+  if (std::string e = graph->beginCapture(); !e.empty())
+    fatal("CUDA graph of a decode step: " + e);
+  Tensor *out = step();
+  std::string ended = graph->endCapture();
+  g.capture = nullptr;
+  if (!ended.empty())
+    fatal("CUDA graph of a decode step: " + ended);
+  if (!out || !out->isInt || out->numel() != batch || !out->device)
+    fatal("CUDA graph of a decode step: the step returned no tokens on the "
+          "device");
+  graph->tokens = static_cast<const int64_t *>(out->device.get());
+  const Counts after = hostCounts(ctx);
+  for (const auto &[op, calls] : after.first) {
+    auto was = before.first.find(op);
+    const std::pair<int64_t, double> from =
+        was == before.first.end() ? std::pair<int64_t, double>{0, 0}
+                                  : was->second;
+    if (calls != from)
+      graph->opCalls[op] = {calls.first - from.first,
+                            calls.second - from.second};
+  }
+  for (const auto &[group, count] : after.second) {
+    auto was = before.second.find(group);
+    const int64_t from = was == before.second.end() ? 0 : was->second;
+    if (count != from)
+      graph->collectiveCounts[group] = count - from;
+  }
+  // The captured step's work, done by the graph's first launch.
+  CU(graph->launch());
+  g.stepGraph = graph;
+  return out;
+}
+
+Tensor *CudaBackend::replayStep(fairkv_rt_ctx *ctx, Tensor *ids,
+                                Tensor *positions) {
+  GpuDevice &g = *ctx->gpu;
+  const std::shared_ptr<gpu::StepGraph> graph = g.stepGraph;
+  const int64_t batch = graph->batch;
+  graph->replayIds = ids;
+  graph->replayPositions = positions;
+  // The ops' host work for this step (a check that fails ends the run
+  // before anything is launched), then the inputs and the launch.
+  for (const gpu::StepGraph::Hook &hook : graph->hooks)
+    hook(graph);
+  copyInput(g, ids, graph->ids, batch, "token ids");
+  copyInput(g, positions, graph->positions, batch, "positions");
+  CU(graph->launch());
+  for (const auto &[op, calls] : graph->opCalls) {
+    ctx->opTimes[op].calls[1] += calls.first;
+    ctx->opTimes[op].weightBytes[1] += calls.second;
+  }
+  for (const auto &[group, count] : graph->collectiveCounts)
+    ctx->collectiveCounts[group] += count;
+  auto out = std::make_unique<Tensor>();
+  out->shape = {batch};
+  out->isInt = true;
+  out->hostValid = false;
+  out->device = std::shared_ptr<void>(
+      graph, const_cast<int64_t *>(graph->tokens));
+  ctx->arena.push_back(std::move(out));
+  return ctx->arena.back().get();
 }
 
 extern "C" __attribute__((visibility("default"))) gpu::Backend *
