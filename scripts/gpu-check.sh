@@ -33,11 +33,18 @@
 #     under it: a few lines per kernel here, the whole report in
 #     $FAIRKV_GPU_LOGS (default $build_dir)/ncu-attention.txt.
 # The HeadKV profile is looked for in build/profiles/ or ../shared/profiles/.
-# scripts/gpu-prepare.sh puts all of it in one folder to carry: then run with
-# FAIRKV_BUILD_DIR=build/gpu-carry.
+# scripts/gpu-prepare.sh puts all of it in one folder, packed to carry
+# (build/gpu-carry.tar.gz, unpacked here when newer than the folder): then
+# run with FAIRKV_BUILD_DIR=build/gpu-carry.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${FAIRKV_BUILD_DIR:-build}
+if [ -f "$build_dir.tar.gz" ] && { [ ! -f "$build_dir/.unpacked" ] ||
+    [ "$build_dir.tar.gz" -nt "$build_dir/.unpacked" ]; }; then
+  rm -rf "$build_dir"
+  tar -xzf "$build_dir.tar.gz" -C "$(dirname "$build_dir")"
+  touch "$build_dir/.unpacked"
+fi
 profile_name=headkv-Meta-Llama-3-8B-Instruct_retrieval_reasoning_heads.json
 profile=${1:-}
 if [ -z "$profile" ]; then

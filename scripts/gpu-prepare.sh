@@ -6,8 +6,10 @@
 # unittests/Runtime/ (the runtime tests), profiles/ (the HeadKV
 # profile), gpu-libs/ (the Debian libraries a bare machine may lack) and
 # gpu-programs/ (scripts/gpu-programs.sh: compiled programs and their CPU
-# references). Prints its size: the device tool carries at most 64 MiB.
-# Then, on the GPU machine (carry build/gpu-carry):
+# references), packed as build/gpu-carry.tar.gz, which is what travels: the
+# device tool carries at most 64 MiB, and the folder is near that unpacked.
+# Then, on the GPU machine (carry build/gpu-carry.tar.gz; gpu-check.sh
+# unpacks it):
 #   FAIRKV_BUILD_DIR=build/gpu-carry scripts/gpu-check.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,7 +43,6 @@ cp -r "$build_dir/gpu-programs" "$carry/gpu-programs"
 # (OpenMPI, which the GPU machines lent so far did not have; PCRE2,
 # utf8proc, sentencepiece, cpp-httplib for the programs), but glibc's and
 # GCC's, which every machine has, and CUDA's, which the GPU machine has.
-# OpenBLAS (35 MiB) too when it fits.
 deps=$(for f in "${needed[@]/#/$build_dir/}" \
            $(find "$carry/gpu-programs" -type f -perm -u+x); do
          ldd "$f" 2>/dev/null
@@ -52,13 +53,11 @@ for lib in $deps; do
     *) cp -L "$lib" "$carry/gpu-libs/" ;;
   esac
 done
-if [ "$(du -sk "$carry" | cut -f1)" -ge $((64 * 1024)) ]; then
-  echo "gpu-prepare: leaving OpenBLAS out (too big to carry with the rest; the GPU machine must have libopenblas0)"
-  rm -f "$carry"/gpu-libs/libopenblas* "$carry"/gpu-libs/libgfortran* "$carry"/gpu-libs/libquadmath*
-fi
 # Symbol tables are not needed to run (the dynamic ones stay): about 5 MiB.
 find "$carry" -type f -perm -u+x ! -name '*.sh' ! -path "$carry/gpu-libs/*" \
   -exec strip --strip-unneeded {} +
-size=$(du -sk "$carry" | cut -f1)
-echo "gpu-prepare: wrote $carry ($((size / 1024)) MiB of the 64 MiB a device run carries)"
+tar -czf "$carry.tar.gz" -C "$(dirname "$carry")" "$(basename "$carry")"
+unpacked=$(du -sk "$carry" | cut -f1)
+size=$(du -sk "$carry.tar.gz" | cut -f1)
+echo "gpu-prepare: wrote $carry.tar.gz ($((size / 1024)) MiB of the 64 MiB a device run carries; $((unpacked / 1024)) MiB unpacked)"
 [ "$size" -lt $((64 * 1024)) ] || { echo "gpu-prepare: too big to carry" >&2; exit 1; }
