@@ -14,6 +14,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -200,14 +205,44 @@ struct DictExpr : Expr {
   }
 };
 
+/// Where each code point of UTF-8 `s` starts, then s.size(): Python's
+/// strings index, slice, count and reverse code points, not bytes. A byte
+/// that starts no well-formed sequence counts as one.
+std::vector<size_t> codePoints(const std::string &s) {
+  std::vector<size_t> at;
+  for (size_t i = 0; i < s.size();) {
+    at.push_back(i);
+    const auto lead = static_cast<unsigned char>(s[i]);
+    size_t n = lead < 0x80 ? 1 : (lead >> 5) == 6 ? 2 : (lead >> 4) == 14 ? 3
+               : (lead >> 3) == 30 ? 4 : 1;
+    for (size_t k = 1; k < n; ++k)
+      if (i + k >= s.size() ||
+          (static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80)
+        n = 1;
+    i += n;
+  }
+  at.push_back(s.size());
+  return at;
+}
+
+/// An integer operand (of a slice, range()): Python refuses any other type.
+int64_t integerOf(const Json &v, const char *what) {
+  if (!v.is_number_integer())
+    raise(std::string(what) + " must be an integer, got " + v.type_name());
+  return v.get<int64_t>();
+}
+
 Json index(const Json &base, const Json &key) {
   if (base.is_object() && key.is_string()) {
     auto it = base.find(key.get<std::string>());
     return it == base.end() ? undefined() : *it;
   }
   if ((base.is_array() || base.is_string()) && key.is_number_integer()) {
+    std::vector<size_t> at;
+    if (base.is_string())
+      at = codePoints(base.get_ref<const std::string &>());
     int64_t n = static_cast<int64_t>(base.is_array() ? base.size()
-                                                     : base.get<std::string>().size());
+                                                     : at.size() - 1);
     int64_t i = key.get<int64_t>();
     if (i < 0)
       i += n;
@@ -215,7 +250,7 @@ Json index(const Json &base, const Json &key) {
       return undefined();
     if (base.is_array())
       return base[i];
-    return std::string(1, base.get<std::string>()[i]);
+    return base.get_ref<const std::string &>().substr(at[i], at[i + 1] - at[i]);
   }
   return undefined();
 }
@@ -242,14 +277,28 @@ struct Slice : Expr {
     const bool isStr = b.is_string();
     if (!b.is_array() && !isStr)
       raise("only lists and strings can be sliced");
-    int64_t n = static_cast<int64_t>(isStr ? b.get<std::string>().size() : b.size());
-    int64_t st = step ? step->eval(scope).get<int64_t>() : 1;
+    std::vector<size_t> at;
+    if (isStr)
+      at = codePoints(b.get_ref<const std::string &>());
+    int64_t n = static_cast<int64_t>(isStr ? at.size() - 1 : b.size());
+    // None (or nothing) is the default, as in Python, which refuses any
+    // other non-integer.
+    auto operand = [&](const ExprPtr &e, bool &given) {
+      Json v = e ? e->eval(scope) : Json();
+      given = !v.is_null();
+      return given ? integerOf(v, "a slice index") : 0;
+    };
+    bool given = false;
+    int64_t st = operand(step, given);
+    if (!given)
+      st = 1;
     if (st == 0)
       raise("slice step cannot be zero");
     auto bound = [&](const ExprPtr &e, int64_t fallback) {
-      if (!e)
+      bool given = false;
+      int64_t v = operand(e, given);
+      if (!given)
         return fallback;
-      int64_t v = e->eval(scope).get<int64_t>();
       if (v < 0)
         v += n;
       return std::max<int64_t>(st > 0 ? 0 : -1, std::min<int64_t>(v, st > 0 ? n : n - 1));
@@ -257,11 +306,15 @@ struct Slice : Expr {
     int64_t a = bound(start, st > 0 ? 0 : n - 1), z = bound(stop, st > 0 ? n : -1);
     Json out = Json::array();
     std::string s;
-    for (int64_t i = a; st > 0 ? i < z : i > z; i += st) {
+    // i + st may pass the 64-bit range, which ends the slice as it would
+    // pass its bound.
+    for (int64_t i = a; st > 0 ? i < z : i > z;) {
       if (isStr)
-        s += b.get<std::string>()[i];
+        s.append(b.get_ref<const std::string &>(), at[i], at[i + 1] - at[i]);
       else
         out.push_back(b[i]);
+      if (__builtin_add_overflow(i, st, &i))
+        break;
     }
     return isStr ? Json(s) : out;
   }
@@ -343,24 +396,42 @@ struct Binary : Expr {
       return a <= b;
     if (op == ">=")
       return a >= b;
+    // Python's integers do not overflow; ours are 64-bit, and a result
+    // past them is refused rather than wrapped.
+    const int64_t x = ints ? l.get<int64_t>() : 0, y = ints ? r.get<int64_t>() : 0;
+    int64_t v = 0;
+    auto exact = [&](bool overflowed) {
+      if (overflowed)
+        raise("'" + op + "' overflows 64-bit integers");
+      return Json(v);
+    };
     if (op == "+")
-      return ints ? Json(l.get<int64_t>() + r.get<int64_t>()) : Json(a + b);
+      return ints ? exact(__builtin_add_overflow(x, y, &v)) : Json(a + b);
     if (op == "-")
-      return ints ? Json(l.get<int64_t>() - r.get<int64_t>()) : Json(a - b);
+      return ints ? exact(__builtin_sub_overflow(x, y, &v)) : Json(a - b);
     if (op == "*")
-      return ints ? Json(l.get<int64_t>() * r.get<int64_t>()) : Json(a * b);
+      return ints ? exact(__builtin_mul_overflow(x, y, &v)) : Json(a * b);
     if (b == 0 && (op == "/" || op == "//" || op == "%"))
       raise("division by zero");
     if (op == "/")
       return a / b;
-    if (op == "//")
-      return ints ? Json(static_cast<int64_t>(std::floor(a / b)))
-                  : Json(std::floor(a / b));
+    if (op == "//") {
+      if (!ints)
+        return std::floor(a / b);
+      // Floor division in integers (a double loses digits past 2^53).
+      if (x == INT64_MIN && y == -1)
+        return exact(true);
+      v = x / y;
+      if (x % y != 0 && ((x < 0) != (y < 0)))
+        --v;
+      return v;
+    }
     if (op == "%") {
       if (ints) {
-        int64_t m = l.get<int64_t>() % r.get<int64_t>();
-        if (m != 0 && ((m < 0) != (r.get<int64_t>() < 0)))
-          m += r.get<int64_t>();
+        // x % -1 is 0, and the one case C++ cannot divide.
+        int64_t m = y == -1 ? 0 : x % y;
+        if (m != 0 && ((m < 0) != (y < 0)))
+          m += y;
         return m;
       }
       return a - b * std::floor(a / b);
@@ -378,8 +449,11 @@ struct Negate : Expr {
   ExprPtr operand;
   Json eval(Scope &scope) const override {
     Json v = operand->eval(scope);
-    if (v.is_number_integer())
+    if (v.is_number_integer()) {
+      if (v.get<int64_t>() == INT64_MIN)
+        raise("unary '-' overflows 64-bit integers");
       return -v.get<int64_t>();
+    }
     if (v.is_number())
       return -v.get<double>();
     raise("unary '-' needs a number");
@@ -483,7 +557,7 @@ Json callFilter(const std::string &name, const Json &v,
     return trimmed(str(v));
   if (name == "length" || name == "count") {
     if (v.is_string())
-      return v.get<std::string>().size();
+      return codePoints(v.get_ref<const std::string &>()).size() - 1;
     if (v.is_array() || v.is_object())
       return v.size();
     raise("length of " + std::string(v.type_name()));
@@ -504,9 +578,32 @@ Json callFilter(const std::string &name, const Json &v,
   }
   if (name == "string")
     return str(v);
-  if (name == "int")
-    return v.is_number() ? Json(static_cast<int64_t>(v.get<double>()))
-                         : Json(std::stoll(str(v)));
+  if (name == "int") {
+    // Jinja's int(value, default=0): an integer, a number truncated, a
+    // string read as an integer or else as a number, otherwise the default.
+    auto truncated = [](double d) {
+      // Past 64 bits Python's integers go on; ours are refused.
+      if (!(d > -9223372036854775808.0 && d < 9223372036854775808.0))
+        raise("int of " + Json(d).dump() + " overflows 64-bit integers");
+      return Json(static_cast<int64_t>(d));
+    };
+    if (v.is_number_integer())
+      return v;
+    if (v.is_number())
+      return truncated(v.get<double>());
+    const std::string text = trimmed(str(v));
+    if (!text.empty()) {
+      char *end = nullptr;
+      errno = 0;
+      const long long i = std::strtoll(text.c_str(), &end, 10);
+      if (*end == '\0' && errno == 0)
+        return Json(static_cast<int64_t>(i));
+      const double d = std::strtod(text.c_str(), &end);
+      if (*end == '\0' && std::isfinite(d))
+        return truncated(d);
+    }
+    return arg(0, Json(0));
+  }
   if (name == "tojson")
     return toJsonText(v, arg(0, Json()));
   if (name == "default" || name == "d")
@@ -525,14 +622,29 @@ Json callFilter(const std::string &name, const Json &v,
       out += (i ? sep : "") + str(v[i]);
     return out;
   }
-  if (name == "replace")
-    return fairkv::tokenizer::replaceAll(str(v), str(arg(0, "")),
-                                         str(arg(1, "")));
+  if (name == "replace") {
+    const std::string text = str(v), from = str(arg(0, "")), to = str(arg(1, ""));
+    if (!from.empty())
+      return fairkv::tokenizer::replaceAll(text, from, to);
+    // Python's str.replace('', to): `to` before every code point and after
+    // the last.
+    const std::vector<size_t> at = codePoints(text);
+    std::string out = to;
+    for (size_t c = 0; c + 1 < at.size(); ++c)
+      out.append(text, at[c], at[c + 1] - at[c]).append(to);
+    return out;
+  }
   if (name == "list")
     return v.is_array() ? v : Json::array();
   if (name == "reverse") {
-    if (v.is_string())
-      return std::string(v.get<std::string>().rbegin(), v.get<std::string>().rend());
+    if (v.is_string()) {
+      const std::string &text = v.get_ref<const std::string &>();
+      const std::vector<size_t> at = codePoints(text);
+      std::string out;
+      for (size_t c = at.size() - 1; c > 0; --c)
+        out.append(text, at[c - 1], at[c] - at[c - 1]);
+      return out;
+    }
     Json out = Json::array();
     for (auto it = v.rbegin(); it != v.rend(); ++it)
       out.push_back(*it);
@@ -613,6 +725,9 @@ Json callMethod(const Json &self, const std::string &name,
         return out;
       }
       std::string sep = str(args[0]);
+      // Python's ValueError; searching for "" would never move on.
+      if (sep.empty())
+        raise("empty separator");
       size_t pos = 0;
       for (size_t hit; (hit = s.find(sep, pos)) != std::string::npos;
            pos = hit + sep.size())
@@ -662,17 +777,28 @@ struct Call : Expr {
     }
     if (name->name == "range") {
       int64_t a = 0, b = 0, st = 1;
+      if (values.empty() || values.size() > 3)
+        raise("range() takes 1 to 3 integers");
       if (values.size() == 1)
-        b = values[0].get<int64_t>();
-      else if (values.size() >= 2)
-        a = values[0].get<int64_t>(), b = values[1].get<int64_t>();
+        b = integerOf(values[0], "range()'s stop");
+      else
+        a = integerOf(values[0], "range()'s start"),
+        b = integerOf(values[1], "range()'s stop");
       if (values.size() == 3)
-        st = values[2].get<int64_t>();
+        st = integerOf(values[2], "range()'s step");
       if (st == 0)
         raise("range step cannot be zero");
+      // Hugging Face renders templates in Jinja's sandbox, whose range()
+      // refuses more than 100000 items (MAX_RANGE).
+      constexpr size_t kMaxRange = 100000;
       Json out = Json::array();
-      for (int64_t i = a; st > 0 ? i < b : i > b; i += st)
+      for (int64_t i = a; st > 0 ? i < b : i > b;) {
+        if (out.size() == kMaxRange)
+          raise("range() of more than 100000 items (the sandbox's limit)");
         out.push_back(i);
+        if (__builtin_add_overflow(i, st, &i))
+          break;
+      }
       return out;
     }
     raise("the function '" + name->name + "' is not supported");
@@ -952,6 +1078,74 @@ private:
       }
     }
   }
+  /// The escape after a backslash in a string literal, into `out`: Jinja
+  /// reads literals with Python's unicode-escape codec, so \\n, \\xhh,
+  /// \\uXXXX, \\UXXXXXXXX, octal and the rest are Python's, and an escape
+  /// it does not know keeps its backslash.
+  void escape(std::string &out) {
+    const char e = s_[pos_++];
+    auto hex = [&](int digits) {
+      uint32_t v = 0;
+      for (int k = 0; k < digits; ++k, ++pos_) {
+        if (pos_ >= s_.size() || !std::isxdigit(static_cast<unsigned char>(s_[pos_])))
+          raise(std::string("a \\") + e + " escape needs " +
+                std::to_string(digits) + " hex digits");
+        const char d = s_[pos_];
+        v = v * 16 + (std::isdigit(static_cast<unsigned char>(d))
+                          ? d - '0'
+                          : std::tolower(static_cast<unsigned char>(d)) - 'a' + 10);
+      }
+      return v;
+    };
+    const char *simple = "\\'\"abfnrtv";
+    const char *meaning = "\\'\"\a\b\f\n\r\t\v";
+    if (const char *at = std::strchr(simple, e); at && e) {
+      out += meaning[at - simple];
+      return;
+    }
+    if (e == '\n')
+      return; // a line continuation
+    uint32_t cp = 0;
+    if (e >= '0' && e <= '7') {
+      cp = e - '0';
+      for (int k = 0; k < 2 && pos_ < s_.size() && s_[pos_] >= '0' &&
+                      s_[pos_] <= '7';
+           ++k)
+        cp = cp * 8 + (s_[pos_++] - '0');
+    } else if (e == 'x') {
+      cp = hex(2);
+    } else if (e == 'u') {
+      cp = hex(4);
+    } else if (e == 'U') {
+      cp = hex(8);
+    } else if (e == 'N') {
+      raise("the \\N{...} escape is not supported");
+    } else {
+      out += '\\';
+      out += e;
+      return;
+    }
+    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+      raise("the escape \\" + std::string(1, e) +
+            " gives no Unicode scalar value");
+    // UTF-8.
+    if (cp < 0x80) {
+      out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      out += static_cast<char>(0xC0 | cp >> 6);
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      out += static_cast<char>(0xE0 | cp >> 12);
+      out += static_cast<char>(0x80 | (cp >> 6 & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | cp >> 18);
+      out += static_cast<char>(0x80 | (cp >> 12 & 0x3F));
+      out += static_cast<char>(0x80 | (cp >> 6 & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+  }
+
   ExprPtr primary() {
     skip();
     if (pos_ >= s_.size())
@@ -962,9 +1156,8 @@ private:
       std::string out;
       while (pos_ < s_.size() && s_[pos_] != c) {
         if (s_[pos_] == '\\' && pos_ + 1 < s_.size()) {
-          char e = s_[++pos_];
-          out += e == 'n' ? '\n' : e == 't' ? '\t' : e == 'r' ? '\r' : e;
           ++pos_;
+          escape(out);
           continue;
         }
         out += s_[pos_++];

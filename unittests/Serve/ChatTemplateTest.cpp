@@ -73,4 +73,64 @@ TEST(ChatTemplate, RefusesWhatItDoesNotImplementInOneLine) {
   EXPECT_EQ(*ok, "23|33,2,1|32|Falsed");
 }
 
+/// test/Fixtures/chat/expressions.json: expressions at the edges (64-bit
+/// integers, slices, code points, escapes, int(), range()) rendered by
+/// jinja2's sandbox, which transformers renders chat templates in
+/// (scripts/make-jinja-fixtures.py). Ours must render the same text, and
+/// refuse what it refuses. Two of these crashed the renderer before:
+/// INT64_MIN % -1 (a division trap) and a slice step past the string (its
+/// index wrapped and the read went out of bounds); and strings were indexed,
+/// sliced, counted and reversed by bytes.
+TEST(ChatTemplate, ExpressionsRenderAsJinjasSandbox) {
+  const char *root = std::getenv("FAIRKV_SOURCE_DIR");
+  std::ifstream in(std::string(root ? root : ".") +
+                   "/test/Fixtures/chat/expressions.json");
+  ASSERT_TRUE(in);
+  std::ostringstream text;
+  text << in.rdbuf();
+  const nlohmann::json all = nlohmann::json::parse(text.str());
+  ASSERT_GE(all["cases"].size(), 60u);
+  const std::string context = all["context"].dump();
+  for (const auto &c : all["cases"]) {
+    const std::string source = c["template"];
+    Result<std::string> r = renderTemplate(source, context);
+    if (c.contains("error")) {
+      EXPECT_FALSE(r) << source << " rendered '" << *r << "'; Jinja raises "
+                      << c["error"].get<std::string>();
+      continue;
+    }
+    ASSERT_TRUE(r) << source << ": " << r.error();
+    EXPECT_EQ(*r, c["rendered"].get<std::string>()) << source;
+  }
+}
+
+/// Where Python's integers go past 64 bits, or a literal names what ours
+/// has no table for, ours refuses in one line rather than wrap or guess.
+TEST(ChatTemplate, RefusesWhatPythonComputesPastOurLimits) {
+  auto render = [](const std::string &t) {
+    Result<std::string> r = renderTemplate(t, "{\"big\": 1e300}");
+    return r ? *r : "error: " + r.error();
+  };
+  EXPECT_EQ(render("{{ 9999999999 * 9999999999 }}"),
+            "error: '*' overflows 64-bit integers");
+  EXPECT_EQ(render("{{ 9223372036854775807 + 1 }}"),
+            "error: '+' overflows 64-bit integers");
+  EXPECT_EQ(render("{{ -9223372036854775807 - 2 }}"),
+            "error: '-' overflows 64-bit integers");
+  EXPECT_EQ(render("{{ (-9223372036854775807 - 1) // -1 }}"),
+            "error: '//' overflows 64-bit integers");
+  EXPECT_EQ(render("{{ -(-9223372036854775807 - 1) }}"),
+            "error: unary '-' overflows 64-bit integers");
+  EXPECT_EQ(render("{{ big | int }}"),
+            "error: int of 1e+300 overflows 64-bit integers");
+  EXPECT_EQ(render("{{ '99999999999999999999' | int }}"),
+            "error: int of 1e+20 overflows 64-bit integers");
+  EXPECT_EQ(render("{{ '\\ud800' }}"),
+            "error: the escape \\u gives no Unicode scalar value");
+  EXPECT_EQ(render("{{ '\\N{BULLET}' }}"),
+            "error: the \\N{...} escape is not supported");
+  EXPECT_EQ(render("{{ range(100001) | length }}"),
+            "error: range() of more than 100000 items (the sandbox's limit)");
+}
+
 } // namespace
