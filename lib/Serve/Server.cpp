@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <csignal>
 #include <deque>
@@ -381,6 +382,16 @@ std::string dumped(const Json &j) {
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
+/// A bound of an integer field as the error names it (2^31 and 2^53 as
+/// such).
+std::string formatBound(double v) {
+  if (std::fabs(v) == 2147483648.0)
+    return v < 0 ? "-2^31" : "2^31";
+  if (std::fabs(v) == 9007199254740992.0)
+    return v < 0 ? "-2^53" : "2^53";
+  return std::to_string(static_cast<int64_t>(v));
+}
+
 /// Reads the sampling and limit fields common to both endpoints into `r`:
 /// "" or a one-line error.
 std::string readParams(const Json &body, const ServerOptions &options,
@@ -398,27 +409,50 @@ std::string readParams(const Json &body, const ServerOptions &options,
                           "suffix", "logit_bias", "tools", "functions"})
     if (body.contains(key) && !body[key].is_null() && body[key] != false)
       return std::string(key) + " is not supported";
+  // An integer field in [lo, hi] (a JSON integer, or a number with an
+  // integral value), or `fallback` when absent: checked before it is
+  // converted, since a double outside the target's range does not convert.
+  std::string bad;
+  auto integer = [&](const char *key, double fallback, double lo, double hi) {
+    const double v = number(key, fallback);
+    if (!(v >= lo && v <= hi && v == std::floor(v))) {
+      if (bad.empty())
+        bad = std::string(key) + " must be an integer from " +
+              formatBound(lo) + " to " + formatBound(hi);
+      return lo;
+    }
+    return v;
+  };
   r.sampling.temperature = number("temperature", 1.0);
   r.sampling.topP = number("top_p", 1.0);
-  r.sampling.topK = static_cast<int64_t>(number("top_k", 0));
+  // vLLM's -1 (and 0) mean no top-k; beyond 2^31 is no limit either.
+  r.sampling.topK = static_cast<int64_t>(integer("top_k", 0, -1, 2147483648.0));
   if (r.sampling.topK < 0)
-    r.sampling.topK = 0; // vLLM's -1: off
+    r.sampling.topK = 0;
   r.sampling.minP = number("min_p", 0.0);
-  r.sampling.seed = static_cast<uint64_t>(number("seed", 0));
-  if (fairkv::placement::Status s = r.sampling.validate(); !s)
-    return s.error();
+  // Seeds up to 2^53: the integers a double (and JavaScript) holds exactly.
+  r.sampling.seed =
+      static_cast<uint64_t>(integer("seed", 0, 0, 9007199254740992.0));
+  if (!bad.empty())
+    return bad;
+  if (fairkv::placement::Status st = r.sampling.validate(); !st)
+    return st.error();
   const char *limitKey =
       body.contains("max_completion_tokens") ? "max_completion_tokens"
                                              : "max_tokens";
-  r.maxTokens = static_cast<int64_t>(
-      number(limitKey, static_cast<double>(std::min<int64_t>(
-                           r.chat ? options.maxTokens : 16, options.maxTokens))));
-  if (r.maxTokens < 1)
+  const double limit = number(
+      limitKey,
+      static_cast<double>(std::min<int64_t>(r.chat ? options.maxTokens : 16,
+                                            options.maxTokens)));
+  if (limit != std::floor(limit))
+    return std::string(limitKey) + " must be an integer";
+  if (limit < 1)
     return std::string(limitKey) + " must be at least 1";
-  if (r.maxTokens > options.maxTokens)
-    return std::string(limitKey) + " " + std::to_string(r.maxTokens) +
+  if (limit > static_cast<double>(options.maxTokens))
+    return std::string(limitKey) + " " + dumped(body.value(limitKey, Json())) +
            " exceeds the program's limit of " +
            std::to_string(options.maxTokens) + " (its --max-new-tokens)";
+  r.maxTokens = static_cast<int64_t>(limit);
   if (auto it = body.find("stop"); it != body.end() && !it->is_null()) {
     if (it->is_string())
       r.stops.push_back(it->get<std::string>());
