@@ -401,6 +401,12 @@ Result<Plan> fairkv::placement::readPlanJson(const std::string &jsonText,
         return makeError("plan: layer " + std::to_string(l) + ": kv head " +
                          std::to_string(h) + " is outside the model's " +
                          std::to_string(profile.kvHeads()) + " kv heads");
+      // Checked before it narrows to an int: 2^32 + 1 must not read as 1.
+      if (device->get<int64_t>() < 0 || device->get<int64_t>() >= plan.devices)
+        return makeError("plan: layer " + std::to_string(l) + ", kv head " +
+                         std::to_string(h) + " has a replica on device " +
+                         device->dump() + ", outside 0.." +
+                         std::to_string(plan.devices - 1));
       Replica replica{device->get<int>(), share->get<double>()};
       if (auto queries = r.find("queries"); queries != r.end()) {
         if (!queries->is_array() || queries->size() != 2 ||
@@ -408,8 +414,10 @@ Result<Plan> fairkv::placement::readPlanJson(const std::string &jsonText,
             !(*queries)[1].is_number_integer() ||
             (*queries)[0].get<int64_t>() < 0 ||
             (*queries)[1].get<int64_t>() <= 0 ||
-            (*queries)[0].get<int64_t>() + (*queries)[1].get<int64_t>() >
-                kMaxQueryGroup)
+            // Compared without adding: first + count may pass int64.
+            (*queries)[0].get<int64_t>() > kMaxQueryGroup ||
+            (*queries)[1].get<int64_t>() >
+                kMaxQueryGroup - (*queries)[0].get<int64_t>())
           return makeError("plan: layer " + std::to_string(l) +
                            ": 'queries' must be [first, count] with count > 0 "
                            "inside a query group");

@@ -515,3 +515,28 @@ TEST(Report, QuerySplitCopiesRoundTripThroughJson) {
         EXPECT_EQ(a.queryCount, b.queryCount);
       }
 }
+
+/// A plan file's integers are checked where they are 64-bit, before they
+/// narrow or add: a device of 2^32 + 1 must not read as device 1, and
+/// 'queries' whose first + count passes int64 must not wrap into range.
+TEST(Report, PlanFileIntegersAreCheckedBeforeTheyNarrow) {
+  BudgetProfile p = syntheticProfile(1, 2, 3);
+  const std::string head = R"({"format": "fairkv-plan/v1", "devices": 2,
+      "layers": [{"layer": 0, "replicas": [)";
+  const std::string other = R"({"kv_head": 1, "device": 1, "share": 1.0}]}]})";
+  auto read = [&](const std::string &first) {
+    Result<Plan> plan = readPlanJson(head + first + ", " + other, p);
+    return plan ? std::string("read") : plan.error();
+  };
+  EXPECT_EQ(read(R"({"kv_head": 0, "device": 0, "share": 1.0})"), "read");
+  EXPECT_EQ(read(R"({"kv_head": 0, "device": 4294967297, "share": 1.0})"),
+            "plan: layer 0, kv head 0 has a replica on device 4294967297, "
+            "outside 0..1");
+  EXPECT_EQ(read(R"({"kv_head": 0, "device": -1, "share": 1.0})"),
+            "plan: layer 0, kv head 0 has a replica on device -1, outside "
+            "0..1");
+  EXPECT_EQ(read(R"({"kv_head": 0, "device": 0, "share": 1.0, "queries":
+                    [9223372036854775807, 9223372036854775807]})"),
+            "plan: layer 0: 'queries' must be [first, count] with count > 0 "
+            "inside a query group");
+}
