@@ -702,8 +702,11 @@ int fairkv::serve::serve(const tokenizer::Tokenizer &tokenizer,
     std::cerr << "error: " << error << "\n";
     return 1;
   }
-  std::signal(SIGINT, onSignal);
-  std::signal(SIGTERM, onSignal);
+  // One server at a time: a later serve() in the same process starts
+  // afresh, and the handlers it replaced come back when it ends.
+  gStop = false;
+  void (*previousInt)(int) = std::signal(SIGINT, onSignal);
+  void (*previousTerm)(int) = std::signal(SIGTERM, onSignal);
   std::thread scheduling([&] { scheduler.loop(); });
   // On a signal: no new requests, the queued ones refused, the running ones
   // finished (their streams end cleanly), then the listener closes.
@@ -719,5 +722,7 @@ int fairkv::serve::serve(const tokenizer::Tokenizer &tokenizer,
   server.listen_after_bind();
   gStop = true;
   watcher.join();
+  std::signal(SIGINT, previousInt == SIG_ERR ? SIG_DFL : previousInt);
+  std::signal(SIGTERM, previousTerm == SIG_ERR ? SIG_DFL : previousTerm);
   return 0;
 }
