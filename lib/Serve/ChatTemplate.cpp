@@ -13,10 +13,14 @@
 #include "fairkv/Tokenizer/Strings.h"
 
 #include <nlohmann/json.hpp>
+#include <utf8proc.h>
 
+#include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -56,18 +60,135 @@ bool truthy(const Json &v) {
   return false;
 }
 
+std::string repr(const Json &v);
+
+/// Python's repr() of a float: the shortest digits that read back as it,
+/// in fixed notation for decimal exponents from -4 to 15 ("1234.0",
+/// "0.0001"), else scientific ("1e+16", "1.5e-05").
+std::string reprFloat(double d) {
+  if (std::isnan(d))
+    return "nan";
+  if (std::isinf(d))
+    return d < 0 ? "-inf" : "inf";
+  char buffer[64];
+  const std::to_chars_result r = std::to_chars(
+      buffer, buffer + sizeof(buffer), d, std::chars_format::scientific);
+  const std::string sci(buffer, r.ptr);
+  const size_t e = sci.find('e');
+  const bool negative = sci[0] == '-';
+  std::string mantissa = sci.substr(negative, e - negative), digits;
+  for (char c : mantissa)
+    if (c != '.')
+      digits += c;
+  const int exponent = std::atoi(sci.c_str() + e + 1);
+  std::string out = negative ? "-" : "";
+  if (exponent >= -4 && exponent < 16) {
+    if (exponent < 0) {
+      out += "0." + std::string(-exponent - 1, '0') + digits;
+    } else if (static_cast<size_t>(exponent) + 1 >= digits.size()) {
+      out += digits + std::string(exponent + 1 - digits.size(), '0') + ".0";
+    } else {
+      out += digits.substr(0, exponent + 1) + "." + digits.substr(exponent + 1);
+    }
+    return out;
+  }
+  out += digits.substr(0, 1);
+  if (digits.size() > 1)
+    out += "." + digits.substr(1);
+  char exp[8];
+  std::snprintf(exp, sizeof(exp), "e%c%02d", exponent < 0 ? '-' : '+',
+                exponent < 0 ? -exponent : exponent);
+  return out + exp;
+}
+
+/// Python's str(): a string as it is, anything else as repr() writes it.
 std::string str(const Json &v) {
-  if (isUndefined(v) || v.is_null())
-    return isUndefined(v) ? "" : "None";
+  if (isUndefined(v))
+    return "";
   if (v.is_string())
     return v.get<std::string>();
+  return repr(v);
+}
+
+/// Python's repr() of a string: single quotes unless it holds one and no
+/// double quote, backslash escapes for the quote, backslash and what is
+/// not printable (str.isprintable: controls, format, separators other than
+/// the space, surrogates, private use, unassigned).
+std::string reprString(const std::string &s) {
+  const bool dq = s.find('\'') != std::string::npos &&
+                  s.find('"') == std::string::npos;
+  const char quote = dq ? '"' : '\'';
+  std::string out(1, quote);
+  for (size_t i = 0; i < s.size();) {
+    utf8proc_int32_t cp = -1;
+    utf8proc_ssize_t n = utf8proc_iterate(
+        reinterpret_cast<const utf8proc_uint8_t *>(s.data() + i),
+        static_cast<utf8proc_ssize_t>(s.size() - i), &cp);
+    if (n <= 0) { // not UTF-8: Python's strings never hold such a byte
+      out += "\\x";
+      const char *hex = "0123456789abcdef";
+      out += hex[static_cast<unsigned char>(s[i]) >> 4];
+      out += hex[static_cast<unsigned char>(s[i]) & 15];
+      ++i;
+      continue;
+    }
+    const char c = s[i];
+    if (c == quote || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else {
+      const utf8proc_category_t k = utf8proc_category(cp);
+      const bool printable =
+          cp == ' ' ||
+          !(k == UTF8PROC_CATEGORY_CC || k == UTF8PROC_CATEGORY_CF ||
+            k == UTF8PROC_CATEGORY_CS || k == UTF8PROC_CATEGORY_CO ||
+            k == UTF8PROC_CATEGORY_CN || k == UTF8PROC_CATEGORY_ZL ||
+            k == UTF8PROC_CATEGORY_ZP || k == UTF8PROC_CATEGORY_ZS);
+      if (printable) {
+        out.append(s, i, static_cast<size_t>(n));
+      } else {
+        char buffer[12];
+        std::snprintf(buffer, sizeof(buffer),
+                      cp < 0x100 ? "\\x%02x" : cp < 0x10000 ? "\\u%04x"
+                                                          : "\\U%08x",
+                      static_cast<unsigned>(cp));
+        out += buffer;
+      }
+    }
+    i += static_cast<size_t>(n);
+  }
+  return out + quote;
+}
+
+/// Python's repr() of what a template holds: None, True, numbers, quoted
+/// strings, [a, b] and {'k': v}.
+std::string repr(const Json &v) {
+  if (isUndefined(v) || v.is_null())
+    return "None";
+  if (v.is_string())
+    return reprString(v.get_ref<const std::string &>());
   if (v.is_boolean())
     return v.get<bool>() ? "True" : "False";
   if (v.is_number_integer())
     return std::to_string(v.get<int64_t>());
   if (v.is_number())
-    return v.dump();
-  return v.dump();
+    return reprFloat(v.get<double>());
+  std::string out = v.is_array() ? "[" : "{";
+  bool first = true;
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    out += first ? "" : ", ";
+    first = false;
+    if (v.is_object())
+      out += reprString(it.key()) + ": ";
+    out += repr(*it);
+  }
+  return out + (v.is_array() ? "]" : "}");
 }
 
 //===----------------------------------------------------------------------===//
@@ -320,11 +441,39 @@ struct Slice : Expr {
   }
 };
 
-bool equal(const Json &a, const Json &b) {
-  if (isUndefined(a) || isUndefined(b))
-    return isUndefined(a) && isUndefined(b);
+/// Python's bool is an int: True + 1 is 2 and True == 1.
+Json numeric(const Json &v) {
+  return v.is_boolean() ? Json(int64_t(v.get<bool>())) : v;
+}
+
+/// Python's ==: numbers by value (integers exactly, booleans as 0 and 1),
+/// lists and mappings item by item.
+bool equal(const Json &a0, const Json &b0) {
+  if (isUndefined(a0) || isUndefined(b0))
+    return isUndefined(a0) && isUndefined(b0);
+  const Json a = numeric(a0), b = numeric(b0);
+  if (a.is_number_integer() && b.is_number_integer())
+    return a.get<int64_t>() == b.get<int64_t>();
   if (a.is_number() && b.is_number())
     return a.get<double>() == b.get<double>();
+  if (a.is_array() && b.is_array()) {
+    if (a.size() != b.size())
+      return false;
+    for (size_t i = 0; i < a.size(); ++i)
+      if (!equal(a[i], b[i]))
+        return false;
+    return true;
+  }
+  if (a.is_object() && b.is_object()) {
+    if (a.size() != b.size())
+      return false;
+    for (auto it = a.begin(); it != a.end(); ++it) {
+      auto other = b.find(it.key());
+      if (other == b.end() || !equal(*it, *other))
+        return false;
+    }
+    return true;
+  }
   return a == b;
 }
 
@@ -356,7 +505,14 @@ struct Binary : Expr {
       Json l = lhs->eval(scope);
       return truthy(l) ? l : rhs->eval(scope);
     }
-    Json l = lhs->eval(scope), r = rhs->eval(scope);
+    return apply(op, lhs->eval(scope), rhs->eval(scope));
+  }
+  /// `op` (not and/or) on two values.
+  static Json apply(const std::string &op, const Json &l0, const Json &r0) {
+    // Arithmetic and order take booleans as the integers they are.
+    const bool arithmetic = op != "==" && op != "!=" && op != "in" &&
+                            op != "not in" && op != "~";
+    const Json l = arithmetic ? numeric(l0) : l0, r = arithmetic ? numeric(r0) : r0;
     if (op == "==")
       return equal(l, r);
     if (op == "!=")
@@ -440,6 +596,24 @@ struct Binary : Expr {
   }
 };
 
+/// Python's chained comparison, a < b < c: (a < b) and (b < c), with b
+/// evaluated once.
+struct Chain : Expr {
+  std::vector<ExprPtr> operands;
+  std::vector<std::string> ops;
+  Json eval(Scope &scope) const override {
+    Json left = operands[0]->eval(scope), result;
+    for (size_t i = 0; i < ops.size(); ++i) {
+      Json right = operands[i + 1]->eval(scope);
+      result = Binary::apply(ops[i], left, right);
+      if (!truthy(result))
+        return result;
+      left = std::move(right);
+    }
+    return result;
+  }
+};
+
 struct Not : Expr {
   ExprPtr operand;
   Json eval(Scope &scope) const override { return !truthy(operand->eval(scope)); }
@@ -514,23 +688,42 @@ std::string trimmed(const std::string &s, const std::string &chars = " \t\r\n\f\
   return s.substr(a, b - a + 1);
 }
 
-Json toJsonText(const Json &v, const Json &indent) {
+/// transformers' tojson filter, json.dumps(x, ensure_ascii=False,
+/// indent=None, separators=None, sort_keys=False): ", " and ": " between
+/// items (",", and newlines indented by `indent` spaces, with an indent).
+Json toJsonText(const Json &v, const Json &indentArg, bool ensureAscii,
+                bool sortKeys) {
   if (isUndefined(v))
     return "null";
-  // Python's json.dumps: ", " and ": " separators, non-ASCII escaped.
+  if (!isUndefined(indentArg) && !indentArg.is_null() &&
+      !indentArg.is_number_integer())
+    raise("tojson's indent must be an integer");
+  const bool pretty = indentArg.is_number_integer();
+  // Python indents by ' ' * indent: nothing when negative.
+  const int64_t indent =
+      pretty ? std::max<int64_t>(0, indentArg.get<int64_t>()) : 0;
+  if (indent > 4096)
+    raise("tojson's indent of " + std::to_string(indent) + " is too wide");
   std::function<std::string(const Json &, int)> dump = [&](const Json &x,
                                                            int depth) {
-    const bool pretty = indent.is_number_integer();
-    const std::string nl = pretty ? "\n" + std::string((depth + 1) * indent.get<int>(), ' ') : "";
-    const std::string close = pretty ? "\n" + std::string(depth * indent.get<int>(), ' ') : "";
+    const std::string nl =
+        pretty ? "\n" + std::string((depth + 1) * indent, ' ') : "";
+    const std::string close =
+        pretty ? "\n" + std::string(depth * indent, ' ') : "";
     if (x.is_object()) {
       if (x.empty())
         return std::string("{}");
+      std::vector<std::string> keys;
+      for (auto it = x.begin(); it != x.end(); ++it)
+        keys.push_back(it.key());
+      if (sortKeys)
+        std::sort(keys.begin(), keys.end());
       std::string out = "{";
       bool first = true;
-      for (auto it = x.begin(); it != x.end(); ++it) {
+      for (const std::string &key : keys) {
         out += (first ? "" : pretty ? "," : ", ") + nl +
-               Json(it.key()).dump(-1, ' ', false) + ": " + dump(*it, depth + 1);
+               Json(key).dump(-1, ' ', ensureAscii) + ": " +
+               dump(x.at(key), depth + 1);
         first = false;
       }
       return out + close + "}";
@@ -543,15 +736,16 @@ Json toJsonText(const Json &v, const Json &indent) {
         out += (i ? (pretty ? "," : ", ") : "") + nl + dump(x[i], depth + 1);
       return out + close + "]";
     }
-    return x.dump(-1, ' ', false);
+    return x.dump(-1, ' ', ensureAscii);
   };
   return dump(v, 0);
 }
 
 Json callFilter(const std::string &name, const Json &v,
                 const std::vector<Json> &args) {
+  // An argument left out (or a keyword's earlier slots) is undefined.
   auto arg = [&](size_t i, Json fallback) {
-    return i < args.size() ? args[i] : fallback;
+    return i < args.size() && !isUndefined(args[i]) ? args[i] : fallback;
   };
   if (name == "trim")
     return trimmed(str(v));
@@ -581,6 +775,8 @@ Json callFilter(const std::string &name, const Json &v,
   if (name == "int") {
     // Jinja's int(value, default=0): an integer, a number truncated, a
     // string read as an integer or else as a number, otherwise the default.
+    if (const Json base = arg(1, Json(10)); base != Json(10))
+      raise("int's base other than 10 is not supported");
     auto truncated = [](double d) {
       // Past 64 bits Python's integers go on; ours are refused.
       if (!(d > -9223372036854775808.0 && d < 9223372036854775808.0))
@@ -604,12 +800,19 @@ Json callFilter(const std::string &name, const Json &v,
     }
     return arg(0, Json(0));
   }
-  if (name == "tojson")
-    return toJsonText(v, arg(0, Json()));
+  if (name == "tojson") {
+    const Json separators = arg(2, Json());
+    if (!separators.is_null())
+      raise("tojson's separators are not supported");
+    return toJsonText(v, arg(1, Json()), truthy(arg(0, false)),
+                      truthy(arg(3, false)));
+  }
   if (name == "default" || name == "d")
     return isUndefined(v) || (truthy(arg(1, false)) && !truthy(v)) ? arg(0, "")
                                                                     : v;
   if (name == "first" || name == "last") {
+    if (v.is_string())
+      return index(v, Json(name == "first" ? 0 : -1));
     if (!v.is_array() || v.empty())
       return undefined();
     return name == "first" ? v.front() : v.back();
@@ -618,24 +821,62 @@ Json callFilter(const std::string &name, const Json &v,
     if (!v.is_array())
       raise("join needs a list");
     std::string out, sep = str(arg(0, ""));
+    // join(attribute=...) joins each item's attribute.
+    const Json attribute = arg(1, Json());
     for (size_t i = 0; i < v.size(); ++i)
-      out += (i ? sep : "") + str(v[i]);
+      out += (i ? sep : "") +
+             str(attribute.is_null() ? v[i] : index(v[i], attribute));
     return out;
   }
   if (name == "replace") {
     const std::string text = str(v), from = str(arg(0, "")), to = str(arg(1, ""));
-    if (!from.empty())
-      return fairkv::tokenizer::replaceAll(text, from, to);
-    // Python's str.replace('', to): `to` before every code point and after
-    // the last.
-    const std::vector<size_t> at = codePoints(text);
-    std::string out = to;
-    for (size_t c = 0; c + 1 < at.size(); ++c)
-      out.append(text, at[c], at[c + 1] - at[c]).append(to);
+    // At most `count` replacements (Python's; None or negative: all).
+    const Json count = arg(2, Json());
+    if (!count.is_null() && !count.is_number_integer())
+      raise("replace's count must be an integer");
+    int64_t left = count.is_null() || count.get<int64_t>() < 0
+                       ? INT64_MAX
+                       : count.get<int64_t>();
+    std::string out;
+    if (from.empty()) {
+      // Python's str.replace('', to): `to` before every code point and
+      // after the last.
+      const std::vector<size_t> at = codePoints(text);
+      for (size_t c = 0; c + 1 < at.size(); ++c) {
+        if (left > 0) {
+          out += to;
+          --left;
+        }
+        out.append(text, at[c], at[c + 1] - at[c]);
+      }
+      if (left > 0)
+        out += to;
+      return out;
+    }
+    size_t pos = 0;
+    for (size_t hit; left > 0 && (hit = text.find(from, pos)) != std::string::npos;
+         pos = hit + from.size(), --left)
+      out.append(text, pos, hit - pos).append(to);
+    return out.append(text, pos);
+  }
+  if (name == "list") {
+    // Python's list(): a string's code points, a mapping's keys.
+    if (v.is_array())
+      return v;
+    Json out = Json::array();
+    if (v.is_string()) {
+      const std::string &text = v.get_ref<const std::string &>();
+      const std::vector<size_t> at = codePoints(text);
+      for (size_t c = 0; c + 1 < at.size(); ++c)
+        out.push_back(text.substr(at[c], at[c + 1] - at[c]));
+    } else if (v.is_object()) {
+      for (auto it = v.begin(); it != v.end(); ++it)
+        out.push_back(it.key());
+    } else if (!isUndefined(v)) {
+      raise("list of " + std::string(v.type_name()));
+    }
     return out;
   }
-  if (name == "list")
-    return v.is_array() ? v : Json::array();
   if (name == "reverse") {
     if (v.is_string()) {
       const std::string &text = v.get_ref<const std::string &>();
@@ -659,15 +900,76 @@ Json callFilter(const std::string &name, const Json &v,
   raise("the filter '" + name + "' is not supported");
 }
 
+/// A filter's arguments after the value, in Jinja's (and transformers')
+/// order, so that keyword arguments land where their names say.
+const std::vector<std::string> &filterParameters(const std::string &name) {
+  static const std::map<std::string, std::vector<std::string>> table = {
+      {"tojson", {"ensure_ascii", "indent", "separators", "sort_keys"}},
+      {"default", {"default_value", "boolean"}},
+      {"d", {"default_value", "boolean"}},
+      {"int", {"default", "base"}},
+      {"replace", {"old", "new", "count"}},
+      {"join", {"d", "attribute"}},
+      {"map", {"attribute", "default"}},
+  };
+  static const std::vector<std::string> none;
+  auto it = table.find(name);
+  return it == table.end() ? none : it->second;
+}
+
 struct Filter : Expr {
   ExprPtr operand;
   std::string name;
   std::vector<ExprPtr> args;
+  /// By argument: its keyword, or "" when positional.
+  std::vector<std::string> keywords;
   Json eval(Scope &scope) const override {
     Json v = operand->eval(scope);
     std::vector<Json> values;
-    for (const auto &a : args)
-      values.push_back(a->eval(scope));
+    std::map<std::string, Json> named;
+    for (size_t i = 0; i < args.size(); ++i) {
+      if (keywords[i].empty()) {
+        if (!named.empty())
+          raise("a positional argument follows a keyword argument");
+        values.push_back(args[i]->eval(scope));
+      } else {
+        named[keywords[i]] = args[i]->eval(scope);
+      }
+    }
+    // map(attribute=...) reads an attribute of each item; map('f', ...)
+    // applies the filter f to each.
+    if (name == "map" && v.is_array()) {
+      Json out = Json::array();
+      if (auto a = named.find("attribute"); a != named.end()) {
+        const Json fallback =
+            named.count("default") ? named["default"] : undefined();
+        for (const Json &item : v) {
+          Json x = index(item, a->second);
+          out.push_back(isUndefined(x) ? fallback : x);
+        }
+        return out;
+      }
+      if (!named.empty() || values.empty() || !values[0].is_string())
+        raise("map needs a filter name or attribute=");
+      const std::vector<Json> rest(values.begin() + 1, values.end());
+      for (const Json &item : v)
+        out.push_back(callFilter(values[0].get<std::string>(), item, rest));
+      return out;
+    }
+    const std::vector<std::string> &parameters = filterParameters(name);
+    const size_t positional = values.size();
+    for (const auto &[keyword, value] : named) {
+      auto at = std::find(parameters.begin(), parameters.end(), keyword);
+      if (at == parameters.end())
+        raise("the filter '" + name + "' has no argument '" + keyword + "'");
+      const size_t slot = static_cast<size_t>(at - parameters.begin());
+      if (slot < positional)
+        raise("the filter '" + name + "' got '" + keyword + "' twice");
+      // Slots no argument names keep their defaults (undefined).
+      if (values.size() <= slot)
+        values.resize(slot + 1, undefined());
+      values[slot] = value;
+    }
     if (name == "selectattr" || name == "rejectattr") {
       if (!v.is_array() || values.empty())
         raise(name + " needs a list and an attribute");
@@ -680,13 +982,6 @@ struct Filter : Expr {
         if (pass == (name == "selectattr"))
           out.push_back(item);
       }
-      return out;
-    }
-    if (name == "map" && values.size() == 1 && v.is_array()) {
-      // map(attribute=...) is written map('x') here only by position.
-      Json out = Json::array();
-      for (const Json &item : v)
-        out.push_back(index(item, values[0]));
       return out;
     }
     return callFilter(name, v, values);
@@ -718,10 +1013,30 @@ Json callMethod(const Json &self, const std::string &name,
       return callFilter("replace", self, args);
     if (name == "split") {
       Json out = Json::array();
+      // At most `maxsplit` splits (Python's; -1: all).
+      const Json most = args.size() > 1 ? args[1] : Json(-1);
+      if (!most.is_number_integer())
+        raise("split's maxsplit must be an integer");
+      int64_t left = most.get<int64_t>() < 0 ? INT64_MAX : most.get<int64_t>();
       if (args.empty() || args[0].is_null()) {
-        std::istringstream in(s);
-        for (std::string w; in >> w;)
-          out.push_back(w);
+        // Runs of whitespace; the rest after maxsplit keeps its inner
+        // whitespace, without the leading run.
+        const char *space = " \t\n\r\f\v";
+        size_t pos = s.find_first_not_of(space);
+        while (pos != std::string::npos) {
+          if (left == 0) {
+            out.push_back(s.substr(pos)); // the rest, as it is
+            break;
+          }
+          size_t end = s.find_first_of(space, pos);
+          if (end == std::string::npos) {
+            out.push_back(s.substr(pos));
+            break;
+          }
+          out.push_back(s.substr(pos, end - pos));
+          --left;
+          pos = s.find_first_not_of(space, end);
+        }
         return out;
       }
       std::string sep = str(args[0]);
@@ -729,8 +1044,8 @@ Json callMethod(const Json &self, const std::string &name,
       if (sep.empty())
         raise("empty separator");
       size_t pos = 0;
-      for (size_t hit; (hit = s.find(sep, pos)) != std::string::npos;
-           pos = hit + sep.size())
+      for (size_t hit; left > 0 && (hit = s.find(sep, pos)) != std::string::npos;
+           pos = hit + sep.size(), --left)
         out.push_back(s.substr(pos, hit - pos));
       out.push_back(s.substr(pos));
       return out;
@@ -910,48 +1225,52 @@ private:
   }
   ExprPtr comparison() {
     ExprPtr e = additive();
+    // A run of comparisons is one chain (Python's a < b < c).
+    std::unique_ptr<Chain> chain;
+    auto compare = [&](const std::string &op) {
+      if (!chain) {
+        chain = make<Chain>();
+        chain->operands.push_back(std::move(e));
+      }
+      chain->ops.push_back(op);
+      chain->operands.push_back(additive());
+    };
+    auto finish = [&] {
+      if (!chain)
+        return;
+      e = chain->ops.size() == 1
+              ? binary(std::move(chain->operands[0]), chain->ops[0],
+                       std::move(chain->operands[1]))
+              : ExprPtr(std::move(chain));
+      chain.reset();
+    };
     for (;;) {
       skip();
       size_t save = pos_;
       if (word("not")) {
         if (word("in")) {
-          e = binary(std::move(e), "not in", additive());
+          compare("not in");
           continue;
         }
         pos_ = save;
+        finish();
         return e;
       }
       if (word("in")) {
-        e = binary(std::move(e), "in", additive());
-        continue;
-      }
-      if (word("is")) {
-        auto t = make<Test>();
-        t->negated = word("not");
-        t->name = identifier();
-        t->operand = std::move(e);
-        if (symbol("(")) {
-          if (!symbol(")")) {
-            do
-              t->args.push_back(parseExpression());
-            while (symbol(","));
-            expect(")");
-          }
-        } else if (t->name == "equalto" || t->name == "sameas") {
-          t->args.push_back(additive());
-        }
-        e = std::move(t);
+        compare("in");
         continue;
       }
       bool matched = false;
       for (const char *op : {"==", "!=", "<=", ">=", "<", ">"})
         if (symbol(op)) {
-          e = binary(std::move(e), op, additive());
+          compare(op);
           matched = true;
           break;
         }
-      if (!matched)
+      if (!matched) {
+        finish();
         return e;
+      }
     }
   }
   ExprPtr additive() {
@@ -982,34 +1301,72 @@ private:
         return e;
     }
   }
-  ExprPtr unary() {
+  /// Jinja's parse_unary: a minus binds tighter than filters and tests
+  /// (-1 | string is (-1) | string).
+  ExprPtr unary(bool withFilters = true) {
     if (depth_ > kMaxDepth)
       raise("the expression nests too deeply");
+    ExprPtr e;
     if (symbol("-")) {
       ++depth_;
       auto n = make<Negate>();
-      n->operand = unary();
+      n->operand = unary(false);
       --depth_;
-      return n;
+      e = std::move(n);
+    } else {
+      e = postfix();
     }
-    return filtered();
+    return withFilters ? filtered(std::move(e)) : std::move(e);
   }
-  ExprPtr filtered() {
-    ExprPtr e = postfix();
-    while (symbol("|")) {
+  ExprPtr filtered(ExprPtr e) {
+    for (;;) {
+      // Tests bind here, as tight as filters (Jinja's parse_filter_expr):
+      // 1 + 1 is odd is 1 + (1 is odd).
+      if (word("is")) {
+        auto t = make<Test>();
+        t->negated = word("not");
+        t->name = identifier();
+        t->operand = std::move(e);
+        if (symbol("(")) {
+          if (!symbol(")")) {
+            do
+              t->args.push_back(parseExpression());
+            while (symbol(","));
+            expect(")");
+          }
+        } else {
+          // One argument without parentheses, as Jinja's parse_test
+          // takes it: a name (not and/or/else), a string, a number, a
+          // list or a mapping.
+          skip();
+          const std::string w = peekWord();
+          const char c = pos_ < s_.size() ? s_[pos_] : '\0';
+          if ((!w.empty() && w != "and" && w != "or" && w != "else") ||
+              c == '\'' || c == '"' || c == '[' || c == '{')
+            t->args.push_back(postfix());
+        }
+        e = std::move(t);
+        continue;
+      }
+      if (!symbol("|"))
+        break;
       auto f = make<Filter>();
       f->operand = std::move(e);
       f->name = identifier();
       if (symbol("(")) {
         if (!symbol(")")) {
           do {
-            // Keyword arguments by position (indent=2 -> 2).
+            // A keyword argument (indent=2) keeps its name (Filter::eval
+            // places it).
             size_t save = pos_;
             std::string w = peekWord();
             if (!w.empty() && (pos_ += w.size(), symbol("=")) && !symbol("="))
               ;
-            else
+            else {
               pos_ = save;
+              w.clear();
+            }
+            f->keywords.push_back(w);
             f->args.push_back(parseExpression());
           } while (symbol(","));
           expect(")");
@@ -1168,15 +1525,49 @@ private:
       return std::make_unique<Literal>(out);
     }
     if (std::isdigit(static_cast<unsigned char>(c))) {
-      size_t end = pos_;
+      // Jinja's literals: digits (1_000 groups them), then a fraction
+      // and/or an exponent make a float.
+      auto digit = [&](size_t at) {
+        return at < s_.size() && std::isdigit(static_cast<unsigned char>(s_[at]));
+      };
+      auto digits = [&](size_t at) {
+        while (digit(at) || (s_[at] == '_' && digit(at + 1) && at > 0 &&
+                             digit(at - 1)))
+          ++at;
+        return at;
+      };
+      size_t end = digits(pos_);
       bool real = false;
-      while (end < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[end])) ||
-                                 (s_[end] == '.' && !real)))
-        real |= s_[end++] == '.';
-      std::string num = s_.substr(pos_, end - pos_);
+      if (end < s_.size() && s_[end] == '.' && digit(end + 1)) {
+        end = digits(end + 1);
+        real = true;
+      }
+      if (end < s_.size() && (s_[end] == 'e' || s_[end] == 'E')) {
+        size_t at = end + 1;
+        if (at < s_.size() && (s_[at] == '+' || s_[at] == '-'))
+          ++at;
+        if (digit(at)) {
+          end = digits(at);
+          real = true;
+        }
+      }
+      std::string num;
+      for (size_t i = pos_; i < end; ++i)
+        if (s_[i] != '_')
+          num += s_[i];
       pos_ = end;
-      return std::make_unique<Literal>(real ? Json(std::stod(num))
-                                            : Json(std::stoll(num)));
+      errno = 0;
+      char *stop = nullptr;
+      if (real) {
+        const double d = std::strtod(num.c_str(), &stop);
+        if (!std::isfinite(d))
+          raise("the float literal " + num + " is out of range");
+        return std::make_unique<Literal>(Json(d));
+      }
+      const long long i = std::strtoll(num.c_str(), &stop, 10);
+      if (errno == ERANGE)
+        raise("the integer literal " + num + " overflows 64-bit integers");
+      return std::make_unique<Literal>(Json(static_cast<int64_t>(i)));
     }
     if (symbol("(")) {
       ExprPtr e = parseExpression();
