@@ -303,6 +303,19 @@ EXPRESSIONS = [
     '{{ x is defined and true }}',
     '{{ "a" is string or false }}',
     '{{ 3 is odd else 1 }}',
+    # Tags end outside strings and with brackets balanced.
+    '{{ {"a": {"b": 3}}.a.b }}',
+    '{{ {"a": {"b": 3}}["a"]["b"] }}',
+    '{{ "}}" }}',
+    '{{ \'}}\' ~ "x" }}',
+    '{% set a = "%}" %}{{ a }}',
+    '{% if "%}" %}yes{% endif %}',
+    '{{ "a\\"}}" }}',
+    '{{ {"k": [1, {"z": none}]} }}',
+    '{{ ({"a": 1}) }}',
+    '{{- "x" -}}',
+    '{{ "{" }}',
+    '{{ x[0] }}{{ "]" }}',
 ]
 
 

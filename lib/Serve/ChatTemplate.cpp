@@ -200,6 +200,30 @@ struct Token {
   std::string body;
 };
 
+/// Where an expression or block tag's `close` is, from `from`: as Jinja's
+/// lexer finds it, outside string literals and with brackets balanced, so
+/// {{ {"a": {"b": 1}} }} and {{ "}}" }} end where they should.
+size_t tagEnd(const std::string &src, size_t from, const std::string &close) {
+  std::string open;
+  for (size_t i = from; i < src.size(); ++i) {
+    const char c = src[i];
+    if (open.empty() && src.compare(i, close.size(), close) == 0)
+      return i;
+    if (c == '\'' || c == '"') {
+      for (++i; i < src.size() && src[i] != c; ++i)
+        if (src[i] == '\\')
+          ++i;
+      if (i >= src.size())
+        return std::string::npos;
+    } else if (c == '(' || c == '[' || c == '{') {
+      open += c;
+    } else if ((c == ')' || c == ']' || c == '}') && !open.empty()) {
+      open.pop_back();
+    }
+  }
+  return std::string::npos;
+}
+
 std::vector<Token> lex(const std::string &src) {
   std::vector<Token> out;
   size_t pos = 0;
@@ -247,7 +271,8 @@ std::vector<Token> lex(const std::string &src) {
     if (!text.empty())
       out.push_back({Token::Text, text});
     const std::string close = kind == '{' ? "}}" : kind == '%' ? "%}" : "#}";
-    size_t end = src.find(close, open + 2);
+    size_t end = kind == '#' ? src.find(close, open + 2)
+                             : tagEnd(src, open + 2, close);
     if (end == std::string::npos)
       raise("a tag opened at offset " + std::to_string(open) +
             " is never closed");

@@ -73,7 +73,7 @@ TEST(ChatTemplate, RefusesWhatItDoesNotImplementInOneLine) {
   EXPECT_EQ(*ok, "23|33,2,1|32|Falsed");
 }
 
-/// test/Fixtures/chat/expressions.json: 273 expressions (64-bit integer
+/// test/Fixtures/chat/expressions.json: 285 expressions (64-bit integer
 /// edges, slices, code points, escapes, how values print, filters and their
 /// keyword arguments, tests, chained comparisons, loops) rendered by
 /// jinja2's sandbox as transformers sets it up
