@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -325,10 +326,23 @@ struct Literal : Expr {
   Json eval(Scope &) const override { return value; }
 };
 
+/// The functions a template can call (Jinja's range, dict and namespace,
+/// transformers' raise_exception and strftime_now): defined names, so that
+/// `strftime_now is defined` holds as it does in transformers.
+bool isGlobalFunction(const std::string &name) {
+  return name == "range" || name == "dict" || name == "namespace" ||
+         name == "raise_exception" || name == "strftime_now";
+}
+
 struct Name : Expr {
   std::string name;
   explicit Name(std::string n) : name(std::move(n)) {}
-  Json eval(Scope &scope) const override { return scope.lookup(name); }
+  Json eval(Scope &scope) const override {
+    Json v = scope.lookup(name);
+    if (isUndefined(v) && isGlobalFunction(name))
+      return Json::object({{"__function__", name}});
+    return v;
+  }
 };
 
 struct ListExpr : Expr {
@@ -1109,6 +1123,23 @@ struct Call : Expr {
       raise("only functions and methods can be called");
     if (name->name == "raise_exception")
       raise(values.empty() ? "raise_exception" : str(values[0]));
+    if (name->name == "strftime_now") {
+      // transformers' datetime.now().strftime(format): local time; C's
+      // strftime is what Python's calls on Linux.
+      if (values.size() != 1 || !values[0].is_string())
+        raise("strftime_now takes one format string");
+      const std::string format = values[0];
+      if (format.size() > 256)
+        raise("strftime_now's format is too long");
+      const std::time_t now = std::time(nullptr);
+      std::tm local{};
+      localtime_r(&now, &local);
+      char buffer[1024];
+      const size_t n = std::strftime(buffer, sizeof(buffer), format.c_str(), &local);
+      if (n == 0 && !format.empty())
+        raise("strftime_now's format gives nothing or too much");
+      return std::string(buffer, n);
+    }
     if (name->name == "namespace" || name->name == "dict") {
       Json ns = Json::object();
       for (const auto &[k, v] : kwargs)

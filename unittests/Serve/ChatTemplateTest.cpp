@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <sstream>
 
@@ -106,6 +107,37 @@ TEST(ChatTemplate, ExpressionsRenderAsJinjasSandbox) {
     ASSERT_TRUE(r) << source << ": " << r.error();
     EXPECT_EQ(*r, c["rendered"].get<std::string>()) << source;
   }
+}
+
+/// transformers gives templates strftime_now (and raise_exception) as
+/// globals. Llama 3.1's template writes today's date when strftime_now is
+/// defined and "26 Jul 2024" otherwise; before, it was never defined here,
+/// so every Llama 3.1+ prompt carried the wrong date.
+TEST(ChatTemplate, TransformersGlobalsAreDefinedAndStrftimeNowIsToday) {
+  auto today = [] {
+    const std::time_t now = std::time(nullptr);
+    std::tm local{};
+    localtime_r(&now, &local);
+    char buffer[64];
+    return std::string(buffer,
+                       std::strftime(buffer, sizeof(buffer), "%d %b %Y", &local));
+  };
+  const std::string before = today();
+  Result<std::string> r = renderTemplate(
+      "{%- if not date_string is defined %}{%- if strftime_now is defined %}"
+      "{%- set date_string = strftime_now(\"%d %b %Y\") %}{%- else %}"
+      "{%- set date_string = \"26 Jul 2024\" %}{%- endif %}{%- endif %}"
+      "Today Date: {{ date_string }}|{{ raise_exception is defined }}"
+      "{{ range is defined }}{{ nothing is defined }}",
+      "{}");
+  const std::string after = today();
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_TRUE(*r == "Today Date: " + before + "|TrueTrueFalse" ||
+              *r == "Today Date: " + after + "|TrueTrueFalse")
+      << *r;
+  Result<std::string> wrong = renderTemplate("{{ strftime_now(1) }}", "{}");
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error(), "strftime_now takes one format string");
 }
 
 /// Where Python's integers go past 64 bits, or a literal names what ours
