@@ -562,6 +562,30 @@ struct Binary : Expr {
       return !contains(r, l);
     if (op == "~")
       return str(l) + str(r);
+    if (op == "*" && ((l.is_string() || l.is_array()) != (r.is_string() || r.is_array()))) {
+      // Python's repetition: "ab" * 3, 3 * [1]; a count below 1 gives none.
+      const Json &seq = l.is_string() || l.is_array() ? l : r;
+      const Json &n = &seq == &l ? r : l;
+      if (!n.is_number_integer())
+        raise("'*' repeats a " + std::string(seq.type_name()) +
+              " by an integer, not a " + n.type_name());
+      const int64_t times = std::max<int64_t>(0, n.get<int64_t>());
+      const size_t unit = seq.is_string() ? seq.get_ref<const std::string &>().size()
+                                          : seq.size();
+      if (unit > 0 && static_cast<uint64_t>(times) > (uint64_t(1) << 26) / unit)
+        raise("'*' repeats past 2^26 items");
+      if (seq.is_string()) {
+        std::string out;
+        for (int64_t i = 0; i < times; ++i)
+          out += seq.get_ref<const std::string &>();
+        return out;
+      }
+      Json out = Json::array();
+      for (int64_t i = 0; i < times; ++i)
+        for (const Json &item : seq)
+          out.push_back(item);
+      return out;
+    }
     if (op == "+") {
       if (l.is_string() && r.is_string())
         return l.get<std::string>() + r.get<std::string>();
@@ -606,6 +630,29 @@ struct Binary : Expr {
       return ints ? exact(__builtin_sub_overflow(x, y, &v)) : Json(a - b);
     if (op == "*")
       return ints ? exact(__builtin_mul_overflow(x, y, &v)) : Json(a * b);
+    if (op == "**") {
+      if (ints && y >= 0) {
+        // Exact by squaring; past 64 bits refused.
+        int64_t base = x, e = y;
+        v = 1;
+        while (e > 0) {
+          if ((e & 1) && __builtin_mul_overflow(v, base, &v))
+            return exact(true);
+          e >>= 1;
+          if (e > 0 && __builtin_mul_overflow(base, base, &base))
+            return exact(true);
+        }
+        return v;
+      }
+      if (a == 0 && b < 0)
+        raise("0 cannot be raised to a negative power");
+      if (a < 0 && b != std::floor(b))
+        raise("a negative number to a fractional power is complex");
+      const double p = std::pow(a, b);
+      if (!std::isfinite(p))
+        raise("'**' overflows a float");
+      return p;
+    }
     if (b == 0 && (op == "/" || op == "//" || op == "%"))
       raise("division by zero");
     if (op == "/")
@@ -780,6 +827,36 @@ Json toJsonText(const Json &v, const Json &indentArg, bool ensureAscii,
   return dump(v, 0);
 }
 
+/// Python's str.title: a cased character after an uncased one is
+/// title-cased, after a cased one lower-cased ("they're" -> "They'Re").
+std::string pythonTitle(const std::string &text) {
+  std::string out;
+  bool previousCased = false;
+  for (size_t i = 0; i < text.size();) {
+    utf8proc_int32_t cp = -1;
+    const utf8proc_ssize_t n = utf8proc_iterate(
+        reinterpret_cast<const utf8proc_uint8_t *>(text.data() + i),
+        static_cast<utf8proc_ssize_t>(text.size() - i), &cp);
+    if (n <= 0) {
+      out += text[i++];
+      previousCased = false;
+      continue;
+    }
+    const utf8proc_category_t k = utf8proc_category(cp);
+    const bool cased = k == UTF8PROC_CATEGORY_LU ||
+                       k == UTF8PROC_CATEGORY_LL || k == UTF8PROC_CATEGORY_LT;
+    const utf8proc_int32_t mapped =
+        cased ? (previousCased ? utf8proc_tolower(cp) : utf8proc_totitle(cp))
+              : cp;
+    utf8proc_uint8_t buffer[4];
+    const utf8proc_ssize_t m = utf8proc_encode_char(mapped, buffer);
+    out.append(reinterpret_cast<const char *>(buffer), static_cast<size_t>(m));
+    previousCased = cased;
+    i += static_cast<size_t>(n);
+  }
+  return out;
+}
+
 Json callFilter(const std::string &name, const Json &v,
                 const std::vector<Json> &args) {
   // An argument left out (or a keyword's earlier slots) is undefined.
@@ -788,6 +865,71 @@ Json callFilter(const std::string &name, const Json &v,
   };
   if (name == "trim")
     return trimmed(str(v));
+  if (name == "abs") {
+    const Json n = numeric(v);
+    if (n.is_number_integer()) {
+      if (n.get<int64_t>() == INT64_MIN)
+        raise("abs overflows 64-bit integers");
+      return std::abs(n.get<int64_t>());
+    }
+    if (n.is_number())
+      return std::fabs(n.get<double>());
+    raise("abs of " + std::string(v.type_name()));
+  }
+  if (name == "float") {
+    // Jinja's float(value, default=0.0): a number, a string read as one,
+    // otherwise the default.
+    const Json n = numeric(v);
+    if (n.is_number())
+      return n.get<double>();
+    if (v.is_string()) {
+      const std::string text = trimmed(v.get<std::string>());
+      if (text.find('_') != std::string::npos)
+        raise("float of a string with '_' is not supported");
+      char *end = nullptr;
+      const double d = std::strtod(text.c_str(), &end);
+      // strtod reads hexadecimal, which Python's float() does not.
+      if (!text.empty() && *end == '\0' &&
+          text.find_first_of("xX") == std::string::npos)
+        return d;
+    }
+    return arg(0, Json(0.0));
+  }
+  if (name == "title") {
+    // Jinja's title filter (not str.title): words split at runs of
+    // whitespace and -({[<, each one's first character upper-cased and
+    // the rest lower-cased.
+    const std::string text = str(v);
+    std::string out;
+    bool wordStart = true;
+    for (size_t i = 0; i < text.size();) {
+      utf8proc_int32_t cp = -1;
+      const utf8proc_ssize_t n = utf8proc_iterate(
+          reinterpret_cast<const utf8proc_uint8_t *>(text.data() + i),
+          static_cast<utf8proc_ssize_t>(text.size() - i), &cp);
+      if (n <= 0) {
+        out += text[i++];
+        wordStart = false;
+        continue;
+      }
+      const utf8proc_category_t k = utf8proc_category(cp);
+      // Python's \\s: ASCII and Unicode whitespace.
+      const bool space = (cp >= 9 && cp <= 13) || (cp >= 0x1c && cp <= 0x1f) ||
+                         cp == 0x85 || k == UTF8PROC_CATEGORY_ZS ||
+                         k == UTF8PROC_CATEGORY_ZL || k == UTF8PROC_CATEGORY_ZP;
+      const bool split =
+          space || (cp > 0 && cp < 128 &&
+                    std::strchr("-({[<", static_cast<char>(cp)) != nullptr);
+      const utf8proc_int32_t mapped =
+          split ? cp : wordStart ? utf8proc_toupper(cp) : utf8proc_tolower(cp);
+      utf8proc_uint8_t buffer[4];
+      const utf8proc_ssize_t m = utf8proc_encode_char(mapped, buffer);
+      out.append(reinterpret_cast<const char *>(buffer), static_cast<size_t>(m));
+      wordStart = split;
+      i += static_cast<size_t>(n);
+    }
+    return out;
+  }
   if (name == "length" || name == "count") {
     if (v.is_string())
       return codePoints(v.get_ref<const std::string &>()).size() - 1;
@@ -947,6 +1089,7 @@ const std::vector<std::string> &filterParameters(const std::string &name) {
       {"default", {"default_value", "boolean"}},
       {"d", {"default_value", "boolean"}},
       {"int", {"default", "base"}},
+      {"float", {"default"}},
       {"replace", {"old", "new", "count"}},
       {"join", {"d", "attribute"}},
       {"map", {"attribute", "default"}},
@@ -1048,6 +1191,8 @@ Json callMethod(const Json &self, const std::string &name,
     }
     if (name == "upper" || name == "lower" || name == "capitalize")
       return callFilter(name, self, {});
+    if (name == "title")
+      return pythonTitle(s);
     if (name == "replace")
       return callFilter("replace", self, args);
     if (name == "split") {
@@ -1343,19 +1488,27 @@ private:
     }
   }
   ExprPtr multiplicative() {
-    ExprPtr e = unary();
+    ExprPtr e = power();
     for (;;) {
       if (symbol("//"))
-        e = binary(std::move(e), "//", unary());
+        e = binary(std::move(e), "//", power());
       else if (symbol("*"))
-        e = binary(std::move(e), "*", unary());
+        e = binary(std::move(e), "*", power());
       else if (symbol("/"))
-        e = binary(std::move(e), "/", unary());
+        e = binary(std::move(e), "/", power());
       else if (symbol("%"))
-        e = binary(std::move(e), "%", unary());
+        e = binary(std::move(e), "%", power());
       else
         return e;
     }
+  }
+  /// Jinja's parse_pow: ** over unary operands, left to right (so -2 ** 2
+  /// is 4 and 2 ** 3 ** 2 is 64, unlike Python).
+  ExprPtr power() {
+    ExprPtr e = unary();
+    while (symbol("**"))
+      e = binary(std::move(e), "**", unary());
+    return e;
   }
   /// Jinja's parse_unary: a minus binds tighter than filters and tests
   /// (-1 | string is (-1) | string).

@@ -74,9 +74,10 @@ TEST(ChatTemplate, RefusesWhatItDoesNotImplementInOneLine) {
   EXPECT_EQ(*ok, "23|33,2,1|32|Falsed");
 }
 
-/// test/Fixtures/chat/expressions.json: 285 expressions (64-bit integer
+/// test/Fixtures/chat/expressions.json: 347 expressions (64-bit integer
 /// edges, slices, code points, escapes, how values print, filters and their
-/// keyword arguments, tests, chained comparisons, loops) rendered by
+/// keyword arguments, tests, chained comparisons, loops, powers and
+/// repetition, abs, float, title) rendered by
 /// jinja2's sandbox as transformers sets it up
 /// (scripts/make-jinja-fixtures.py). Ours must render the same text, and
 /// refuse what it refuses. Two of these crashed the renderer before:
