@@ -371,47 +371,53 @@ int main(int argc, char **argv) {
         for (int g = 0; failure.empty() && g < G; ++g)
           perDevice[i][g] = std::min(perDevice[i][g], report.seconds[g]);
       }
-    // The unsharded program: its step's bytes against its time.
-    // Its ops timed too (--op-times): the fastest run's table says where
-    // the step goes.
-    double unshardedStep = INFINITY;
-    int64_t unshardedTokens = 0;
-    std::string unshardedFailure, fastestOps;
-    for (int64_t r = 0; r < repeats && unshardedFailure.empty(); ++r) {
-      std::cerr << kTool << ": unsharded, batch " << batch << " (run "
-                << r + 1 << " of " << repeats << ")..." << std::endl;
-      DeviceReport report;
-      std::string log;
-      unshardedFailure =
-          runAlone((work / "prog-unsharded").string(), weights, backend, 1,
-                   batch, promptLen, newTokens, report, &log, " --op-times");
-      if (unshardedFailure.empty() && report.seconds[0] < unshardedStep) {
-        unshardedStep = report.seconds[0];
-        unshardedTokens = report.tokensHeld[0];
-        fastestOps = opTable(log);
+    // The unsharded program, `repeats` runs with `extra` options: the
+    // fastest run's report and output, or the first failure.
+    auto fastestUnsharded = [&](const std::string &extra, const char *what,
+                                DeviceReport &best, std::string &bestLog) {
+      best.seconds.assign(1, INFINITY);
+      best.tokensHeld.assign(1, 0);
+      for (int64_t r = 0; r < repeats; ++r) {
+        std::cerr << kTool << ": unsharded" << what << ", batch " << batch
+                  << " (run " << r + 1 << " of " << repeats << ")..."
+                  << std::endl;
+        DeviceReport report;
+        std::string log;
+        if (std::string failure =
+                runAlone((work / "prog-unsharded").string(), weights, backend,
+                         1, batch, promptLen, newTokens, report, &log, extra);
+            !failure.empty())
+          return failure;
+        if (report.seconds[0] < best.seconds[0]) {
+          best = report;
+          bestLog = log;
+        }
       }
-    }
+      return std::string();
+    };
+    // Its step's bytes against its time, with its ops timed (--op-times):
+    // the fastest run's table says where the step goes.
+    DeviceReport fastest;
+    std::string fastestLog;
+    const std::string unshardedFailure =
+        fastestUnsharded(" --op-times", "", fastest, fastestLog);
+    const double unshardedStep = fastest.seconds[0];
+    const int64_t unshardedTokens = fastest.tokensHeld[0];
+    const std::string fastestOps = opTable(fastestLog);
     if (!fastestOps.empty())
       unshardedOps << "\nBatch " << batch << ", the fastest run's ops:\n\n```\n"
                    << fastestOps << "```\n";
     // On a GPU, the same program with its decode steps replayed from a
     // CUDA graph (--cuda-graphs), untimed per op.
-    double graphStep = INFINITY;
-    std::string graphFailure;
-    for (int64_t r = 0; cuda && unshardedFailure.empty() && r < repeats &&
-                        graphFailure.empty();
-         ++r) {
-      std::cerr << kTool << ": unsharded with CUDA graphs, batch " << batch
-                << " (run " << r + 1 << " of " << repeats << ")..."
-                << std::endl;
-      DeviceReport report;
-      graphFailure =
-          runAlone((work / "prog-unsharded").string(), weights, backend, 1,
-                   batch, promptLen, newTokens, report, nullptr,
-                   " --cuda-graphs");
-      if (graphFailure.empty())
-        graphStep = std::min(graphStep, report.seconds[0]);
-    }
+    DeviceReport graphed;
+    std::string graphedLog;
+    const std::string graphFailure =
+        cuda && unshardedFailure.empty()
+            ? fastestUnsharded(" --cuda-graphs", " with CUDA graphs", graphed,
+                               graphedLog)
+            : std::string();
+    const double graphStep =
+        graphed.seconds.empty() ? INFINITY : graphed.seconds[0];
     if (!graphFailure.empty()) {
       std::cerr << kTool << ": batch " << batch << ", unsharded with CUDA "
                 << "graphs: " << graphFailure << "\n";

@@ -827,34 +827,69 @@ Json toJsonText(const Json &v, const Json &indentArg, bool ensureAscii,
   return dump(v, 0);
 }
 
-/// Python's str.title: a cased character after an uncased one is
-/// title-cased, after a cased one lower-cased ("they're" -> "They'Re").
-std::string pythonTitle(const std::string &text) {
+/// `text` with each code point replaced by map(cp) (a code point, or -1
+/// for a byte that is not UTF-8, which stays as it is).
+template <typename F>
+std::string mapCodePoints(const std::string &text, F &&map) {
   std::string out;
-  bool previousCased = false;
   for (size_t i = 0; i < text.size();) {
     utf8proc_int32_t cp = -1;
     const utf8proc_ssize_t n = utf8proc_iterate(
         reinterpret_cast<const utf8proc_uint8_t *>(text.data() + i),
         static_cast<utf8proc_ssize_t>(text.size() - i), &cp);
     if (n <= 0) {
+      map(-1);
       out += text[i++];
-      previousCased = false;
       continue;
     }
-    const utf8proc_category_t k = utf8proc_category(cp);
-    const bool cased = k == UTF8PROC_CATEGORY_LU ||
-                       k == UTF8PROC_CATEGORY_LL || k == UTF8PROC_CATEGORY_LT;
-    const utf8proc_int32_t mapped =
-        cased ? (previousCased ? utf8proc_tolower(cp) : utf8proc_totitle(cp))
-              : cp;
     utf8proc_uint8_t buffer[4];
-    const utf8proc_ssize_t m = utf8proc_encode_char(mapped, buffer);
+    const utf8proc_ssize_t m = utf8proc_encode_char(map(cp), buffer);
     out.append(reinterpret_cast<const char *>(buffer), static_cast<size_t>(m));
-    previousCased = cased;
     i += static_cast<size_t>(n);
   }
   return out;
+}
+
+/// Python's str.title: a cased character after an uncased one is
+/// title-cased, after a cased one lower-cased ("they're" -> "They'Re").
+std::string pythonTitle(const std::string &text) {
+  bool previousCased = false;
+  return mapCodePoints(text, [&](utf8proc_int32_t cp) {
+    const utf8proc_category_t k =
+        cp < 0 ? UTF8PROC_CATEGORY_CN : utf8proc_category(cp);
+    const bool cased = k == UTF8PROC_CATEGORY_LU || k == UTF8PROC_CATEGORY_LL ||
+                       k == UTF8PROC_CATEGORY_LT;
+    const utf8proc_int32_t mapped =
+        cased ? (previousCased ? utf8proc_tolower(cp) : utf8proc_totitle(cp))
+              : cp;
+    previousCased = cased;
+    return mapped;
+  });
+}
+
+/// Jinja's title filter (not str.title): words split at runs of whitespace
+/// and -({[<, each one's first character upper-cased and the rest
+/// lower-cased ("they're" -> "They're").
+std::string jinjaTitle(const std::string &text) {
+  bool wordStart = true;
+  return mapCodePoints(text, [&](utf8proc_int32_t cp) {
+    if (cp < 0) {
+      wordStart = false;
+      return cp;
+    }
+    const utf8proc_category_t k = utf8proc_category(cp);
+    // Python's \s: ASCII and Unicode whitespace.
+    const bool space = (cp >= 9 && cp <= 13) || (cp >= 0x1c && cp <= 0x1f) ||
+                       cp == 0x85 || k == UTF8PROC_CATEGORY_ZS ||
+                       k == UTF8PROC_CATEGORY_ZL || k == UTF8PROC_CATEGORY_ZP;
+    const bool split =
+        space || (cp > 0 && cp < 128 &&
+                  std::strchr("-({[<", static_cast<char>(cp)) != nullptr);
+    const utf8proc_int32_t mapped =
+        split ? cp : wordStart ? utf8proc_toupper(cp) : utf8proc_tolower(cp);
+    wordStart = split;
+    return mapped;
+  });
 }
 
 Json callFilter(const std::string &name, const Json &v,
@@ -895,41 +930,8 @@ Json callFilter(const std::string &name, const Json &v,
     }
     return arg(0, Json(0.0));
   }
-  if (name == "title") {
-    // Jinja's title filter (not str.title): words split at runs of
-    // whitespace and -({[<, each one's first character upper-cased and
-    // the rest lower-cased.
-    const std::string text = str(v);
-    std::string out;
-    bool wordStart = true;
-    for (size_t i = 0; i < text.size();) {
-      utf8proc_int32_t cp = -1;
-      const utf8proc_ssize_t n = utf8proc_iterate(
-          reinterpret_cast<const utf8proc_uint8_t *>(text.data() + i),
-          static_cast<utf8proc_ssize_t>(text.size() - i), &cp);
-      if (n <= 0) {
-        out += text[i++];
-        wordStart = false;
-        continue;
-      }
-      const utf8proc_category_t k = utf8proc_category(cp);
-      // Python's \\s: ASCII and Unicode whitespace.
-      const bool space = (cp >= 9 && cp <= 13) || (cp >= 0x1c && cp <= 0x1f) ||
-                         cp == 0x85 || k == UTF8PROC_CATEGORY_ZS ||
-                         k == UTF8PROC_CATEGORY_ZL || k == UTF8PROC_CATEGORY_ZP;
-      const bool split =
-          space || (cp > 0 && cp < 128 &&
-                    std::strchr("-({[<", static_cast<char>(cp)) != nullptr);
-      const utf8proc_int32_t mapped =
-          split ? cp : wordStart ? utf8proc_toupper(cp) : utf8proc_tolower(cp);
-      utf8proc_uint8_t buffer[4];
-      const utf8proc_ssize_t m = utf8proc_encode_char(mapped, buffer);
-      out.append(reinterpret_cast<const char *>(buffer), static_cast<size_t>(m));
-      wordStart = split;
-      i += static_cast<size_t>(n);
-    }
-    return out;
-  }
+  if (name == "title")
+    return jinjaTitle(str(v));
   if (name == "length" || name == "count") {
     if (v.is_string())
       return codePoints(v.get_ref<const std::string &>()).size() - 1;

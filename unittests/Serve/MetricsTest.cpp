@@ -8,21 +8,18 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "fairkv/Serve/Server.h"
+#include "FakeModelServer.h"
 
 #include <gtest/gtest.h>
 #include <httplib.h>
 
 #include <atomic>
 #include <chrono>
-#include <csignal>
 #include <condition_variable>
-#include <cstdlib>
 #include <mutex>
 #include <thread>
 
 using namespace fairkv::serve;
-using fairkv::tokenizer::Tokenizer;
 
 namespace {
 
@@ -36,17 +33,12 @@ struct Probe {
 };
 
 TEST(Server, MetricsReadTheKvPoolsOnlyBetweenSteps) {
-  const char *root = std::getenv("FAIRKV_SOURCE_DIR");
-  auto tok = Tokenizer::fromFile(std::string(root ? root : ".") +
-                                 "/test/Fixtures/tokenizers/gpt2-bytelevel");
+  auto tok = fake::fixtureTokenizer();
   ASSERT_TRUE(tok) << tok.error();
-  const int64_t vocab = tok->vocabSize();
-  std::vector<float> logits(vocab * 4, 0.0f);
   Probe p;
-
-  // A step: every row's next token is id 0; the first decode step waits
-  // (at most 5 s) for the /metrics request sent while it runs.
-  auto step = [&](size_t rows, bool decode, StepRows &out) {
+  // The first decode step waits (at most 5 s) for the /metrics request
+  // sent while it runs.
+  auto beforeStep = [&](size_t, bool decode) {
     std::unique_lock<std::mutex> lock(p.m);
     p.stepper = std::this_thread::get_id();
     p.inStep = true;
@@ -57,25 +49,8 @@ TEST(Server, MetricsReadTheKvPoolsOnlyBetweenSteps) {
                     [&] { return p.metricsAnswered; });
     }
     p.inStep = false;
-    out.logits = logits.data();
-    out.vocab = vocab;
-    out.argmax.assign(rows, 0);
-    return std::string();
   };
-  ServerHooks hooks;
-  hooks.begin = [] { return std::string(); };
-  hooks.fitting = [](const std::vector<int64_t> &lengths) {
-    return static_cast<int64_t>(lengths.size());
-  };
-  hooks.prefill = [&](const std::vector<int64_t> &slots,
-                      const std::vector<std::vector<int64_t>> &,
-                      StepRows &out) { return step(slots.size(), false, out); };
-  hooks.decode = [&](const std::vector<int64_t> &slots,
-                     const std::vector<int64_t> &,
-                     const std::vector<int64_t> &,
-                     StepRows &out) { return step(slots.size(), true, out); };
-  hooks.release = [](int64_t) {};
-  hooks.kvBytes = [&] {
+  auto kvBytes = [&] {
     std::lock_guard<std::mutex> lock(p.m);
     ++p.reads;
     p.readsMidStep += p.inStep;
@@ -86,12 +61,9 @@ TEST(Server, MetricsReadTheKvPoolsOnlyBetweenSteps) {
     return std::vector<int64_t>{4096};
   };
   ServerOptions options;
-  options.port = 0;
   options.maxTokens = 8;
-  options.onListening = [&](int port) { p.port = port; };
-  std::thread server([&] { serve(*tok, options, hooks); });
-  while (p.port == 0)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  fake::FakeModelServer server(*tok, options, beforeStep, kvBytes);
+  p.port = server.port();
 
   std::thread completion([&] {
     httplib::Client client("127.0.0.1", p.port);
@@ -121,8 +93,7 @@ TEST(Server, MetricsReadTheKvPoolsOnlyBetweenSteps) {
   p.cv.notify_all();
   completion.join();
 
-  std::raise(SIGTERM);
-  server.join();
+  server.stop();
   EXPECT_GT(p.reads, 1);
   EXPECT_EQ(p.readsMidStep, 0);
   EXPECT_EQ(p.readsOffThread, 0);

@@ -7,57 +7,28 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "fairkv/Serve/Server.h"
+#include "FakeModelServer.h"
 
 #include <gtest/gtest.h>
 #include <httplib.h>
 
 #include <atomic>
 #include <chrono>
-#include <csignal>
-#include <cstdlib>
 #include <thread>
 
 using namespace fairkv::serve;
-using fairkv::tokenizer::Tokenizer;
 
 namespace {
 
 TEST(Server, RefusesNumbersPastTheirFieldsInOneLine) {
-  const char *root = std::getenv("FAIRKV_SOURCE_DIR");
-  auto tok = Tokenizer::fromFile(std::string(root ? root : ".") +
-                                 "/test/Fixtures/tokenizers/gpt2-bytelevel");
+  auto tok = fake::fixtureTokenizer();
   ASSERT_TRUE(tok) << tok.error();
-  const int64_t vocab = tok->vocabSize();
-  std::vector<float> logits(vocab * 4, 0.0f);
-  // Every step's next token is id 0.
-  auto step = [&](size_t rows, StepRows &out) {
-    out.logits = logits.data();
-    out.vocab = vocab;
-    out.argmax.assign(rows, 0);
-    return std::string();
-  };
-  ServerHooks hooks;
-  hooks.begin = [] { return std::string(); };
-  hooks.fitting = [](const std::vector<int64_t> &lengths) {
-    return static_cast<int64_t>(lengths.size());
-  };
-  hooks.prefill = [&](const std::vector<int64_t> &slots,
-                      const std::vector<std::vector<int64_t>> &,
-                      StepRows &out) { return step(slots.size(), out); };
-  hooks.decode = [&](const std::vector<int64_t> &slots,
-                     const std::vector<int64_t> &, const std::vector<int64_t> &,
-                     StepRows &out) { return step(slots.size(), out); };
-  hooks.release = [](int64_t) {};
-  hooks.kvBytes = [] { return std::vector<int64_t>{0}; };
-  std::atomic<int> port{0};
   ServerOptions options;
-  options.port = 0;
   options.maxTokens = 8;
-  options.onListening = [&](int p) { port = p; };
-  std::thread server([&] { serve(*tok, options, hooks); });
-  while (port == 0)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  fake::FakeModelServer server(
+      *tok, options, [](size_t, bool) {},
+      [] { return std::vector<int64_t>{0}; });
+  const int port = server.port();
 
   httplib::Client client("127.0.0.1", port);
   client.set_read_timeout(30, 0);
@@ -94,8 +65,7 @@ TEST(Server, RefusesNumbersPastTheirFieldsInOneLine) {
     const std::string answer = post(fields);
     EXPECT_EQ(answer.substr(0, 4), "200 ") << fields << ": " << answer;
   }
-  std::raise(SIGTERM);
-  server.join();
+  server.stop();
 }
 
 } // namespace

@@ -81,9 +81,6 @@ std::string StepGraph::endCapture() {
   free_.clear();
   if (cudaError_t e = cudaStreamEndCapture(stream_, &graph_); e != cudaSuccess)
     return std::string("cudaStreamEndCapture: ") + cudaGetErrorString(e);
-  if (cudaError_t e = cudaGraphGetNodes(graph_, nullptr, &nodes_);
-      e != cudaSuccess)
-    return std::string("cudaGraphGetNodes: ") + cudaGetErrorString(e);
   if (cudaError_t e = cudaGraphInstantiate(&exec_, graph_, 0); e != cudaSuccess)
     return std::string("cudaGraphInstantiate: ") + cudaGetErrorString(e);
   return "";

@@ -68,8 +68,6 @@ public:
   std::string endCapture();
   bool capturing() const { return capturing_; }
   cudaError_t launch() { return cudaGraphLaunch(exec_, stream_); }
-  /// Kernel, copy and other nodes the capture made.
-  size_t nodes() const { return nodes_; }
 
   using Hook = std::function<void(const std::shared_ptr<StepGraph> &)>;
   /// Host work each replay repeats, in the order the ops registered it,
@@ -94,7 +92,6 @@ private:
   bool capturing_ = false;
   cudaGraph_t graph_ = nullptr;
   cudaGraphExec_t exec_ = nullptr;
-  size_t nodes_ = 0;
   std::vector<void *> owned_;
   std::multimap<size_t, void *> free_;
   std::vector<cudaEvent_t> events_;
