@@ -19,7 +19,8 @@
 #     logits compare, also with projections fused with their all_reduce
 #     (--overlap-chunks), and every model family of the Hugging Face
 #     fixtures (G = 1 and fairkv G = 2); and decode steps replayed from CUDA
-#     graphs (--cuda-graphs) against a normal run's, bit for bit; built by
+#     graphs (--cuda-graphs) against a normal run's, bit for bit, and a G = 3
+#     program's solo devices (--solo-devices) with and without graphs; built by
 #     scripts/gpu-programs.sh into build/gpu-programs (skipped, saying so,
 #     when absent);
 #  5. fairkv-bench-device-times: every device of G = 8 tp and fairkv
@@ -253,6 +254,23 @@ elif wants programs; then
       programs_failed=1
     fi
   done
+  # --solo-devices: on-fairkv-3's devices share this GPU, each decode step
+  # alone with local stand-ins for its collectives, so its steps can be one
+  # CUDA graph per device: graphs must give the eager solo run's logits bit
+  # for bit, and the prefill's logits must be a normal run's.
+  "$programs/on-fairkv-3" "${args[@]}" --quiet --max-new-tokens 6 \
+    --dump-logits "$runs/normal.logits" > /dev/null 2> "$runs/normal.err"
+  if "$programs/on-fairkv-3" "${args[@]}" --quiet --max-new-tokens 12 --solo-devices \
+      --dump-logits "$runs/solo.logits" > /dev/null 2> "$runs/solo.err" &&
+      "$programs/on-fairkv-3" "${args[@]}" --quiet --max-new-tokens 12 --solo-devices \
+      --cuda-graphs --dump-logits "$runs/solo-graphs.logits" > /dev/null 2> "$runs/solo-graphs.err" &&
+      [ -s "$runs/solo.logits" ] && cmp -s "$runs/solo.logits" "$runs/solo-graphs.logits" &&
+      cmp -s <(grep '^step 0 ' "$runs/normal.logits") <(grep '^step 0 ' "$runs/solo.logits"); then
+    echo "  --solo-devices --cuda-graphs, on-fairkv-3: the eager solo run's logits, bit for bit; the prefill a normal run's"
+  else
+    echo "  --solo-devices --cuda-graphs, on-fairkv-3: DIFFERS or failed: $(tail -1 "$runs/solo-graphs.err")"
+    programs_failed=1
+  fi
   if [ $programs_failed = 0 ]; then
     echo "compiled programs on the CUDA backend: PASS"
   else

@@ -1,10 +1,10 @@
 //===- DeviceTimesBench.cpp - Compiled step time of every device of a plan -===//
 //
 // For G-device tp and fairkv plans of the HeadKV profile, compiles the
-// programs users run (`fairkv compile`) and runs each with --time-devices,
-// which runs the devices one at a time between collectives: each device's
-// busy time per decode step is what its share takes on a machine (a GPU,
-// or these cores) to itself. From them, the predicted G-machine step: the
+// programs users run (`fairkv compile`) and runs each with --solo-devices,
+// which runs each device's decode steps alone (collectives stood in for
+// locally): each device's busy time per decode step is what its share
+// takes on a machine (a GPU, or these cores) to itself. From them, the predicted G-machine step: the
 // slowest device plus the step's collectives from the cost model on the
 // hardware preset's links; their tp/fairkv ratio is held against the
 // planner's prediction (its error). The unsharded program of the same
@@ -327,9 +327,11 @@ int main(int argc, char **argv) {
      << "Machine: " << machine << ". Run: " << fairkv::bench::utcNow()
      << ".\n"
      << "Programs from `fairkv compile` for G = " << G
-     << ", run with `--time-devices` (devices one at a time between "
-        "collectives, each one's busy time per decode step; the tokens are "
-        "a normal run's). Model: llama-3-8b attention (32 query / 8 KV "
+     << ", run with `--solo-devices` (each device's decode steps alone, "
+        "their collectives local stand-ins: each one's busy time per decode "
+        "step is its own work, without the in-process rendezvous' "
+        "reductions and waits; the prefill is the model's, the decode "
+        "tokens are not). Model: llama-3-8b attention (32 query / 8 KV "
         "heads of 128), "
      << model.layers << " layers, hidden " << model.hidden << ", ffn "
      << model.ffn << ", vocab " << model.vocab
@@ -365,9 +367,11 @@ int main(int argc, char **argv) {
                   << ", every device alone (run " << r + 1 << " of "
                   << repeats << ")..." << std::endl;
         DeviceReport report;
+        // Solo devices: a device's step is its own work, collectives
+        // stood in for locally (the cost model prices the real ones).
         failure = runAlone((work / ("prog-" + strategies[i])).string(),
                            weights, backend, G, batch, promptLen, newTokens,
-                           report);
+                           report, nullptr, " --solo-devices");
         for (int g = 0; failure.empty() && g < G; ++g)
           perDevice[i][g] = std::min(perDevice[i][g], report.seconds[g]);
       }

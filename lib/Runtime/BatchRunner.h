@@ -52,6 +52,9 @@ public:
                   const std::function<void()> &afterPrefill = {});
 
   double prefillSeconds = 0, decodeSeconds = 0;
+  /// Solo devices (fairkv_rt_options.solo_devices): their decode steps'
+  /// tokens differ from device to device, and device 0's are fed.
+  bool soloDevices = false;
   /// What admission computed for the last batch, per device.
   std::vector<int64_t> admitted;
 
@@ -97,11 +100,13 @@ private:
 
 /// Runs one step of the program on every device (threads, or this process's
 /// device under MPI when `rank` >= 0): each device's tokens in `results`
-/// (this process's only, under MPI). "" or the error when devices disagree.
+/// (this process's only, under MPI). "" or the error when devices disagree
+/// (unless not `mustAgree`).
 std::string runProgramStep(fairkv_rt_session *session, int64_t devices, int64_t rank,
                     int64_t batch, int64_t seq, const std::vector<int64_t> &ids,
                     const std::vector<int64_t> &positions,
-                    std::vector<std::vector<int64_t>> &results);
+                    std::vector<std::vector<int64_t>> &results,
+                    bool mustAgree = true);
 
 } // namespace fairkv::rt
 

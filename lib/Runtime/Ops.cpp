@@ -950,13 +950,20 @@ fairkv_rt_gather_rows(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t head,
   std::string key = ctx->collectiveKey("gather", sp.devices);
   if (ctx->gpu)
     return gpu::backend().gatherRows(ctx, x, key, sp.devices, index, owners);
-  std::vector<const Tensor *> parts =
-      ctx->session->comm.exchange(key, sp.devices, index, x);
+  // Solo devices' stand-in: this copy's rows in place, the others' zero.
+  const bool standIn = ctx->standInCollectives();
+  std::vector<const Tensor *> parts(n, nullptr);
+  if (standIn)
+    parts[index] = x;
+  else
+    parts = ctx->session->comm.exchange(key, sp.devices, index, x);
   std::vector<int64_t> shape = x->shape;
   shape[0] = ctx->batch;
   Tensor *out = ctx->make(shape);
   int64_t row = x->rowSize();
   for (int64_t r = 0; r < n; ++r) {
+    if (!parts[r])
+      continue;
     const std::vector<int64_t> &rows = owners[r];
     require(parts[r]->dim(0) == static_cast<int64_t>(rows.size()),
             "gather_rows", "replica rows do not match the admission");
@@ -964,7 +971,8 @@ fairkv_rt_gather_rows(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t head,
       std::copy_n(parts[r]->f.begin() + i * row, row,
                   out->f.begin() + rows[i] * row);
   }
-  ctx->session->comm.leave(key, ctx->device);
+  if (!standIn)
+    ctx->session->comm.leave(key, ctx->device);
   return out;
 }
 
@@ -1007,6 +1015,12 @@ fairkv_rt_all_reduce(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t kind) {
   std::string key = ctx->collectiveKey("all_reduce", all);
   if (ctx->gpu)
     return gpu::backend().allReduce(ctx, x, kind, key);
+  if (ctx->standInCollectives()) {
+    // Solo devices' stand-in: this device's own part.
+    Tensor *out = ctx->make(x->shape);
+    out->f = x->f;
+    return out;
+  }
   std::vector<const Tensor *> parts =
       ctx->session->comm.exchange(key, all, ctx->device, x);
   Tensor *out = ctx->make(x->shape);
@@ -1093,8 +1107,11 @@ fairkv_rt_all_gather(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t axis) {
   std::string key = ctx->collectiveKey("all_gather", all);
   if (ctx->gpu)
     return gpu::backend().allGather(ctx, x, axis, key);
+  // Solo devices' stand-in: this device's part in every device's place.
+  const bool standIn = ctx->standInCollectives();
   std::vector<const Tensor *> parts =
-      ctx->session->comm.exchange(key, all, ctx->device, x);
+      standIn ? std::vector<const Tensor *>(G, x)
+              : ctx->session->comm.exchange(key, all, ctx->device, x);
   std::vector<int64_t> shape = x->shape;
   shape[axis] *= G;
   Tensor *out = ctx->make(shape);
@@ -1108,6 +1125,7 @@ fairkv_rt_all_gather(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t axis) {
       std::copy(parts[g]->f.begin() + o * inner,
                 parts[g]->f.begin() + (o + 1) * inner,
                 out->f.begin() + (o * G + g) * inner);
-  ctx->session->comm.leave(key, ctx->device);
+  if (!standIn)
+    ctx->session->comm.leave(key, ctx->device);
   return out;
 }

@@ -114,6 +114,15 @@ void addOptions(CLI::App &app, ProgramArgs &a) {
                "plan takes with the machine (a GPU, the cores) to itself; the "
                "tokens are the same, the run slower (rendezvous collectives, "
                "not --mpi)");
+  app.add_flag("--solo-devices", a.soloDevices,
+               "--time-devices with every device's decode steps run alone: "
+               "their collectives are local stand-ins (a device's own part), "
+               "so a step is the device's own work only, as on a machine of "
+               "its own, and with --cuda-graphs one graph even where devices "
+               "share a GPU; the prefill is the model's, the decode steps' "
+               "tokens are not and are not printed (the same from run to "
+               "run: --dump-logits compares solo runs); end-of-sequence ids "
+               "and stop strings are ignored");
   app.add_flag("--op-times", a.opTimes,
                "time every op of every step and report, per device, what each "
                "kind of op takes per decode step, its share, the weights it "
@@ -123,7 +132,7 @@ void addOptions(CLI::App &app, ProgramArgs &a) {
                "cuda backend: capture each device's decode step once per "
                "batch as a CUDA graph and replay it, one launch a step "
                "instead of every op's kernels; the tokens are the same (one "
-               "device, or --collectives nccl; not --serve)");
+               "device, --collectives nccl or --solo-devices; not --serve)");
   app.add_flag("--quiet", a.quiet,
                "print only the generated tokens (and --log-level error)");
   app.add_option("--log-level", a.logLevel,
@@ -225,6 +234,17 @@ std::string check(ProgramArgs &a, bool duoSinkGiven) {
     return std::string(
         "--prompt, --text-prompts, --stop and --json-lines need --tokenizer");
   a.sampling.seed = a.seed;
+  if (a.soloDevices) {
+    if (!a.serve.empty())
+      return std::string("--solo-devices times offline runs, not --serve");
+    if (a.useMpi || a.collectives != "rendezvous")
+      return std::string("--solo-devices runs the devices as threads of one "
+                         "process: not with --mpi or --collectives nccl");
+    if (a.jsonLines)
+      return std::string("--json-lines prints the requests' text, which "
+                         "--solo-devices does not compute");
+    a.timeDevices = true;
+  }
   if (!a.serve.empty()) {
     if (a.tokenizer.empty())
       return std::string("--serve needs --tokenizer");

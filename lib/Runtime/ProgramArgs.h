@@ -28,7 +28,7 @@ struct ProgramArgs {
   double adakvAlpha = -1;
   uint64_t seed = 1;
   bool quiet = false, useMpi = false, timeDevices = false, opTimes = false,
-       cudaGraphs = false;
+       cudaGraphs = false, soloDevices = false;
   /// error | warn | info (the default) | debug: what goes to stderr.
   std::string logLevel = "info";
   bool logs(const char *level) const {

@@ -244,6 +244,7 @@ static int runProgram(int argc, char **argv) {
   options.time_devices = a.timeDevices;
   options.op_times = a.opTimes;
   options.cuda_graphs = a.cudaGraphs;
+  options.solo_devices = a.soloDevices;
   options.storage = a.storage == "fp16" ? FAIRKV_RT_STORAGE_FP16
                                       : FAIRKV_RT_STORAGE_BF16;
   options.collectives = a.collectives == "nccl"
@@ -287,8 +288,12 @@ static int runProgram(int argc, char **argv) {
       eos = *ids;
     }
   }
-  if (a.ignoreEos)
+  // Solo devices decode --max-new-tokens steps: their tokens are not the
+  // model's, so nothing in them may end a request.
+  if (a.ignoreEos || a.soloDevices)
     eos.clear();
+  if (a.soloDevices)
+    a.stops.clear();
   const bool text = tokenizer.has_value();
   if (!a.serve.empty()) {
     fairkv::serve::ServerOptions so;
@@ -455,6 +460,7 @@ static int runProgram(int argc, char **argv) {
   if (!dumpKeptFile.empty() && !keptFile.open(dumpKeptFile))
     return fail("cannot write '" + dumpKeptFile + "'");
   fairkv::rt::BatchRunner runner(session, G, a.useMpi ? rank : -1);
+  runner.soloDevices = a.soloDevices;
   auto start = std::chrono::steady_clock::now();
   for (int64_t first = 0; first < total; first += a.batchSize) {
     const int64_t batch = std::min(a.batchSize, total - first);
@@ -567,7 +573,7 @@ static int runProgram(int argc, char **argv) {
       generated[first + i] = gens[i].tokens();
     // A finished batch's tokens and kept sets are out before the next
     // batch starts (the kept lines' order is by request, then layer, head).
-    if (leader) {
+    if (leader && !a.soloDevices) {
       for (int64_t i = first; i < first + batch; ++i) {
         if (!a.quiet && !a.jsonLines)
           std::cout << "request " << i << ":";
@@ -662,6 +668,10 @@ static int runProgram(int argc, char **argv) {
                 << bytes << " (admitted " << runner.admitted[a.useMpi ? rank : g]
                 << ")\n";
     }
+    if (a.soloDevices)
+      report << "solo devices: each decode step's collectives were local "
+                "stand-ins, so its tokens are not the model's and none is "
+                "printed\n";
     if (a.timeDevices)
       reportDeviceTimes(report, session, G);
     if (a.opTimes)

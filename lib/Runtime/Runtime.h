@@ -383,6 +383,9 @@ struct fairkv_rt_ctx {
                  std::chrono::steady_clock::time_point start);
 
   fairkv::rt::Tensor *make(std::vector<int64_t> shape, bool isInt = false);
+  /// A decode step of solo devices (fairkv_rt_options.solo_devices): its
+  /// collectives are local stand-ins.
+  bool standInCollectives() const;
   /// The next key for a collective among `participants`.
   FAIRKV_RT_PLUGIN_API std::string collectiveKey(const std::string &kind,
                             const std::vector<int64_t> &participants);
@@ -409,5 +412,9 @@ struct fairkv_rt_session {
   std::map<int64_t, int64_t> slotLengths;
   std::vector<std::unique_ptr<fairkv_rt_ctx>> devices;
 };
+
+inline bool fairkv_rt_ctx::standInCollectives() const {
+  return seq == 1 && session->options.solo_devices;
+}
 
 #endif // FAIRKV_RUNTIME_RUNTIME_H

@@ -172,6 +172,7 @@ FAIRKV_RT_EXPORT void fairkv_rt_default_options(fairkv_rt_options *options) {
   options->time_devices = 0;
   options->op_times = 0;
   options->cuda_graphs = 0;
+  options->solo_devices = 0;
 }
 
 FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_create(
@@ -235,12 +236,19 @@ FAIRKV_RT_EXPORT fairkv_status_t fairkv_rt_session_create(
   if (options->cuda_graphs && options->backend != FAIRKV_RT_BACKEND_CUDA)
     return fail(FAIRKV_ERROR_INVALID_ARGUMENT,
                 "CUDA graphs need the CUDA backend");
+  if (options->solo_devices && !options->time_devices)
+    return fail(FAIRKV_ERROR_INVALID_ARGUMENT,
+                "solo devices are a way of timing devices: they need "
+                "time_devices");
+  // Solo devices' decode steps meet nobody: their collectives are local.
   if (options->cuda_graphs && options->devices > 1 &&
-      options->collectives != FAIRKV_RT_COLLECTIVES_NCCL)
+      options->collectives != FAIRKV_RT_COLLECTIVES_NCCL &&
+      !options->solo_devices)
     return fail(FAIRKV_ERROR_INVALID_ARGUMENT,
                 "CUDA graphs of " + std::to_string(options->devices) +
-                    " devices need NCCL collectives: the rendezvous meets "
-                    "on the host, inside the step a graph would replay");
+                    " devices need NCCL collectives (or solo devices): the "
+                    "rendezvous meets on the host, inside the step a graph "
+                    "would replay");
   if (options->mpi_rank >= 0) {
     int64_t rank = 0, size = 0;
     if (std::string error = fairkv::rt::mpi::world(&rank, &size);

@@ -416,6 +416,32 @@ TEST(CudaBackend, GraphsNeedTheCudaBackendAndOneDeviceOrNccl) {
             std::string::npos)
       << fairkv_rt_last_error();
   EXPECT_EQ(session, nullptr);
+  // Solo devices' decode steps meet nobody: graphs are allowed (and run
+  // where there is a GPU).
+  o.solo_devices = 1;
+  o.time_devices = 1;
+  if (fairkv_rt_session_create(path.c_str(), &o, &session) == FAIRKV_OK)
+    fairkv_rt_session_destroy(session);
+  else
+    EXPECT_EQ(std::string(fairkv_rt_last_error()).find("NCCL"),
+              std::string::npos)
+        << fairkv_rt_last_error();
+}
+
+TEST(CudaBackend, SoloDevicesStandInForDecodeCollectives) {
+  int64_t gpus = 0;
+  if (fairkv_rt_cuda_device_count(&gpus) != FAIRKV_OK)
+    GTEST_SKIP() << "no CUDA device: " << fairkv_rt_last_error();
+  fairkv_rt_session *session = nullptr;
+  std::string path = weightFile();
+  fairkv_rt_options o = cudaOptions();
+  o.devices = 3;
+  o.solo_devices = 1;
+  o.time_devices = 1;
+  ASSERT_EQ(fairkv_rt_session_create(path.c_str(), &o, &session), FAIRKV_OK)
+      << fairkv_rt_last_error();
+  expectSoloStandIns(session, 3);
+  fairkv_rt_session_destroy(session);
 }
 
 TEST(CudaBackend, UnavailableWithoutAGpuIsAnError) {

@@ -505,6 +505,30 @@ TEST_F(Kernels, AllReduceAndAllGatherAcrossThreads) {
   expectCollectivesAgree(session, 3);
 }
 
+TEST(Session, SoloDevicesStandInForDecodeCollectives) {
+  std::string path = uniqueTempPath("solo.safetensors");
+  ASSERT_EQ(fairkv_rt_write_random_weights(path.c_str(), 1, 16, 2, 1, 8, 16,
+                                           32, 1, "f32"),
+            FAIRKV_OK)
+      << fairkv_rt_last_error();
+  fairkv_rt_options o;
+  fairkv_rt_default_options(&o);
+  o.devices = 3;
+  o.solo_devices = 1;
+  fairkv_rt_session *session = nullptr;
+  // A way of timing devices, not a mode of its own.
+  EXPECT_EQ(fairkv_rt_session_create(path.c_str(), &o, &session),
+            FAIRKV_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(std::string(fairkv_rt_last_error()),
+            "solo devices are a way of timing devices: they need "
+            "time_devices");
+  o.time_devices = 1;
+  ASSERT_EQ(fairkv_rt_session_create(path.c_str(), &o, &session), FAIRKV_OK)
+      << fairkv_rt_last_error();
+  expectSoloStandIns(session, 3);
+  fairkv_rt_session_destroy(session);
+}
+
 TEST_F(Kernels, LinearAllReduceSumsEveryBlock) {
   // 16 result columns in 1, 3 (5 + 5 + 6) and 16 blocks, on 3 devices
   // holding 5, 5 and 6 of the 16 ffn columns.

@@ -46,17 +46,23 @@ inline std::vector<float> random(size_t n, uint64_t seed) {
   return v;
 }
 
-/// Every device of `session`, one thread each, contributes
-/// {d + 1, 10 (d + 1)}: all_reduce must give every device the sums and
-/// all_gather (along the last axis) every contribution in device order.
-inline void expectCollectivesAgree(fairkv_rt_session *session, int devices) {
+/// Every device of `session`, one thread each, at the same time, in a
+/// step of `seq` tokens, contributes {d + 1, 10 (d + 1)}: all_reduce must
+/// give every device the sums and all_gather (along the last axis) every
+/// contribution in device order; or, where `standIns` (solo devices'
+/// decode steps), the device's own part and its part in every place.
+inline void expectCollectives(fairkv_rt_session *session, int devices,
+                              int64_t seq, bool standIns) {
   std::vector<std::vector<float>> sums(devices), gathers(devices);
   std::vector<std::thread> threads;
+  auto part = [](int g) {
+    return std::vector<float>{float(g + 1), float(10 * (g + 1))};
+  };
   for (int g = 0; g < devices; ++g)
     threads.emplace_back([&, g] {
       fairkv_rt_ctx *c = fairkv_rt_session_device(session, g);
-      fairkv_rt_step_begin(c, 1, 1);
-      std::vector<float> mine = {float(g + 1), float(10 * (g + 1))};
+      fairkv_rt_step_begin(c, 1, seq);
+      std::vector<float> mine = part(g);
       int64_t shape[] = {1, 1, 2};
       fairkv_rt_tensor *x = fairkv_rt_tensor_from_f32(c, mine.data(), shape, 3);
       fairkv_rt_tensor *s = fairkv_rt_all_reduce(c, x, 0);
@@ -65,6 +71,7 @@ inline void expectCollectivesAgree(fairkv_rt_session *session, int devices) {
                      fairkv_rt_tensor_f32_data(s) + 2);
       gathers[g].assign(fairkv_rt_tensor_f32_data(a),
                         fairkv_rt_tensor_f32_data(a) + 2 * devices);
+      fairkv_rt_step_end(c);
     });
   for (std::thread &t : threads)
     t.join();
@@ -75,9 +82,27 @@ inline void expectCollectivesAgree(fairkv_rt_session *session, int devices) {
     gather.insert(gather.end(), {float(g + 1), float(10 * (g + 1))});
   }
   for (int g = 0; g < devices; ++g) {
-    EXPECT_EQ(sums[g], sum) << "device " << g;
-    EXPECT_EQ(gathers[g], gather) << "device " << g;
+    const std::vector<float> mine = part(g);
+    std::vector<float> copies;
+    for (int p = 0; p < devices; ++p)
+      copies.insert(copies.end(), mine.begin(), mine.end());
+    EXPECT_EQ(sums[g], standIns ? mine : sum)
+        << "device " << g << ", seq " << seq;
+    EXPECT_EQ(gathers[g], standIns ? copies : gather)
+        << "device " << g << ", seq " << seq;
   }
+}
+
+inline void expectCollectivesAgree(fairkv_rt_session *session, int devices) {
+  expectCollectives(session, devices, 1, false);
+}
+
+/// Solo devices (fairkv_rt_options.solo_devices): stand-ins in a decode
+/// step, without meeting the other devices; the real collectives at
+/// prefill.
+inline void expectSoloStandIns(fairkv_rt_session *session, int devices) {
+  expectCollectives(session, devices, 1, true);
+  expectCollectives(session, devices, 2, false);
 }
 
 /// fairkv_rt_linear_all_reduce on every device of `session` (one thread

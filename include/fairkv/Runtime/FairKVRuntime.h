@@ -126,6 +126,17 @@ typedef struct fairkv_rt_options {
   /// are those of a normal run. Continuous batching runs its steps as
   /// they are.
   int64_t cuda_graphs;
+  /// Nonzero (with time_devices): each device's decode steps run alone,
+  /// their collectives (all_reduce, all_gather, gather_rows) replaced by
+  /// local stand-ins that give the device its own part (all_reduce: its
+  /// input; all_gather: its input in every device's place; gather_rows:
+  /// its own rows, zeros for the other copies'). A device's decode step is
+  /// then its own work only, as on a machine of its own whose collectives
+  /// the cost model prices, and one CUDA graph even where the devices
+  /// share a GPU. The prefill is the model's; the decode steps' results
+  /// are not (they are the same from run to run, so two solo runs can be
+  /// compared).
+  int64_t solo_devices;
 } fairkv_rt_options;
 
 #define FAIRKV_RT_BACKEND_CPU 0

@@ -1480,6 +1480,16 @@ Tensor *CudaBackend::gatherRows(
                row, false);
     return out;
   }
+  if (ctx->standInCollectives()) {
+    // Solo devices' stand-in: this copy's rows in place, the others' zero.
+    std::vector<int64_t> shape = x->shape;
+    shape[0] = ctx->batch;
+    Tensor *out = make(ctx, shape);
+    CU(cudaMemsetAsync(data<float>(ctx, out), 0, out->numel() * 4, g.stream));
+    copyRows(ctx, data<float>(ctx, x), firstRows(owners[index].size()),
+             data<float>(ctx, out), owners[index], x->rowSize(), false);
+    return out;
+  }
   publish(ctx, x);
   std::vector<const Tensor *> parts =
       ctx->session->comm.exchange(key, devices, index, x);
@@ -1531,6 +1541,13 @@ Tensor *CudaBackend::allReduce(fairkv_rt_ctx *ctx, Tensor *x,
     CU(ncclAllReduce(data<float>(ctx, x), data<float>(ctx, out), x->numel(),
                      ncclFloat, kind == 1 ? ncclMax : ncclSum, g.comm,
                      g.stream));
+    return out;
+  }
+  if (ctx->standInCollectives()) {
+    // Solo devices' stand-in: this device's own part.
+    Tensor *out = make(ctx, x->shape);
+    CU(cudaMemcpyAsync(data<float>(ctx, out), data<float>(ctx, x),
+                       x->numel() * 4, cudaMemcpyDeviceToDevice, g.stream));
     return out;
   }
   publish(ctx, x);
@@ -1629,12 +1646,14 @@ Tensor *CudaBackend::allGather(fairkv_rt_ctx *ctx, Tensor *x, int64_t axis,
   std::shared_ptr<void> all;
   const float *gathered = nullptr;
   std::vector<const Tensor *> parts;
+  // Solo devices' stand-in: this device's part in every device's place.
+  const bool standIn = ctx->standInCollectives();
   if (g.comm) {
     all = deviceBuffer(ctx, G * x->numel() * 4);
     CU(ncclAllGather(data<float>(ctx, x), static_cast<float *>(all.get()),
                      x->numel(), ncclFloat, g.comm, g.stream));
     gathered = static_cast<const float *>(all.get());
-  } else {
+  } else if (!standIn) {
     publish(ctx, x);
     parts = ctx->session->comm.exchange(key, everyone(G), ctx->device, x);
   }
@@ -1649,15 +1668,16 @@ Tensor *CudaBackend::allGather(fairkv_rt_ctx *ctx, Tensor *x, int64_t axis,
   std::vector<std::shared_ptr<void>> keep;
   for (int64_t p = 0; p < G && outer > 0 && inner > 0; ++p) {
     const float *part =
-        gathered ? gathered + p * x->numel()
-                 : static_cast<const float *>(local(ctx, parts[p], keep));
+        gathered  ? gathered + p * x->numel()
+        : standIn ? data<float>(ctx, x)
+                  : static_cast<const float *>(local(ctx, parts[p], keep));
     CU(cudaMemcpy2DAsync(data<float>(ctx, out) + p * inner, G * inner * 4,
                          part, inner * 4, inner * 4, outer,
                          cudaMemcpyDeviceToDevice, g.stream));
   }
   // The rendezvous' parts belong to the other devices until everyone has
   // copied them; NCCL's buffer is this device's, freed in stream order.
-  if (!gathered) {
+  if (!gathered && !standIn) {
     CU(cudaStreamSynchronize(g.stream));
     ctx->session->comm.leave(key, ctx->device);
   }
