@@ -25,6 +25,17 @@
 
 namespace {
 
+/// The tests' small random weights, in a file `name` of this process's own
+/// (ctest runs the tests as parallel processes, and another one may have
+/// that name mapped); its path in `path`.
+void writeWeights(const std::string &name, std::string &path) {
+  path = uniqueTempPath(name);
+  ASSERT_EQ(fairkv_rt_write_random_weights(path.c_str(), 1, 16, 2, 1, 8, 16,
+                                           32, 1, "f32"),
+            FAIRKV_OK)
+      << fairkv_rt_last_error();
+}
+
 class Kernels : public ::testing::Test {
 protected:
   void SetUp() override { open(1); }
@@ -35,13 +46,8 @@ protected:
       fairkv_rt_session_destroy(session);
     session = nullptr;
     ctx = nullptr;
-    // A file of this process's own: ctest runs the tests as parallel
-    // processes, and another one may have this name mapped.
-    std::string path = uniqueTempPath("kernels.safetensors");
-    ASSERT_EQ(fairkv_rt_write_random_weights(path.c_str(), 1, 16, 2, 1, 8, 16,
-                                             32, 1, "f32"),
-              FAIRKV_OK)
-        << fairkv_rt_last_error();
+    std::string path;
+    ASSERT_NO_FATAL_FAILURE(writeWeights("kernels.safetensors", path));
     fairkv_rt_options o;
     fairkv_rt_default_options(&o);
     o.devices = devices;
@@ -506,11 +512,8 @@ TEST_F(Kernels, AllReduceAndAllGatherAcrossThreads) {
 }
 
 TEST(Session, SoloDevicesStandInForDecodeCollectives) {
-  std::string path = uniqueTempPath("solo.safetensors");
-  ASSERT_EQ(fairkv_rt_write_random_weights(path.c_str(), 1, 16, 2, 1, 8, 16,
-                                           32, 1, "f32"),
-            FAIRKV_OK)
-      << fairkv_rt_last_error();
+  std::string path;
+  ASSERT_NO_FATAL_FAILURE(writeWeights("solo.safetensors", path));
   fairkv_rt_options o;
   fairkv_rt_default_options(&o);
   o.devices = 3;
