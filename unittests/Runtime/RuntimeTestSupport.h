@@ -51,6 +51,10 @@ inline std::vector<float> random(size_t n, uint64_t seed) {
 /// give every device the sums and all_gather (along the last axis) every
 /// contribution in device order; or, where `standIns` (solo devices'
 /// decode steps), the device's own part and its part in every place.
+/// Then a KV head copied onto every device serves a batch of 4: each
+/// device takes its requests' rows (take_rows) of a batch whose row r holds
+/// {r, 10 r + 1}, and gather_rows must give every device the whole batch;
+/// or, for stand-ins, its own rows in place and the other copies' zero.
 inline void expectCollectives(fairkv_rt_session *session, int devices,
                               int64_t seq, bool standIns) {
   std::vector<std::vector<float>> sums(devices), gathers(devices);
@@ -91,6 +95,54 @@ inline void expectCollectives(fairkv_rt_session *session, int devices,
     EXPECT_EQ(gathers[g], standIns ? copies : gather)
         << "device " << g << ", seq " << seq;
   }
+
+  const int64_t batch = 4;
+  std::vector<float> whole;
+  for (int64_t r = 0; r < batch; ++r)
+    whole.insert(whole.end(), {float(r), float(10 * r + 1)});
+  std::vector<int64_t> replicas;
+  std::vector<double> shares(devices, 1.0 / devices);
+  for (int g = 0; g < devices; ++g)
+    replicas.push_back(g);
+  std::vector<std::vector<float>> taken(devices), gatheredRows(devices);
+  threads.clear();
+  for (int g = 0; g < devices; ++g)
+    threads.emplace_back([&, g] {
+      fairkv_rt_ctx *c = fairkv_rt_session_device(session, g);
+      fairkv_rt_step_begin(c, batch, seq);
+      int64_t shape[] = {batch, 1, 2};
+      fairkv_rt_tensor *x =
+          fairkv_rt_tensor_from_f32(c, whole.data(), shape, 3);
+      fairkv_rt_tensor *rows = fairkv_rt_take_rows(
+          c, x, 0, 8, devices, replicas.data(), shares.data());
+      fairkv_rt_tensor *back = fairkv_rt_gather_rows(
+          c, rows, 0, 8, devices, replicas.data(), shares.data());
+      taken[g].assign(fairkv_rt_tensor_f32_data(rows),
+                      fairkv_rt_tensor_f32_data(rows) +
+                          fairkv_rt_tensor_numel(rows));
+      gatheredRows[g].assign(fairkv_rt_tensor_f32_data(back),
+                             fairkv_rt_tensor_f32_data(back) +
+                                 fairkv_rt_tensor_numel(back));
+      fairkv_rt_step_end(c);
+    });
+  for (std::thread &t : threads)
+    t.join();
+  int64_t served = 0;
+  for (int g = 0; g < devices; ++g) {
+    // Its own rows in place (row r is recognised by its first value).
+    std::vector<float> own(2 * batch, 0.0f);
+    for (size_t i = 0; i + 1 < taken[g].size(); i += 2) {
+      const int64_t r = static_cast<int64_t>(taken[g][i]);
+      ASSERT_TRUE(r >= 0 && r < batch) << "device " << g;
+      own[2 * r] = taken[g][i];
+      own[2 * r + 1] = taken[g][i + 1];
+      ++served;
+    }
+    EXPECT_EQ(gatheredRows[g], standIns ? own : whole)
+        << "device " << g << ", seq " << seq;
+  }
+  // Every request is served by exactly one copy.
+  EXPECT_EQ(served, batch);
 }
 
 inline void expectCollectivesAgree(fairkv_rt_session *session, int devices) {
