@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <thread>
 
 extern "C" const int64_t fairkv_program_kv_layout[];
 extern "C" const double fairkv_program_kv_shares[];
@@ -40,12 +39,12 @@ int64_t leftPad(const std::vector<std::vector<int64_t>> &prompts,
 
 } // namespace
 
-std::string fairkv::rt::runProgramStep(fairkv_rt_session *session, int64_t devices,
-                                int64_t rank, int64_t batch, int64_t seq,
-                                const std::vector<int64_t> &ids,
-                                const std::vector<int64_t> &positions,
-                                std::vector<std::vector<int64_t>> &results,
-                                bool mustAgree) {
+std::string fairkv::rt::runProgramStep(
+    fairkv_rt_session *session, DeviceThreads &threads, int64_t rank,
+    int64_t batch, int64_t seq, const std::vector<int64_t> &ids,
+    const std::vector<int64_t> &positions,
+    std::vector<std::vector<int64_t>> &results, bool mustAgree) {
+  const int64_t devices = threads.size();
   results.assign(rank >= 0 ? 1 : devices, {});
   auto runDevice = [&](int64_t g) {
     fairkv_rt_ctx *ctx = fairkv_rt_session_device(session, g);
@@ -67,11 +66,7 @@ std::string fairkv::rt::runProgramStep(fairkv_rt_session *session, int64_t devic
     runDevice(rank);
     return "";
   }
-  std::vector<std::thread> threads;
-  for (int64_t g = 0; g < devices; ++g)
-    threads.emplace_back(runDevice, g);
-  for (std::thread &t : threads)
-    t.join();
+  threads.run(runDevice);
   for (int64_t g = 1; g < devices && mustAgree; ++g)
     if (results[g] != results[0])
       return "devices disagree on a step's tokens";
@@ -88,7 +83,8 @@ const float *StepView::logits() const {
 
 BatchRunner::BatchRunner(fairkv_rt_session *session, int64_t devices,
                          int64_t rank)
-    : admitted(devices, 0), session_(session), devices_(devices), rank_(rank) {}
+    : admitted(devices, 0), session_(session), devices_(devices), rank_(rank),
+      threads_(rank >= 0 ? 0 : devices) {}
 
 std::string
 BatchRunner::admit(const std::vector<std::vector<int64_t>> &prompts) {
@@ -120,7 +116,7 @@ std::string BatchRunner::run(const std::vector<std::vector<int64_t>> &prompts,
     auto stepStart = std::chrono::steady_clock::now();
     std::vector<std::vector<int64_t>> results;
     std::string error =
-        runProgramStep(session_, devices_, rank_, batch, seq, ids, positions,
+        runProgramStep(session_, threads_, rank_, batch, seq, ids, positions,
                        results, /*mustAgree=*/!(soloDevices && seq == 1));
     (step == 0 ? prefillSeconds : decodeSeconds) +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() -
@@ -149,7 +145,7 @@ std::string BatchRunner::run(const std::vector<std::vector<int64_t>> &prompts,
 }
 
 ContinuousRunner::ContinuousRunner(fairkv_rt_session *session, int64_t devices)
-    : session_(session), devices_(devices) {}
+    : session_(session), devices_(devices), threads_(devices) {}
 
 std::string ContinuousRunner::begin() {
   if (fairkv_rt_session_begin_continuous(session_) != FAIRKV_OK)
@@ -170,7 +166,7 @@ std::string ContinuousRunner::step(int64_t batch, int64_t seq,
                                    const std::vector<int64_t> &positions,
                                    StepOut &out) {
   std::vector<std::vector<int64_t>> results;
-  if (std::string error = runProgramStep(session_, devices_, -1, batch, seq,
+  if (std::string error = runProgramStep(session_, threads_, -1, batch, seq,
                                          ids, positions, results);
       !error.empty())
     return error;

@@ -11,6 +11,7 @@
 #ifndef FAIRKV_RUNTIME_BATCHRUNNER_H
 #define FAIRKV_RUNTIME_BATCHRUNNER_H
 
+#include "DeviceThreads.h"
 #include "fairkv/Runtime/FairKVRuntime.h"
 #include "fairkv/Serve/Server.h"
 
@@ -61,6 +62,8 @@ public:
 private:
   fairkv_rt_session *session_;
   int64_t devices_, rank_;
+  /// The devices' threads (none under MPI).
+  DeviceThreads threads_;
 };
 
 /// What one step of a continuous batch gives back, row by row (what the
@@ -96,17 +99,19 @@ private:
                    const std::vector<int64_t> &positions, StepOut &out);
   fairkv_rt_session *session_;
   int64_t devices_;
+  DeviceThreads threads_;
 };
 
-/// Runs one step of the program on every device (threads, or this process's
-/// device under MPI when `rank` >= 0): each device's tokens in `results`
-/// (this process's only, under MPI). "" or the error when devices disagree
-/// (unless not `mustAgree`).
-std::string runProgramStep(fairkv_rt_session *session, int64_t devices, int64_t rank,
-                    int64_t batch, int64_t seq, const std::vector<int64_t> &ids,
-                    const std::vector<int64_t> &positions,
-                    std::vector<std::vector<int64_t>> &results,
-                    bool mustAgree = true);
+/// Runs one step of the program on every device (on `threads`, or on this
+/// thread for this process's device under MPI when `rank` >= 0): each
+/// device's tokens in `results` (this process's only, under MPI). "" or the
+/// error when devices disagree (unless not `mustAgree`).
+std::string runProgramStep(fairkv_rt_session *session, DeviceThreads &threads,
+                           int64_t rank, int64_t batch, int64_t seq,
+                           const std::vector<int64_t> &ids,
+                           const std::vector<int64_t> &positions,
+                           std::vector<std::vector<int64_t>> &results,
+                           bool mustAgree = true);
 
 } // namespace fairkv::rt
 

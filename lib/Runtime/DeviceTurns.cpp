@@ -19,8 +19,10 @@ using namespace fairkv::rt;
 DeviceTurns::DeviceTurns(fairkv_rt_session *session)
     : session(session), clocks(session->devices.size()) {}
 
-void DeviceTurns::take(int64_t device) {
+void DeviceTurns::take(int64_t device, const std::function<void()> &untimed) {
   turn.lock();
+  if (untimed)
+    untimed();
   clocks.at(device).start = std::chrono::steady_clock::now();
 }
 

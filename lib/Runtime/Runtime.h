@@ -17,6 +17,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -204,8 +205,10 @@ private:
 class FAIRKV_RT_PLUGIN_API DeviceTurns {
 public:
   explicit DeviceTurns(fairkv_rt_session *session);
-  /// The device starts or resumes work: waits for its turn, starts its clock.
-  void take(int64_t device);
+  /// The device starts or resumes work: waits for its turn, runs `untimed`
+  /// (housekeeping that is not the step's work, kept off the cores while
+  /// another device's clock runs), starts its clock.
+  void take(int64_t device, const std::function<void()> &untimed = {});
   /// The device stops (at a collective, or the step's end): waits for what
   /// it queued on its GPU, adds the time to its step, passes the turn on.
   void give(int64_t device);

@@ -314,18 +314,25 @@ fairkv_rt_session_device(fairkv_rt_session *session, int64_t device) {
 
 FAIRKV_RT_EXPORT void fairkv_rt_step_begin(fairkv_rt_ctx *ctx, int64_t batch,
                                            int64_t seq) {
-  if (ctx->gpu) {
-    // Adds up the last step's op times (its kernels are done by now: its
-    // tokens came back) and frees their events for this step.
-    fairkv::rt::gpu::backend().settleOpTimes(ctx);
-  }
-  ctx->arena.clear();
+  // Freeing the last step's tensors (and settling its GPU op times) is
+  // housekeeping: when devices take turns it runs in the device's turn,
+  // off its clock, so that it neither counts nor slows another device's.
+  auto housekeeping = [ctx] {
+    if (ctx->gpu) {
+      // Adds up the last step's op times (its kernels are done by now: its
+      // tokens came back) and frees their events for this step.
+      fairkv::rt::gpu::backend().settleOpTimes(ctx);
+    }
+    ctx->arena.clear();
+  };
+  if (ctx->session->turns)
+    ctx->session->turns->take(ctx->device, housekeeping);
+  else
+    housekeeping();
   ctx->batch = batch;
   ctx->seq = seq;
   if (seq == 1)
     ++ctx->decodeSteps;
-  if (ctx->session->turns)
-    ctx->session->turns->take(ctx->device);
 }
 
 FAIRKV_RT_EXPORT fairkv_rt_tensor *
