@@ -1098,6 +1098,20 @@ fairkv_rt_linear_all_reduce(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x,
   return out;
 }
 
+FAIRKV_RT_EXPORT void fairkv_rt_release(fairkv_rt_ctx *ctx,
+                                        fairkv_rt_tensor *t) {
+  // The tensor stays in the arena, empty; its storage is the next
+  // tensor's. (Every op's result is its own tensor, never an input, and a
+  // collective's inputs are read by the others only until it returns.)
+  // On a GPU the buffer stays until the step ends: a device buffer freed
+  // mid-step would have to be ordered against the communication stream and
+  // a captured graph's buffers.
+  if (!t || ctx->gpu)
+    return;
+  ctx->hostBuffers.put(t->f);
+  ctx->hostBuffers.put(t->i);
+}
+
 FAIRKV_RT_EXPORT fairkv_rt_tensor *
 fairkv_rt_all_gather(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t axis) {
   OpScope timed(ctx, "all_gather");

@@ -331,6 +331,41 @@ bool checkTensors(const std::string &path,
 } // namespace fairkv::rt
 
 
+namespace fairkv::rt {
+
+/// The host storage of a device's past tensors, for its next steps' to
+/// reuse. A fresh allocation of a prefill's activations is memory the
+/// kernel faults in page by page: 94% of a CPU run's page faults were in
+/// making tensors, and its system time was most of its time.
+class FAIRKV_RT_PLUGIN_API HostBuffers {
+public:
+  /// Sets `into` to `n` zeros, in a kept buffer of at most twice that
+  /// capacity where there is one.
+  void take(std::vector<float> &into, size_t n);
+  void take(std::vector<int64_t> &into, size_t n);
+  /// Keeps a released tensor's storage for the rest of the step.
+  void put(std::vector<float> &from);
+  void put(std::vector<int64_t> &from);
+  /// Keeps the storage of a step's tensors and clears `arena`; drops what
+  /// was kept but not reused by the step just ended.
+  void keep(std::vector<std::unique_ptr<Tensor>> &arena);
+  /// Bytes kept (for tests).
+  size_t bytes() const;
+
+  template <typename T> struct Kept {
+    std::vector<T> data;
+    /// The keep() that returned it.
+    int64_t step = 0;
+  };
+
+private:
+  std::multimap<size_t, Kept<float>> floats;
+  std::multimap<size_t, Kept<int64_t>> ints;
+  int64_t step = 0;
+};
+
+} // namespace fairkv::rt
+
 /// One device's state: its weights, KV cache and the tensors of the step.
 struct fairkv_rt_ctx {
   fairkv_rt_session *session = nullptr;
@@ -385,6 +420,9 @@ struct fairkv_rt_ctx {
   void addOpTime(const std::string &op, bool prefill,
                  std::chrono::steady_clock::time_point start);
 
+  /// The storage of past steps' tensors, which make() reuses.
+  fairkv::rt::HostBuffers hostBuffers;
+  /// A zero tensor of `shape` in the step's arena.
   fairkv::rt::Tensor *make(std::vector<int64_t> shape, bool isInt = false);
   /// A decode step of solo devices (fairkv_rt_options.solo_devices): its
   /// collectives are local stand-ins.

@@ -124,14 +124,84 @@ fairkv::rt::admitRows(const std::vector<int64_t> &lengths, int64_t maxNew,
   return rows;
 }
 
+namespace {
+
+template <typename T>
+void takeKept(std::multimap<size_t, HostBuffers::Kept<T>> &kept,
+              std::vector<T> &into, size_t n) {
+  auto it = kept.lower_bound(n);
+  // A small tensor does not take a large buffer a large one will want.
+  if (n > 0 && it != kept.end() && it->first <= 2 * n) {
+    into = std::move(it->second.data);
+    kept.erase(it);
+  }
+  into.assign(n, T(0));
+}
+
+template <typename T>
+void keepKept(std::multimap<size_t, HostBuffers::Kept<T>> &kept,
+              std::vector<T> &from, int64_t step) {
+  if (from.capacity() == 0)
+    return;
+  const size_t capacity = from.capacity();
+  kept.emplace(capacity, HostBuffers::Kept<T>{std::move(from), step});
+}
+
+template <typename T>
+void dropUnused(std::multimap<size_t, HostBuffers::Kept<T>> &kept,
+                int64_t step) {
+  for (auto it = kept.begin(); it != kept.end();)
+    it = it->second.step < step - 1 ? kept.erase(it) : std::next(it);
+}
+
+} // namespace
+
+void HostBuffers::take(std::vector<float> &into, size_t n) {
+  takeKept(floats, into, n);
+}
+
+void HostBuffers::take(std::vector<int64_t> &into, size_t n) {
+  takeKept(ints, into, n);
+}
+
+void HostBuffers::put(std::vector<float> &from) {
+  keepKept(floats, from, step + 1);
+  from = {};
+}
+
+void HostBuffers::put(std::vector<int64_t> &from) {
+  keepKept(ints, from, step + 1);
+  from = {};
+}
+
+void HostBuffers::keep(std::vector<std::unique_ptr<Tensor>> &arena) {
+  ++step;
+  for (std::unique_ptr<Tensor> &t : arena) {
+    keepKept(floats, t->f, step);
+    keepKept(ints, t->i, step);
+  }
+  arena.clear();
+  dropUnused(floats, step);
+  dropUnused(ints, step);
+}
+
+size_t HostBuffers::bytes() const {
+  size_t total = 0;
+  for (const auto &[capacity, kept] : floats)
+    total += capacity * sizeof(float);
+  for (const auto &[capacity, kept] : ints)
+    total += capacity * sizeof(int64_t);
+  return total;
+}
+
 Tensor *fairkv_rt_ctx::make(std::vector<int64_t> shape, bool isInt) {
   auto t = std::make_unique<Tensor>();
   t->shape = std::move(shape);
   t->isInt = isInt;
   if (isInt)
-    t->i.assign(t->numel(), 0);
+    hostBuffers.take(t->i, t->numel());
   else
-    t->f.assign(t->numel(), 0.0f);
+    hostBuffers.take(t->f, t->numel());
   arena.push_back(std::move(t));
   return arena.back().get();
 }
@@ -314,7 +384,7 @@ fairkv_rt_session_device(fairkv_rt_session *session, int64_t device) {
 
 FAIRKV_RT_EXPORT void fairkv_rt_step_begin(fairkv_rt_ctx *ctx, int64_t batch,
                                            int64_t seq) {
-  // Freeing the last step's tensors (and settling its GPU op times) is
+  // Putting the last step's tensors away (and settling its GPU op times) is
   // housekeeping: when devices take turns it runs in the device's turn,
   // off its clock, so that it neither counts nor slows another device's.
   auto housekeeping = [ctx] {
@@ -323,7 +393,7 @@ FAIRKV_RT_EXPORT void fairkv_rt_step_begin(fairkv_rt_ctx *ctx, int64_t batch,
       // tokens came back) and frees their events for this step.
       fairkv::rt::gpu::backend().settleOpTimes(ctx);
     }
-    ctx->arena.clear();
+    ctx->hostBuffers.keep(ctx->arena);
   };
   if (ctx->session->turns)
     ctx->session->turns->take(ctx->device, housekeeping);

@@ -64,6 +64,8 @@ void mlir::fairkv::buildShardPipeline(OpPassManager &pm,
 void mlir::fairkv::buildLowerToLLVMPipeline(OpPassManager &pm) {
   // Device programs become calls into the runtime ABI on opaque handles.
   pm.addPass(createConvertFairKVToRuntimePass());
+  // Each tensor goes back to the runtime after its last use in a step.
+  pm.addPass(createFairKVReleaseTensorsPass());
   // The dispatcher's cf.switch, the constants and the functions go to LLVM.
   pm.addPass(createConvertControlFlowToLLVMPass());
   pm.addPass(createArithToLLVMConversionPass());

@@ -38,6 +38,8 @@ std::string kindOf() {
     return "iarr";
   if (std::is_same_v<T, const double *>)
     return "farr";
+  if (std::is_same_v<T, void>)
+    return "void";
   return "?";
 }
 

@@ -33,7 +33,8 @@ namespace mlir::fairkv {
 
 /// One runtime entry point as convert-fairkv-to-runtime declares it, from
 /// RuntimeAPI.def: its symbol and the kinds of its result and arguments
-/// ("ctx", "tensor", "i64", "f64", "str", "iarr", "farr").
+/// ("ctx", "tensor", "i64", "f64", "str", "iarr", "farr"; a result may be
+/// "void").
 struct RuntimeFunctionInfo {
   std::string symbol;
   std::string result;

@@ -52,4 +52,41 @@ def ConvertFairKVToRuntimePass
                            "::mlir::func::FuncDialect"];
 }
 
+def FairKVReleaseTensorsPass
+    : Pass<"fairkv-release-tensors", "::mlir::ModuleOp"> {
+  let summary = "Release each runtime tensor after its last use in a step";
+  let description = [{
+    Runs on the output of `convert-fairkv-to-runtime`. Without it, every
+    tensor a step makes lives until the step ends, so a prefill holds the
+    activations of every op of every layer at once (gigabytes for a small
+    model at batch 16 x 256 tokens), and each of them is fresh memory the
+    system must map in.
+
+    After the last use of each handle that a runtime call returned, the
+    pass inserts `func.call @fairkv_rt_release(%ctx, %handle)`, where `%ctx`
+    is that call's context operand; the runtime gives the storage to the
+    next tensors the step makes. Left alone, to live until the step ends:
+    - weights (`fairkv_rt_weight`, which the runtime keeps for every step);
+    - handles a function returns or passes to another block, or that an
+      op other than a runtime call uses.
+
+    Example:
+
+    ```mlir
+    %2 = func.call @fairkv_rt_rms_norm(%ctx, %1, %w, %eps) : ...
+    %3 = func.call @fairkv_rt_project_heads(%ctx, %2, %wq, %null, %c2, %c16) : ...
+    ```
+
+    becomes, where `%2` has no later use,
+
+    ```mlir
+    %2 = func.call @fairkv_rt_rms_norm(%ctx, %1, %w, %eps) : ...
+    %3 = func.call @fairkv_rt_project_heads(%ctx, %2, %wq, %null, %c2, %c16) : ...
+    func.call @fairkv_rt_release(%ctx, %2) : (!llvm.ptr, !llvm.ptr) -> ()
+    ```
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect",
+                           "::mlir::LLVM::LLVMDialect"];
+}
+
 #endif // FAIRKV_CONVERSION_PASSES_TD

@@ -384,6 +384,7 @@ void fairkv_rt_fatal(const char *message);
 #define RT_STR const char *
 #define RT_IARR const int64_t *
 #define RT_FARR const double *
+#define RT_VOID void
 #define FAIRKV_RT_FN(name, result, args) result fairkv_rt_##name args;
 #include "fairkv/Runtime/RuntimeAPI.def"
 

@@ -45,6 +45,7 @@ const std::vector<RuntimeFunctionInfo> &mlir::fairkv::getRuntimeFunctions() {
 #define RT_STR "str"
 #define RT_IARR "iarr"
 #define RT_FARR "farr"
+#define RT_VOID "void"
 #define FAIRKV_RT_FN(name, result, args)                                       \
   {"fairkv_rt_" #name, result, {FAIRKV_RT_UNPAREN args}},
   static const std::vector<RuntimeFunctionInfo> functions = {
@@ -120,9 +121,11 @@ private:
           args.push_back(typeOf(k));
         OpBuilder::InsertionGuard guard(b);
         b.setInsertionPointToEnd(module.getBody());
-        auto f = func::FuncOp::create(
-            b, module.getLoc(), symbol,
-            b.getFunctionType(args, {typeOf(fn.result)}));
+        SmallVector<Type> results;
+        if (fn.result != "void")
+          results.push_back(typeOf(fn.result));
+        auto f = func::FuncOp::create(b, module.getLoc(), symbol,
+                                      b.getFunctionType(args, results));
         f.setPrivate();
         return f;
       }
