@@ -48,9 +48,10 @@ module attributes {fairkv.config = #fairkv.model_config<layers = 2, hidden = 64,
     %h2 = fairkv.add %r1, %m1 : tensor<?x?x64xf32>
     %fn = fairkv.weight "model.norm.weight" : tensor<64xf32>
     %lm = fairkv.weight "lm_head.weight" : tensor<256x64xf32>
-    %hf = fairkv.rms_norm %h2, %fn eps = 1.000000e-05 : tensor<?x?x64xf32>, tensor<64xf32>
-    %logits = fairkv.lm_head %hf, %lm : (tensor<?x?x64xf32>, tensor<256x64xf32>) -> tensor<?x?x256xf32>
-    %next = fairkv.greedy_sample %logits : tensor<?x?x256xf32> -> tensor<?xi64>
+    %hl = fairkv.last_position %h2 : tensor<?x?x64xf32> -> tensor<?x1x64xf32>
+    %hf = fairkv.rms_norm %hl, %fn eps = 1.000000e-05 : tensor<?x1x64xf32>, tensor<64xf32>
+    %logits = fairkv.lm_head %hf, %lm : (tensor<?x1x64xf32>, tensor<256x64xf32>) -> tensor<?x1x256xf32>
+    %next = fairkv.greedy_sample %logits : tensor<?x1x256xf32> -> tensor<?xi64>
     return %next : tensor<?xi64>
   }
 }

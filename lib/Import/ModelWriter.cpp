@@ -183,12 +183,18 @@ std::string fairkv::import::writeModelModule(const ModelConfig &m,
     o << "    %lm = fairkv.weight \"lm_head.weight\" : " << mat(m.vocab, H)
       << "\n";
   const std::string lm = m.tiedEmbeddings ? "%embed" : "%lm";
-  o << "    %hf = fairkv.rms_norm %h" << m.layers << ", %fn eps = " << eps
-    << " : " << hid << ", " << vec(H) << "\n";
-  o << "    %logits = fairkv.lm_head %hf, " << lm << " : (" << hid << ", "
-    << mat(m.vocab, H) << ") -> tensor<?x?x" << m.vocab << "xf32>\n";
-  o << "    %next = fairkv.greedy_sample %logits : tensor<?x?x" << m.vocab
-    << "xf32> -> tensor<?xi64>\n";
+  // Only the last position's logits choose the next token: the final norm
+  // and the LM head see that one position per row.
+  const std::string last = "tensor<?x1x" + std::to_string(H) + "xf32>";
+  const std::string logits = "tensor<?x1x" + std::to_string(m.vocab) + "xf32>";
+  o << "    %hl = fairkv.last_position %h" << m.layers << " : " << hid << " -> "
+    << last << "\n";
+  o << "    %hf = fairkv.rms_norm %hl, %fn eps = " << eps << " : " << last
+    << ", " << vec(H) << "\n";
+  o << "    %logits = fairkv.lm_head %hf, " << lm << " : (" << last << ", "
+    << mat(m.vocab, H) << ") -> " << logits << "\n";
+  o << "    %next = fairkv.greedy_sample %logits : " << logits
+    << " -> tensor<?xi64>\n";
   o << "    return %next : tensor<?xi64>\n  }\n}\n";
   return o.str();
 }

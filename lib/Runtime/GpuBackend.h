@@ -98,6 +98,8 @@ public:
   virtual Tensor *gatedAct(fairkv_rt_ctx *ctx, Tensor *x, Tensor *wg,
                            Tensor *wu) = 0;
   virtual Tensor *add(fairkv_rt_ctx *ctx, Tensor *a, Tensor *b) = 0;
+  /// [B, S, H] -> [B, 1, H]: each row's last position.
+  virtual Tensor *lastPosition(fairkv_rt_ctx *ctx, Tensor *x) = 0;
   virtual Tensor *lmHead(fairkv_rt_ctx *ctx, Tensor *x, Tensor *w) = 0;
   virtual Tensor *greedySample(fairkv_rt_ctx *ctx, Tensor *logits) = 0;
   virtual Tensor *takeRows(fairkv_rt_ctx *ctx, Tensor *x,
@@ -133,7 +135,7 @@ public:
 };
 
 /// Bumped whenever Backend or a structure it sees (Runtime.h) changes.
-constexpr int kPluginAbi = 8;
+constexpr int kPluginAbi = 9;
 
 /// The plugin's entry point (see openBackend in PluginLoader.h).
 constexpr const char *kPluginEntryName = "fairkv_rt_cuda_backend";

@@ -888,6 +888,22 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_add(fairkv_rt_ctx *ctx,
   return out;
 }
 
+FAIRKV_RT_EXPORT fairkv_rt_tensor *
+fairkv_rt_last_position(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x) {
+  OpScope timed(ctx, "last_position");
+  if (x->shape.size() != 3 || x->dim(1) < 1)
+    fatal("last_position: input " + x->shapeString() +
+          " is not [batch, seq >= 1, hidden]");
+  if (ctx->gpu)
+    return gpu::backend().lastPosition(ctx, x);
+  const int64_t b = x->dim(0), s = x->dim(1), hidden = x->dim(2);
+  Tensor *out = ctx->make({b, 1, hidden});
+  for (int64_t i = 0; i < b; ++i)
+    std::copy_n(x->f.begin() + (i * s + s - 1) * hidden, hidden,
+                out->f.begin() + i * hidden);
+  return out;
+}
+
 FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_lm_head(fairkv_rt_ctx *ctx,
                                                      fairkv_rt_tensor *x,
                                                      fairkv_rt_tensor *w) {

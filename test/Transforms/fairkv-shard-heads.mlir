@@ -20,7 +20,7 @@
 // TP: %[[MLP:.+]] = fairkv.mlp
 // TP: fairkv.all_reduce %[[MLP]] on @grid reduction = sum
 // TP: fairkv.weight "lm_head.weight" slice 0 [0, 128] of [256, 64] : tensor<128x64xf32>
-// TP: fairkv.all_gather {{.*}} on @grid axis = 2 : tensor<?x?x128xf32> -> tensor<?x?x256xf32>
+// TP: fairkv.all_gather {{.*}} on @grid axis = 2 : tensor<?x1x128xf32> -> tensor<?x1x256xf32>
 // TP-LABEL: func.func @decode_step_dev1
 // TP: fairkv.weight "model.layers.0.self_attn.q_proj.weight" slice 0 [32, 64] of [64, 64]
 // TP: fairkv.attention {{.*}} layer 0 budgets <tokens = [96], {{.*}} kv_heads [1] :

@@ -359,6 +359,11 @@ LogicalResult Lowering::lowerOp(Operation *op, Value ctx) {
                 call(loc, "add", operands({a.getLhs(), a.getRhs()})));
             return success();
           })
+          .Case([&](LastPositionOp l) {
+            results.push_back(
+                call(loc, "last_position", operands({l.getInput()})));
+            return success();
+          })
           .Case([&](LMHeadOp l) {
             results.push_back(
                 call(loc, "lm_head", operands({l.getInput(), l.getWeight()})));

@@ -730,6 +730,7 @@ public:
   Tensor *gatedAct(fairkv_rt_ctx *ctx, Tensor *x, Tensor *wg,
                    Tensor *wu) override;
   Tensor *add(fairkv_rt_ctx *ctx, Tensor *a, Tensor *b) override;
+  Tensor *lastPosition(fairkv_rt_ctx *ctx, Tensor *x) override;
   Tensor *lmHead(fairkv_rt_ctx *ctx, Tensor *x, Tensor *w) override;
   Tensor *greedySample(fairkv_rt_ctx *ctx, Tensor *logits) override;
   Tensor *takeRows(fairkv_rt_ctx *ctx, Tensor *x,
@@ -1382,6 +1383,18 @@ Tensor *CudaBackend::add(fairkv_rt_ctx *ctx, Tensor *a, Tensor *b) {
   Tensor *out = make(ctx, a->shape);
   launchAdd(data<float>(ctx, a), data<float>(ctx, b), data<float>(ctx, out),
             a->numel(), false, g.stream);
+  return out;
+}
+
+Tensor *CudaBackend::lastPosition(fairkv_rt_ctx *ctx, Tensor *x) {
+  GpuDevice &g = dev(ctx);
+  const int64_t b = x->dim(0), s = x->dim(1), hidden = x->dim(2);
+  Tensor *out = make(ctx, {b, 1, hidden});
+  if (b > 0 && hidden > 0)
+    CU(cudaMemcpy2DAsync(data<float>(ctx, out), hidden * 4,
+                         data<float>(ctx, x) + (s - 1) * hidden,
+                         s * hidden * 4, hidden * 4, b,
+                         cudaMemcpyDeviceToDevice, g.stream));
   return out;
 }
 

@@ -22,8 +22,10 @@
 // CHECK: fairkv.out_proj
 // CHECK: fairkv.mlp
 // CHECK: fairkv.attention {{.*}} layer 1 budgets <tokens = [160, 384], source = "example:skewed">
-// CHECK: %[[LOGITS:.+]] = fairkv.lm_head
-// CHECK: %[[NEXT:.+]] = fairkv.greedy_sample %[[LOGITS]] : tensor<?x?x256xf32> -> tensor<?xi64>
+// CHECK: %[[LAST:.+]] = fairkv.last_position %{{.+}} : tensor<?x?x64xf32> -> tensor<?x1x64xf32>
+// CHECK: %[[FINAL:.+]] = fairkv.rms_norm %[[LAST]]
+// CHECK: %[[LOGITS:.+]] = fairkv.lm_head %[[FINAL]]
+// CHECK: %[[NEXT:.+]] = fairkv.greedy_sample %[[LOGITS]] : tensor<?x1x256xf32> -> tensor<?xi64>
 // CHECK: return %[[NEXT]]
 
 // GENERIC: "fairkv.qkv_proj"

@@ -302,6 +302,30 @@ func.func @add_types_generic(%a: tensor<?x?x64xf32>, %b: tensor<?x?x32xf32>) {
 
 // -----
 
+func.func @last_position_seq(%x: tensor<?x?x64xf32>) {
+  // expected-error @+1 {{'fairkv.last_position' op result seq dim (?) must be 1}}
+  %l = fairkv.last_position %x : tensor<?x?x64xf32> -> tensor<?x?x64xf32>
+  return
+}
+
+// -----
+
+func.func @last_position_dims(%x: tensor<2x5x64xf32>) {
+  // expected-error @+1 {{'fairkv.last_position' op result batch and feature dims [3, 64] do not match the input's [2, 64]}}
+  %l = fairkv.last_position %x : tensor<2x5x64xf32> -> tensor<3x1x64xf32>
+  return
+}
+
+// -----
+
+func.func @last_position_type(%x: tensor<?x?x64xf32>) {
+  // expected-error @+1 {{'fairkv.last_position' op input and result must have the same element type}}
+  %l = fairkv.last_position %x : tensor<?x?x64xf32> -> tensor<?x1x64xf16>
+  return
+}
+
+// -----
+
 func.func @lm_head_weight(%x: tensor<?x?x64xf32>, %w: tensor<256x32xf32>) {
   // expected-error @+1 {{'fairkv.lm_head' op weight shape [256, 32] does not match [vocab, hidden] = [256, 64]}}
   %l = fairkv.lm_head %x, %w : (tensor<?x?x64xf32>, tensor<256x32xf32>) -> tensor<?x?x256xf32>

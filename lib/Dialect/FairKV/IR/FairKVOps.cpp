@@ -513,6 +513,28 @@ LogicalResult GatedActOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// LastPositionOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult LastPositionOp::verify() {
+  // A dynamic seq dim would let a result of every position through, which
+  // is the very cost this op removes.
+  if (dimOf(getResult(), 1) != 1)
+    return emitOpError() << "result seq dim (" << dimStr(dimOf(getResult(), 1))
+                         << ") must be 1";
+  if (!dimsAgree(dimOf(getResult(), 0), dimOf(getInput(), 0)) ||
+      !dimsAgree(dimOf(getResult(), 2), dimOf(getInput(), 2)))
+    return emitOpError() << "result batch and feature dims ["
+                         << dimStr(dimOf(getResult(), 0)) << ", "
+                         << dimStr(dimOf(getResult(), 2))
+                         << "] do not match the input's ["
+                         << dimStr(dimOf(getInput(), 0)) << ", "
+                         << dimStr(dimOf(getInput(), 2)) << "]";
+  return checkSameElementType(*this, getInput(), "input", getResult(),
+                              "result");
+}
+
+//===----------------------------------------------------------------------===//
 // LMHeadOp
 //===----------------------------------------------------------------------===//
 
