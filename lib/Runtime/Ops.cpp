@@ -1119,11 +1119,20 @@ FAIRKV_RT_EXPORT void fairkv_rt_release(fairkv_rt_ctx *ctx,
   // The tensor stays in the arena, empty; its storage is the next
   // tensor's. (Every op's result is its own tensor, never an input, and a
   // collective's inputs are read by the others only until it returns.)
-  // On a GPU the buffer stays until the step ends: a device buffer freed
-  // mid-step would have to be ordered against the communication stream and
-  // a captured graph's buffers.
-  if (!t || ctx->gpu)
+  if (!t)
     return;
+  // On a GPU its buffers go back to the stream-ordered pool on the
+  // device's stream, after every kernel enqueued there so far: its last
+  // readers. Nothing else reads them later: the communication stream's
+  // work is joined back to the device's stream before its op returns, the
+  // rendezvous' peers copy before they leave, and whatever keeps a buffer
+  // past the op (the logits, Ada-KV's pending prefills) holds its own
+  // reference. While a decode step is captured the buffer goes back to
+  // the graph, for the capture's later tensors (StepGraph::release). A
+  // prefill of 64 prompts of 640 tokens at the Llama 3 8B shape made
+  // about 14 GB of activations a layer, all kept until the step ended.
+  t->device.reset();
+  t->deviceStorage16.reset();
   ctx->hostBuffers.put(t->f);
   ctx->hostBuffers.put(t->i);
 }

@@ -253,8 +253,9 @@ TEST(CudaBackend, Fp16StorageNeedsTheCudaBackend) {
 
 /// A one-layer model's step through the runtime's entry points (what a
 /// compiled program's step calls): embedding, q/k/v with rotary, attention
-/// with two KV heads' budgets, o_proj, the residual, lm_head and greedy
-/// sampling.
+/// with two KV heads' budgets, o_proj, the residual, the last position,
+/// lm_head and greedy sampling; with `release`, each tensor released after
+/// its last use, as fairkv-release-tensors makes a compiled program do.
 namespace mini {
 constexpr int64_t kVocab = 96, kHidden = 128, kHeads = 4, kKvHeads = 2,
                   kHeadDim = 64, kFfn = 128;
@@ -263,8 +264,13 @@ fairkv_rt_tensor *weight(fairkv_rt_ctx *ctx, const char *name, int64_t rows,
   const int64_t shape[] = {rows, cols};
   return fairkv_rt_weight(ctx, name, -1, nullptr, 0, shape, 2);
 }
-fairkv_rt_tensor *step(fairkv_rt_ctx *ctx, int64_t, fairkv_rt_tensor *ids,
-                       fairkv_rt_tensor *positions) {
+fairkv_rt_tensor *stepWith(fairkv_rt_ctx *ctx, fairkv_rt_tensor *ids,
+                           fairkv_rt_tensor *positions, bool release) {
+  auto done = [&](std::initializer_list<fairkv_rt_tensor *> ts) {
+    if (release)
+      for (fairkv_rt_tensor *t : ts)
+        fairkv_rt_release(ctx, t);
+  };
   static const std::vector<double> invFreq = [] {
     std::vector<double> f(kHeadDim / 2);
     for (size_t i = 0; i < f.size(); ++i)
@@ -278,25 +284,47 @@ fairkv_rt_tensor *step(fairkv_rt_ctx *ctx, int64_t, fairkv_rt_tensor *ids,
     fairkv_rt_tensor *w = weight(ctx, name, heads * kHeadDim, kHidden);
     return fairkv_rt_project_heads(ctx, x, w, nullptr, heads, kHeadDim);
   };
-  fairkv_rt_tensor *q = fairkv_rt_rotary(
-      ctx, project("model.layers.0.self_attn.q_proj.weight", kHeads),
-      positions, invFreq.data(), 1.0, 0, 1.0, 10000.0);
-  fairkv_rt_tensor *k = fairkv_rt_rotary(
-      ctx, project("model.layers.0.self_attn.k_proj.weight", kKvHeads),
-      positions, invFreq.data(), 1.0, 0, 1.0, 10000.0);
+  auto rotate = [&](fairkv_rt_tensor *heads) {
+    fairkv_rt_tensor *r = fairkv_rt_rotary(
+        ctx, heads, positions, invFreq.data(), 1.0, 0, 1.0, 10000.0);
+    done({heads});
+    return r;
+  };
+  fairkv_rt_tensor *q =
+      rotate(project("model.layers.0.self_attn.q_proj.weight", kHeads));
+  fairkv_rt_tensor *k =
+      rotate(project("model.layers.0.self_attn.k_proj.weight", kKvHeads));
   fairkv_rt_tensor *v =
       project("model.layers.0.self_attn.v_proj.weight", kKvHeads);
   fairkv_rt_tensor *a = fairkv_rt_attention(ctx, q, k, v, 0, kKvHeads, kvHeads,
                                             budgets, -1, -1, 0, nullptr,
                                             nullptr);
+  done({q, k, v});
   fairkv_rt_tensor *o = fairkv_rt_out_proj(
       ctx, a,
       weight(ctx, "model.layers.0.self_attn.o_proj.weight", kHidden,
              kHeads * kHeadDim));
+  done({a});
   fairkv_rt_tensor *h = fairkv_rt_add(ctx, x, o);
-  return fairkv_rt_greedy_sample(
-      ctx, fairkv_rt_lm_head(ctx, h, weight(ctx, "lm_head.weight", kVocab,
-                                            kHidden)));
+  done({x, o});
+  fairkv_rt_tensor *last = fairkv_rt_last_position(ctx, h);
+  done({h});
+  fairkv_rt_tensor *logits = fairkv_rt_lm_head(
+      ctx, last, weight(ctx, "lm_head.weight", kVocab, kHidden));
+  done({last});
+  fairkv_rt_tensor *tokens = fairkv_rt_greedy_sample(ctx, logits);
+  // The context keeps its own reference to the logits it may be asked for.
+  done({logits});
+  return tokens;
+}
+fairkv_rt_tensor *step(fairkv_rt_ctx *ctx, int64_t, fairkv_rt_tensor *ids,
+                       fairkv_rt_tensor *positions) {
+  return stepWith(ctx, ids, positions, false);
+}
+fairkv_rt_tensor *stepReleasing(fairkv_rt_ctx *ctx, int64_t,
+                                fairkv_rt_tensor *ids,
+                                fairkv_rt_tensor *positions) {
+  return stepWith(ctx, ids, positions, true);
 }
 } // namespace mini
 
@@ -310,7 +338,7 @@ struct Decode {
 };
 
 Decode decodeBatch(const std::string &path, bool graphs, bool opTimes,
-                   int steps) {
+                   int steps, bool release = false) {
   Decode d;
   fairkv_rt_options o = cudaOptions();
   o.snapkv_window = 4;
@@ -341,7 +369,8 @@ Decode decodeBatch(const std::string &path, bool graphs, bool opTimes,
     fairkv_rt_step_begin(ctx, b, seq);
     fairkv_rt_tensor *out = fairkv_rt_run_step(
         ctx, 0, fairkv_rt_tensor_from_i64(ctx, ids.data(), b, seq),
-        fairkv_rt_tensor_from_i64(ctx, positions.data(), b, seq), mini::step);
+        fairkv_rt_tensor_from_i64(ctx, positions.data(), b, seq),
+        release ? mini::stepReleasing : mini::step);
     const int64_t *tokens = fairkv_rt_tensor_i64_data(out);
     d.tokens.emplace_back(tokens, tokens + b);
     int64_t count = 0;
@@ -394,6 +423,35 @@ TEST(CudaBackend, GraphStepsGiveTheEagerStepsResults) {
                 opTimes ? " with every op timed" : "", steps,
                 graphs.attentionSeconds,
                 static_cast<long long>(graphs.attentionCalls));
+  }
+}
+
+TEST(CudaBackend, ReleasedTensorsLeaveEveryStepAsItWas) {
+  int64_t count = 0;
+  if (fairkv_rt_cuda_device_count(&count) != FAIRKV_OK || count == 0)
+    GTEST_SKIP() << "no CUDA device: " << fairkv_rt_last_error();
+  std::string path = uniqueTempPath("released-steps.safetensors");
+  ASSERT_EQ(fairkv_rt_write_random_weights(
+                path.c_str(), 1, mini::kHidden, mini::kHeads, mini::kKvHeads,
+                mini::kHeadDim, mini::kFfn, mini::kVocab, 11, "f32"),
+            FAIRKV_OK)
+      << fairkv_rt_last_error();
+  // Released buffers go back to the pool mid-step and are the next
+  // tensors' (eager), or the capture's later tensors' (graphs): a buffer
+  // reused before its last reader ran would change what a step computes.
+  const int steps = 8;
+  const Decode kept = decodeBatch(path, false, false, steps);
+  for (bool graphs : {false, true}) {
+    const Decode released = decodeBatch(path, graphs, false, steps, true);
+    ASSERT_EQ(released.tokens.size(), size_t(steps));
+    for (int t = 0; t < steps; ++t) {
+      EXPECT_EQ(released.tokens[t], kept.tokens[t]) << "step " << t;
+      EXPECT_EQ(released.logits[t], kept.logits[t]) << "step " << t;
+    }
+    EXPECT_EQ(released.kvTokens, kept.kvTokens);
+    std::printf("Tensors released after their last use (%s): %d steps give "
+                "the tokens and logits of steps that keep them\n",
+                graphs ? "CUDA graphs" : "eager", steps);
   }
 }
 
