@@ -67,17 +67,20 @@ int fail(const std::string &message) {
 }
 
 /// What a program's report says of each device: its median decode step
-/// alone ("device g alone: X s per decode step") and the KV tokens it held
-/// at the end ("device g: ... KV tokens held N").
+/// alone ("device g alone: X s per decode step"), the KV tokens it held
+/// at the end ("device g: ... KV tokens held N") and the most bytes of step
+/// tensors it held at once in the prefill ("device g: step tensors at most
+/// B bytes at once in prefill").
 struct DeviceReport {
   std::vector<double> seconds;
-  std::vector<int64_t> tokensHeld;
+  std::vector<int64_t> tokensHeld, prefillTensorBytes;
 };
 
 std::string readDeviceReport(const std::string &log, int G,
                              DeviceReport &report) {
   report.seconds.assign(G, -1);
   report.tokensHeld.assign(G, -1);
+  report.prefillTensorBytes.assign(G, -1);
   std::istringstream lines(log);
   for (std::string line; std::getline(lines, line);) {
     int g = -1;
@@ -90,10 +93,17 @@ std::string readDeviceReport(const std::string &log, int G,
     if (std::sscanf(line.c_str(), "device %d: decode attention", &g) == 1 &&
         g >= 0 && g < G && held != std::string::npos)
       report.tokensHeld[g] = std::atoll(line.c_str() + held + 15);
+    long long bytes = 0;
+    if (std::sscanf(line.c_str(), "device %d: step tensors at most %lld", &g,
+                    &bytes) == 2 &&
+        g >= 0 && g < G)
+      report.prefillTensorBytes[g] = bytes;
   }
   for (int g = 0; g < G; ++g)
-    if (!(report.seconds[g] > 0) || report.tokensHeld[g] < 0)
-      return "no decode-step time or KV tokens for device " +
+    if (!(report.seconds[g] > 0) || report.tokensHeld[g] < 0 ||
+        report.prefillTensorBytes[g] < 0)
+      return "no decode-step time, KV tokens or step tensor bytes for "
+             "device " +
              std::to_string(g) + " in the program's report:\n" + log;
   return "";
 }
@@ -324,8 +334,7 @@ int main(int argc, char **argv) {
   std::ostringstream md;
   md << "## Every device's compiled decode step (`bench/device-times`, "
      << backend << ")\n\n"
-     << "Machine: " << machine << ". Run: " << fairkv::bench::utcNow()
-     << ".\n"
+     << "Machine: " << machine << ". Run: " << fairkv::bench::utcNow() << ".\n"
      << "Programs from `fairkv compile` for G = " << G
      << ", run with `--solo-devices` (each device's decode steps alone, "
         "their collectives local stand-ins: each one's busy time per decode "
@@ -347,10 +356,14 @@ int main(int argc, char **argv) {
      << args.values["hw"]
      << " links). The planner's prediction is its cost model on "
      << args.values["hw"] << " for the same plans.\n\n"
+     << " Prefill tensors: the most bytes of step tensors (activations "
+        "and, on a GPU, the ops' temporaries) a device held at once in the "
+        "prefill, on the device that held most, and summed over the devices "
+        "(what one GPU holding all of them needs beside weights and KV).\n\n"
      << "| batch | strategy | per-device decode step ms | slowest ms | "
         "max/mean | + collectives ms | measured tp/fairkv | planner "
-        "tp/fairkv | planner error |\n"
-     << "|---|---|---|---|---|---|---|---|---|\n";
+        "tp/fairkv | planner error | prefill tensors MB, max / sum |\n"
+     << "|---|---|---|---|---|---|---|---|---|---|\n";
   int failures = 0;
   std::ostringstream unsharded, unshardedOps;
   for (int64_t batch : batches) {
@@ -360,6 +373,7 @@ int main(int argc, char **argv) {
     // only ever adds time).
     std::vector<std::vector<double>> perDevice(
         strategies.size(), std::vector<double>(G, INFINITY));
+    std::vector<std::vector<int64_t>> prefillTensors(strategies.size());
     std::string failure;
     for (int64_t r = 0; r < repeats && failure.empty(); ++r)
       for (size_t i = 0; i < strategies.size() && failure.empty(); ++i) {
@@ -374,6 +388,8 @@ int main(int argc, char **argv) {
                            report, nullptr, " --solo-devices");
         for (int g = 0; failure.empty() && g < G; ++g)
           perDevice[i][g] = std::min(perDevice[i][g], report.seconds[g]);
+        if (failure.empty())
+          prefillTensors[i] = report.prefillTensorBytes;
       }
     // The unsharded program, `repeats` runs with `extra` options: the
     // fastest run's report and output, or the first failure.
@@ -381,6 +397,7 @@ int main(int argc, char **argv) {
                                 DeviceReport &best, std::string &bestLog) {
       best.seconds.assign(1, INFINITY);
       best.tokensHeld.assign(1, 0);
+      best.prefillTensorBytes.assign(1, 0);
       for (int64_t r = 0; r < repeats; ++r) {
         std::cerr << kTool << ": unsharded" << what << ", batch " << batch
                   << " (run " << r + 1 << " of " << repeats << ")..."
@@ -432,7 +449,7 @@ int main(int argc, char **argv) {
                 << unshardedFailure << "\n";
       unsharded << "| " << batch << " | "
                 << unshardedFailure.substr(0, unshardedFailure.find('\n'))
-                << " | | | | |" << (cuda ? " | | |" : "") << "\n";
+                << " | | | | | |" << (cuda ? " | | |" : "") << "\n";
       ++failures;
     } else {
       // Weights and KV in the storage type (bf16) on the GPU, fp32 on the
@@ -458,7 +475,9 @@ int main(int argc, char **argv) {
                 << formatNumber("%.2f", unshardedStep * 1e3) << " | "
                 << formatNumber("%.3f", weightBytes / 1e9) << " | "
                 << formatNumber("%.3f", kvBytes / 1e9) << " | "
-                << rate(unshardedStep) << " |";
+                << rate(unshardedStep) << " | "
+                << formatNumber("%.2f", fastest.prefillTensorBytes[0] / 1e6)
+                << " |";
       if (cuda)
         unsharded << " "
                   << (graphFailure.empty()
@@ -499,7 +518,7 @@ int main(int argc, char **argv) {
       // run: the other batches' numbers still count.
       std::cerr << kTool << ": batch " << batch << ": " << failure << "\n";
       md << "| " << batch << " | " << failure.substr(0, failure.find('\n'))
-         << " | | | | | | | |\n";
+         << " | | | | | | | | |\n";
       ++failures;
       continue;
     }
@@ -514,6 +533,12 @@ int main(int argc, char **argv) {
         cells += (cells.empty() ? "" : " ") + formatNumber("%.2f", x * 1e3);
       }
       const double slowest = *std::max_element(t.begin(), t.end());
+      const std::vector<int64_t> &bytes = prefillTensors[i];
+      int64_t mostBytes = 0, allBytes = 0;
+      for (int64_t b : bytes) {
+        mostBytes = std::max(mostBytes, b);
+        allBytes += b;
+      }
       md << "| " << batch << " | " << strategies[i] << " | " << cells << " | "
          << formatNumber("%.2f", slowest * 1e3) << " | "
          << formatNumber("%.3f", slowest * G / sum) << " | "
@@ -523,7 +548,8 @@ int main(int argc, char **argv) {
          << (i == 1 ? formatNumber("%+.1f%%",
                                    100 * (predictedRatio / measuredRatio - 1))
                     : "")
-         << " |\n";
+         << " | " << formatNumber("%.2f", mostBytes / 1e6) << " / "
+         << formatNumber("%.2f", allBytes / 1e6) << " |\n";
     }
     std::cerr << kTool << ": batch " << batch << ": measured tp/fairkv "
               << measuredRatio << ", planner " << predictedRatio << "\n";
@@ -543,9 +569,10 @@ int main(int argc, char **argv) {
                 "the second replayed from a CUDA graph (`--cuda-graphs`).\n\n"
               : "")
      << "| batch | decode step ms | weights GB | KV GB | read GB/s | of copy "
-        "|"
+        "| prefill tensors MB |"
      << (cuda ? " CUDA graph step ms | read GB/s | of copy |" : "")
-     << "\n|---|---|---|---|---|---|" << (cuda ? "---|---|---|" : "") << "\n"
+     << "\n|---|---|---|---|---|---|---|" << (cuda ? "---|---|---|" : "")
+     << "\n"
      << unsharded.str() << unshardedOps.str() << "\n";
   const std::string section = "device-times-" + backend;
   if (!fairkv::bench::writeSection(args.results, section, md.str()))

@@ -1133,6 +1133,8 @@ FAIRKV_RT_EXPORT void fairkv_rt_release(fairkv_rt_ctx *ctx,
   // about 14 GB of activations a layer, all kept until the step ended.
   t->device.reset();
   t->deviceStorage16.reset();
+  if (!ctx->gpu)
+    ctx->tensorBytes->remove(t->hostBytes());
   ctx->hostBuffers.put(t->f);
   ctx->hostBuffers.put(t->i);
 }

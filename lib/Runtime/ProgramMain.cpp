@@ -662,11 +662,16 @@ static int runProgram(int argc, char **argv) {
       int64_t tokens = 0, bytes = 0;
       fairkv_rt_ctx_stats(fairkv_rt_session_device(session, g), &prefill,
                           &decode, &tokens, &bytes);
+      int64_t prefillTensors = 0, decodeTensors = 0;
+      fairkv_rt_ctx_tensor_bytes(fairkv_rt_session_device(session, g),
+                                 &prefillTensors, &decodeTensors);
       report << "device " << g << ": decode attention " << decode
-                << " s, prefill attention " << prefill
-                << " s, KV tokens held " << tokens << ", KV pool bytes "
-                << bytes << " (admitted " << runner.admitted[a.useMpi ? rank : g]
-                << ")\n";
+             << " s, prefill attention " << prefill << " s, KV tokens held "
+             << tokens << ", KV pool bytes " << bytes << " (admitted "
+             << runner.admitted[a.useMpi ? rank : g] << ")\n";
+      report << "device " << g << ": step tensors at most " << prefillTensors
+             << " bytes at once in prefill, " << decodeTensors
+             << " in decode\n";
     }
     if (a.soloDevices)
       report << "solo devices: each decode step's collectives were local "

@@ -14,6 +14,7 @@
 #include "fairkv/Runtime/FairKVRuntime.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -47,6 +48,11 @@ struct FAIRKV_RT_PLUGIN_API fairkv_rt_tensor {
   bool hostValid = true;
 
   int64_t numel() const;
+  /// Bytes of its host storage.
+  int64_t hostBytes() const {
+    return static_cast<int64_t>(f.size() * sizeof(float) +
+                                i.size() * sizeof(int64_t));
+  }
   int64_t dim(size_t d) const { return shape.at(d); }
   /// Elements per batch row (product of all dims but the first).
   int64_t rowSize() const;
@@ -364,6 +370,29 @@ private:
   int64_t step = 0;
 };
 
+/// The bytes of a device's step tensors live at once (op results; on a GPU
+/// the ops' temporaries too), and the most there were in a prefill and in
+/// a decode step (fairkv_rt_ctx_tensor_bytes): what a step's activations
+/// ask of the device's memory beside its weights and KV cache. The CUDA
+/// backend's buffers let go of their bytes when freed, which may be after
+/// the context is gone: they share this.
+class FAIRKV_RT_PLUGIN_API TensorBytes {
+public:
+  void add(int64_t bytes, bool prefill) {
+    const int64_t now = live.fetch_add(bytes) + bytes;
+    std::atomic<int64_t> &peak = peaks[prefill ? 0 : 1];
+    for (int64_t was = peak.load(); now > was;)
+      if (peak.compare_exchange_weak(was, now))
+        break;
+  }
+  void remove(int64_t bytes) { live.fetch_sub(bytes); }
+  int64_t peak(bool prefill) const { return peaks[prefill ? 0 : 1].load(); }
+
+private:
+  std::atomic<int64_t> live{0};
+  std::atomic<int64_t> peaks[2] = {0, 0};
+};
+
 } // namespace fairkv::rt
 
 /// One device's state: its weights, KV cache and the tensors of the step.
@@ -422,6 +451,8 @@ struct fairkv_rt_ctx {
 
   /// The storage of past steps' tensors, which make() reuses.
   fairkv::rt::HostBuffers hostBuffers;
+  std::shared_ptr<fairkv::rt::TensorBytes> tensorBytes =
+      std::make_shared<fairkv::rt::TensorBytes>();
   /// A zero tensor of `shape` in the step's arena.
   fairkv::rt::Tensor *make(std::vector<int64_t> shape, bool isInt = false);
   /// A decode step of solo devices (fairkv_rt_options.solo_devices): its

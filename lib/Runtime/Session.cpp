@@ -202,6 +202,10 @@ Tensor *fairkv_rt_ctx::make(std::vector<int64_t> shape, bool isInt) {
     hostBuffers.take(t->i, t->numel());
   else
     hostBuffers.take(t->f, t->numel());
+  // On a GPU only its device buffers count (CUDA backend): a host tensor
+  // is a step's input, uploaded there.
+  if (!gpu)
+    tensorBytes->add(t->hostBytes(), seq > 1);
   arena.push_back(std::move(t));
   return arena.back().get();
 }
@@ -393,6 +397,9 @@ FAIRKV_RT_EXPORT void fairkv_rt_step_begin(fairkv_rt_ctx *ctx, int64_t batch,
       // tokens came back) and frees their events for this step.
       fairkv::rt::gpu::backend().settleOpTimes(ctx);
     }
+    if (!ctx->gpu)
+      for (const auto &t : ctx->arena)
+        ctx->tensorBytes->remove(t->hostBytes());
     ctx->hostBuffers.keep(ctx->arena);
   };
   if (ctx->session->turns)
@@ -573,6 +580,13 @@ FAIRKV_RT_EXPORT void fairkv_rt_ctx_stats(const fairkv_rt_ctx *ctx,
     *kvTokens += cache.usedTokens();
     *kvPoolBytes += cache.bytes();
   }
+}
+
+FAIRKV_RT_EXPORT void fairkv_rt_ctx_tensor_bytes(const fairkv_rt_ctx *ctx,
+                                                 int64_t *prefillPeak,
+                                                 int64_t *decodePeak) {
+  *prefillPeak = ctx->tensorBytes->peak(true);
+  *decodePeak = ctx->tensorBytes->peak(false);
 }
 
 FAIRKV_RT_EXPORT int64_t fairkv_rt_ctx_op_times(fairkv_rt_ctx *ctx,

@@ -1,4 +1,9 @@
 //===- HostBuffersTest.cpp - Reused tensor storage, fairkv_rt_release -----===//
+//
+// Also the step tensors' bytes a device holds at once
+// (fairkv_rt_ctx_tensor_bytes), which releases lower.
+//
+//===----------------------------------------------------------------------===//
 
 #include "Runtime.h"
 #include "RuntimeTestSupport.h"
@@ -104,6 +109,63 @@ TEST(HostBuffers, ReleaseGivesAStepTensorsStorageToTheNext) {
   EXPECT_TRUE(std::all_of(bData, bData + (1 << 14),
                           [](float x) { return x == 0.0f; }));
   fairkv_rt_step_end(ctx);
+  fairkv_rt_session_destroy(session);
+}
+
+TEST(TensorBytes, AStepsPeakCountsItsTensorsUntilTheirRelease) {
+  fairkv_rt_options o;
+  fairkv_rt_default_options(&o);
+  fairkv_rt_session *session = nullptr;
+  std::string path = uniqueTempPath("tensor-bytes.safetensors");
+  ASSERT_EQ(fairkv_rt_write_random_weights(path.c_str(), 1, 8, 2, 1, 4, 8, 16,
+                                           1, "f32"),
+            FAIRKV_OK)
+      << fairkv_rt_last_error();
+  ASSERT_EQ(fairkv_rt_session_create(path.c_str(), &o, &session), FAIRKV_OK)
+      << fairkv_rt_last_error();
+  fairkv_rt_ctx *ctx = fairkv_rt_session_device(session, 0);
+  int64_t prefill = -1, decode = -1;
+  fairkv_rt_ctx_tensor_bytes(ctx, &prefill, &decode);
+  EXPECT_EQ(prefill, 0);
+  EXPECT_EQ(decode, 0);
+  const std::vector<float> data(2 * 3 * 16, 1.0f);
+  const int64_t prompts[] = {2, 3, 16}, tokens[] = {2, 1, 16};
+  // A prefill of 2 x 3 positions of 16 floats (384 bytes; the last
+  // position 128): a, a + a (768 live), a released (384), the last
+  // position of b (512), b released (128), c + c (256).
+  auto prefillStep = [&](bool release) {
+    fairkv_rt_step_begin(ctx, 2, 3);
+    fairkv_rt_tensor *a =
+        fairkv_rt_tensor_from_f32(ctx, data.data(), prompts, 3);
+    fairkv_rt_tensor *b = fairkv_rt_add(ctx, a, a);
+    if (release)
+      fairkv_rt_release(ctx, a);
+    fairkv_rt_tensor *c = fairkv_rt_last_position(ctx, b);
+    if (release)
+      fairkv_rt_release(ctx, b);
+    fairkv_rt_add(ctx, c, c);
+    fairkv_rt_step_end(ctx);
+  };
+  prefillStep(true);
+  fairkv_rt_ctx_tensor_bytes(ctx, &prefill, &decode);
+  EXPECT_EQ(prefill, 768);
+  EXPECT_EQ(decode, 0);
+  // The prefill's tensors are gone with its step: a decode step of three
+  // tensors of 2 x 1 x 16 floats (128 bytes), none released, peaks at
+  // their sum.
+  fairkv_rt_step_begin(ctx, 2, 1);
+  fairkv_rt_tensor *e = fairkv_rt_tensor_from_f32(ctx, data.data(), tokens, 3);
+  fairkv_rt_tensor *f = fairkv_rt_add(ctx, e, e);
+  fairkv_rt_add(ctx, f, f);
+  fairkv_rt_step_end(ctx);
+  fairkv_rt_ctx_tensor_bytes(ctx, &prefill, &decode);
+  EXPECT_EQ(prefill, 768);
+  EXPECT_EQ(decode, 384);
+  // Without releases a prefill holds all four at once.
+  prefillStep(false);
+  fairkv_rt_ctx_tensor_bytes(ctx, &prefill, &decode);
+  EXPECT_EQ(prefill, 384 + 384 + 128 + 128);
+  EXPECT_EQ(decode, 384);
   fairkv_rt_session_destroy(session);
 }
 

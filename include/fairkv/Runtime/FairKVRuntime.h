@@ -296,6 +296,14 @@ void fairkv_rt_ctx_stats(const fairkv_rt_ctx *ctx,
                          double *prefill_attention_seconds,
                          double *decode_attention_seconds, int64_t *kv_tokens,
                          int64_t *kv_pool_bytes);
+/// The most bytes of step tensors (op results, and on a GPU the ops'
+/// temporaries) this device held at once in a prefill step and in a decode
+/// step so far: what its activations need beside its weights and KV cache.
+/// A tensor counts from the op that makes it to its release
+/// (fairkv_rt_release) or the end of its step. A decode step replayed from
+/// a CUDA graph makes none: the graph's buffers are its own.
+void fairkv_rt_ctx_tensor_bytes(const fairkv_rt_ctx *ctx, int64_t *prefill_peak,
+                                int64_t *decode_peak);
 /// What one kind of op took on a device, summed over its calls
 /// (fairkv_rt_ctx_op_times).
 typedef struct fairkv_rt_op_time {

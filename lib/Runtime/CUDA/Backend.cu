@@ -296,9 +296,12 @@ std::shared_ptr<void> deviceBuffer(fairkv_rt_ctx *ctx, size_t bytes) {
   if (g->sizing)
     g->sizing->push_back(bytes);
   CU(cudaMallocAsync(&p, bytes, g->stream));
-  return std::shared_ptr<void>(p, [g](void *q) {
+  std::shared_ptr<TensorBytes> counted = ctx->tensorBytes;
+  counted->add(static_cast<int64_t>(bytes), ctx->seq > 1);
+  return std::shared_ptr<void>(p, [g, counted, bytes](void *q) {
     cudaSetDevice(g->gpu);
     cudaFreeAsync(q, g->stream);
+    counted->remove(static_cast<int64_t>(bytes));
   });
 }
 
