@@ -394,27 +394,44 @@ Decode decodeBatch(const std::string &path, bool graphs, bool opTimes,
   return d;
 }
 
+/// The mini model's seeded random weights, in a file of the test's own.
+/// Writing it cannot fail short of a full disk: then the test stops,
+/// loudly.
+std::string miniWeights(const char *name, uint64_t seed) {
+  std::string path = uniqueTempPath(name);
+  if (fairkv_rt_write_random_weights(path.c_str(), 1, mini::kHidden,
+                                     mini::kHeads, mini::kKvHeads,
+                                     mini::kHeadDim, mini::kFfn, mini::kVocab,
+                                     seed, "f32") != FAIRKV_OK) {
+    ADD_FAILURE() << fairkv_rt_last_error();
+    std::abort();
+  }
+  return path;
+}
+
+/// `got` ran `steps` steps with `want`'s tokens and logits, bit for bit,
+/// and holds as much KV.
+void expectSameSteps(const Decode &got, const Decode &want, int steps) {
+  ASSERT_EQ(got.tokens.size(), size_t(steps));
+  ASSERT_EQ(want.tokens.size(), size_t(steps));
+  for (int t = 0; t < steps; ++t) {
+    EXPECT_EQ(got.tokens[t], want.tokens[t]) << "step " << t;
+    EXPECT_EQ(got.logits[t], want.logits[t]) << "step " << t;
+  }
+  EXPECT_EQ(got.kvTokens, want.kvTokens);
+}
+
 TEST(CudaBackend, GraphStepsGiveTheEagerStepsResults) {
   int64_t count = 0;
   if (fairkv_rt_cuda_device_count(&count) != FAIRKV_OK || count == 0)
     GTEST_SKIP() << "no CUDA device: " << fairkv_rt_last_error();
-  std::string path = uniqueTempPath("graph-steps.safetensors");
-  ASSERT_EQ(fairkv_rt_write_random_weights(
-                path.c_str(), 1, mini::kHidden, mini::kHeads, mini::kKvHeads,
-                mini::kHeadDim, mini::kFfn, mini::kVocab, 7, "f32"),
-            FAIRKV_OK)
-      << fairkv_rt_last_error();
+  const std::string path = miniWeights("graph-steps.safetensors", 7);
   // A prefill, the decode step that plans, the captured one and 5 replays.
   const int steps = 8;
   const Decode eager = decodeBatch(path, false, false, steps);
   for (bool opTimes : {false, true}) {
     const Decode graphs = decodeBatch(path, true, opTimes, steps);
-    ASSERT_EQ(graphs.tokens.size(), size_t(steps));
-    for (int t = 0; t < steps; ++t) {
-      EXPECT_EQ(graphs.tokens[t], eager.tokens[t]) << "step " << t;
-      EXPECT_EQ(graphs.logits[t], eager.logits[t]) << "step " << t;
-    }
-    EXPECT_EQ(graphs.kvTokens, eager.kvTokens);
+    expectSameSteps(graphs, eager, steps);
     EXPECT_EQ(graphs.decodeSteps, steps - 1);
     EXPECT_EQ(graphs.attentionCalls, steps - 1);
     EXPECT_GT(graphs.attentionSeconds, 0);
@@ -430,12 +447,7 @@ TEST(CudaBackend, ReleasedTensorsLeaveEveryStepAsItWas) {
   int64_t count = 0;
   if (fairkv_rt_cuda_device_count(&count) != FAIRKV_OK || count == 0)
     GTEST_SKIP() << "no CUDA device: " << fairkv_rt_last_error();
-  std::string path = uniqueTempPath("released-steps.safetensors");
-  ASSERT_EQ(fairkv_rt_write_random_weights(
-                path.c_str(), 1, mini::kHidden, mini::kHeads, mini::kKvHeads,
-                mini::kHeadDim, mini::kFfn, mini::kVocab, 11, "f32"),
-            FAIRKV_OK)
-      << fairkv_rt_last_error();
+  const std::string path = miniWeights("released-steps.safetensors", 11);
   // Released buffers go back to the pool mid-step and are the next
   // tensors' (eager), or the capture's later tensors' (graphs): a buffer
   // reused before its last reader ran would change what a step computes.
@@ -443,12 +455,7 @@ TEST(CudaBackend, ReleasedTensorsLeaveEveryStepAsItWas) {
   const Decode kept = decodeBatch(path, false, false, steps);
   for (bool graphs : {false, true}) {
     const Decode released = decodeBatch(path, graphs, false, steps, true);
-    ASSERT_EQ(released.tokens.size(), size_t(steps));
-    for (int t = 0; t < steps; ++t) {
-      EXPECT_EQ(released.tokens[t], kept.tokens[t]) << "step " << t;
-      EXPECT_EQ(released.logits[t], kept.logits[t]) << "step " << t;
-    }
-    EXPECT_EQ(released.kvTokens, kept.kvTokens);
+    expectSameSteps(released, kept, steps);
     std::printf("Tensors released after their last use (%s): %d steps give "
                 "the tokens and logits of steps that keep them\n",
                 graphs ? "CUDA graphs" : "eager", steps);
