@@ -355,7 +355,7 @@ int main(int argc, char **argv) {
         "the step's collectives from the cost model ("
      << args.values["hw"]
      << " links). The planner's prediction is its cost model on "
-     << args.values["hw"] << " for the same plans.\n\n"
+     << args.values["hw"] << " for the same plans."
      << " Prefill tensors: the most bytes of step tensors (activations "
         "and, on a GPU, the ops' temporaries) a device held at once in the "
         "prefill, on the device that held most, and summed over the devices "
