@@ -37,6 +37,7 @@
 #include <climits>
 #include <cstdint>
 #include <cstdio>
+#include <set>
 
 using namespace fairkv::rt;
 using namespace fairkv::cuda;
@@ -129,11 +130,17 @@ struct fairkv::rt::GpuDevice {
   /// CUDA graphs (fairkv_rt_options.cuda_graphs, StepGraph.h): the graph
   /// being captured, the one replayed, whether the batch's decode plans
   /// are made (a decode step ran since the last new plan: the next one can
-  /// be captured), and, during the step that made them, the sizes of the
-  /// buffers the step asked for.
+  /// be captured), and, during the step that made them, the buffers a
+  /// capture of that step will want (`sizes`): each it asked for that no
+  /// buffer of its own, freed by then, of the same size could serve, as
+  /// the capture reuses them (StepGraph::release).
   std::shared_ptr<gpu::StepGraph> capture, stepGraph;
   bool decodePlanned = false;
-  std::vector<size_t> *sizing = nullptr;
+  struct Sizing {
+    std::vector<size_t> sizes;
+    std::multiset<size_t> freed;
+  };
+  Sizing *sizing = nullptr;
   std::vector<size_t> plannedSizes;
   /// Something a captured step cannot do (upload host data, plan): fatal,
   /// naming it, while capturing.
@@ -293,12 +300,23 @@ std::shared_ptr<void> deviceBuffer(fairkv_rt_ctx *ctx, size_t bytes) {
     return std::shared_ptr<void>(
         p, [graph, bytes](void *q) { graph->release(q, bytes); });
   }
-  if (g->sizing)
-    g->sizing->push_back(bytes);
+  const bool sized = g->sizing;
+  if (sized) {
+    auto reused = g->sizing->freed.find(bytes);
+    if (reused != g->sizing->freed.end())
+      g->sizing->freed.erase(reused);
+    else
+      g->sizing->sizes.push_back(bytes);
+  }
   CU(cudaMallocAsync(&p, bytes, g->stream));
   std::shared_ptr<TensorBytes> counted = ctx->tensorBytes;
   counted->add(static_cast<int64_t>(bytes), ctx->seq > 1);
-  return std::shared_ptr<void>(p, [g, counted, bytes](void *q) {
+  return std::shared_ptr<void>(p, [g, counted, bytes, sized](void *q) {
+    // Freed during the step that sizes a capture: a later buffer of that
+    // step may have its place (a buffer of an earlier step goes to the
+    // pool, not to the graph, so it counts for nothing).
+    if (sized && g->sizing)
+      g->sizing->freed.insert(bytes);
     cudaSetDevice(g->gpu);
     cudaFreeAsync(q, g->stream);
     counted->remove(static_cast<int64_t>(bytes));
@@ -1737,12 +1755,12 @@ Tensor *CudaBackend::graphStep(fairkv_rt_ctx *ctx, Tensor *ids,
     return captureStep(ctx, ids, positions, step);
   // This step makes the batch's decode plans (and uploads their tables):
   // it runs as it is, and says what buffers the capture will want.
-  std::vector<size_t> sizes;
-  g.sizing = &sizes;
+  GpuDevice::Sizing sizing;
+  g.sizing = &sizing;
   Tensor *out = step();
   g.sizing = nullptr;
   g.decodePlanned = true;
-  g.plannedSizes = std::move(sizes);
+  g.plannedSizes = std::move(sizing.sizes);
   return out;
 }
 

@@ -46,8 +46,9 @@ public:
   StepGraph(const StepGraph &) = delete;
   StepGraph &operator=(const StepGraph &) = delete;
 
-  /// Buffers of these sizes, made now, for the capture to take (the sizes
-  /// the step asked for when it last ran as it is), so that capturing
+  /// Buffers of these sizes, made now, for the capture to take (what the
+  /// step asked for when it last ran as it is, less what buffers it had
+  /// freed could serve, as release() lets them here), so that capturing
   /// allocates nothing in the normal case.
   cudaError_t reserve(const std::vector<size_t> &sizes);
   /// A buffer of `bytes` the graph keeps: a free one of that size, else a
