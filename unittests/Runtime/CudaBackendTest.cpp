@@ -42,6 +42,18 @@ std::string weightFile() {
   return path;
 }
 
+/// The CUDA devices the runtime finds; 0 where there are none (then
+/// fairkv_rt_last_error says why).
+int64_t cudaDevices() {
+  int64_t count = 0;
+  return fairkv_rt_cuda_device_count(&count) == FAIRKV_OK ? count : 0;
+}
+
+/// Ends the test as skipped, saying why, where the runtime finds no GPU.
+#define SKIP_WITHOUT_A_GPU()                                                   \
+  if (cudaDevices() == 0)                                                      \
+  GTEST_SKIP() << "no CUDA device: " << fairkv_rt_last_error()
+
 fairkv_rt_options cudaOptions() {
   fairkv_rt_options o;
   fairkv_rt_default_options(&o);
@@ -140,18 +152,14 @@ void compareAttention(double alpha, int64_t storage = FAIRKV_RT_STORAGE_BF16,
 }
 
 TEST(CudaBackend, AttentionMatchesTheCpuBackend) {
-  int64_t count = 0;
-  if (fairkv_rt_cuda_device_count(&count) != FAIRKV_OK)
-    GTEST_SKIP() << "no CUDA device: " << fairkv_rt_last_error();
+  SKIP_WITHOUT_A_GPU();
   compareAttention(-1);
 }
 
 // Ada-KV: the GPU scores, the host allocates across heads (as on the CPU),
 // the GPU keeps what was chosen.
 TEST(CudaBackend, AdaKVAttentionMatchesTheCpuBackend) {
-  int64_t count = 0;
-  if (fairkv_rt_cuda_device_count(&count) != FAIRKV_OK)
-    GTEST_SKIP() << "no CUDA device: " << fairkv_rt_last_error();
+  SKIP_WITHOUT_A_GPU();
   compareAttention(0.2);
 }
 
@@ -160,9 +168,7 @@ TEST(CudaBackend, AdaKVAttentionMatchesTheCpuBackend) {
 // kept at 126 and 127 tokens cross a chunk boundary while decoding, one of
 // 131 starts in its second chunk.
 TEST(CudaBackend, DecodeAcrossChunkBoundariesMatchesTheCpuBackend) {
-  int64_t count = 0;
-  if (fairkv_rt_cuda_device_count(&count) != FAIRKV_OK)
-    GTEST_SKIP() << "no CUDA device: " << fairkv_rt_last_error();
+  SKIP_WITHOUT_A_GPU();
   Batch batch;
   batch.S = 160;
   const int64_t lengths[] = {160, 131, 150}, budgets[] = {126, 127, 140, 20};
@@ -175,9 +181,7 @@ TEST(CudaBackend, DecodeAcrossChunkBoundariesMatchesTheCpuBackend) {
 // fp16 storage: the KV cache rounds to fp16 instead of bf16 (3 more
 // mantissa bits), so decode comes closer to the fp32 CPU.
 TEST(CudaBackend, Fp16StorageMatchesTheCpuBackend) {
-  int64_t count = 0;
-  if (fairkv_rt_cuda_device_count(&count) != FAIRKV_OK)
-    GTEST_SKIP() << "no CUDA device: " << fairkv_rt_last_error();
+  SKIP_WITHOUT_A_GPU();
   compareAttention(-1, FAIRKV_RT_STORAGE_FP16);
 }
 
@@ -185,9 +189,8 @@ TEST(CudaBackend, Fp16StorageMatchesTheCpuBackend) {
 // device's all_reduce and all_gather against the values they must give. With
 // fewer GPUs than devices the session refuses to start, saying why.
 TEST(CudaBackend, NcclCollectives) {
-  int64_t gpus = 0;
-  if (fairkv_rt_cuda_device_count(&gpus) != FAIRKV_OK)
-    GTEST_SKIP() << "no CUDA device: " << fairkv_rt_last_error();
+  SKIP_WITHOUT_A_GPU();
+  const int64_t gpus = cudaDevices();
   std::string path = weightFile();
   fairkv_rt_options o = cudaOptions();
   o.collectives = FAIRKV_RT_COLLECTIVES_NCCL;
@@ -210,9 +213,8 @@ TEST(CudaBackend, NcclCollectives) {
 }
 
 TEST(CudaBackend, LinearAllReduceSumsEveryBlock) {
-  int64_t gpus = 0;
-  if (fairkv_rt_cuda_device_count(&gpus) != FAIRKV_OK)
-    GTEST_SKIP() << "no CUDA device: " << fairkv_rt_last_error();
+  SKIP_WITHOUT_A_GPU();
+  const int64_t gpus = cudaDevices();
   std::string path = weightFile();
   // bf16 activations and weights, fp32 sums: 2e-2 of the largest value.
   const double tolerance = 2e-2;
@@ -422,9 +424,7 @@ void expectSameSteps(const Decode &got, const Decode &want, int steps) {
 }
 
 TEST(CudaBackend, GraphStepsGiveTheEagerStepsResults) {
-  int64_t count = 0;
-  if (fairkv_rt_cuda_device_count(&count) != FAIRKV_OK || count == 0)
-    GTEST_SKIP() << "no CUDA device: " << fairkv_rt_last_error();
+  SKIP_WITHOUT_A_GPU();
   const std::string path = miniWeights("graph-steps.safetensors", 7);
   // A prefill, the decode step that plans, the captured one and 5 replays.
   const int steps = 8;
@@ -444,9 +444,7 @@ TEST(CudaBackend, GraphStepsGiveTheEagerStepsResults) {
 }
 
 TEST(CudaBackend, ReleasedTensorsLeaveEveryStepAsItWas) {
-  int64_t count = 0;
-  if (fairkv_rt_cuda_device_count(&count) != FAIRKV_OK || count == 0)
-    GTEST_SKIP() << "no CUDA device: " << fairkv_rt_last_error();
+  SKIP_WITHOUT_A_GPU();
   const std::string path = miniWeights("released-steps.safetensors", 11);
   // Released buffers go back to the pool mid-step and are the next
   // tensors' (eager), or the capture's later tensors' (graphs): a buffer
@@ -494,9 +492,7 @@ TEST(CudaBackend, GraphsNeedTheCudaBackendAndOneDeviceOrNccl) {
 }
 
 TEST(CudaBackend, SoloDevicesStandInForDecodeCollectives) {
-  int64_t gpus = 0;
-  if (fairkv_rt_cuda_device_count(&gpus) != FAIRKV_OK)
-    GTEST_SKIP() << "no CUDA device: " << fairkv_rt_last_error();
+  SKIP_WITHOUT_A_GPU();
   fairkv_rt_session *session = nullptr;
   std::string path = weightFile();
   fairkv_rt_options o = cudaOptions();
