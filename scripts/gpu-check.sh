@@ -17,7 +17,8 @@
 #     backend's logits, unsharded and for tp / fairkv at G = 2, 3, 4 (all
 #     devices on the one GPU), fed the CPU run's tokens so every step's
 #     logits compare, also with projections fused with their all_reduce
-#     (--overlap-chunks), and every model family of the Hugging Face
+#     (--overlap-chunks) or with the prefill in groups of requests
+#     (--prefill-tokens), and every model family of the Hugging Face
 #     fixtures (G = 1 and fairkv G = 2); and decode steps replayed from CUDA
 #     graphs (--cuda-graphs) against a normal run's, bit for bit, and a G = 3
 #     program's solo devices (--solo-devices) with and without graphs; built by
@@ -156,6 +157,15 @@ elif wants programs; then
   for p in g1 fairkv-3; do
     cpu adakv $p 0 1 1 --kv-method adakv --adakv-alpha 0.2
   done
+  # A prefill in groups of requests (--prefill-tokens; at most 80 prompt
+  # tokens a step: 2 or 3 groups of up to 2 requests of 20-40): each group's
+  # prefill grows its attention calls' caches, and the batch decodes after.
+  for p in g1 tp-2 fairkv-3 tp-4-fused; do
+    cpu off $p 0 6 1 --prefill-tokens 80
+  done
+  cpu off g1 0 6 1 --prefill-tokens 80 --cuda-graphs
+  cpu on fairkv-3 0 1 1 --prefill-tokens 80
+  cpu adakv fairkv-3 0 1 1 --kv-method adakv --adakv-alpha 0.2 --prefill-tokens 80
   # Placement never changes the answer on the GPU either: with compression
   # on (static budgets and Ada-KV), every sharded program's whole decode
   # against the unsharded GPU run.

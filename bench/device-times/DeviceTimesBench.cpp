@@ -26,10 +26,12 @@
 //   [--hidden N] [--ffn N] [--vocab N] [--prompt-len N] [--new-tokens N]
 //   [--mean-budget N (0: the profile's own)] [--hw PRESET] [--repeats N]
 //   [--copy-gbps X] [--work DIR (programs and weights; kept)]
-//   [--compile-only 1]
+//   [--compile-only 1] [--prefill-tokens N (the programs' option)]
 // "auto" defaults, cpu / cuda: batches 16 / 64,256; layers 4 / 8; hidden
 // 1024 / 4096; ffn 1024 / 14336; vocab 4096 / 128256; prompt-len 256 / 640;
-// mean-budget 128 / 0; repeats 3 / 1.
+// mean-budget 128 / 0; repeats 3 / 1; prefill-tokens 0 / 16384 (on one GPU
+// the G devices' prefill activations of 256 prompts of 640 tokens would
+// not fit beside the weights and KV; the decode steps are the same).
 //
 //===----------------------------------------------------------------------===//
 
@@ -203,7 +205,8 @@ int main(int argc, char **argv) {
            {"repeats", "auto"},
            {"copy-gbps", "auto"},
            {"work", ""},
-           {"compile-only", "0"}},
+           {"compile-only", "0"},
+           {"prefill-tokens", "auto"}},
           args);
       exit >= 0)
     return exit;
@@ -224,11 +227,17 @@ int main(int argc, char **argv) {
                 newTokens = std::atoll(args.values["new-tokens"].c_str()),
                 meanBudget = std::atoll(value("mean-budget", "128", "0").c_str());
   const int64_t repeats = std::atoll(value("repeats", "3", "1").c_str());
+  const int64_t prefillTokens =
+      std::atoll(value("prefill-tokens", "0", "16384").c_str());
   if (G < 2 || batches.empty() || promptLen < 2 || newTokens < 2 ||
-      repeats < 1)
+      repeats < 1 || prefillTokens < 0)
     return fail("--devices must be at least 2, --batches non-empty, "
                 "--prompt-len and --new-tokens at least 2, --repeats at "
-                "least 1");
+                "least 1, --prefill-tokens non-negative");
+  // Every run's prefill, in groups of requests of at most this many tokens.
+  const std::string prefillOption =
+      prefillTokens > 0 ? " --prefill-tokens " + std::to_string(prefillTokens)
+                        : std::string();
   if (args.values["compile-only"] == "1" && args.values["work"].empty())
     return fail("--compile-only needs --work DIR (where the programs stay)");
   Result<Hardware> hw = hardwarePreset(args.values["hw"]);
@@ -351,6 +360,10 @@ int main(int argc, char **argv) {
      << "; prompts of " << promptLen << " tokens, " << newTokens
      << " tokens decoded; each device's median decode step, the fastest of "
      << repeats << (repeats == 1 ? " run" : " runs alternating tp and fairkv")
+     << (prefillTokens > 0 ? ", prefilled in groups of requests of at most " +
+                                 std::to_string(prefillTokens) +
+                                 " prompt tokens a step (`--prefill-tokens`)"
+                           : std::string())
      << ". Predicted G-machine step: the slowest device plus "
         "the step's collectives from the cost model ("
      << args.values["hw"]
@@ -383,9 +396,9 @@ int main(int argc, char **argv) {
         DeviceReport report;
         // Solo devices: a device's step is its own work, collectives
         // stood in for locally (the cost model prices the real ones).
-        failure = runAlone((work / ("prog-" + strategies[i])).string(),
-                           weights, backend, G, batch, promptLen, newTokens,
-                           report, nullptr, " --solo-devices");
+        failure = runAlone((work / ("prog-" + strategies[i])).string(), weights,
+                           backend, G, batch, promptLen, newTokens, report,
+                           nullptr, " --solo-devices" + prefillOption);
         for (int g = 0; failure.empty() && g < G; ++g)
           perDevice[i][g] = std::min(perDevice[i][g], report.seconds[g]);
         if (failure.empty())
@@ -404,9 +417,9 @@ int main(int argc, char **argv) {
                   << std::endl;
         DeviceReport report;
         std::string log;
-        if (std::string failure =
-                runAlone((work / "prog-unsharded").string(), weights, backend,
-                         1, batch, promptLen, newTokens, report, &log, extra);
+        if (std::string failure = runAlone(
+                (work / "prog-unsharded").string(), weights, backend, 1, batch,
+                promptLen, newTokens, report, &log, extra + prefillOption);
             !failure.empty())
           return failure;
         if (report.seconds[0] < best.seconds[0]) {

@@ -37,6 +37,29 @@ int64_t leftPad(const std::vector<std::vector<int64_t>> &prompts,
   return length;
 }
 
+/// Consecutive rows [first, end) of `prompts` per prefill step: as many as
+/// keep rows x their longest prompt within `tokens` (at least one; 0: all
+/// in one).
+std::vector<std::pair<int64_t, int64_t>>
+prefillGroups(const std::vector<std::vector<int64_t>> &prompts,
+              int64_t tokens) {
+  std::vector<std::pair<int64_t, int64_t>> groups;
+  const int64_t batch = static_cast<int64_t>(prompts.size());
+  for (int64_t first = 0, end; first < batch; first = end) {
+    int64_t longest = static_cast<int64_t>(prompts[first].size());
+    for (end = first + 1; end < batch && tokens > 0; ++end) {
+      const int64_t next = std::max<int64_t>(longest, prompts[end].size());
+      if ((end + 1 - first) * next > tokens)
+        break;
+      longest = next;
+    }
+    if (tokens <= 0)
+      end = batch;
+    groups.push_back({first, end});
+  }
+  return groups;
+}
+
 } // namespace
 
 std::string fairkv::rt::runProgramStep(
@@ -74,6 +97,11 @@ std::string fairkv::rt::runProgramStep(
 }
 
 const float *StepView::logits() const {
+  if (gathered) {
+    if (static_cast<int64_t>(gathered->size()) != batch * vocab)
+      fairkv_rt_fatal("the program returned no logits");
+    return gathered->data();
+  }
   int64_t count = 0;
   const float *all = fairkv_rt_ctx_last_logits(device, &count);
   if (count != batch * vocab)
@@ -108,31 +136,71 @@ std::string BatchRunner::run(const std::vector<std::vector<int64_t>> &prompts,
   for (const auto &p : prompts)
     lengths.push_back(static_cast<int64_t>(p.size()));
   fairkv_rt_session_begin_batch(session_, lengths.data(), batch);
-  std::vector<int64_t> ids, positions;
-  const int64_t length = leftPad(prompts, ids, positions);
   const int64_t here = rank_ >= 0 ? rank_ : 0;
-  for (int64_t step = 0; step < maxSteps; ++step) {
-    const int64_t seq = step == 0 ? length : 1;
-    auto stepStart = std::chrono::steady_clock::now();
+  std::vector<int64_t> ids, positions;
+  std::vector<int64_t> next(batch);
+  // The prefill, one step per group of rows; each group's rows are
+  // requests of the whole batch, which copied heads split as admitted.
+  const auto groups = prefillGroups(prompts, prefillTokens);
+  std::vector<float> gathered;
+  for (const auto &[first, end] : groups) {
+    const int64_t rows = end - first;
+    std::vector<int64_t> requests;
+    if (groups.size() > 1)
+      for (int64_t r = first; r < end; ++r)
+        requests.push_back(r);
+    fairkv_rt_session_set_rows(session_, requests.data(),
+                               static_cast<int64_t>(requests.size()));
+    const int64_t length = leftPad(
+        {prompts.begin() + first, prompts.begin() + end}, ids, positions);
     std::vector<std::vector<int64_t>> results;
-    std::string error =
-        runProgramStep(session_, threads_, rank_, batch, seq, ids, positions,
-                       results, /*mustAgree=*/!(soloDevices && seq == 1));
-    (step == 0 ? prefillSeconds : decodeSeconds) +=
-        std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                      stepStart)
-            .count();
+    auto stepStart = std::chrono::steady_clock::now();
+    std::string error = runProgramStep(session_, threads_, rank_, rows, length,
+                                       ids, positions, results);
+    prefillSeconds += std::chrono::duration<double>(
+                          std::chrono::steady_clock::now() - stepStart)
+                          .count();
     if (!error.empty())
-      return error + " (step " + std::to_string(step) + ")";
-    if (step == 0 && afterPrefill)
-      afterPrefill();
+      return error + " (step 0" +
+             (groups.size() > 1 ? ", requests " + std::to_string(first) + ".." +
+                                      std::to_string(end - 1)
+                                : std::string()) +
+             ")";
+    std::copy(results[0].begin(), results[0].end(), next.begin() + first);
+    if (groups.size() > 1 && needLogits) {
+      StepView group;
+      group.batch = rows;
+      group.vocab = vocab;
+      group.device = fairkv_rt_session_device(session_, here);
+      const float *logits = group.logits();
+      gathered.insert(gathered.end(), logits, logits + rows * vocab);
+    }
+  }
+  fairkv_rt_session_set_rows(session_, nullptr, 0);
+  if (afterPrefill)
+    afterPrefill();
+  for (int64_t step = 0; step < maxSteps; ++step) {
+    if (step > 0) {
+      auto stepStart = std::chrono::steady_clock::now();
+      std::vector<std::vector<int64_t>> results;
+      std::string error = runProgramStep(session_, threads_, rank_, batch, 1,
+                                         ids, positions, results,
+                                         /*mustAgree=*/!soloDevices);
+      decodeSeconds += std::chrono::duration<double>(
+                           std::chrono::steady_clock::now() - stepStart)
+                           .count();
+      if (!error.empty())
+        return error + " (step " + std::to_string(step) + ")";
+      next = results[0];
+    }
     StepView view;
     view.step = step;
     view.batch = batch;
     view.vocab = vocab;
     view.device = fairkv_rt_session_device(session_, here);
-    view.argmax = &results[0];
-    std::vector<int64_t> next = results[0];
+    view.gathered = step == 0 && groups.size() > 1 ? &gathered : nullptr;
+    const std::vector<int64_t> argmax = next;
+    view.argmax = &argmax;
     const bool more = onStep(view, next);
     if (!more || step + 1 == maxSteps)
       break;

@@ -29,6 +29,9 @@ struct StepView {
   /// copied from a GPU only when asked for.
   const float *logits() const;
   fairkv_rt_ctx *device = nullptr;
+  /// A prefill in groups of rows: the groups' logits, gathered (when the
+  /// runner was asked for them).
+  const std::vector<float> *gathered = nullptr;
   /// The devices' greedy token per request.
   const std::vector<int64_t> *argmax = nullptr;
 };
@@ -56,6 +59,15 @@ public:
   /// Solo devices (fairkv_rt_options.solo_devices): their decode steps'
   /// tokens differ from device to device, and device 0's are fed.
   bool soloDevices = false;
+  /// At most this many prompt tokens (rows x their longest prompt, padding
+  /// included) per prefill step, at least one row (0: the whole batch in
+  /// one): a batch is prefilled in groups of consecutive rows, one step
+  /// each, then decoded together. A step's activations grow with its
+  /// tokens, so this bounds a prefill's memory; the tokens are the same.
+  int64_t prefillTokens = 0;
+  /// Whether the step callback reads StepView::logits (a grouped prefill
+  /// then gathers every group's).
+  bool needLogits = false;
   /// What admission computed for the last batch, per device.
   std::vector<int64_t> admitted;
 

@@ -132,12 +132,13 @@ const std::vector<std::vector<int64_t>> &admitted(fairkv_rt_ctx *ctx,
   return it->second;
 }
 
-/// The request (slot) of batch row `row`: in a continuous batch what the
-/// driver set, else the row itself.
+/// The request (slot) of batch row `row`: what the driver set (a continuous
+/// batch, or a prefill in groups of rows), else the row itself.
 int64_t requestOf(const fairkv_rt_ctx *ctx, int64_t row) {
   const fairkv_rt_session &session = *ctx->session;
-  return session.continuous ? session.rowSlots.at(static_cast<size_t>(row))
-                            : row;
+  return session.rowSlots.empty()
+             ? row
+             : session.rowSlots.at(static_cast<size_t>(row));
 }
 
 /// The prompt length of `request` in a prefill of `seq` tokens.
@@ -151,7 +152,41 @@ int64_t promptLengthOf(const fairkv_rt_ctx *ctx, int64_t request,
              : session.promptLengths.at(static_cast<size_t>(request));
 }
 
-/// The requests (batch rows) this device serves for a split.
+/// The rows of a step of `batch` rows that each replica of a copied head
+/// serves, in order.
+std::vector<std::vector<int64_t>> replicaRows(fairkv_rt_ctx *ctx,
+                                              const Split &s, int64_t batch) {
+  const fairkv_rt_session &session = *ctx->session;
+  if (!session.continuous && session.rowSlots.empty())
+    return admitted(ctx, s, batch);
+  std::vector<std::vector<int64_t>> rows(s.devices.size());
+  if (!session.continuous) {
+    // Some requests of the batch: each stays with the replica the whole
+    // batch's admission gave it.
+    const auto &whole =
+        admitted(ctx, s, static_cast<int64_t>(session.promptLengths.size()));
+    std::vector<int64_t> owner(session.promptLengths.size());
+    for (size_t r = 0; r < whole.size(); ++r)
+      for (int64_t request : whole[r])
+        owner[request] = static_cast<int64_t>(r);
+    for (int64_t row = 0; row < batch; ++row)
+      rows[owner.at(requestOf(ctx, row))].push_back(row);
+    return rows;
+  }
+  // A continuous batch: a request joins the replica with the least KV of
+  // the requests still running, relative to its share, and stays there.
+  Owners &owners = ctx->owners[splitKey(s)];
+  const fairkv_rt_options &opt = ctx->session->options;
+  for (int64_t row = 0; row < batch; ++row) {
+    const int64_t slot = requestOf(ctx, row);
+    const int64_t cost = admissionCost(session.slotLengths.at(slot), s.budget,
+                                       opt.max_new_tokens);
+    rows[owners.assign(slot, cost, s.shares)].push_back(row);
+  }
+  return rows;
+}
+
+/// The rows of a step of `batch` rows this device serves for a split.
 std::vector<int64_t> myRows(fairkv_rt_ctx *ctx, const Split &s, int64_t batch,
                             const std::string &op) {
   if (s.whole()) {
@@ -160,21 +195,7 @@ std::vector<int64_t> myRows(fairkv_rt_ctx *ctx, const Split &s, int64_t batch,
     return all;
   }
   const int64_t me = replicaIndex(ctx, s, op);
-  if (!ctx->session->continuous)
-    return admitted(ctx, s, batch)[me];
-  // A continuous batch: a request joins the replica with the least KV of
-  // the requests still running, relative to its share, and stays there.
-  Owners &owners = ctx->owners[splitKey(s)];
-  const fairkv_rt_options &opt = ctx->session->options;
-  std::vector<int64_t> mine;
-  for (int64_t row = 0; row < batch; ++row) {
-    const int64_t slot = requestOf(ctx, row);
-    const int64_t cost = admissionCost(ctx->session->slotLengths.at(slot),
-                                       s.budget, opt.max_new_tokens);
-    if (owners.assign(slot, cost, s.shares) == me)
-      mine.push_back(row);
-  }
-  return mine;
+  return replicaRows(ctx, s, batch)[me];
 }
 
 /// SnapKV scores of a prompt's candidate tokens (all but the last `window`):
@@ -609,8 +630,13 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_attention(
               std::to_string(rows.size()));
   require(nk == numHeads && nq % nk == 0, "attention",
           "head counts do not match the kv head list");
-  if (ctx->gpu)
-    return gpu::backend().attention(ctx, q, k, v, layer, kvHeads, budgets, rows);
+  if (ctx->gpu) {
+    std::vector<int64_t> requests;
+    for (int64_t row : rows)
+      requests.push_back(requestOf(ctx, row));
+    return gpu::backend().attention(ctx, q, k, v, layer, kvHeads, budgets,
+                                    requests);
+  }
   const int64_t group = nq / nk;
   const fairkv_rt_options &opt = ctx->session->options;
   const int64_t window = opt.sliding_window;
@@ -962,7 +988,8 @@ fairkv_rt_gather_rows(fairkv_rt_ctx *ctx, fairkv_rt_tensor *x, int64_t head,
   OpScope timed(ctx, "gather_rows");
   Split sp = split(head, budget, n, devices, shares);
   int64_t index = replicaIndex(ctx, sp, "gather_rows");
-  const auto &owners = admitted(ctx, sp, ctx->batch);
+  const std::vector<std::vector<int64_t>> owners =
+      replicaRows(ctx, sp, ctx->batch);
   std::string key = ctx->collectiveKey("gather", sp.devices);
   if (ctx->gpu)
     return gpu::backend().gatherRows(ctx, x, key, sp.devices, index, owners);

@@ -34,6 +34,14 @@ void addOptions(CLI::App &app, ProgramArgs &a) {
                  "requests per batch; the prompts run as consecutive batches "
                  "(0: all in one)")
       ->capture_default_str();
+  app.add_option("--prefill-tokens", a.prefillTokens,
+                 "prompt tokens per prefill step at most (rows x their "
+                 "longest prompt; at least one row a step; 0: a batch's, "
+                 "or a server step's joiners', in one): a batch prefills in "
+                 "groups of requests, then decodes together; a step's "
+                 "activations grow with its tokens, so this bounds a "
+                 "prefill's memory; the tokens are the same")
+      ->capture_default_str();
   app.add_option("--kv-method", a.kvMethod,
                  "how a head chooses the prompt tokens it keeps: snapkv "
                  "(kvpress's SnapKVPress: window queries' mean attention, "
@@ -182,10 +190,10 @@ void addOptions(CLI::App &app, ProgramArgs &a) {
 /// Resolves the method's defaults and checks every limit: "" or the error.
 std::string check(ProgramArgs &a, bool duoSinkGiven) {
   if (a.maxNew <= 0 || a.promptLen < 2 || a.window <= 0 || a.kvBytes < 0 ||
-      a.batchSize < 0)
+      a.batchSize < 0 || a.prefillTokens < 0)
     return std::string("--max-new-tokens and --snapkv-window must be positive, "
-                "--prompt-len at least 2, --kv-memory and --batch-size "
-                "non-negative");
+                       "--prompt-len at least 2, --kv-memory, --batch-size and "
+                       "--prefill-tokens non-negative");
   // Limits before anything is allocated (FAIRKV_RT_MAX_TOKENS per request).
   constexpr int64_t kMaxRequests = int64_t(1) << 20;
   if (a.promptLen > FAIRKV_RT_MAX_TOKENS || a.maxNew > FAIRKV_RT_MAX_TOKENS ||

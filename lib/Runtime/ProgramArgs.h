@@ -23,7 +23,7 @@ struct ProgramArgs {
   std::string backend = "cpu", collectives = "rendezvous", storage = "bf16";
   double tolerance = 1e-5, minMargin = 0;
   int64_t randomPrompts = 0, promptLen = 16, maxNew = 8, window = 8;
-  int64_t kvBytes = 0, batchSize = 0, minPromptLen = 0;
+  int64_t kvBytes = 0, batchSize = 0, minPromptLen = 0, prefillTokens = 0;
   /// -1 until resolved: the method's default (0.2 for adakv).
   double adakvAlpha = -1;
   uint64_t seed = 1;

@@ -300,6 +300,7 @@ static int runProgram(int argc, char **argv) {
     fairkv::serve::parseHostPort(a.serve, so.host, so.port);
     so.modelName = a.modelName;
     so.maxBatch = a.batchSize > 0 ? a.batchSize : 32;
+    so.prefillTokens = a.prefillTokens;
     so.maxTokens = a.maxNew;
     so.eosIds = eos;
     so.logRequests = a.logs("debug");
@@ -461,6 +462,8 @@ static int runProgram(int argc, char **argv) {
     return fail("cannot write '" + dumpKeptFile + "'");
   fairkv::rt::BatchRunner runner(session, G, a.useMpi ? rank : -1);
   runner.soloDevices = a.soloDevices;
+  runner.prefillTokens = a.prefillTokens;
+  runner.needLogits = needLogits;
   auto start = std::chrono::steady_clock::now();
   for (int64_t first = 0; first < total; first += a.batchSize) {
     const int64_t batch = std::min(a.batchSize, total - first);

@@ -478,7 +478,10 @@ struct fairkv_rt_session {
   std::vector<int64_t> promptLengths;
   /// Continuous batching: requests (slots) join and leave between steps;
   /// `rowSlots` says which slot each row of the next steps is, and
-  /// `slotLengths` each joined slot's prompt length.
+  /// `slotLengths` each joined slot's prompt length. In a batch of
+  /// `promptLengths` (not continuous), `rowSlots` is empty (row i is
+  /// request i) or says which requests a step's rows are: a prefill in
+  /// groups of rows.
   bool continuous = false;
   std::vector<int64_t> rowSlots;
   std::map<int64_t, int64_t> slotLengths;

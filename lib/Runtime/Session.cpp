@@ -468,7 +468,8 @@ fairkv_rt_session_begin_continuous(fairkv_rt_session *session) {
   if (session->options.backend == FAIRKV_RT_BACKEND_CUDA)
     return fail(FAIRKV_ERROR_UNAVAILABLE,
                 "continuous batching runs on the CPU backend: the CUDA "
-                "backend sizes its KV buffers once per batch");
+                "backend does not yet give a finished request's KV room "
+                "back");
   fairkv_rt_session_begin_batch(session, nullptr, 0);
   session->continuous = true;
   return FAIRKV_OK;
@@ -489,9 +490,14 @@ FAIRKV_RT_EXPORT void fairkv_rt_session_join(fairkv_rt_session *session,
 FAIRKV_RT_EXPORT void fairkv_rt_session_set_rows(fairkv_rt_session *session,
                                                  const int64_t *slots,
                                                  int64_t n) {
-  for (int64_t i = 0; i < n; ++i)
-    if (!session->slotLengths.count(slots[i]))
+  const int64_t batch = static_cast<int64_t>(session->promptLengths.size());
+  for (int64_t i = 0; i < n; ++i) {
+    if (session->continuous && !session->slotLengths.count(slots[i]))
       fatal("request slot " + std::to_string(slots[i]) + " has not joined");
+    if (!session->continuous && (slots[i] < 0 || slots[i] >= batch))
+      fatal("request " + std::to_string(slots[i]) + " is not in the batch of " +
+            std::to_string(batch));
+  }
   session->rowSlots.assign(slots, slots + n);
 }
 

@@ -234,13 +234,20 @@ void Scheduler::loop() {
       while (!queue_.empty() && queue_.front()->cancelled)
         queue_.pop_front();
       // At the step boundary: the oldest queued requests that fit with the
-      // running ones join.
+      // running ones join, as many as one prefill step may take.
       std::vector<int64_t> lengths;
-      for (size_t i = 0; i < queue_.size() &&
-                         static_cast<int64_t>(running.size() + i) <
-                             options_.maxBatch;
-           ++i)
-        lengths.push_back(static_cast<int64_t>(queue_[i]->prompt.size()));
+      int64_t longest = 0;
+      for (size_t i = 0;
+           i < queue_.size() &&
+           static_cast<int64_t>(running.size() + i) < options_.maxBatch;
+           ++i) {
+        const int64_t length = static_cast<int64_t>(queue_[i]->prompt.size());
+        longest = std::max(longest, length);
+        if (i > 0 && options_.prefillTokens > 0 &&
+            static_cast<int64_t>(i + 1) * longest > options_.prefillTokens)
+          break;
+        lengths.push_back(length);
+      }
       int64_t fit = lengths.empty() ? 0 : hooks_.fitting(lengths);
       if (fit == 0 && running.empty() && !lengths.empty()) {
         std::shared_ptr<Request> r = queue_.front();

@@ -195,7 +195,11 @@ fairkv_status_t fairkv_rt_session_begin_continuous(fairkv_rt_session *session);
 /// their prefill, its rows these slots in order.
 void fairkv_rt_session_join(fairkv_rt_session *session, const int64_t *slots,
                             const int64_t *lengths, int64_t n);
-/// The rows of the next steps are these joined slots, in order.
+/// The rows of the next steps are these joined slots, in order. In a batch
+/// of fairkv_rt_session_begin_batch, `slots` are requests of the batch (a
+/// prefill in groups of rows: each group's step, then n = 0, every request
+/// in order, for the decode steps); a copied head's replicas serve the
+/// requests that the whole batch's admission gave them.
 void fairkv_rt_session_set_rows(fairkv_rt_session *session,
                                 const int64_t *slots, int64_t n);
 /// A finished request leaves: its KV pages go back to its heads' pools on

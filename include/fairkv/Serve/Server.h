@@ -66,6 +66,10 @@ struct ServerOptions {
   std::string modelName = "fairkv";
   /// The most requests running at once.
   int64_t maxBatch = 32;
+  /// The most prompt tokens (joiners x their longest prompt) one joining
+  /// prefill step takes, at least one request (0: no limit); the others
+  /// join at the next steps.
+  int64_t prefillTokens = 0;
   /// The most tokens a request may generate (the program's KV sizing).
   int64_t maxTokens = 64;
   std::vector<int64_t> eosIds;

@@ -576,6 +576,16 @@ void publish(fairkv_rt_ctx *ctx, Tensor *x) {
   CU(cudaStreamSynchronize(ctx->gpu->stream));
 }
 
+/// Ends `c`'s decode plan: its steps' tokens join its segments' lengths,
+/// and the step graph, which launches the plan's tables, goes.
+void retirePlan(GpuDevice &g, GpuDevice::CallCache &c) {
+  g.stepGraph.reset();
+  g.decodePlanned = false;
+  for (GpuDevice::Segment *segment : c.plan.segments)
+    segment->length += c.plan.steps;
+  c.plan = {};
+}
+
 /// What one (request, head) of an attention call keeps: the K/V rows of
 /// its prefill, in order.
 struct Kept {
@@ -585,21 +595,31 @@ struct Kept {
 
 /// Gives an attention call (layer, `heads`) its cache: a segment per
 /// (request, head) of `kept`, with room for the tokens still to decode,
-/// filled from `keys` / `values` (fp32, head_dim d).
+/// filled from `keys` / `values` (fp32, head_dim d). A call prefilled
+/// before in this batch (a prefill in groups of rows) grows: its segments
+/// move to a buffer with room for the new ones too.
 void fillCall(fairkv_rt_ctx *ctx, int64_t layer,
               const std::vector<int64_t> &heads, const float *keys,
               const float *values, int d, const std::vector<Kept> &kept) {
   GpuDevice &g = *ctx->gpu;
   const fairkv_rt_options &opt = ctx->session->options;
   GpuDevice::CallCache &c = g.caches[{layer, heads.at(0)}];
-  if (c.keys)
+  if (c.keys && c.heads != heads)
     fatal("prefill: layer " + std::to_string(layer) + " kv head " +
-          std::to_string(heads[0]) + " was prefilled twice in one batch");
+          std::to_string(heads[0]) + " was prefilled by two calls");
   c.heads = heads;
+  if (c.keys)
+    retirePlan(g, c);
   std::vector<int64_t> src, dst;
-  int64_t capacity = 0;
+  int64_t capacity = c.capacity;
   for (const Kept &k : kept) {
-    GpuDevice::Segment &segment = c.segments[{k.request, k.headIndex}];
+    auto [it, fresh] = c.segments.try_emplace({k.request, k.headIndex});
+    if (!fresh)
+      fatal("prefill: request " + std::to_string(k.request) + " of layer " +
+            std::to_string(layer) + " kv head " +
+            std::to_string(heads[k.headIndex]) +
+            " was prefilled twice in one batch");
+    GpuDevice::Segment &segment = it->second;
     segment.base = capacity;
     for (int64_t row : k.rows) {
       src.push_back(row);
@@ -608,7 +628,7 @@ void fillCall(fairkv_rt_ctx *ctx, int64_t layer,
     segment.capacity = segment.length + opt.max_new_tokens;
     capacity += segment.capacity;
   }
-  const int64_t bytes = 2 * capacity * d * 2;
+  const int64_t bytes = 2 * (capacity - c.capacity) * d * 2;
   if (opt.kv_bytes_per_device > 0 &&
       g.reservedBytes + bytes > opt.kv_bytes_per_device)
     fatal("out of memory for the requested batch: device " +
@@ -617,9 +637,19 @@ void fillCall(fairkv_rt_ctx *ctx, int64_t layer,
           std::to_string(layer) + ", kv head " + std::to_string(heads[0]) +
           ") but may hold " + std::to_string(opt.kv_bytes_per_device));
   g.reservedBytes += bytes;
+  auto grow = [&](void *&buffer) {
+    void *old = buffer;
+    CU(deviceMalloc(&buffer, std::max<int64_t>(16, capacity * d * 2)));
+    if (!old)
+      return;
+    CU(cudaMemcpyAsync(buffer, old, c.capacity * d * 2,
+                       cudaMemcpyDeviceToDevice, g.stream));
+    // cudaFree waits for the copy (it synchronizes the device).
+    CU(cudaFree(old));
+  };
+  grow(c.keys);
+  grow(c.values);
   c.capacity = capacity;
-  CU(deviceMalloc(&c.keys, std::max<int64_t>(16, capacity * d * 2)));
-  CU(deviceMalloc(&c.values, std::max<int64_t>(16, capacity * d * 2)));
   appendRows(ctx, keys, src, c.keys, dst, d);
   appendRows(ctx, values, src, c.values, dst, d);
 }
@@ -632,14 +662,9 @@ void planDecode(fairkv_rt_ctx *ctx, GpuDevice::CallCache &c, int64_t layer,
                 const std::vector<int64_t> &rows, int group, int d) {
   GpuDevice &g = *ctx->gpu;
   g.notWhileCapturing("a new decode plan");
-  // A step graph launches the old plan's tables: it goes.
-  g.stepGraph.reset();
-  g.decodePlanned = false;
+  retirePlan(g, c);
   GpuDevice::DecodePlan &plan = c.plan;
-  for (GpuDevice::Segment *segment : plan.segments)
-    segment->length += plan.steps;
   const int64_t nk = static_cast<int64_t>(c.heads.size());
-  plan = {};
   plan.rows = rows;
   plan.headroom = INT64_MAX;
   std::vector<int64_t> base, room, decodeStart;
