@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "GpuBackend.h"
 #include "Runtime.h"
 #include "Status.h"
 
@@ -167,7 +168,7 @@ namespace {
 
 /// Bytes every device's pools will span with the running requests and
 /// `lengths` joining (CPU pages; a pool grows only past what its running
-/// requests committed).
+/// requests committed; on a GPU the tokens, what its caches reserve).
 std::vector<int64_t> bytesWithJoiners(const fairkv_rt_session &session,
                                       int64_t headDim,
                                       const std::vector<LayoutEntry> &entries,
@@ -175,6 +176,15 @@ std::vector<int64_t> bytesWithJoiners(const fairkv_rt_session &session,
   const fairkv_rt_options &opt = session.options;
   const int64_t pageBytes = opt.page_tokens * 2 * headDim * 4;
   std::vector<int64_t> bytes(opt.devices, 0);
+  // The CUDA caches hold exactly their requests' tokens, in 16 bits: the
+  // running requests' bytes, and the joiners' tokens.
+  const bool gpu = opt.backend == FAIRKV_RT_BACKEND_CUDA;
+  if (gpu)
+    for (int64_t g = 0; g < opt.devices; ++g) {
+      int64_t tokens = 0;
+      fairkv::rt::gpu::backend().cacheStats(session.devices[g].get(), &tokens,
+                                            &bytes[g]);
+    }
   for (const LayoutEntry &e : entries) {
     const Split &s = e.split;
     std::vector<int64_t> added(s.devices.size(), 0);
@@ -196,9 +206,13 @@ std::vector<int64_t> bytesWithJoiners(const fairkv_rt_session &session,
                                             opt.max_new_tokens),
                               s.shares)
               : 0;
-      added[r] += pagesOf(tokens, opt.page_tokens);
+      added[r] += gpu ? tokens : pagesOf(tokens, opt.page_tokens);
     }
     for (size_t r = 0; r < s.devices.size(); ++r) {
+      if (gpu) {
+        bytes[s.devices[r]] += added[r] * 2 * headDim * 2;
+        continue;
+      }
       const auto &caches = session.devices[s.devices[r]]->cache;
       int64_t pool = 0, committed = 0;
       if (auto it = caches.find({e.layer, s.head}); it != caches.end()) {

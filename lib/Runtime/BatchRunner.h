@@ -88,7 +88,7 @@ using StepOut = fairkv::serve::StepRows;
 class ContinuousRunner {
 public:
   ContinuousRunner(fairkv_rt_session *session, int64_t devices);
-  /// "" or a one-line error (the CUDA backend refuses).
+  /// "" or a one-line error.
   std::string begin();
   /// How many of these joining prompts' first ones fit with the requests
   /// running (admission; all without --kv-memory).

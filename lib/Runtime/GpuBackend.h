@@ -67,6 +67,13 @@ public:
   virtual void synchronize(fairkv_rt_ctx *ctx) = 0;
   /// Drops the device's KV cache (a new batch).
   virtual void dropCache(fairkv_rt_ctx *ctx) = 0;
+  /// A continuous batch's request left: its KV room goes back to its
+  /// attention calls' caches, for the requests that join later.
+  virtual void releaseRequest(fairkv_rt_ctx *ctx, int64_t request) = 0;
+  /// A continuous batch's rows changed: the decode plans, and the device
+  /// memory of the old rows' tables and index lists, go (a long-running
+  /// batch holds only its current rows').
+  virtual void rowsChanged(fairkv_rt_ctx *ctx) = 0;
   /// Ada-KV: fills the cache with the tokens chosen for each of
   /// `ctx->pending` (whose scores an attention prefill left there), from
   /// that prefill's keys and values on the device.
@@ -135,7 +142,7 @@ public:
 };
 
 /// Bumped whenever Backend or a structure it sees (Runtime.h) changes.
-constexpr int kPluginAbi = 10;
+constexpr int kPluginAbi = 11;
 
 /// The plugin's entry point (see openBackend in PluginLoader.h).
 constexpr const char *kPluginEntryName = "fairkv_rt_cuda_backend";

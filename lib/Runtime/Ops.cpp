@@ -141,17 +141,6 @@ int64_t requestOf(const fairkv_rt_ctx *ctx, int64_t row) {
              : session.rowSlots.at(static_cast<size_t>(row));
 }
 
-/// The prompt length of `request` in a prefill of `seq` tokens.
-int64_t promptLengthOf(const fairkv_rt_ctx *ctx, int64_t request,
-                       int64_t seq) {
-  const fairkv_rt_session &session = *ctx->session;
-  if (session.continuous)
-    return session.slotLengths.at(request);
-  return session.promptLengths.empty()
-             ? seq
-             : session.promptLengths.at(static_cast<size_t>(request));
-}
-
 /// The rows of a step of `batch` rows that each replica of a copied head
 /// serves, in order.
 std::vector<std::vector<int64_t>> replicaRows(fairkv_rt_ctx *ctx,
@@ -656,7 +645,7 @@ FAIRKV_RT_EXPORT fairkv_rt_tensor *fairkv_rt_attention(
                     std::to_string(layer) + ")");
         // Prompts are left-padded to the longest: this one starts at `pad`,
         // and neither its queries nor its keys see the padding.
-        const int64_t length = promptLengthOf(ctx, request, s);
+        const int64_t length = ctx->session->promptLength(request, s);
         require(length >= 1 && length <= s, "attention",
                 "request " + std::to_string(request) + " has a prompt of " +
                     std::to_string(length) + " tokens in a prefill of " +

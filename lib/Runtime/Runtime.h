@@ -486,6 +486,15 @@ struct fairkv_rt_session {
   std::vector<int64_t> rowSlots;
   std::map<int64_t, int64_t> slotLengths;
   std::vector<std::unique_ptr<fairkv_rt_ctx>> devices;
+
+  /// The prompt length of `request` in a prefill of `seq` tokens.
+  int64_t promptLength(int64_t request, int64_t seq) const {
+    if (continuous)
+      return slotLengths.at(request);
+    return promptLengths.empty()
+               ? seq
+               : promptLengths.at(static_cast<size_t>(request));
+  }
 };
 
 inline bool fairkv_rt_ctx::standInCollectives() const {

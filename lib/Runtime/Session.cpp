@@ -4,6 +4,7 @@
 #include "Runtime.h"
 #include "Status.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -465,11 +466,6 @@ FAIRKV_RT_EXPORT fairkv_status_t
 fairkv_rt_session_begin_continuous(fairkv_rt_session *session) {
   if (!session)
     return fail(FAIRKV_ERROR_INVALID_ARGUMENT, "null session");
-  if (session->options.backend == FAIRKV_RT_BACKEND_CUDA)
-    return fail(FAIRKV_ERROR_UNAVAILABLE,
-                "continuous batching runs on the CPU backend: the CUDA "
-                "backend does not yet give a finished request's KV room "
-                "back");
   fairkv_rt_session_begin_batch(session, nullptr, 0);
   session->continuous = true;
   return FAIRKV_OK;
@@ -498,6 +494,12 @@ FAIRKV_RT_EXPORT void fairkv_rt_session_set_rows(fairkv_rt_session *session,
       fatal("request " + std::to_string(slots[i]) + " is not in the batch of " +
             std::to_string(batch));
   }
+  if (session->continuous &&
+      !std::equal(slots, slots + n, session->rowSlots.begin(),
+                  session->rowSlots.end()))
+    for (auto &ctx : session->devices)
+      if (ctx->gpu)
+        fairkv::rt::gpu::backend().rowsChanged(ctx.get());
   session->rowSlots.assign(slots, slots + n);
 }
 
@@ -505,6 +507,8 @@ FAIRKV_RT_EXPORT void fairkv_rt_session_release(fairkv_rt_session *session,
                                                 int64_t slot) {
   session->slotLengths.erase(slot);
   for (auto &ctx : session->devices) {
+    if (ctx->gpu)
+      fairkv::rt::gpu::backend().releaseRequest(ctx.get(), slot);
     for (auto &[layerHead, cache] : ctx->cache)
       cache.release(slot);
     for (auto &[key, owners] : ctx->owners)

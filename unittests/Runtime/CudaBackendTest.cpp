@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <map>
 #include <random>
 #include <string>
 #include <thread>
@@ -340,13 +341,16 @@ struct Decode {
 };
 
 /// `groups`: the requests each prefill step takes (all three in one by
-/// default), as a program's --prefill-tokens makes them.
-Decode decodeBatch(const std::string &path, bool graphs, bool opTimes,
-                   int steps, bool release = false,
-                   const std::vector<std::vector<int64_t>> &groups = {
-                       {0, 1, 2}}) {
+/// default), as a program's --prefill-tokens makes them; `backend`: CUDA,
+/// or the CPU's for the tests' own check.
+Decode
+decodeBatch(const std::string &path, bool graphs, bool opTimes, int steps,
+            bool release = false,
+            const std::vector<std::vector<int64_t>> &groups = {{0, 1, 2}},
+            int64_t backend = FAIRKV_RT_BACKEND_CUDA) {
   Decode d;
   fairkv_rt_options o = cudaOptions();
+  o.backend = backend;
   o.snapkv_window = 4;
   o.max_new_tokens = steps;
   o.cuda_graphs = graphs;
@@ -495,37 +499,188 @@ TEST(CudaBackend, ReleasedTensorsLeaveEveryStepAsItWas) {
   }
 }
 
-TEST(CudaBackend, APrefillInGroupsDecodesAsTheBatchsOne) {
-  SKIP_WITHOUT_A_GPU();
+/// A prefill in groups (request 2, then 0 and 1) against the batch's one
+/// prefill, on `backend` (with and without CUDA graphs on CUDA).
+void expectGroupsDecodeAsOnePrefill(int64_t backend) {
   const std::string path = miniWeights("prefill-groups.safetensors", 13);
-  // The second group's prefill grows the attention call's cache (its
-  // first segments move); the decode plan and a graph come after it.
+  // On CUDA the second group's prefill grows the attention call's cache
+  // (its first segments move); the decode plan and a graph come after it.
   const int steps = 6;
-  const Decode whole = decodeBatch(path, false, false, steps, true);
+  const Decode whole =
+      decodeBatch(path, false, false, steps, true, {{0, 1, 2}}, backend);
+  const bool cuda = backend == FAIRKV_RT_BACKEND_CUDA;
   for (bool graphs : {false, true}) {
+    if (graphs && !cuda)
+      continue;
     const Decode grouped =
-        decodeBatch(path, graphs, false, steps, true, {{2}, {0, 1}});
+        decodeBatch(path, graphs, false, steps, true, {{2}, {0, 1}}, backend);
     ASSERT_EQ(grouped.tokens.size(), size_t(steps));
     const size_t vocab = whole.logits[0].size() / 3;
     ASSERT_EQ(grouped.logits[0].size(), whole.logits[0].size());
     for (int t = 0; t < steps; ++t) {
       EXPECT_EQ(grouped.tokens[t], whole.tokens[t]) << "step " << t;
       for (size_t i = 0; i < 3; ++i) {
-        // A GEMM of other rows may round otherwise in bf16.
+        // A GEMM of other rows may round otherwise (bf16 on CUDA, BLAS's
+        // order on the CPU).
         float scale = 0, diff = 0;
         for (size_t v = i * vocab; v < (i + 1) * vocab; ++v) {
           scale = std::max(scale, std::fabs(whole.logits[t][v]));
           diff = std::max(diff,
                           std::fabs(grouped.logits[t][v] - whole.logits[t][v]));
         }
-        EXPECT_LE(diff, 2e-2f * scale) << "step " << t << " request " << i;
+        EXPECT_LE(diff, (cuda ? 2e-2f : 1e-5f) * scale)
+            << "step " << t << " request " << i;
       }
     }
     EXPECT_EQ(grouped.kvTokens, whole.kvTokens);
     std::printf("A prefill in groups (%s) decodes %d steps as the batch's "
                 "one prefill\n",
-                graphs ? "CUDA graphs" : "eager", steps);
+                !cuda    ? "CPU"
+                : graphs ? "CUDA graphs"
+                         : "eager",
+                steps);
   }
+}
+
+TEST(CudaBackend, APrefillInGroupsDecodesAsTheBatchsOne) {
+  SKIP_WITHOUT_A_GPU();
+  expectGroupsDecodeAsOnePrefill(FAIRKV_RT_BACKEND_CUDA);
+}
+
+// The same on the CPU backend: the check itself, where no GPU is.
+TEST(CudaBackend, APrefillInGroupsDecodesAsTheBatchsOneOnTheCpu) {
+  expectGroupsDecodeAsOnePrefill(FAIRKV_RT_BACKEND_CPU);
+}
+
+/// Requests that join a continuous batch at different steps, and leave,
+/// get the tokens of one offline batch, on `backend`.
+void expectContinuousGivesOfflineTokens(int64_t backend) {
+  const std::string path = miniWeights("continuous.safetensors", 17);
+  const int steps = 6;
+  // offline.tokens[t][i]: request i's token t in one batch of all three.
+  const Decode offline =
+      decodeBatch(path, false, false, steps, true, {{0, 1, 2}}, backend);
+  ASSERT_EQ(offline.tokens.size(), size_t(steps));
+  const std::vector<std::vector<int64_t>> prompts = {
+      {5, 17, 3, 88, 41, 2, 9, 60, 33, 12, 7, 71},
+      {90, 4, 26, 11, 58, 3, 19},
+      {8, 8, 45, 67, 1, 30, 95, 23, 14, 50}};
+  fairkv_rt_options o = cudaOptions();
+  o.backend = backend;
+  o.snapkv_window = 4;
+  o.max_new_tokens = steps;
+  fairkv_rt_session *session = nullptr;
+  ASSERT_EQ(fairkv_rt_session_create(path.c_str(), &o, &session), FAIRKV_OK)
+      << fairkv_rt_last_error();
+  ASSERT_EQ(fairkv_rt_session_begin_continuous(session), FAIRKV_OK)
+      << fairkv_rt_last_error();
+  fairkv_rt_ctx *ctx = fairkv_rt_session_device(session, 0);
+  std::map<int64_t, size_t> promptOf;
+  std::map<int64_t, std::vector<int64_t>> got;
+  std::map<int64_t, std::vector<std::vector<float>>> gotLogits;
+  auto run = [&](const std::vector<int64_t> &slots, int64_t seq,
+                 const std::vector<int64_t> &ids,
+                 const std::vector<int64_t> &positions) {
+    const int64_t rows = static_cast<int64_t>(slots.size());
+    fairkv_rt_step_begin(ctx, rows, seq);
+    fairkv_rt_tensor *out = fairkv_rt_run_step(
+        ctx, 0, fairkv_rt_tensor_from_i64(ctx, ids.data(), rows, seq),
+        fairkv_rt_tensor_from_i64(ctx, positions.data(), rows, seq),
+        mini::stepReleasing);
+    const int64_t *tokens = fairkv_rt_tensor_i64_data(out);
+    int64_t count = 0;
+    const float *logits = fairkv_rt_ctx_last_logits(ctx, &count);
+    ASSERT_EQ(count, rows * mini::kVocab);
+    for (int64_t i = 0; i < rows; ++i) {
+      got[slots[i]].push_back(tokens[i]);
+      gotLogits[slots[i]].emplace_back(logits + i * mini::kVocab,
+                                       logits + (i + 1) * mini::kVocab);
+    }
+    fairkv_rt_step_end(ctx);
+  };
+  // Joiners' prefill, left-padded to the longest.
+  auto join = [&](const std::vector<int64_t> &slots,
+                  const std::vector<size_t> &which) {
+    std::vector<int64_t> lengths;
+    int64_t S = 0;
+    for (size_t i = 0; i < slots.size(); ++i) {
+      promptOf[slots[i]] = which[i];
+      lengths.push_back(static_cast<int64_t>(prompts[which[i]].size()));
+      S = std::max(S, lengths.back());
+    }
+    fairkv_rt_session_join(session, slots.data(), lengths.data(),
+                           static_cast<int64_t>(slots.size()));
+    std::vector<int64_t> ids(slots.size() * S, 0), positions(ids.size(), 0);
+    for (size_t i = 0; i < slots.size(); ++i)
+      for (int64_t t = 0; t < lengths[i]; ++t) {
+        ids[i * S + S - lengths[i] + t] = prompts[which[i]][t];
+        positions[i * S + S - lengths[i] + t] = t;
+      }
+    run(slots, S, ids, positions);
+  };
+  // A decode step of running `slots`, each fed its last token.
+  auto decode = [&](const std::vector<int64_t> &slots) {
+    fairkv_rt_session_set_rows(session, slots.data(),
+                               static_cast<int64_t>(slots.size()));
+    std::vector<int64_t> ids, positions;
+    for (int64_t slot : slots) {
+      ids.push_back(got[slot].back());
+      positions.push_back(static_cast<int64_t>(prompts[promptOf[slot]].size() +
+                                               got[slot].size() - 1));
+    }
+    run(slots, 1, ids, positions);
+  };
+  // Requests join while others decode and leave when done; the last joiner
+  // takes the room of the first to leave.
+  join({10}, {0});
+  decode({10});
+  decode({10});
+  join({11, 12}, {1, 2});
+  for (int i = 0; i < 3; ++i)
+    decode({10, 11, 12});
+  fairkv_rt_session_release(session, 10);
+  join({13}, {0});
+  for (int i = 0; i < 2; ++i)
+    decode({11, 12, 13});
+  fairkv_rt_session_release(session, 11);
+  fairkv_rt_session_release(session, 12);
+  for (int i = 0; i < 3; ++i)
+    decode({13});
+  fairkv_rt_session_destroy(session);
+  // Other rows beside a request may round its GEMMs otherwise (bf16 on
+  // CUDA, BLAS's order on the CPU).
+  const float tolerance = backend == FAIRKV_RT_BACKEND_CUDA ? 2e-2f : 1e-5f;
+  for (const auto &[slot, tokens] : got) {
+    const size_t request = promptOf[slot];
+    std::vector<int64_t> want;
+    for (int t = 0; t < steps; ++t)
+      want.push_back(offline.tokens[t][request]);
+    EXPECT_EQ(tokens, want) << "slot " << slot;
+    ASSERT_EQ(gotLogits[slot].size(), size_t(steps));
+    for (int t = 0; t < steps; ++t) {
+      const float *row = offline.logits[t].data() + request * mini::kVocab;
+      float scale = 0, diff = 0;
+      for (int64_t v = 0; v < mini::kVocab; ++v) {
+        scale = std::max(scale, std::fabs(row[v]));
+        diff = std::max(diff, std::fabs(gotLogits[slot][t][v] - row[v]));
+      }
+      EXPECT_LE(diff, tolerance * scale) << "slot " << slot << " step " << t;
+    }
+  }
+  EXPECT_EQ(got.size(), 4u);
+  std::printf("A continuous batch (%s: joins, releases, a reused room) "
+              "gives each request its offline batch's %d tokens\n",
+              backend == FAIRKV_RT_BACKEND_CUDA ? "CUDA" : "CPU", steps);
+}
+
+TEST(CudaBackend, AContinuousBatchGivesEachRequestItsOfflineTokens) {
+  SKIP_WITHOUT_A_GPU();
+  expectContinuousGivesOfflineTokens(FAIRKV_RT_BACKEND_CUDA);
+}
+
+// The same on the CPU backend: the check itself, where no GPU is.
+TEST(CudaBackend, AContinuousBatchGivesEachRequestItsOfflineTokensOnTheCpu) {
+  expectContinuousGivesOfflineTokens(FAIRKV_RT_BACKEND_CPU);
 }
 
 TEST(CudaBackend, GraphsNeedTheCudaBackendAndOneDeviceOrNccl) {

@@ -186,10 +186,9 @@ void fairkv_rt_mpi_finalize(void);
 void fairkv_rt_session_begin_batch(fairkv_rt_session *session,
                                    const int64_t *lengths, int64_t batch);
 
-/// Continuous batching (CPU backend): drops every device's KV cache and
-/// starts a batch that requests (slots, any ids) join and leave between
-/// steps. FAIRKV_ERROR_UNAVAILABLE on the CUDA backend. Call it, and the
-/// three below, with no device thread running.
+/// Continuous batching: drops every device's KV cache and starts a batch
+/// that requests (slots, any ids) join and leave between steps. Call it,
+/// and the three below, with no device thread running.
 fairkv_status_t fairkv_rt_session_begin_continuous(fairkv_rt_session *session);
 /// Requests `slots` with prompts of `lengths` tokens join: the next step is
 /// their prefill, its rows these slots in order.

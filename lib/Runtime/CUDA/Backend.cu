@@ -77,7 +77,12 @@ struct fairkv::rt::GpuDevice {
   };
   struct CallCache {
     void *keys = nullptr, *values = nullptr;
+    /// Token slots of `keys` and `values`, and the ranges of them no
+    /// segment holds (base -> slots; a finished request's, in a continuous
+    /// batch), merged with their neighbours.
     int64_t capacity = 0;
+    std::map<int64_t, int64_t> freeRanges;
+    int headDim = 0;
     std::vector<int64_t> heads;
     /// By (request, index in `heads`). A segment's `length` counts the
     /// tokens up to its plan's first step; tokens of the plan's steps are
@@ -586,6 +591,42 @@ void retirePlan(GpuDevice &g, GpuDevice::CallCache &c) {
   c.plan = {};
 }
 
+/// Where a new segment of `slots` token slots goes in `c`: the first free
+/// range it fits, else the end of the buffer (`end`, its slots after the
+/// new segments so far, grows; a free range at the end is taken with it).
+int64_t takeRange(GpuDevice::CallCache &c, int64_t slots, int64_t &end) {
+  for (auto it = c.freeRanges.begin(); it != c.freeRanges.end(); ++it) {
+    const auto [base, size] = *it;
+    if (size < slots && base + size != end)
+      continue;
+    c.freeRanges.erase(it);
+    if (size > slots)
+      c.freeRanges[base + slots] = size - slots;
+    end = std::max(end, base + slots);
+    return base;
+  }
+  end += slots;
+  return end - slots;
+}
+
+/// Gives `c` back the slots [base, base + slots), merged with free
+/// neighbours.
+void giveRange(GpuDevice::CallCache &c, int64_t base, int64_t slots) {
+  auto next = c.freeRanges.lower_bound(base);
+  if (next != c.freeRanges.end() && base + slots == next->first) {
+    slots += next->second;
+    next = c.freeRanges.erase(next);
+  }
+  if (next != c.freeRanges.begin()) {
+    auto before = std::prev(next);
+    if (before->first + before->second == base) {
+      before->second += slots;
+      return;
+    }
+  }
+  c.freeRanges[base] = slots;
+}
+
 /// What one (request, head) of an attention call keeps: the K/V rows of
 /// its prefill, in order.
 struct Kept {
@@ -596,8 +637,9 @@ struct Kept {
 /// Gives an attention call (layer, `heads`) its cache: a segment per
 /// (request, head) of `kept`, with room for the tokens still to decode,
 /// filled from `keys` / `values` (fp32, head_dim d). A call prefilled
-/// before in this batch (a prefill in groups of rows) grows: its segments
-/// move to a buffer with room for the new ones too.
+/// before in this batch (a prefill in groups of rows, a continuous batch's
+/// joiners) puts the new segments in its free ranges or grows: its
+/// segments move to a buffer with room for the new ones too.
 void fillCall(fairkv_rt_ctx *ctx, int64_t layer,
               const std::vector<int64_t> &heads, const float *keys,
               const float *values, int d, const std::vector<Kept> &kept) {
@@ -610,8 +652,9 @@ void fillCall(fairkv_rt_ctx *ctx, int64_t layer,
   c.heads = heads;
   if (c.keys)
     retirePlan(g, c);
+  c.headDim = d;
   std::vector<int64_t> src, dst;
-  int64_t capacity = c.capacity;
+  int64_t capacity = c.capacity, slots = 0;
   for (const Kept &k : kept) {
     auto [it, fresh] = c.segments.try_emplace({k.request, k.headIndex});
     if (!fresh)
@@ -620,15 +663,16 @@ void fillCall(fairkv_rt_ctx *ctx, int64_t layer,
             std::to_string(heads[k.headIndex]) +
             " was prefilled twice in one batch");
     GpuDevice::Segment &segment = it->second;
-    segment.base = capacity;
+    segment.capacity =
+        static_cast<int64_t>(k.rows.size()) + opt.max_new_tokens;
+    segment.base = takeRange(c, segment.capacity, capacity);
     for (int64_t row : k.rows) {
       src.push_back(row);
       dst.push_back(segment.base + segment.length++);
     }
-    segment.capacity = segment.length + opt.max_new_tokens;
-    capacity += segment.capacity;
+    slots += segment.capacity;
   }
-  const int64_t bytes = 2 * (capacity - c.capacity) * d * 2;
+  const int64_t bytes = 2 * slots * d * 2;
   if (opt.kv_bytes_per_device > 0 &&
       g.reservedBytes + bytes > opt.kv_bytes_per_device)
     fatal("out of memory for the requested batch: device " +
@@ -638,6 +682,8 @@ void fillCall(fairkv_rt_ctx *ctx, int64_t layer,
           ") but may hold " + std::to_string(opt.kv_bytes_per_device));
   g.reservedBytes += bytes;
   auto grow = [&](void *&buffer) {
+    if (buffer && capacity == c.capacity)
+      return; // every new segment fits in the free ranges
     void *old = buffer;
     CU(deviceMalloc(&buffer, std::max<int64_t>(16, capacity * d * 2)));
     if (!old)
@@ -754,6 +800,8 @@ public:
   void settleOpTimes(fairkv_rt_ctx *ctx) override;
   void synchronize(fairkv_rt_ctx *ctx) override;
   void dropCache(fairkv_rt_ctx *ctx) override;
+  void releaseRequest(fairkv_rt_ctx *ctx, int64_t request) override;
+  void rowsChanged(fairkv_rt_ctx *ctx) override;
   void fillCache(fairkv_rt_ctx *ctx,
                  const std::vector<std::vector<int64_t>> &keep) override;
   Tensor *embedding(fairkv_rt_ctx *ctx, Tensor *ids,
@@ -1014,6 +1062,35 @@ void CudaBackend::dropCache(fairkv_rt_ctx *ctx) {
     ctx->gpu->dropCaches();
 }
 
+void CudaBackend::releaseRequest(fairkv_rt_ctx *ctx, int64_t request) {
+  GpuDevice &g = dev(ctx);
+  for (auto &[key, c] : g.caches) {
+    auto first = c.segments.lower_bound({request, 0});
+    if (first == c.segments.end() || first->first.first != request)
+      continue;
+    // The plan points at the segments: it goes first.
+    retirePlan(g, c);
+    for (auto it = c.segments.lower_bound({request, 0});
+         it != c.segments.end() && it->first.first == request;
+         it = c.segments.erase(it)) {
+      giveRange(c, it->second.base, it->second.capacity);
+      g.reservedBytes -= 2 * it->second.capacity * c.headDim * 2;
+    }
+  }
+}
+
+void CudaBackend::rowsChanged(fairkv_rt_ctx *ctx) {
+  GpuDevice &g = dev(ctx);
+  for (auto &[key, c] : g.caches)
+    retirePlan(g, c);
+  // The old plans' tables and the old rows' index lists: stream-ordered,
+  // after the launches that read them.
+  for (void *p : g.batchMemory)
+    CU(cudaFreeAsync(p, g.stream));
+  g.batchMemory.clear();
+  g.indexLists.clear();
+}
+
 void CudaBackend::fillCache(fairkv_rt_ctx *ctx,
                                 const std::vector<std::vector<int64_t>> &keep) {
   GpuDevice &g = dev(ctx);
@@ -1186,10 +1263,9 @@ Tensor *CudaBackend::attention(fairkv_rt_ctx *ctx, Tensor *q, Tensor *k,
               *vd = data<float>(ctx, v);
   std::vector<std::shared_ptr<void>> keep;
   if (s > 1) {
-    const std::vector<int64_t> &all = ctx->session->promptLengths;
     std::vector<int> lengths(b);
     for (int i = 0; i < b; ++i) {
-      int64_t length = all.empty() ? s : all.at(static_cast<size_t>(rows[i]));
+      const int64_t length = ctx->session->promptLength(rows[i], s);
       if (length < 1 || length > s)
         fatal("attention: request " + std::to_string(rows[i]) +
               " has a prompt of " + std::to_string(length) +
