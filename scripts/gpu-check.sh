@@ -18,7 +18,8 @@
 #     devices on the one GPU), fed the CPU run's tokens so every step's
 #     logits compare, also with projections fused with their all_reduce
 #     (--overlap-chunks) or with the prefill in groups of requests
-#     (--prefill-tokens), and every model family of the Hugging Face
+#     (--prefill-tokens), the server's continuous batching
+#     (scripts/serve-check.sh), and every model family of the Hugging Face
 #     fixtures (G = 1 and fairkv G = 2); and decode steps replayed from CUDA
 #     graphs (--cuda-graphs) against a normal run's, bit for bit, and a G = 3
 #     program's solo devices (--solo-devices) with and without graphs; built by
@@ -166,6 +167,15 @@ elif wants programs; then
   cpu off g1 0 6 1 --prefill-tokens 80 --cuda-graphs
   cpu on fairkv-3 0 1 1 --prefill-tokens 80
   cpu adakv fairkv-3 0 1 1 --kv-method adakv --adakv-alpha 0.2 --prefill-tokens 80
+  # The server: continuous batching on the GPU (at most 3 running, 40 prompt
+  # tokens a joining prefill), every completion's text against the same
+  # program's offline batch on the GPU.
+  for p in g1 fairkv-3; do
+    echo "  --serve, on-$p:"
+    scripts/serve-check.sh "$programs/on-$p" "$programs/weights.safetensors" \
+      "$programs/serve" "$programs/serve/prompts.txt" 6 --backend cuda \
+      --batch-size 3 --prefill-tokens 40 | sed 's/^/  /' || programs_failed=1
+  done
   # Placement never changes the answer on the GPU either: with compression
   # on (static budgets and Ada-KV), every sharded program's whole decode
   # against the unsharded GPU run.

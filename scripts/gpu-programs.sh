@@ -72,6 +72,11 @@ for m in llama-gqa llama-mha-tied llama-llama3 llama-yarn mistral qwen2 qwen3 ll
   "$d/g1" --weights "$d/model.safetensors" --prompts "$d/prompts.txt" --max-new-tokens 6 \
     --quiet --force-tokens "$d/tokens.txt" --dump-logits "$d/cpu.logits" > "$d/cpu.tokens"
 done
+# The server (scripts/serve-check.sh): the gpt2-bytelevel fixture tokenizer
+# (501 ids, within the model's 768) and six text prompts.
+mkdir -p "$out/serve"
+cp test/Fixtures/tokenizers/gpt2-bytelevel/tokenizer.json "$out/serve/"
+head -6 test/Fixtures/text/llama/prompts.txt > "$out/serve/prompts.txt"
 # What the CUDA backend refuses before any work (the CPU backend computes
 # it): dynamic rope past max_position_embeddings, a sliding window shorter
 # than a request.
