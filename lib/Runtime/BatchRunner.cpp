@@ -151,6 +151,8 @@ std::string BatchRunner::run(const std::vector<std::vector<int64_t>> &prompts,
         requests.push_back(r);
     fairkv_rt_session_set_rows(session_, requests.data(),
                                static_cast<int64_t>(requests.size()));
+    if (groups.size() > 1 && onPrefillStep)
+      onPrefillStep(first, end, groups.size());
     const int64_t length = leftPad(
         {prompts.begin() + first, prompts.begin() + end}, ids, positions);
     std::vector<std::vector<int64_t>> results;

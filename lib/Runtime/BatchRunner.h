@@ -68,6 +68,9 @@ public:
   /// Whether the step callback reads StepView::logits (a grouped prefill
   /// then gathers every group's).
   bool needLogits = false;
+  /// Called before each prefill step of a batch prefilled in groups, with
+  /// the step's requests [first, end) and the number of steps (progress).
+  std::function<void(int64_t first, int64_t end, size_t steps)> onPrefillStep;
   /// What admission computed for the last batch, per device.
   std::vector<int64_t> admitted;
 

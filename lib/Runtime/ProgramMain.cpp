@@ -557,10 +557,19 @@ static int runProgram(int argc, char **argv) {
     int64_t promptTokens = 0;
     for (const auto &p : batchPrompts)
       promptTokens += static_cast<int64_t>(p.size());
-    // A long prefill says what it is doing before it starts.
-    if (a.logs("info") && leader && promptTokens >= 8192)
+    // A long prefill says what it is doing before it starts, and step by
+    // step when in groups.
+    const bool longPrefill = a.logs("info") && leader && promptTokens >= 8192;
+    if (longPrefill)
       std::cerr << "prefilling requests " << first << ".." << first + batch - 1
                 << ": " << promptTokens << " prompt tokens..." << std::endl;
+    int64_t prefillStep = 0;
+    runner.onPrefillStep = [&](int64_t from, int64_t to, size_t steps) {
+      if (longPrefill)
+        std::cerr << "  prefill step " << ++prefillStep << " of " << steps
+                  << ": requests " << first + from << ".." << first + to - 1
+                  << std::endl;
+    };
     // Refused before any of its work, with what it needs and what fits;
     // the batches before it are printed and written already.
     if (std::string error = runner.admit(batchPrompts); !error.empty())
