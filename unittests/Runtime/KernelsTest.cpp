@@ -505,6 +505,82 @@ TEST_F(Kernels, AdmissionCountsTheHeadsKV) {
             (std::vector<int64_t>{0, 1, 0}));
 }
 
+// A copied head's replicas take their requests' rows (take_rows) and give
+// every device the whole step back in place (gather_rows), with the same
+// owners, whatever a step's rows are: a batch's, some of a batch's (a
+// prefill in groups), a continuous batch's joined slots. Prompts of unequal
+// lengths and a budget above them make admission split by cost.
+TEST_F(Kernels, GatherRowsPutsRowsWhereTakeRowsTookThem) {
+  ASSERT_NO_FATAL_FAILURE(open(3));
+  const int64_t devices[] = {0, 1, 2};
+  const double shares[] = {0.5, 0.25, 0.25};
+  const int64_t budget = 100;
+  // Each device's taken rows and gathered step, for a step of `rows` rows
+  // (row r's values: r + 100 * device, so each copy's rows show where
+  // they came from).
+  auto exchange = [&](int64_t rows) {
+    std::vector<std::vector<float>> taken(3), gathered(3);
+    std::vector<std::thread> threads;
+    for (int g = 0; g < 3; ++g)
+      threads.emplace_back([&, g] {
+        fairkv_rt_ctx *c = fairkv_rt_session_device(session, g);
+        fairkv_rt_step_begin(c, rows, 1);
+        std::vector<float> x(rows);
+        for (int64_t r = 0; r < rows; ++r)
+          x[r] = float(r + 100 * g);
+        int64_t shape[] = {rows, 1};
+        fairkv_rt_tensor *t = fairkv_rt_tensor_from_f32(c, x.data(), shape, 2);
+        fairkv_rt_tensor *mine =
+            fairkv_rt_take_rows(c, t, 0, budget, 3, devices, shares);
+        fairkv_rt_tensor *back =
+            fairkv_rt_gather_rows(c, mine, 0, budget, 3, devices, shares);
+        const float *m = fairkv_rt_tensor_f32_data(mine);
+        const float *b = fairkv_rt_tensor_f32_data(back);
+        taken[g].assign(m, m + fairkv_rt_tensor_numel(mine));
+        gathered[g].assign(b, b + fairkv_rt_tensor_numel(back));
+        fairkv_rt_step_end(c);
+      });
+    for (std::thread &t : threads)
+      t.join();
+    // Every row once, from the copy that took it, on every device.
+    std::vector<float> want(rows, -1);
+    for (int g = 0; g < 3; ++g)
+      for (float v : taken[g]) {
+        const int64_t r = static_cast<int64_t>(v) - 100 * g;
+        EXPECT_EQ(want.at(r), -1) << "row " << r << " taken twice";
+        want.at(r) = v;
+      }
+    for (int g = 0; g < 3; ++g)
+      EXPECT_EQ(gathered[g], want) << "device " << g << ", " << rows << " rows";
+    return taken;
+  };
+  const int64_t lengths[] = {90, 8, 30, 8, 60, 8};
+  fairkv_rt_session_begin_batch(session, lengths, 6);
+  const auto whole = exchange(6);
+  // Some of the batch: requests 4, 1 and 5 as rows 0-2 stay with the
+  // copies the whole batch's admission gave them.
+  const int64_t some[] = {4, 1, 5};
+  fairkv_rt_session_set_rows(session, some, 3);
+  const auto part = exchange(3);
+  for (int g = 0; g < 3; ++g) {
+    std::vector<float> want;
+    for (float v : whole[g]) {
+      const int64_t request = static_cast<int64_t>(v) - 100 * g;
+      for (int64_t r = 0; r < 3; ++r)
+        if (some[r] == request)
+          want.push_back(float(r + 100 * g));
+    }
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(part[g], want) << "device " << g;
+  }
+  // A continuous batch's slots (any ids), joined with their lengths.
+  ASSERT_EQ(fairkv_rt_session_begin_continuous(session), FAIRKV_OK);
+  const int64_t slots[] = {70, 71, 72, 73};
+  const int64_t slotLengths[] = {90, 8, 30, 60};
+  fairkv_rt_session_join(session, slots, slotLengths, 4);
+  exchange(4);
+}
+
 TEST_F(Kernels, AllReduceAndAllGatherAcrossThreads) {
   ASSERT_NO_FATAL_FAILURE(open(3));
   // Sums {6, 60}; gathered {1, 10, 2, 20, 3, 30}.
