@@ -37,25 +37,16 @@ int64_t leftPad(const std::vector<std::vector<int64_t>> &prompts,
   return length;
 }
 
-/// Consecutive rows [first, end) of `prompts` per prefill step: as many as
-/// keep rows x their longest prompt within `tokens` (at least one; 0: all
-/// in one).
+/// Consecutive rows [first, end) of a batch of prompts of `lengths`
+/// tokens per prefill step (fairkv::serve::promptsPerPrefillStep).
 std::vector<std::pair<int64_t, int64_t>>
-prefillGroups(const std::vector<std::vector<int64_t>> &prompts,
-              int64_t tokens) {
+prefillGroups(const std::vector<int64_t> &lengths, int64_t tokens) {
   std::vector<std::pair<int64_t, int64_t>> groups;
-  const int64_t batch = static_cast<int64_t>(prompts.size());
-  for (int64_t first = 0, end; first < batch; first = end) {
-    int64_t longest = static_cast<int64_t>(prompts[first].size());
-    for (end = first + 1; end < batch && tokens > 0; ++end) {
-      const int64_t next = std::max<int64_t>(longest, prompts[end].size());
-      if ((end + 1 - first) * next > tokens)
-        break;
-      longest = next;
-    }
-    if (tokens <= 0)
-      end = batch;
-    groups.push_back({first, end});
+  for (size_t first = 0; first < lengths.size();) {
+    const size_t n = fairkv::serve::promptsPerPrefillStep(
+        lengths.data() + first, lengths.size() - first, tokens);
+    groups.push_back({first, first + n});
+    first += n;
   }
   return groups;
 }
@@ -141,7 +132,7 @@ std::string BatchRunner::run(const std::vector<std::vector<int64_t>> &prompts,
   std::vector<int64_t> next(batch);
   // The prefill, one step per group of rows; each group's rows are
   // requests of the whole batch, which copied heads split as admitted.
-  const auto groups = prefillGroups(prompts, prefillTokens);
+  const auto groups = prefillGroups(lengths, prefillTokens);
   std::vector<float> gathered;
   for (const auto &[first, end] : groups) {
     const int64_t rows = end - first;

@@ -236,18 +236,13 @@ void Scheduler::loop() {
       // At the step boundary: the oldest queued requests that fit with the
       // running ones join, as many as one prefill step may take.
       std::vector<int64_t> lengths;
-      int64_t longest = 0;
       for (size_t i = 0;
            i < queue_.size() &&
            static_cast<int64_t>(running.size() + i) < options_.maxBatch;
-           ++i) {
-        const int64_t length = static_cast<int64_t>(queue_[i]->prompt.size());
-        longest = std::max(longest, length);
-        if (i > 0 && options_.prefillTokens > 0 &&
-            static_cast<int64_t>(i + 1) * longest > options_.prefillTokens)
-          break;
-        lengths.push_back(length);
-      }
+           ++i)
+        lengths.push_back(static_cast<int64_t>(queue_[i]->prompt.size()));
+      lengths.resize(promptsPerPrefillStep(lengths.data(), lengths.size(),
+                                           options_.prefillTokens));
       int64_t fit = lengths.empty() ? 0 : hooks_.fitting(lengths);
       if (fit == 0 && running.empty() && !lengths.empty()) {
         std::shared_ptr<Request> r = queue_.front();
@@ -489,6 +484,19 @@ bool fairkv::serve::parseHostPort(const std::string &text, std::string &host,
     return false;
   port = std::stoi(p);
   return port <= 65535;
+}
+
+size_t fairkv::serve::promptsPerPrefillStep(const int64_t *lengths, size_t n,
+                                            int64_t tokens) {
+  if (tokens <= 0 || n == 0)
+    return n;
+  size_t taken = 1;
+  for (int64_t longest = lengths[0]; taken < n; ++taken) {
+    longest = std::max(longest, lengths[taken]);
+    if (static_cast<int64_t>(taken + 1) * longest > tokens)
+      break;
+  }
+  return taken;
 }
 
 int fairkv::serve::serve(const tokenizer::Tokenizer &tokenizer,

@@ -82,6 +82,13 @@ struct ServerOptions {
   std::function<void(int port)> onListening;
 };
 
+/// How many of `n` prompts of `lengths` tokens, from the first on, one
+/// prefill step of at most `tokens` prompt tokens takes (rows x their
+/// longest prompt, padding included): at least one (of n > 0), all when
+/// `tokens` is 0. The offline batch's groups and the server's joiners
+/// follow it.
+size_t promptsPerPrefillStep(const int64_t *lengths, size_t n, int64_t tokens);
+
 /// Serves until SIGINT or SIGTERM: then it stops taking requests, refuses
 /// the queued ones, finishes the running ones, and returns 0; 1 after a
 /// one-line error on stderr (the address cannot be bound, the batch cannot
