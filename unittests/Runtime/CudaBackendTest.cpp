@@ -329,6 +329,48 @@ fairkv_rt_tensor *stepReleasing(fairkv_rt_ctx *ctx, int64_t,
                                 fairkv_rt_tensor *positions) {
   return stepWith(ctx, ids, positions, true);
 }
+/// The tests' three prompts (12, 7 and 10 tokens).
+const std::vector<std::vector<int64_t>> kPrompts = {
+    {5, 17, 3, 88, 41, 2, 9, 60, 33, 12, 7, 71},
+    {90, 4, 26, 11, 58, 3, 19},
+    {8, 8, 45, 67, 1, 30, 95, 23, 14, 50}};
+/// kPrompts[which[i]] as row i of ids and positions, left-padded to the
+/// longest; returns its length.
+int64_t leftPad(const std::vector<size_t> &which, std::vector<int64_t> &ids,
+                std::vector<int64_t> &positions) {
+  int64_t S = 0;
+  for (size_t w : which)
+    S = std::max(S, static_cast<int64_t>(kPrompts[w].size()));
+  ids.assign(which.size() * S, 0);
+  positions.assign(ids.size(), 0);
+  for (size_t i = 0; i < which.size(); ++i) {
+    const std::vector<int64_t> &p = kPrompts[which[i]];
+    const int64_t pad = S - static_cast<int64_t>(p.size());
+    for (size_t t = 0; t < p.size(); ++t) {
+      ids[i * S + pad + t] = p[t];
+      positions[i * S + pad + t] = static_cast<int64_t>(t);
+    }
+  }
+  return S;
+}
+/// One step of `rows` x `seq` through the mini model on `ctx` (releasing
+/// its tensors or not); its tokens and logits, row by row.
+void runStep(fairkv_rt_ctx *ctx, const std::vector<int64_t> &ids,
+             const std::vector<int64_t> &positions, int64_t rows, int64_t seq,
+             bool release, std::vector<int64_t> &tokens,
+             std::vector<float> &logits) {
+  fairkv_rt_step_begin(ctx, rows, seq);
+  fairkv_rt_tensor *out = fairkv_rt_run_step(
+      ctx, 0, fairkv_rt_tensor_from_i64(ctx, ids.data(), rows, seq),
+      fairkv_rt_tensor_from_i64(ctx, positions.data(), rows, seq),
+      release ? stepReleasing : step);
+  const int64_t *data = fairkv_rt_tensor_i64_data(out);
+  tokens.assign(data, data + rows);
+  int64_t count = 0;
+  const float *all = fairkv_rt_ctx_last_logits(ctx, &count);
+  logits.assign(all, all + count);
+  fairkv_rt_step_end(ctx);
+}
 } // namespace mini
 
 /// What a session's whole decode of one batch gave: every step's tokens
@@ -360,51 +402,23 @@ decodeBatch(const std::string &path, bool graphs, bool opTimes, int steps,
     ADD_FAILURE() << fairkv_rt_last_error();
     return d;
   }
-  const std::vector<std::vector<int64_t>> prompts = {
-      {5, 17, 3, 88, 41, 2, 9, 60, 33, 12, 7, 71},
-      {90, 4, 26, 11, 58, 3, 19},
-      {8, 8, 45, 67, 1, 30, 95, 23, 14, 50}};
   const int64_t b = 3;
   const int64_t lengths[] = {12, 7, 10};
   fairkv_rt_session_begin_batch(session, lengths, b);
   fairkv_rt_ctx *ctx = fairkv_rt_session_device(session, 0);
-  auto run = [&](const std::vector<int64_t> &ids,
-                 const std::vector<int64_t> &positions, int64_t rows,
-                 int64_t seq, std::vector<int64_t> &tokens,
-                 std::vector<float> &logits) {
-    fairkv_rt_step_begin(ctx, rows, seq);
-    fairkv_rt_tensor *out = fairkv_rt_run_step(
-        ctx, 0, fairkv_rt_tensor_from_i64(ctx, ids.data(), rows, seq),
-        fairkv_rt_tensor_from_i64(ctx, positions.data(), rows, seq),
-        release ? mini::stepReleasing : mini::step);
-    const int64_t *data = fairkv_rt_tensor_i64_data(out);
-    tokens.insert(tokens.end(), data, data + rows);
-    int64_t count = 0;
-    const float *all = fairkv_rt_ctx_last_logits(ctx, &count);
-    logits.insert(logits.end(), all, all + count);
-    fairkv_rt_step_end(ctx);
-  };
   // The prefill, group by group, each left-padded to its longest prompt;
   // its tokens and logits by request.
   d.tokens.emplace_back(b);
-  d.logits.emplace_back();
   std::vector<std::vector<float>> prefillLogits(b);
+  std::vector<int64_t> ids, positions, tokens;
+  std::vector<float> logits;
   for (const std::vector<int64_t> &group : groups) {
     const int64_t rows = static_cast<int64_t>(group.size());
-    int64_t S = 0;
-    for (int64_t r : group)
-      S = std::max(S, lengths[r]);
-    std::vector<int64_t> ids(rows * S, 0), positions(rows * S, 0);
-    for (int64_t i = 0; i < rows; ++i)
-      for (int64_t t = 0; t < lengths[group[i]]; ++t) {
-        ids[i * S + S - lengths[group[i]] + t] = prompts[group[i]][t];
-        positions[i * S + S - lengths[group[i]] + t] = t;
-      }
+    const int64_t S =
+        mini::leftPad({group.begin(), group.end()}, ids, positions);
     if (groups.size() > 1)
       fairkv_rt_session_set_rows(session, group.data(), rows);
-    std::vector<int64_t> tokens;
-    std::vector<float> logits;
-    run(ids, positions, rows, S, tokens, logits);
+    mini::runStep(ctx, ids, positions, rows, S, release, tokens, logits);
     const size_t vocab = logits.size() / group.size();
     for (int64_t i = 0; i < rows; ++i) {
       d.tokens[0][group[i]] = tokens[i];
@@ -412,16 +426,18 @@ decodeBatch(const std::string &path, bool graphs, bool opTimes, int steps,
                                      logits.begin() + (i + 1) * vocab);
     }
   }
+  d.logits.emplace_back();
   for (const std::vector<float> &row : prefillLogits)
     d.logits[0].insert(d.logits[0].end(), row.begin(), row.end());
   fairkv_rt_session_set_rows(session, nullptr, 0);
   for (int step = 1; step < steps; ++step) {
-    std::vector<int64_t> ids = d.tokens.back(), positions;
+    ids = d.tokens.back();
+    positions.clear();
     for (int64_t i = 0; i < b; ++i)
       positions.push_back(lengths[i] + step - 1);
-    d.tokens.emplace_back();
-    d.logits.emplace_back();
-    run(ids, positions, b, 1, d.tokens.back(), d.logits.back());
+    mini::runStep(ctx, ids, positions, b, 1, release, tokens, logits);
+    d.tokens.push_back(tokens);
+    d.logits.push_back(logits);
   }
   double prefill = 0;
   int64_t bytes = 0;
@@ -561,10 +577,6 @@ void expectContinuousGivesOfflineTokens(int64_t backend) {
   const Decode offline =
       decodeBatch(path, false, false, steps, true, {{0, 1, 2}}, backend);
   ASSERT_EQ(offline.tokens.size(), size_t(steps));
-  const std::vector<std::vector<int64_t>> prompts = {
-      {5, 17, 3, 88, 41, 2, 9, 60, 33, 12, 7, 71},
-      {90, 4, 26, 11, 58, 3, 19},
-      {8, 8, 45, 67, 1, 30, 95, 23, 14, 50}};
   fairkv_rt_options o = cudaOptions();
   o.backend = backend;
   o.snapkv_window = 4;
@@ -582,41 +594,27 @@ void expectContinuousGivesOfflineTokens(int64_t backend) {
                  const std::vector<int64_t> &ids,
                  const std::vector<int64_t> &positions) {
     const int64_t rows = static_cast<int64_t>(slots.size());
-    fairkv_rt_step_begin(ctx, rows, seq);
-    fairkv_rt_tensor *out = fairkv_rt_run_step(
-        ctx, 0, fairkv_rt_tensor_from_i64(ctx, ids.data(), rows, seq),
-        fairkv_rt_tensor_from_i64(ctx, positions.data(), rows, seq),
-        mini::stepReleasing);
-    const int64_t *tokens = fairkv_rt_tensor_i64_data(out);
-    int64_t count = 0;
-    const float *logits = fairkv_rt_ctx_last_logits(ctx, &count);
-    ASSERT_EQ(count, rows * mini::kVocab);
+    std::vector<int64_t> tokens;
+    std::vector<float> logits;
+    mini::runStep(ctx, ids, positions, rows, seq, true, tokens, logits);
+    ASSERT_EQ(logits.size(), size_t(rows * mini::kVocab));
     for (int64_t i = 0; i < rows; ++i) {
       got[slots[i]].push_back(tokens[i]);
-      gotLogits[slots[i]].emplace_back(logits + i * mini::kVocab,
-                                       logits + (i + 1) * mini::kVocab);
+      gotLogits[slots[i]].emplace_back(logits.begin() + i * mini::kVocab,
+                                       logits.begin() + (i + 1) * mini::kVocab);
     }
-    fairkv_rt_step_end(ctx);
   };
   // Joiners' prefill, left-padded to the longest.
   auto join = [&](const std::vector<int64_t> &slots,
                   const std::vector<size_t> &which) {
-    std::vector<int64_t> lengths;
-    int64_t S = 0;
+    std::vector<int64_t> lengths, ids, positions;
     for (size_t i = 0; i < slots.size(); ++i) {
       promptOf[slots[i]] = which[i];
-      lengths.push_back(static_cast<int64_t>(prompts[which[i]].size()));
-      S = std::max(S, lengths.back());
+      lengths.push_back(static_cast<int64_t>(mini::kPrompts[which[i]].size()));
     }
     fairkv_rt_session_join(session, slots.data(), lengths.data(),
                            static_cast<int64_t>(slots.size()));
-    std::vector<int64_t> ids(slots.size() * S, 0), positions(ids.size(), 0);
-    for (size_t i = 0; i < slots.size(); ++i)
-      for (int64_t t = 0; t < lengths[i]; ++t) {
-        ids[i * S + S - lengths[i] + t] = prompts[which[i]][t];
-        positions[i * S + S - lengths[i] + t] = t;
-      }
-    run(slots, S, ids, positions);
+    run(slots, mini::leftPad(which, ids, positions), ids, positions);
   };
   // A decode step of running `slots`, each fed its last token.
   auto decode = [&](const std::vector<int64_t> &slots) {
@@ -625,8 +623,8 @@ void expectContinuousGivesOfflineTokens(int64_t backend) {
     std::vector<int64_t> ids, positions;
     for (int64_t slot : slots) {
       ids.push_back(got[slot].back());
-      positions.push_back(static_cast<int64_t>(prompts[promptOf[slot]].size() +
-                                               got[slot].size() - 1));
+      positions.push_back(static_cast<int64_t>(
+          mini::kPrompts[promptOf[slot]].size() + got[slot].size() - 1));
     }
     run(slots, 1, ids, positions);
   };
