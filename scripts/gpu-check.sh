@@ -159,8 +159,9 @@ elif wants programs; then
     cpu adakv $p 0 1 1 --kv-method adakv --adakv-alpha 0.2
   done
   # A prefill in groups of requests (--prefill-tokens; at most 80 prompt
-  # tokens a step: 2 or 3 groups of up to 2 requests of 20-40): each group's
-  # prefill grows its attention calls' caches, and the batch decodes after.
+  # tokens a step: the 6 requests of 20-40 tokens in groups of one or
+  # two): each group's prefill grows its attention calls' caches, and the
+  # batch decodes after.
   for p in g1 tp-2 fairkv-3 tp-4-fused; do
     cpu off $p 0 6 1 --prefill-tokens 80
   done
